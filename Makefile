@@ -1,0 +1,32 @@
+# Tessera: `make demo` installs, builds and runs the quickstart; `make test` runs the whole suite.
+SWIFT ?= swift
+DEBIAN_PACKAGES := libpng-dev libjpeg-dev
+BENCH_VENV ?= .build-bench-venv
+
+.PHONY: deps build test demo bench clean
+
+# Installs the Debian packages the build needs, only those missing.
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) test -c release
+
+demo: build
+	.build/release/tessera --help
+
+# Tessera's benchmark and PyTorch's on the same work, side by side (PyTorch in a throw-away virtualenv).
+bench: build
+	@[ -x $(BENCH_VENV)/bin/python ] || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q torch numpy)
+	$(BENCH_VENV)/bin/python Benchmarks/compare.py --tessera .build/release/tessera $(BENCH_ARGS)
+
+clean:
+	rm -rf .build

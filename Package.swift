@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, each depending only on the ones below it:
+// CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers)
+// -> Models (U-Net, ...) -> Pipeline (train, segment, explain, bench) -> tessera (CLI).
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TesseraEngine", targets: ["TesseraEngine"]),
+        .library(name: "TesseraNN", targets: ["TesseraNN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
+        .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "TesseraNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tessera"
+        ),
+        .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

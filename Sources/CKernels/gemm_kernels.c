@@ -1,0 +1,162 @@
+// Register-tiled SGEMM micro-kernels over packed panels, one per instruction set, chosen at run time.
+#include "CKernels.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Copies (or adds) an m x n corner of a full tile computed into tmp (leading dimension nr).
+static void tk_store_partial(const float *tmp, int nr, float *c, long ldc, int m, int n, int accumulate) {
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (long)i * ldc;
+        const float *ti = tmp + (long)i * nr;
+        if (accumulate) {
+            for (int j = 0; j < n; j++) ci[j] += ti[j];
+        } else {
+            memcpy(ci, ti, sizeof(float) * (size_t)n);
+        }
+    }
+}
+
+// MARK: - scalar (portable fallback), 4 x 16
+
+#define SC_MR 4
+#define SC_NR 16
+static void kernel_scalar(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+    float acc[SC_MR][SC_NR];
+    memset(acc, 0, sizeof(acc));
+    for (long k = 0; k < kc; k++) {
+        const float *ak = a + k * SC_MR;
+        const float *bk = b + k * SC_NR;
+        for (int i = 0; i < SC_MR; i++) {
+            float av = ak[i];
+            for (int j = 0; j < SC_NR; j++) acc[i][j] += av * bk[j];
+        }
+    }
+    tk_store_partial(&acc[0][0], SC_NR, c, ldc, m, n, accumulate);
+}
+
+// MARK: - AVX2 + FMA, 6 x 16
+
+#define A2_MR 6
+#define A2_NR 16
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av;
+        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        a += A2_MR;
+        b += A2_NR;
+    }
+    float tmp[A2_MR * A2_NR];
+    int full = (m == A2_MR && n == A2_NR);
+    float *dst = full ? c : tmp;
+    long ld = full ? ldc : A2_NR;
+    __m256 rows[A2_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int i = 0; i < A2_MR; i++) {
+        float *di = dst + (long)i * ld;
+        if (full && accumulate) {
+            _mm256_storeu_ps(di, _mm256_add_ps(_mm256_loadu_ps(di), rows[i][0]));
+            _mm256_storeu_ps(di + 8, _mm256_add_ps(_mm256_loadu_ps(di + 8), rows[i][1]));
+        } else {
+            _mm256_storeu_ps(di, rows[i][0]);
+            _mm256_storeu_ps(di + 8, rows[i][1]);
+        }
+    }
+    if (!full) tk_store_partial(tmp, A2_NR, c, ldc, m, n, accumulate);
+}
+
+// MARK: - AVX-512, 8 x 48
+
+#define A5_MR 8
+#define A5_NR 48
+__attribute__((target("avx512f,fma")))
+static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+    __m512 acc[A5_MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < A5_MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); acc[i][2] = _mm512_setzero_ps(); }
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+        _mm_prefetch((const char *)(b + 8 * A5_NR), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int i = 0; i < A5_MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+        }
+        a += A5_MR;
+        b += A5_NR;
+    }
+    if (m == A5_MR && n == A5_NR) {
+#pragma GCC unroll 8
+        for (int i = 0; i < A5_MR; i++) {
+            float *ci = c + (long)i * ldc;
+            if (accumulate) {
+                acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(ci));
+                acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(ci + 16));
+                acc[i][2] = _mm512_add_ps(acc[i][2], _mm512_loadu_ps(ci + 32));
+            }
+            _mm512_storeu_ps(ci, acc[i][0]);
+            _mm512_storeu_ps(ci + 16, acc[i][1]);
+            _mm512_storeu_ps(ci + 32, acc[i][2]);
+        }
+        return;
+    }
+    float tmp[A5_MR * A5_NR];
+    for (int i = 0; i < A5_MR; i++) {
+        _mm512_storeu_ps(tmp + i * A5_NR, acc[i][0]);
+        _mm512_storeu_ps(tmp + i * A5_NR + 16, acc[i][1]);
+        _mm512_storeu_ps(tmp + i * A5_NR + 32, acc[i][2]);
+    }
+    tk_store_partial(tmp, A5_NR, c, ldc, m, n, accumulate);
+}
+
+// MARK: - dispatch
+
+static const tk_kernel_info tk_variants[] = {
+    {"avx512", A5_MR, A5_NR, kernel_avx512},
+    {"avx2", A2_MR, A2_NR, kernel_avx2},
+    {"scalar", SC_MR, SC_NR, kernel_scalar},
+};
+
+static int tk_supported(const tk_kernel_info *info) {
+    if (strcmp(info->name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(info->name, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return 1;
+}
+
+const tk_kernel_info *tk_kernel_named(const char *name) {
+    __builtin_cpu_init();
+    for (size_t i = 0; i < sizeof(tk_variants) / sizeof(tk_variants[0]); i++) {
+        if (strcmp(tk_variants[i].name, name) == 0) return tk_supported(&tk_variants[i]) ? &tk_variants[i] : NULL;
+    }
+    return NULL;
+}
+
+const tk_kernel_info *tk_kernel(void) {
+    static const tk_kernel_info *chosen = NULL;
+    if (chosen) return chosen;
+    const char *forced = getenv("TESSERA_ISA");
+    const tk_kernel_info *pick = forced ? tk_kernel_named(forced) : NULL;
+    if (!pick) {
+        __builtin_cpu_init();
+        for (size_t i = 0; i < sizeof(tk_variants) / sizeof(tk_variants[0]); i++) {
+            if (tk_supported(&tk_variants[i])) { pick = &tk_variants[i]; break; }
+        }
+    }
+    chosen = pick;
+    return chosen;
+}

@@ -1,0 +1,62 @@
+// Tessera's SIMD micro-kernels: packed SGEMM tiles, operand packing, im2col and fused epilogues.
+#ifndef TESSERA_CKERNELS_H
+#define TESSERA_CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// C[m x n] (=|+=) sum_k A[k][0..mr) * B[k][0..nr) over kc steps of packed panels.
+typedef void (*tk_gemm_kernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+                                  int m, int n, int accumulate);
+
+/// A micro-kernel variant and its register-tile shape.
+typedef struct {
+    const char *name;
+    int mr;
+    int nr;
+    tk_gemm_kernel_fn kernel;
+} tk_kernel_info;
+
+/// The best variant this CPU supports, or the one named by TESSERA_ISA (scalar | avx2 | avx512).
+const tk_kernel_info *tk_kernel(void);
+/// A named variant if this CPU supports it, else NULL.
+const tk_kernel_info *tk_kernel_named(const char *name);
+
+/// Packs A[m][k] = src[m*rs + k*cs] (m < mc, k < kc) into panels of mr rows, zero-padding the last.
+void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst);
+/// Packs B[k][n] = src[k*rs + n*cs] (k < kc, n < nc) into panels of nr columns, zero-padding the last.
+void tk_pack_b(const float *src, long rs, long cs, int kc, int nc, int nr, float *dst);
+
+/// Geometry of one image of one convolution group, spatial dims padded to 3 (D, H, W).
+/// Forward (transposed == 0): in = out * stride + k * dilation - pad.
+/// Transposed (transposed == 1): in = (out + pad - k * dilation) / stride where divisible.
+typedef struct {
+    const float *x;      // [channels][id][ih][iw]
+    int channels;
+    int id, ih, iw;      // source spatial size
+    int od, oh, ow;      // column (pixel) space size
+    int kd, kh, kw;
+    int sd, sh, sw;
+    int pd, ph, pw;
+    int dd, dh, dw;
+    int transposed;
+} tk_conv_geom;
+
+/// Writes im2col rows k0..k0+kc (row k = (channel, kz, ky, kx)) for columns n0..n0+nc, packed in
+/// panels of nr columns (dst[j*kc*nr + k*nr + i]); columns past nc in the last panel are zero.
+void tk_im2col_packed(const tk_conv_geom *g, long k0, int kc, long n0, int nc, int nr, float *dst);
+/// Writes im2col rows k0..k0+kc for columns n0..n0+nc row-major: dst[k*ld + n].
+void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, float *dst, long ld);
+
+/// y[c][i] = act(y[c][i] * scale[c] + shift[c]) for c < rows, i < cols (row stride ld).
+/// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.
+void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,136 @@
+// Operand packing for the GEMM micro-kernels: plain matrices, im2col of convolutions, fused epilogues.
+#include "CKernels.h"
+
+#include <string.h>
+
+void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst) {
+    for (int m0 = 0; m0 < mc; m0 += mr) {
+        int rows = mc - m0 < mr ? mc - m0 : mr;
+        if (cs == 1) {
+            for (int i = 0; i < rows; i++) {
+                const float *s = src + (long)(m0 + i) * rs;
+                for (int k = 0; k < kc; k++) dst[(long)k * mr + i] = s[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                for (int i = 0; i < rows; i++) dst[(long)k * mr + i] = src[(long)(m0 + i) * rs + (long)k * cs];
+            }
+        }
+        for (int i = rows; i < mr; i++) {
+            for (int k = 0; k < kc; k++) dst[(long)k * mr + i] = 0.0f;
+        }
+        dst += (long)kc * mr;
+    }
+}
+
+void tk_pack_b(const float *src, long rs, long cs, int kc, int nc, int nr, float *dst) {
+    for (int n0 = 0; n0 < nc; n0 += nr) {
+        int cols = nc - n0 < nr ? nc - n0 : nr;
+        for (int k = 0; k < kc; k++) {
+            float *d = dst + (long)k * nr;
+            const float *s = src + (long)k * rs + (long)n0 * cs;
+            if (cs == 1) {
+                memcpy(d, s, sizeof(float) * (size_t)cols);
+            } else {
+                for (int j = 0; j < cols; j++) d[j] = s[(long)j * cs];
+            }
+            for (int j = cols; j < nr; j++) d[j] = 0.0f;
+        }
+        dst += (long)kc * nr;
+    }
+}
+
+// Source index along one axis for output position o and kernel tap k; -1 where the value is padding.
+static inline int tk_src_index(int o, int k, int stride, int pad, int dil, int size, int transposed) {
+    int i;
+    if (transposed) {
+        int t = o + pad - k * dil;
+        if (t < 0 || t % stride != 0) return -1;
+        i = t / stride;
+    } else {
+        i = o * stride + k * dil - pad;
+    }
+    return (i >= 0 && i < size) ? i : -1;
+}
+
+// Writes len consecutive im2col values of row k starting at column n into dst.
+static void tk_im2col_segment(const tk_conv_geom *g, long k, long n, int len, float *dst) {
+    int kx = (int)(k % g->kw);
+    long r = k / g->kw;
+    int ky = (int)(r % g->kh);
+    r /= g->kh;
+    int kz = (int)(r % g->kd);
+    int ch = (int)(r / g->kd);
+    const float *plane = g->x + (long)ch * g->id * g->ih * g->iw;
+    long ohw = (long)g->oh * g->ow;
+    int oz = (int)(n / ohw);
+    long rem = n % ohw;
+    int oy = (int)(rem / g->ow);
+    int ox = (int)(rem % g->ow);
+    int done = 0;
+    while (done < len) {
+        int run = g->ow - ox;
+        if (run > len - done) run = len - done;
+        float *d = dst + done;
+        int iz = tk_src_index(oz, kz, g->sd, g->pd, g->dd, g->id, g->transposed);
+        int iy = tk_src_index(oy, ky, g->sh, g->ph, g->dh, g->ih, g->transposed);
+        if (iz < 0 || iy < 0) {
+            memset(d, 0, sizeof(float) * (size_t)run);
+        } else {
+            const float *row = plane + ((long)iz * g->ih + iy) * g->iw;
+            if (g->sw == 1) {
+                // in = out + off, contiguous: zero the out-of-range ends, copy the middle.
+                int off = g->transposed ? g->pw - kx * g->dw : kx * g->dw - g->pw;
+                int lo = -off - ox;             // first j with ox + j + off >= 0
+                int hi = g->iw - off - ox;      // first j with ox + j + off >= iw
+                if (lo < 0) lo = 0;
+                if (hi > run) hi = run;
+                if (lo > run) lo = run;
+                if (hi < lo) hi = lo;
+                if (lo > 0) memset(d, 0, sizeof(float) * (size_t)lo);
+                if (hi > lo) memcpy(d + lo, row + ox + lo + off, sizeof(float) * (size_t)(hi - lo));
+                if (run > hi) memset(d + hi, 0, sizeof(float) * (size_t)(run - hi));
+            } else {
+                for (int j = 0; j < run; j++) {
+                    int ix = tk_src_index(ox + j, kx, g->sw, g->pw, g->dw, g->iw, g->transposed);
+                    d[j] = ix < 0 ? 0.0f : row[ix];
+                }
+            }
+        }
+        done += run;
+        ox = 0;
+        if (++oy == g->oh) { oy = 0; oz++; }
+    }
+}
+
+void tk_im2col_packed(const tk_conv_geom *g, long k0, int kc, long n0, int nc, int nr, float *dst) {
+    for (int j0 = 0; j0 < nc; j0 += nr) {
+        int cols = nc - j0 < nr ? nc - j0 : nr;
+        for (int k = 0; k < kc; k++) {
+            float *d = dst + (long)k * nr;
+            tk_im2col_segment(g, k0 + k, n0 + j0, cols, d);
+            for (int j = cols; j < nr; j++) d[j] = 0.0f;
+        }
+        dst += (long)kc * nr;
+    }
+}
+
+void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, float *dst, long ld) {
+    for (int k = 0; k < kc; k++) tk_im2col_segment(g, k0 + k, n0, nc, dst + (long)k * ld);
+}
+
+void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act) {
+    for (int c = 0; c < rows; c++) {
+        float s = scale ? scale[c] : 1.0f;
+        float t = shift ? shift[c] : 0.0f;
+        float *yc = y + (long)c * ld;
+        if (act == 1) {
+            for (int i = 0; i < cols; i++) {
+                float v = yc[i] * s + t;
+                yc[i] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int i = 0; i < cols; i++) yc[i] = yc[i] * s + t;
+        }
+    }
+}

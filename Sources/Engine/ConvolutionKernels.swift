@@ -1,0 +1,129 @@
+import CKernels
+import Foundation
+
+/// Per-channel affine and activation applied to a convolution's output tile while it is in cache.
+public struct ConvEpilogue {
+    public var scale: [Float]?
+    public var shift: [Float]?
+    public var relu: Bool
+    public init(scale: [Float]? = nil, shift: [Float]? = nil, relu: Bool = false) {
+        self.scale = scale
+        self.shift = shift
+        self.relu = relu
+    }
+    var isIdentity: Bool { scale == nil && shift == nil && !relu }
+}
+
+/// The tiled convolution core: every pass is an implicit GEMM over bounded im2col tiles.
+enum ConvolutionKernels {
+    /// Columns of output computed per task: a multiple of the GEMM's B block.
+    static var tileColumns: Int { GEMM.nc * 2 }
+
+    /// out[n, g*M + m, cols] = sum_k A_g[m][k] * im2col(source[n, g*C ..< (g+1)*C])[k][cols].
+    ///
+    /// `weights` is [groups][M][C * kernelVolume] contiguous; `source` is [N, groups*C, sourceSize] contiguous.
+    static func implicitGEMM(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+                             sourceSize: [Int], columns: [Int], transposed: Bool,
+                             weights: UnsafePointer<Float>, rows m: Int, output: UnsafeMutablePointer<Float>,
+                             epilogue: ConvEpilogue) {
+        let groups = g.groups
+        let k = c * g.kernelVolume
+        let p = columns.reduce(1, *)
+        let sourceVolume = sourceSize.reduce(1, *)
+        let packed = (0..<groups).map { gi in
+            GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
+        }
+        let tile = tileColumns
+        let tilesPerImage = (p + tile - 1) / tile
+        let tasks = g.batch * groups * tilesPerImage
+        let scale = epilogue.scale, shift = epilogue.shift
+        Parallel.workers(tasks) { _, mine in
+            let scratch = ScratchBuffer(count: GEMM.scratchCount)
+            for t in mine {
+                let tileIndex = t % tilesPerImage
+                let gi = (t / tilesPerImage) % groups
+                let n = t / (tilesPerImage * groups)
+                let col0 = tileIndex * tile
+                let cols = min(tile, p - col0)
+                let src = source + (n * groups + gi) * c * sourceVolume
+                var geom = g.im2col(source: src, channels: c, sourceSize: sourceSize, columns: columns,
+                                    transposed: transposed)
+                let out = output + (n * groups + gi) * m * p + col0
+                GEMM.multiply(packed[gi], n: cols, c: out, ldc: p, accumulate: false, scratch: scratch.pointer) {
+                    k0, kc, j0, nc, dst in
+                    tk_im2col_packed(&geom, k0, Int32(kc), col0 + j0, Int32(nc), GEMM.info.nr, dst)
+                }
+                if !epilogue.isIdentity {
+                    let rowBase = gi * m
+                    withOptionalSlice(scale, rowBase) { sp in
+                        withOptionalSlice(shift, rowBase) { tp in
+                            tk_epilogue(out, p, Int32(m), Int32(cols), sp, tp, epilogue.relu ? 1 : 0)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dW[g*M + m][(c, k)] = sum_n sum_cols a[n, g*M + m, cols] * im2col(source[n, g*C...])[(c, k)][cols].
+    ///
+    /// Reduction over pixels is split across workers, each with its own partial sum.
+    static func weightGradient(geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
+                               source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
+                               columns: [Int], into result: UnsafeMutablePointer<Float>) {
+        let groups = g.groups
+        let kg = c * g.kernelVolume
+        let p = columns.reduce(1, *)
+        let sourceVolume = sourceSize.reduce(1, *)
+        let block = GEMM.kc
+        let blocksPerImage = (p + block - 1) / block
+        let tasks = g.batch * groups * blocksPerImage
+        let total = groups * m * kg
+        let workerCount = max(1, min(Parallel.threadCount, tasks))
+        let partials = (0..<workerCount).map { _ in TensorStorage(count: total) }
+        let nc = GEMM.nc, nr = GEMM.nr, mr = GEMM.mr
+        Parallel.workers(tasks) { w, mine in
+            let acc = partials[w].base
+            let aPack = ScratchBuffer(count: ((m + mr - 1) / mr) * mr * block)
+            let colRows = ScratchBuffer(count: nc * block)
+            let bPack = ScratchBuffer(count: ((nc + nr - 1) / nr) * nr * block)
+            let kern = GEMM.info.kernel!
+            for t in mine {
+                let bi = t % blocksPerImage
+                let gi = (t / blocksPerImage) % groups
+                let n = t / (blocksPerImage * groups)
+                let p0 = bi * block, kc = min(block, p - p0)
+                let aRows = a + (n * groups + gi) * m * p + p0
+                tk_pack_a(aRows, p, 1, Int32(m), Int32(kc), Int32(mr), aPack.pointer)
+                var geom = g.im2col(source: source + (n * groups + gi) * c * sourceVolume, channels: c,
+                                    sourceSize: sourceSize, columns: columns, transposed: false)
+                var jc = 0
+                while jc < kg {
+                    let ncb = min(nc, kg - jc)
+                    tk_im2col_rows(&geom, jc, Int32(ncb), p0, Int32(kc), colRows.pointer, kc)
+                    tk_pack_b(colRows.pointer, 1, kc, Int32(kc), Int32(ncb), Int32(nr), bPack.pointer)
+                    let cBase = acc + gi * m * kg + jc
+                    for jr in 0..<((ncb + nr - 1) / nr) {
+                        let cols = min(nr, ncb - jr * nr)
+                        for ir in 0..<((m + mr - 1) / mr) {
+                            kern(kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr,
+                                 cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
+                        }
+                    }
+                    jc += nc
+                }
+            }
+        }
+        result.initialize(repeating: 0, count: total)
+        for part in partials {
+            let s = part.base
+            for i in 0..<total { result[i] += s[i] }
+        }
+    }
+
+    private static func withOptionalSlice(_ values: [Float]?, _ start: Int,
+                                          _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let values else { body(nil); return }
+        values.withUnsafeBufferPointer { body($0.baseAddress! + start) }
+    }
+}

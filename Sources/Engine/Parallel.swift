@@ -1,0 +1,41 @@
+import Foundation
+
+/// Splits work over the machine's cores (or `TESSERA_THREADS`).
+public enum Parallel {
+    /// Worker count: `TESSERA_THREADS` if set, else the active processor count.
+    public static let threadCount: Int = {
+        if let s = ProcessInfo.processInfo.environment["TESSERA_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Calls `body(i)` for i in 0..<iterations, concurrently when there is more than one.
+    public static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 0 { return }
+        if iterations == 1 || threadCount == 1 {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+    }
+
+    /// Splits 0..<count into at most `threadCount` contiguous chunks of at least `grain` items.
+    public static func forRanges(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let chunks = max(1, min(threadCount, count / max(grain, 1)))
+        if chunks == 1 { body(0..<count); return }
+        let per = (count + chunks - 1) / chunks
+        forEach(chunks) { c in
+            let lo = c * per, hi = min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+extension Parallel {
+    /// Deals tasks 0..<tasks round-robin to up to `threadCount` workers; each worker gets its index and
+    /// its task list, so it can allocate scratch once.
+    public static func workers(_ tasks: Int, _ body: (_ worker: Int, _ tasks: StrideTo<Int>) -> Void) {
+        let n = max(1, min(threadCount, tasks))
+        forEach(n) { w in body(w, stride(from: w, to: tasks, by: n)) }
+    }
+}

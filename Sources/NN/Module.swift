@@ -1,0 +1,121 @@
+import Foundation
+import TesseraEngine
+
+/// A layer or model: named parameters, buffers and sub-modules with PyTorch's dotted keys, train/eval mode.
+open class Module {
+    /// Whether the module is in training mode (batch statistics, dropout on).
+    public private(set) var isTraining = true
+    private var parameterSlots: [(name: String, tensor: Tensor)] = []
+    private var bufferSlots: [(name: String, tensor: Tensor)] = []
+    private var childSlots: [(name: String, module: Module)] = []
+    /// Called with (module, input, output) after every forward pass.
+    public var forwardHooks: [(Module, Tensor, Tensor) -> Void] = []
+
+    public init() {}
+
+    /// Registers a trainable tensor under `name` (marks it as requiring grad).
+    @discardableResult
+    public func registerParameter(_ name: String, _ tensor: Tensor) -> Tensor {
+        precondition(!name.contains("."), "parameter names may not contain '.'")
+        tensor.requiresGrad = true
+        parameterSlots.append((name, tensor))
+        return tensor
+    }
+
+    /// Registers a non-trainable state tensor (running statistics) under `name`.
+    @discardableResult
+    public func registerBuffer(_ name: String, _ tensor: Tensor) -> Tensor {
+        bufferSlots.append((name, tensor))
+        return tensor
+    }
+
+    /// Registers a sub-module under `name` (its keys become `name.…`).
+    @discardableResult
+    public func registerModule<M: Module>(_ name: String, _ module: M) -> M {
+        childSlots.append((name, module))
+        return module
+    }
+
+    /// Direct sub-modules in registration order.
+    public var children: [(name: String, module: Module)] { childSlots }
+
+    /// This module and every descendant with dotted paths ("" for self).
+    public func namedModules(prefix: String = "") -> [(name: String, module: Module)] {
+        var out: [(String, Module)] = [(prefix, self)]
+        for (n, m) in childSlots { out += m.namedModules(prefix: prefix.isEmpty ? n : "\(prefix).\(n)") }
+        return out
+    }
+
+    /// The descendant at a dotted path (`layer4`, `decoder.3`), if any.
+    public func module(at path: String) -> Module? {
+        if path.isEmpty { return self }
+        return namedModules().first { $0.name == path }?.module
+    }
+
+    /// Every parameter with its dotted key.
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        namedModules().flatMap { prefix, m in
+            m.parameterSlots.map { (prefix.isEmpty ? $0.name : "\(prefix).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// Every buffer with its dotted key.
+    public func namedBuffers() -> [(name: String, tensor: Tensor)] {
+        namedModules().flatMap { prefix, m in
+            m.bufferSlots.map { (prefix.isEmpty ? $0.name : "\(prefix).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// All trainable tensors.
+    public var parameters: [Tensor] { namedParameters().map(\.tensor) }
+
+    /// Parameters and buffers by dotted key, as torch's state_dict.
+    public func stateDict() -> [(name: String, tensor: Tensor)] { namedParameters() + namedBuffers() }
+
+    /// Switches this module and its descendants to training (true) or evaluation mode.
+    public func train(_ on: Bool = true) {
+        for (_, m) in namedModules() { m.isTraining = on }
+    }
+
+    /// Evaluation mode: running statistics, no dropout.
+    public func eval() { train(false) }
+
+    /// The computation; subclasses that take one tensor override it.
+    open func forward(_ x: Tensor) -> Tensor {
+        preconditionFailure("\(type(of: self)) does not take a single tensor input")
+    }
+
+    /// Runs `forward` and the forward hooks.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = forward(x)
+        for hook in forwardHooks { hook(self, x, y) }
+        return y
+    }
+
+    /// Copies values from `state` into this module's tensors by key.
+    /// - Returns: keys missing from `state` and keys of `state` this module does not have.
+    @discardableResult
+    public func load(_ state: [String: Tensor], strict: Bool = true) throws -> (missing: [String], unexpected: [String]) {
+        let own = stateDict()
+        var missing: [String] = []
+        for (name, t) in own {
+            guard let v = state[name] else { missing.append(name); continue }
+            guard v.count == t.count, v.shape == t.shape || v.count == 1 && t.count == 1 else {
+                throw ModuleLoadError(reason: "'\(name)' has shape \(v.shape) in the file but \(t.shape) in the model")
+            }
+            t.assign(v.shape == t.shape ? v : v.reshaped(t.shape))
+        }
+        let ownNames = Set(own.map(\.name))
+        let unexpected = state.keys.filter { !ownNames.contains($0) }.sorted()
+        if strict && (!missing.isEmpty || !unexpected.isEmpty) {
+            throw ModuleLoadError(reason: "missing keys \(missing), unexpected keys \(unexpected)")
+        }
+        return (missing, unexpected)
+    }
+}
+
+/// A checkpoint does not fit a module.
+public struct ModuleLoadError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

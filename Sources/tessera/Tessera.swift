@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Tessera: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
+        subcommands: [Inspect.self]
+    )
+}
