@@ -1,0 +1,152 @@
+import Foundation
+
+extension Functional {
+    /// Batch normalisation over all axes but 1, as torch's batch_norm.
+    ///
+    /// In training it normalises with the batch's biased variance and updates `runningMean` / `runningVar`
+    /// in place (unbiased variance, `momentum`); in evaluation it uses the running statistics.
+    public static func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
+                                 bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 2, "batch_norm expects [N, C, ...], got \(x.shape)")
+        let c = x.shape[1], n = x.shape[0], inner = x.shape[2...].reduce(1, *)
+        let m = n * inner
+        let xc = x.contiguous()
+        var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
+        let src = xc.pointer
+        if training {
+            precondition(m > 1, "batch_norm in training needs more than one value per channel")
+            mean.withUnsafeMutableBufferPointer { mp in
+                invStd.withUnsafeMutableBufferPointer { ip in
+                    Parallel.forRanges(c, grain: 1) { r in
+                        for ch in r {
+                            var s: Double = 0
+                            for b in 0..<n { let p = src + (b * c + ch) * inner; for i in 0..<inner { s += Double(p[i]) } }
+                            let mu = s / Double(m)
+                            var v: Double = 0
+                            for b in 0..<n {
+                                let p = src + (b * c + ch) * inner
+                                for i in 0..<inner { let d = Double(p[i]) - mu; v += d * d }
+                            }
+                            mp[ch] = Float(mu)
+                            ip[ch] = Float(1 / (v / Double(m) + Double(eps)).squareRoot())
+                            if let runningMean, let runningVar {
+                                runningMean.pointer[ch] = (1 - momentum) * runningMean.pointer[ch] + momentum * Float(mu)
+                                runningVar.pointer[ch] = (1 - momentum) * runningVar.pointer[ch]
+                                    + momentum * Float(v / Double(m - 1))
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            guard let runningMean, let runningVar else { preconditionFailure("batch_norm in eval needs running statistics") }
+            for ch in 0..<c {
+                mean[ch] = runningMean.pointer[ch]
+                invStd[ch] = 1 / (runningVar.pointer[ch] + eps).squareRoot()
+            }
+        }
+        let wv = weight?.scalars, bv = bias?.scalars
+        let out = Tensor(zeros: x.shape, zeroed: false)
+        let dst = out.pointer
+        Parallel.forRanges(n * c, grain: 1) { r in
+            for plane in r {
+                let ch = plane % c
+                let scale = invStd[ch] * (wv?[ch] ?? 1)
+                let shift = (bv?[ch] ?? 0) - mean[ch] * scale
+                let p = src + plane * inner, d = dst + plane * inner
+                for i in 0..<inner { d[i] = p[i] * scale + shift }
+            }
+        }
+        let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
+        return Tensor.record(out, inputs) { g in
+            let src = xc.pointer
+            let gc = g.contiguous()
+            let gp = gc.pointer
+            var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+            sumG.withUnsafeMutableBufferPointer { sg in
+                sumGX.withUnsafeMutableBufferPointer { sgx in
+                    Parallel.forRanges(c, grain: 1) { r in
+                        for ch in r {
+                            var a: Double = 0, b: Double = 0
+                            let mu = mean[ch], inv = invStd[ch]
+                            for bi in 0..<n {
+                                let p = src + (bi * c + ch) * inner, q = gp + (bi * c + ch) * inner
+                                var la: Float = 0, lb: Float = 0
+                                for i in 0..<inner { la += q[i]; lb += q[i] * (p[i] - mu) }
+                                a += Double(la); b += Double(lb)
+                            }
+                            sg[ch] = Float(a)
+                            sgx[ch] = Float(b) * inv
+                        }
+                    }
+                }
+            }
+            var gx: Tensor?
+            if x.requiresGrad {
+                let r = Tensor(zeros: x.shape, zeroed: false)
+                let rp = r.pointer
+                Parallel.forRanges(n * c, grain: 1) { range in
+                    for plane in range {
+                        let ch = plane % c
+                        let w = wv?[ch] ?? 1, inv = invStd[ch], mu = mean[ch]
+                        let p = src + plane * inner, q = gp + plane * inner, d = rp + plane * inner
+                        if training {
+                            let k = w * inv / Float(m)
+                            let a = sumG[ch], b = sumGX[ch]
+                            for i in 0..<inner {
+                                let xhat = (p[i] - mu) * inv
+                                d[i] = k * (Float(m) * q[i] - a - xhat * b)
+                            }
+                        } else {
+                            let k = w * inv
+                            for i in 0..<inner { d[i] = q[i] * k }
+                        }
+                    }
+                }
+                gx = r
+            }
+            var grads: [Tensor?] = [gx]
+            if let weight { grads.append(weight.requiresGrad ? Tensor(sumGX, shape: [c]) : nil) }
+            if let bias { grads.append(bias.requiresGrad ? Tensor(sumG, shape: [c]) : nil) }
+            return grads
+        }
+    }
+
+    /// Group normalisation: statistics per sample over each group of C/groups channels.
+    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        let n = x.shape[0], c = x.shape[1]
+        precondition(c % groups == 0, "num_groups (\(groups)) must divide channels (\(c))")
+        let grouped = x.reshaped([n, groups, -1])
+        let normalized = standardize(grouped, axis: 2, eps: eps).reshaped(x.shape)
+        return affine(normalized, weight: weight, bias: bias, channelAxis: 1)
+    }
+
+    /// Layer normalisation over the trailing `normalizedShape` axes, with elementwise affine.
+    public static func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        let k = normalizedShape.count
+        precondition(Array(x.shape.suffix(k)) == normalizedShape, "layer_norm shape \(normalizedShape) vs input \(x.shape)")
+        let flat = x.reshaped(Array(x.shape.dropLast(k)) + [-1])
+        var y = standardize(flat, axis: flat.rank - 1, eps: eps).reshaped(x.shape)
+        if let weight { y = y * weight }
+        if let bias { y = y + bias }
+        return y
+    }
+
+    /// (x - mean) / sqrt(biased var + eps) along `axis`.
+    static func standardize(_ x: Tensor, axis: Int, eps: Float) -> Tensor {
+        let mu = x.mean(axes: [axis], keepDims: true)
+        let centered = x - mu
+        let variance = (centered * centered).mean(axes: [axis], keepDims: true)
+        return centered / (variance + eps).sqrt()
+    }
+
+    /// y = x * weight[c] + bias[c] along `channelAxis`.
+    static func affine(_ x: Tensor, weight: Tensor?, bias: Tensor?, channelAxis: Int) -> Tensor {
+        var shape = [Int](repeating: 1, count: x.rank)
+        shape[channelAxis] = x.shape[channelAxis]
+        var y = x
+        if let weight { y = y * weight.reshaped(shape) }
+        if let bias { y = y + bias.reshaped(shape) }
+        return y
+    }
+}
