@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "TesseraEngine", targets: ["TesseraEngine"]),
         .library(name: "TesseraNN", targets: ["TesseraNN"]),
+        .library(name: "TesseraModels", targets: ["TesseraModels"]),
+        .library(name: "TesseraPipeline", targets: ["TesseraPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,10 +21,12 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
+        .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
+        .target(name: "TesseraPipeline", dependencies: ["TesseraModels"], path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraNN",
+                "TesseraPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/tessera"

@@ -88,8 +88,13 @@ open class Module {
     /// Runs `forward` and the forward hooks.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = forward(x)
-        for hook in forwardHooks { hook(self, x, y) }
+        runForwardHooks(input: x, output: y)
         return y
+    }
+
+    /// Calls the forward hooks; modules with multi-input forwards call it themselves.
+    public func runForwardHooks(input: Tensor, output: Tensor) {
+        for hook in forwardHooks { hook(self, input, output) }
     }
 
     /// Copies values from `state` into this module's tensors by key.

@@ -1,0 +1,104 @@
+import Foundation
+import TesseraEngine
+
+/// Updates parameters from their gradients.
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    func step()
+    func zeroGrad()
+}
+
+extension Optimizer {
+    func forEachParameter(_ parameters: [Tensor], _ body: (Int, Tensor, Tensor) -> Void) {
+        for (i, p) in parameters.enumerated() {
+            guard let g = p.grad else { continue }
+            body(i, p, g.contiguous())
+        }
+    }
+}
+
+/// Adam and AdamW (decoupled weight decay), as torch.optim.Adam / AdamW.
+public final class Adam: Optimizer {
+    public let parameters: [Tensor]
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float, decoupled: Bool
+    public private(set) var stepCount = 0
+    /// First and second moment estimates per parameter.
+    public private(set) var m: [Tensor], v: [Tensor]
+
+    public init(_ parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+        m = parameters.map { Tensor.zeros($0.shape) }
+        v = parameters.map { Tensor.zeros($0.shape) }
+    }
+
+    public func step() {
+        stepCount += 1
+        let bc1 = 1 - Foundation.pow(beta1, Float(stepCount)), bc2 = 1 - Foundation.pow(beta2, Float(stepCount))
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay, decoupled = decoupled
+        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+        forEachParameter(parameters) { i, p, g in
+            let pp = p.pointer, gp = g.pointer, mp = m[i].pointer, vp = v[i].pointer
+            Parallel.forRanges(p.count, grain: 65_536) { r in
+                for j in r {
+                    var grad = gp[j]
+                    if wd != 0 {
+                        if decoupled { pp[j] -= lr * wd * pp[j] } else { grad += wd * pp[j] }
+                    }
+                    mp[j] = b1 * mp[j] + (1 - b1) * grad
+                    vp[j] = b2 * vp[j] + (1 - b2) * grad * grad
+                    pp[j] -= stepSize * mp[j] / (vp[j].squareRoot() / bc2Sqrt + eps)
+                }
+            }
+        }
+    }
+
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+}
+
+/// Stochastic gradient descent with momentum, Nesterov and weight decay, as torch.optim.SGD.
+public final class SGD: Optimizer {
+    public let parameters: [Tensor]
+    public var learningRate: Float
+    public let momentum: Float, weightDecay: Float, nesterov: Bool
+    public private(set) var buffers: [Tensor?]
+
+    public init(_ parameters: [Tensor], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0,
+                nesterov: Bool = false) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        buffers = Array(repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        forEachParameter(parameters) { i, p, g in
+            let pp = p.pointer, gp = g.pointer, n = p.count
+            var d = [Float](repeating: 0, count: n)
+            for j in 0..<n { d[j] = gp[j] + weightDecay * pp[j] }
+            if momentum != 0 {
+                let buf: Tensor
+                if let b = buffers[i] {
+                    buf = b
+                    for j in 0..<n { buf.pointer[j] = momentum * buf.pointer[j] + d[j] }
+                } else {
+                    buf = Tensor(d, shape: p.shape)
+                    buffers[i] = buf
+                }
+                for j in 0..<n { d[j] = nesterov ? d[j] + momentum * buf.pointer[j] : buf.pointer[j] }
+            }
+            for j in 0..<n { pp[j] -= learningRate * d[j] }
+        }
+    }
+
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+}

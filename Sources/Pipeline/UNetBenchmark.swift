@@ -1,0 +1,80 @@
+import Foundation
+import TesseraEngine
+import TesseraModels
+import TesseraNN
+
+/// The reference U-Net benchmark: inference forward and a full train step (forward, cross-entropy,
+/// backward, Adam) at three sizes.
+public struct UNetBenchmark {
+    /// One benchmark case: width, batch and square image size.
+    public struct Case: Sendable {
+        public let name: String
+        public let width: Int, batch: Int, size: Int
+    }
+
+    /// One measured result, in the JSON schema shared with the PyTorch reference script.
+    public struct Result: Codable, Sendable {
+        public let `case`: String
+        public let mode: String
+        public let ms: Double
+        public let gflops: Double
+        public let peak_rss_mb: Double
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "unet-w64-b1-512", width: 64, batch: 1, size: 512),
+        Case(name: "unet-w32-b4-256", width: 32, batch: 4, size: 256),
+        Case(name: "unet-w16-b1-512", width: 16, batch: 1, size: 512),
+    ]
+
+    public init() {}
+
+    /// Times `mode` ("forward" or "train") of `c`: `warmup` untimed runs, then the median of `repeats`.
+    public func run(_ c: Case, mode: String, warmup: Int = 1, repeats: Int = 5) -> Result {
+        var generator = RandomGenerator(seed: 0)
+        let model = UNet(UNetConfig(inChannels: 1, classes: 2, depth: 4, width: c.width), generator: &generator)
+        let input = Tensor.randn([c.batch, 1, c.size, c.size], generator: &generator)
+        let target = Tensor(zeros: [c.batch, c.size, c.size])
+        for i in 0..<target.count { target.pointer[i] = Float(generator.nextInt(2)) }
+        let flops = model.forwardFlops(batch: c.batch, height: c.size, width: c.size)
+        var times: [Double] = []
+        let body: () -> Void
+        var work = flops
+        if mode == "train" {
+            model.train()
+            let optimizer = Adam(model.parameters, learningRate: 1e-3)
+            work = 3 * flops
+            body = {
+                optimizer.zeroGrad()
+                let loss = Functional.crossEntropy(model(input), target: target)
+                loss.backward()
+                optimizer.step()
+            }
+        } else {
+            model.eval()
+            body = { withNoGrad { _ = model(input) } }
+        }
+        for i in 0..<(warmup + repeats) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            if i >= warmup { times.append(ms) }
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        return Result(case: c.name, mode: mode, ms: median, gflops: work / (median * 1e6), peak_rss_mb: ResourceUsage.peakRSSMegabytes)
+    }
+}
+
+/// Process resource figures.
+public enum ResourceUsage {
+    /// Peak resident set size of this process so far, in MB (VmHWM).
+    public static var peakRSSMegabytes: Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+}

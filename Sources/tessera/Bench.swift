@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import TesseraEngine
+import TesseraPipeline
+
+/// `tessera bench`: times the reference U-Net (forward and train step) and prints ms and GFLOP/s.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark the reference U-Net: inference forward and train step.")
+
+    @Option(name: .customLong("case"), help: "Run one case: unet-w64-b1-512, unet-w32-b4-256 or unet-w16-b1-512.")
+    var caseName: String?
+
+    @Option(help: "forward, train, or both.")
+    var mode: String = "both"
+
+    @Option(help: "Timed repetitions (median reported).")
+    var repeats: Int = 3
+
+    @Flag(help: "Print a JSON array.")
+    var json = false
+
+    func run() throws {
+        let cases = UNetBenchmark.cases.filter { caseName == nil || $0.name == caseName }
+        guard !cases.isEmpty else { throw ValidationError("unknown case '\(caseName ?? "")'") }
+        let modes = mode == "both" ? ["forward", "train"] : [mode]
+        guard modes.allSatisfy({ ["forward", "train"].contains($0) }) else { throw ValidationError("mode must be forward, train or both") }
+        let bench = UNetBenchmark()
+        var results: [UNetBenchmark.Result] = []
+        if !json { print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads") }
+        for c in cases {
+            for m in modes {
+                let r = bench.run(c, mode: m, repeats: repeats)
+                results.append(r)
+                if !json {
+                    print(String(format: "%-18@ %-8@ %9.1f ms %8.1f GFLOP/s  peak RSS %7.0f MB",
+                                 r.case as NSString, r.mode as NSString, r.ms, r.gflops, r.peak_rss_mb))
+                }
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
+    }
+}
