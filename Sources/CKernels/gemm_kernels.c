@@ -22,12 +22,12 @@ static void tk_store_partial(const float *tmp, int nr, float *c, long ldc, int m
 
 #define SC_MR 4
 #define SC_NR 16
-static void kernel_scalar(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+static void kernel_scalar(long kc, const float *a, const float *b, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
     float acc[SC_MR][SC_NR];
     memset(acc, 0, sizeof(acc));
     for (long k = 0; k < kc; k++) {
         const float *ak = a + k * SC_MR;
-        const float *bk = b + k * SC_NR;
+        const float *bk = b + boff[k];
         for (int i = 0; i < SC_MR; i++) {
             float av = ak[i];
             for (int j = 0; j < SC_NR; j++) acc[i][j] += av * bk[j];
@@ -41,7 +41,7 @@ static void kernel_scalar(long kc, const float *a, const float *b, float *c, lon
 #define A2_MR 6
 #define A2_NR 16
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+static void kernel_avx2(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -49,6 +49,7 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     for (long k = 0; k < kc; k++) {
+        const float *b = b0p + boff[k];
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 av;
         av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
@@ -58,7 +59,6 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
         av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
         av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
         a += A2_MR;
-        b += A2_NR;
     }
     float tmp[A2_MR * A2_NR];
     int full = (m == A2_MR && n == A2_NR);
@@ -83,13 +83,13 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
 #define A5_MR 8
 #define A5_NR 48
 __attribute__((target("avx512f,fma")))
-static void kernel_avx512(long kc, const float *a, const float *b, float *c, long ldc, int m, int n, int accumulate) {
+static void kernel_avx512(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
     __m512 acc[A5_MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < A5_MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); acc[i][2] = _mm512_setzero_ps(); }
     for (long k = 0; k < kc; k++) {
+        const float *b = b0p + boff[k];
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
-        _mm_prefetch((const char *)(b + 8 * A5_NR), _MM_HINT_T0);
 #pragma GCC unroll 8
         for (int i = 0; i < A5_MR; i++) {
             __m512 av = _mm512_set1_ps(a[i]);
@@ -98,7 +98,6 @@ static void kernel_avx512(long kc, const float *a, const float *b, float *c, lon
             acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
         }
         a += A5_MR;
-        b += A5_NR;
     }
     if (m == A5_MR && n == A5_NR) {
 #pragma GCC unroll 8
@@ -122,6 +121,82 @@ static void kernel_avx512(long kc, const float *a, const float *b, float *c, lon
         _mm512_storeu_ps(tmp + i * A5_NR + 32, acc[i][2]);
     }
     tk_store_partial(tmp, A5_NR, c, ldc, m, n, accumulate);
+}
+
+// MARK: - reduction-along-rows GEMM (weight gradients)
+
+static void dot_scalar(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                       float *c, long ldc, int accumulate) {
+    for (int i = 0; i < m; i++) {
+        const float *ai = a + (long)i * lda;
+        for (int j = 0; j < n; j++) {
+            const float *bj = b + boff[j];
+            double s = 0;
+            for (long q = 0; q < len; q++) s += (double)ai[q] * bj[q];
+            c[(long)i * ldc + j] = (float)s + (accumulate ? c[(long)i * ldc + j] : 0.0f);
+        }
+    }
+}
+
+#define DOT_MR 4
+#define DOT_NR 6
+__attribute__((target("avx512f,fma")))
+static void dot_tile_avx512(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                            float *c, long ldc, int accumulate) {
+    __m512 acc[DOT_MR][DOT_NR];
+    const float *ar[DOT_MR], *br[DOT_NR];
+    for (int i = 0; i < DOT_MR; i++) ar[i] = a + (long)(i < m ? i : 0) * lda;
+    for (int j = 0; j < DOT_NR; j++) br[j] = b + boff[j < n ? j : 0];
+#pragma GCC unroll 4
+    for (int i = 0; i < DOT_MR; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < DOT_NR; j++) acc[i][j] = _mm512_setzero_ps();
+    long q = 0;
+    for (; q + 16 <= len; q += 16) {
+        __m512 bv[DOT_NR];
+#pragma GCC unroll 6
+        for (int j = 0; j < DOT_NR; j++) bv[j] = _mm512_loadu_ps(br[j] + q);
+#pragma GCC unroll 4
+        for (int i = 0; i < DOT_MR; i++) {
+            __m512 av = _mm512_loadu_ps(ar[i] + q);
+#pragma GCC unroll 6
+            for (int j = 0; j < DOT_NR; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    if (q < len) {
+        __mmask16 mask = (__mmask16)((1u << (len - q)) - 1);
+        __m512 bv[DOT_NR];
+        for (int j = 0; j < DOT_NR; j++) bv[j] = _mm512_maskz_loadu_ps(mask, br[j] + q);
+        for (int i = 0; i < DOT_MR; i++) {
+            __m512 av = _mm512_maskz_loadu_ps(mask, ar[i] + q);
+            for (int j = 0; j < DOT_NR; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float v = _mm512_reduce_add_ps(acc[i][j]);
+            float *cij = c + (long)i * ldc + j;
+            *cij = accumulate ? *cij + v : v;
+        }
+    }
+}
+
+__attribute__((target("avx512f,fma")))
+static void dot_avx512(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                       float *c, long ldc, int accumulate) {
+    for (int i0 = 0; i0 < m; i0 += DOT_MR) {
+        int mm = m - i0 < DOT_MR ? m - i0 : DOT_MR;
+        for (int j0 = 0; j0 < n; j0 += DOT_NR) {
+            int nn = n - j0 < DOT_NR ? n - j0 : DOT_NR;
+            dot_tile_avx512(mm, nn, len, a + (long)i0 * lda, lda, b, boff + j0, c + (long)i0 * ldc + j0, ldc, accumulate);
+        }
+    }
+}
+
+void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                 float *c, long ldc, int accumulate) {
+    if (strcmp(tk_kernel()->name, "avx512") == 0) dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    else dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
 }
 
 // MARK: - dispatch

@@ -33,6 +33,12 @@ enum ConvolutionKernels {
         let packed = (0..<groups).map { gi in
             GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
         }
+        if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
+                                  transposed: transposed) {
+            band.forward(batch: g.batch, groups: groups, source: source, weights: packed, rows: m,
+                         output: output, epilogue: epilogue)
+            return
+        }
         let tile = tileColumns
         let tilesPerImage = (p + tile - 1) / tile
         let tasks = g.batch * groups * tilesPerImage
@@ -75,6 +81,11 @@ enum ConvolutionKernels {
         let kg = c * g.kernelVolume
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
+        if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
+                                  transposed: false) {
+            band.weightGradient(batch: g.batch, groups: groups, a: a, rows: m, source: source, into: result)
+            return
+        }
         let block = GEMM.kc
         let blocksPerImage = (p + block - 1) / block
         let tasks = g.batch * groups * blocksPerImage
@@ -106,8 +117,10 @@ enum ConvolutionKernels {
                     for jr in 0..<((ncb + nr - 1) / nr) {
                         let cols = min(nr, ncb - jr * nr)
                         for ir in 0..<((m + mr - 1) / mr) {
-                            kern(kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr,
-                                 cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
+                            GEMM.packedOffsets.withUnsafeBufferPointer { offs in
+                                kern(kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr, offs.baseAddress!,
+                                     cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
+                            }
                         }
                     }
                     jc += nc
@@ -121,7 +134,7 @@ enum ConvolutionKernels {
         }
     }
 
-    private static func withOptionalSlice(_ values: [Float]?, _ start: Int,
+    static func withOptionalSlice(_ values: [Float]?, _ start: Int,
                                           _ body: (UnsafePointer<Float>?) -> Void) {
         guard let values else { body(nil); return }
         values.withUnsafeBufferPointer { body($0.baseAddress! + start) }

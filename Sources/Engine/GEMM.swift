@@ -17,6 +17,9 @@ public enum GEMM {
     /// Columns per packed B block (fits the block in L2).
     static var nc: Int { nr * 8 }
 
+    /// Row offsets of a packed B panel: k * nr for k < kc.
+    static let packedOffsets: [Int] = (0..<kc).map { $0 * GEMM.nr }
+
     /// Scratch floats one `multiply` call needs for packing B.
     static var scratchCount: Int { kc * ((nc + nr - 1) / nr) * nr }
 
@@ -50,6 +53,7 @@ public enum GEMM {
                          scratch: UnsafeMutablePointer<Float>,
                          packB: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let mr = GEMM.mr, nr = GEMM.nr, kern = info.kernel!
+        packedOffsets.withUnsafeBufferPointer { offs in
         var jc = 0
         while jc < n {
             let ncb = min(nc, n - jc)
@@ -66,12 +70,14 @@ public enum GEMM {
                     let cCol = c + jc + jr * nr
                     for ir in 0..<a.panels {
                         let rows = min(mr, a.m - ir * mr)
-                        kern(kcb, aBlock + ir * kcb * mr, b, cCol + ir * mr * ldc, ldc, Int32(rows), Int32(cols), acc)
+                        kern(kcb, aBlock + ir * kcb * mr, b, offs.baseAddress!, cCol + ir * mr * ldc, ldc,
+                             Int32(rows), Int32(cols), acc)
                     }
                 }
                 pc += kc
             }
             jc += nc
+        }
         }
         if a.k == 0 && !accumulate {
             for i in 0..<a.m { (c + i * ldc).initialize(repeating: 0, count: n) }

@@ -8,8 +8,9 @@
 extern "C" {
 #endif
 
-/// C[m x n] (=|+=) sum_k A[k][0..mr) * B[k][0..nr) over kc steps of packed panels.
-typedef void (*tk_gemm_kernel_fn)(long kc, const float *a, const float *b, float *c, long ldc,
+/// C[m x n] (=|+=) sum_k A[k][0..mr) * B_k[0..nr) over kc steps, where A is a packed panel and
+/// B_k = b + boff[k] (a packed panel uses boff[k] = k * nr; an unpacked source uses any row offsets).
+typedef void (*tk_gemm_kernel_fn)(long kc, const float *a, const float *b, const long *boff, float *c, long ldc,
                                   int m, int n, int accumulate);
 
 /// A micro-kernel variant and its register-tile shape.
@@ -50,6 +51,10 @@ typedef struct {
 void tk_im2col_packed(const tk_conv_geom *g, long k0, int kc, long n0, int nc, int nr, float *dst);
 /// Writes im2col rows k0..k0+kc for columns n0..n0+nc row-major: dst[k*ld + n].
 void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, float *dst, long ld);
+
+/// C[i][j] (=|+=) sum_{q < len} A[i*lda + q] * B[boff[j] + q] for i < m, j < n (reduction along rows).
+void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                 float *c, long ldc, int accumulate);
 
 /// y[c][i] = act(y[c][i] * scale[c] + shift[c]) for c < rows, i < cols (row stride ld).
 /// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.

@@ -1,0 +1,186 @@
+import CKernels
+import Foundation
+
+/// The fast path for stride-1 1-d/2-d convolutions: no im2col at all.
+///
+/// Output rows are processed in bands. For each band, the rows of the source it reads are copied once into a
+/// zero-padded buffer of width `paddedWidth`; in that buffer every kernel tap (channel, ky, kx) is a constant
+/// offset from the output position, so the GEMM micro-kernel reads B straight from it. Output columns past the
+/// real width are computed into a band buffer and dropped. Scratch is bounded by the band, not the image.
+struct RowBandPlan {
+    let channels: Int
+    let sourceHeight: Int, sourceWidth: Int
+    let outHeight: Int, outWidth: Int
+    /// Per tap (ky, kx): source row and column offset from the output position.
+    let tapRows: [Int], tapCols: [Int]
+    let minRow: Int, rowSpan: Int, minCol: Int
+    let paddedWidth: Int
+    let bandRows: Int
+
+    var bandSourceRows: Int { bandRows + rowSpan + 1 }
+    var bandPlane: Int { bandSourceRows * paddedWidth }
+    var taps: Int { tapRows.count }
+
+    /// A plan when the convolution has stride 1 and no depth axis; nil otherwise.
+    init?(geometry g: ConvGeometry, channels: Int, sourceSize: [Int], columns: [Int], transposed: Bool) {
+        guard g.stride.allSatisfy({ $0 == 1 }), g.kernel[0] == 1, sourceSize[0] == 1, columns[0] == 1 else { return nil }
+        self.channels = channels
+        sourceHeight = sourceSize[1]
+        sourceWidth = sourceSize[2]
+        outHeight = columns[1]
+        outWidth = columns[2]
+        var rows: [Int] = [], cols: [Int] = []
+        for ky in 0..<g.kernel[1] {
+            for kx in 0..<g.kernel[2] {
+                let oy = ky * g.dilation[1] - g.padFront[1], ox = kx * g.dilation[2] - g.padFront[2]
+                rows.append(transposed ? -oy : oy)
+                cols.append(transposed ? -ox : ox)
+            }
+        }
+        tapRows = rows
+        tapCols = cols
+        minRow = rows.min()!
+        rowSpan = rows.max()! - minRow
+        minCol = cols.min()!
+        paddedWidth = outWidth + cols.max()! - minCol
+        // Band height: the source band near 512 KB, and enough bands to keep every core busy.
+        let budget = max(1, (1 << 17) / max(1, channels * paddedWidth) - rowSpan - 1)
+        let spread = max(1, (outHeight + 2 * Parallel.threadCount - 1) / (2 * Parallel.threadCount))
+        bandRows = max(1, min(budget, spread, outHeight))
+    }
+
+    /// Flattened offsets of each (channel, tap) inside a band buffer.
+    var offsets: [Int] {
+        var offs: [Int] = []
+        offs.reserveCapacity(channels * taps)
+        for c in 0..<channels {
+            for t in 0..<taps {
+                offs.append(c * bandPlane + (tapRows[t] - minRow) * paddedWidth + (tapCols[t] - minCol))
+            }
+        }
+        return offs
+    }
+
+    /// Copies the source rows band `r0` needs into `band` with zero padding.
+    func fillBand(_ band: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, firstRow r0: Int) {
+        let planeIn = sourceHeight * sourceWidth
+        for c in 0..<channels {
+            let dstPlane = band + c * bandPlane
+            let srcPlane = source + c * planeIn
+            for t in 0..<bandSourceRows {
+                let y = r0 + minRow + t
+                let dst = dstPlane + t * paddedWidth
+                if y < 0 || y >= sourceHeight {
+                    dst.initialize(repeating: 0, count: paddedWidth)
+                    continue
+                }
+                // dst[x] = src[y][x + minCol]
+                let lo = max(0, -minCol), hi = min(paddedWidth, sourceWidth - minCol)
+                if lo > 0 { dst.initialize(repeating: 0, count: min(lo, paddedWidth)) }
+                if hi > lo { (dst + lo).update(from: srcPlane + y * sourceWidth + lo + minCol, count: hi - lo) }
+                if hi < paddedWidth { (dst + max(hi, lo)).initialize(repeating: 0, count: paddedWidth - max(hi, lo)) }
+            }
+        }
+    }
+
+    var bandCount: Int { (outHeight + bandRows - 1) / bandRows }
+
+    /// out[n, g*M + m] = A_g · band taps, with the epilogue applied while copying the band out.
+    func forward(batch: Int, groups: Int, source: UnsafePointer<Float>, weights: [GEMM.PackedA], rows m: Int,
+                 output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        let bands = bandCount
+        let tasks = batch * groups * bands
+        let offs = offsets
+        let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
+        let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let n = bandRows * paddedWidth
+        Parallel.workers(tasks) { _, mine in
+            let band = ScratchBuffer(count: channels * bandPlane)
+            let cbuf = ScratchBuffer(count: m * n)
+            for t in mine {
+                let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
+                let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
+                fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
+                let a = weights[gi]
+                let nHere = rowsHere * paddedWidth
+                offs.withUnsafeBufferPointer { ob in
+                    var pc = 0
+                    while pc < a.k {
+                        let kcb = min(kc, a.k - pc)
+                        let aBlock = a.block(pc)
+                        var j = 0
+                        while j < nHere {
+                            let cols = min(nr, nHere - j)
+                            for ir in 0..<a.panels {
+                                kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
+                                     cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)), Int32(cols),
+                                     pc > 0 ? 1 : 0)
+                            }
+                            j += nr
+                        }
+                        pc += kc
+                    }
+                }
+                if a.k == 0 { cbuf.pointer.initialize(repeating: 0, count: m * n) }
+                let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
+                for row in 0..<m {
+                    for y in 0..<rowsHere {
+                        (outBase + row * planeOut + y * outWidth).update(from: cbuf.pointer + row * n + y * paddedWidth,
+                                                                         count: outWidth)
+                    }
+                }
+                if !epilogue.isIdentity {
+                    for row in 0..<m {
+                        ConvolutionKernels.withOptionalSlice(epilogue.scale, gi * m + row) { sp in
+                            ConvolutionKernels.withOptionalSlice(epilogue.shift, gi * m + row) { tp in
+                                tk_epilogue(outBase + row * planeOut, planeOut, 1, Int32(rowsHere * outWidth), sp, tp,
+                                            epilogue.relu ? 1 : 0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dW[g*M + m][(c, tap)] = sum over images and output pixels of a[n, g*M + m, pixel] * source tap value.
+    func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
+                        into result: UnsafeMutablePointer<Float>) {
+        let bands = bandCount
+        let tasks = batch * groups * bands
+        let offs = offsets
+        let kg = channels * taps
+        let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
+        let n = bandRows * paddedWidth
+        let total = groups * m * kg
+        let workerCount = max(1, min(Parallel.threadCount, tasks))
+        let partials = (0..<workerCount).map { _ in TensorStorage(count: total) }
+        Parallel.workers(tasks) { w, mine in
+            let band = ScratchBuffer(count: channels * bandPlane)
+            let gbuf = ScratchBuffer(count: m * n)
+            gbuf.pointer.initialize(repeating: 0, count: m * n)
+            let acc = partials[w].base
+            for t in mine {
+                let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
+                let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
+                fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
+                let aBase = a + (img * groups + gi) * m * planeOut + r0 * outWidth
+                for row in 0..<m {
+                    for y in 0..<rowsHere {
+                        (gbuf.pointer + row * n + y * paddedWidth).update(from: aBase + row * planeOut + y * outWidth,
+                                                                          count: outWidth)
+                    }
+                }
+                offs.withUnsafeBufferPointer { ob in
+                    tk_gemm_dot(Int32(m), Int32(kg), rowsHere * paddedWidth, gbuf.pointer, n, band.pointer,
+                                ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                }
+            }
+        }
+        result.initialize(repeating: 0, count: total)
+        for part in partials {
+            let s = part.base
+            for i in 0..<total { result[i] += s[i] }
+        }
+    }
+}
