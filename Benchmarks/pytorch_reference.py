@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `tessera bench`: the same U-Net, the same cases, the same JSON schema.
+
+Runs on the CPU with the same thread count as Tessera (TESSERA_THREADS or all cores).
+A benchmark dependency only: install torch into a throw-away virtualenv (`make bench` does).
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CASES = {
+    "unet-w64-b1-512": (64, 1, 512),
+    "unet-w32-b4-256": (32, 4, 256),
+    "unet-w16-b1-512": (16, 1, 512),
+}
+
+
+def double_conv(cin, cout):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding="same", bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding="same", bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+    )
+
+
+class UpBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
+        self.conv = double_conv(2 * cout, cout)
+
+    def forward(self, x, skip):
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNet(nn.Module):
+    """Same structure and parameter names as Tessera's UNet (depth 4, same padding)."""
+
+    def __init__(self, in_channels=1, classes=2, depth=4, width=64):
+        super().__init__()
+        widths = [width << i for i in range(depth + 1)]
+        chans = [in_channels] + widths
+        self.encoder = nn.Sequential(*[double_conv(chans[i], chans[i + 1]) for i in range(depth + 1)])
+        self.decoder = nn.Sequential(*[UpBlock(widths[l + 1], widths[l]) for l in reversed(range(depth))])
+        self.head = nn.Conv2d(width, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, block in enumerate(self.encoder):
+            if i > 0:
+                x = F.max_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for block in self.decoder:
+            x = block(x, skips.pop())
+        return self.head(x)
+
+
+def forward_flops(width, batch, size, depth=4, in_channels=1, classes=2):
+    widths = [width << i for i in range(depth + 1)]
+    total, cin = 0, in_channels
+    conv = lambda a, b, k, p: 2 * a * b * k * k * p
+    for lvl, w in enumerate(widths):
+        p = (size >> lvl) ** 2
+        total += conv(cin, w, 3, p) + conv(w, w, 3, p)
+        cin = w
+    for lvl in reversed(range(depth)):
+        p = (size >> lvl) ** 2
+        w = widths[lvl]
+        total += 2 * widths[lvl + 1] * w * 4 * (p // 4) + conv(2 * w, w, 3, p) + conv(w, w, 3, p)
+    total += conv(width, classes, 1, size * size)
+    return total * batch
+
+
+def run(name, mode, warmup, repeats):
+    width, batch, size = CASES[name]
+    torch.manual_seed(0)
+    model = UNet(width=width)
+    x = torch.randn(batch, 1, size, size)
+    target = torch.randint(0, 2, (batch, size, size))
+    flops = forward_flops(width, batch, size)
+    if mode == "train":
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        work = 3 * flops
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), target).backward()
+            opt.step()
+    else:
+        model.eval()
+        work = flops
+
+        def step():
+            with torch.inference_mode():
+                model(x)
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        step()
+        dt = (time.perf_counter() - t0) * 1000
+        if i >= warmup:
+            times.append(dt)
+    ms = statistics.median(times)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"case": name, "mode": mode, "ms": ms, "gflops": work / (ms * 1e6), "peak_rss_mb": rss}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", choices=sorted(CASES), help="one case (default: all)")
+    ap.add_argument("--mode", choices=["forward", "train", "both"], default="both")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    args = ap.parse_args()
+    threads = int(os.environ.get("TESSERA_THREADS", os.cpu_count()))
+    torch.set_num_threads(threads)
+    cases = [args.case] if args.case else list(CASES)
+    modes = ["forward", "train"] if args.mode == "both" else [args.mode]
+    print(json.dumps([run(c, m, args.warmup, args.repeats) for c in cases for m in modes], indent=2))
+
+
+if __name__ == "__main__":
+    main()
