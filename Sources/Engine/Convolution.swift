@@ -104,6 +104,19 @@ extension Functional {
             outSize.append((inSize[i] - 1) * strides[i] - 2 * pad[i] + span + outPad[i] + 1)
         }
         precondition(outSize.allSatisfy { $0 > 0 }, "conv_transpose output would be empty")
+        if NonOverlappingTransposedConv.applies(kernel: kernel, stride: strides, padding: pad, outputPadding: outPad,
+                                                dilation: dil, groups: groups, spatialRank: s) {
+            let xc = x.contiguous(), wc = weight.contiguous()
+            let out = NonOverlappingTransposedConv.forward(xc, wc, bias: bias?.scalars)
+            let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+            return Tensor.record(out, inputs) { g in
+                let gc = g.contiguous()
+                let (gx, gw) = NonOverlappingTransposedConv.backward(gc, x: xc, w: wc, needInput: x.requiresGrad,
+                                                                     needWeight: weight.requiresGrad)
+                let gb = bias.flatMap { $0.requiresGrad ? gc.sum(axes: [0, 2, 3]) : nil }
+                return [gx, gw] + (bias == nil ? [] : [gb])
+            }
+        }
         // As a convolution from the output space back to the input space.
         let geometry = ConvGeometry(
             spatialRank: s, batch: x.shape[0], inChannels: cout, outChannels: cin, groups: groups,

@@ -20,6 +20,9 @@ extension Functional {
         let oh = pooledSize(h, kernel: k[0], stride: s[0], padding: p[0], dilation: d[0], ceilMode: ceilMode)
         let ow = pooledSize(w, kernel: k[1], stride: s[1], padding: p[1], dilation: d[1], ceilMode: ceilMode)
         let xc = x.contiguous()
+        if k == [2, 2] && s == [2, 2] && p == [0, 0] && d == [1, 1] && !ceilMode {
+            return maxPool2x2(xc, oh: oh, ow: ow)
+        }
         let out = Tensor(zeros: [n, c, oh, ow], zeroed: false)
         var argmax = [Int32](repeating: 0, count: n * c * oh * ow)
         let src = xc.pointer, dst = out.pointer
@@ -60,6 +63,54 @@ extension Functional {
                             let i = Int(am[plane * oh * ow + o])
                             if i >= 0 { gxp[plane * h * w + i] += gp[plane * oh * ow + o] }
                         }
+                    }
+                }
+            }
+            return [gx]
+        }
+    }
+
+    /// The common 2x2 stride-2 max pool; the arg-max is kept only when a gradient will be needed.
+    static func maxPool2x2(_ x: Tensor, oh: Int, ow: Int) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let out = Tensor(zeros: [n, c, oh, ow], zeroed: false)
+        let recording = GradMode.isEnabled && x.requiresGrad
+        let argmax = recording ? TensorStorage(count: out.count, zeroed: false) : nil
+        let src = x.pointer, dst = out.pointer
+        let am = argmax.map { UnsafeMutableRawPointer($0.base).bindMemory(to: UInt8.self, capacity: out.count) }
+        Parallel.forRanges(n * c * oh, grain: 64) { r in
+            for row in r {
+                let plane = row / oh, oy = row % oh
+                let r0 = src + plane * h * w + 2 * oy * w, r1 = r0 + w
+                let o = dst + row * ow
+                if let am {
+                    let a = am + row * ow
+                    for ox in 0..<ow {
+                        var best = r0[2 * ox], bi: UInt8 = 0
+                        if r0[2 * ox + 1] > best || best.isNaN { best = r0[2 * ox + 1]; bi = 1 }
+                        if r1[2 * ox] > best { best = r1[2 * ox]; bi = 2 }
+                        if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; bi = 3 }
+                        o[ox] = best
+                        a[ox] = bi
+                    }
+                } else {
+                    for ox in 0..<ow {
+                        o[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
+                    }
+                }
+            }
+        }
+        return Tensor.record(out, [x]) { g in
+            let gc = g.contiguous(), gx = Tensor(zeros: x.shape)
+            let gp = gc.pointer, gxp = gx.pointer
+            let a = UnsafeMutableRawPointer(argmax!.base).bindMemory(to: UInt8.self, capacity: out.count)
+            Parallel.forRanges(n * c * oh, grain: 64) { r in
+                for row in r {
+                    let plane = row / oh, oy = row % oh
+                    let base = gxp + plane * h * w + 2 * oy * w
+                    for ox in 0..<ow {
+                        let i = Int(a[row * ow + ox])
+                        base[(i >> 1) * w + 2 * ox + (i & 1)] = gp[row * ow + ox]
                     }
                 }
             }
