@@ -184,10 +184,11 @@ static void dot_tile_avx512(int m, int n, long len, const float *a, long lda, co
 __attribute__((target("avx512f,fma")))
 static void dot_avx512(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
                        float *c, long ldc, int accumulate) {
-    for (int i0 = 0; i0 < m; i0 += DOT_MR) {
-        int mm = m - i0 < DOT_MR ? m - i0 : DOT_MR;
-        for (int j0 = 0; j0 < n; j0 += DOT_NR) {
-            int nn = n - j0 < DOT_NR ? n - j0 : DOT_NR;
+    // B rows of one column tile stay in L1 while every row tile of A streams past them.
+    for (int j0 = 0; j0 < n; j0 += DOT_NR) {
+        int nn = n - j0 < DOT_NR ? n - j0 : DOT_NR;
+        for (int i0 = 0; i0 < m; i0 += DOT_MR) {
+            int mm = m - i0 < DOT_MR ? m - i0 : DOT_MR;
             dot_tile_avx512(mm, nn, len, a + (long)i0 * lda, lda, b, boff + j0, c + (long)i0 * ldc + j0, ldc, accumulate);
         }
     }

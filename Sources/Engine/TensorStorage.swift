@@ -5,20 +5,75 @@ public final class TensorStorage {
     public let base: UnsafeMutablePointer<Float>
     public let count: Int
 
+    private let bucket: Int
+
     /// Allocates `count` floats; zero-filled when `zeroed`.
     public init(count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "negative storage size")
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes")
-        }
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        bucket = StoragePool.bucket(for: count)
+        base = StoragePool.shared.take(bucket: bucket)
         self.count = count
         if zeroed { base.initialize(repeating: 0, count: count) }
     }
 
-    deinit { free(base) }
+    deinit { StoragePool.shared.give(base, bucket: bucket) }
+}
+
+/// Keeps freed buffers of large tensors by size class for reuse, as PyTorch's caching allocator does: a
+/// training step frees and re-allocates the same activation sizes, and fresh pages cost a page fault each.
+/// Holds at most `limitBytes`; anything beyond is returned to the system.
+final class StoragePool: @unchecked Sendable {
+    static let shared = StoragePool()
+    /// Buffers below this many floats are not pooled.
+    static let minimumPooled = 1 << 14
+    let limitBytes: Int = {
+        if let s = ProcessInfo.processInfo.environment["TESSERA_POOL_MB"], let mb = Int(s) { return mb << 20 }
+        return 1 << 30
+    }()
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var heldBytes = 0
+    private let lock = NSLock()
+
+    /// Size class of a request: exact below the pooling threshold, else rounded up to 1/8 of a power of two.
+    static func bucket(for count: Int) -> Int {
+        let n = max(count, 1)
+        if n < minimumPooled { return n }
+        let top = Int.bitWidth - (n - 1).leadingZeroBitCount
+        let step = 1 << max(0, top - 4)
+        return (n + step - 1) / step * step
+    }
+
+    func take(bucket: Int) -> UnsafeMutablePointer<Float> {
+        if bucket >= Self.minimumPooled {
+            lock.lock()
+            if let p = free[bucket]?.popLast() {
+                heldBytes -= bucket * 4
+                lock.unlock()
+                return p
+            }
+            lock.unlock()
+        }
+        var raw: UnsafeMutableRawPointer?
+        let bytes = bucket * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes")
+        }
+        return raw.bindMemory(to: Float.self, capacity: bucket)
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, bucket: Int) {
+        if bucket >= Self.minimumPooled {
+            lock.lock()
+            if heldBytes + bucket * 4 <= limitBytes {
+                free[bucket, default: []].append(p)
+                heldBytes += bucket * 4
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        Foundation.free(p)
+    }
 }
 
 /// A scratch buffer owned by one thread of one operation.
