@@ -43,10 +43,12 @@ struct RowBandPlan {
         rowSpan = rows.max()! - minRow
         minCol = cols.min()!
         paddedWidth = outWidth + cols.max()! - minCol
-        // Band height: the source band near 512 KB, and enough bands to keep every core busy.
-        let budget = max(1, (1 << 17) / max(1, channels * paddedWidth) - rowSpan - 1)
+        // Band height: as many rows as fit a ~512 KB source band, but at least ~1024 GEMM columns (long enough
+        // for the micro-kernels when channels are many), and at least two bands per core when the image allows.
+        let columnsTarget = (1024 + paddedWidth - 1) / paddedWidth
+        let budgetRows = (1 << 17) / max(1, channels * paddedWidth) - rowSpan - 1
         let spread = max(1, (outHeight + 2 * Parallel.threadCount - 1) / (2 * Parallel.threadCount))
-        bandRows = max(1, min(budget, spread, outHeight))
+        bandRows = max(1, min(max(columnsTarget, budgetRows), spread, outHeight))
     }
 
     /// Flattened offsets of each (channel, tap) inside a band buffer.
