@@ -2,9 +2,8 @@ import Foundation
 
 extension Functional {
     public static func relu(_ x: Tensor) -> Tensor {
-        Tensor.record(Elementwise.map(x) { $0 > 0 ? $0 : 0 }, [x]) { g in
-            [Elementwise.zip(g, x) { $1 > 0 ? $0 : 0 }]
-        }
+        let out = Elementwise.map(x, ReluOp())
+        return Tensor.record(out, [x]) { g in [Elementwise.zip(g, out, ReluGradOp())] }
     }
 
     public static func leakyRelu(_ x: Tensor, negativeSlope: Float = 0.01) -> Tensor {

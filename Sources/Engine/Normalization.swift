@@ -20,12 +20,11 @@ extension Functional {
                     Parallel.forRanges(c, grain: 1) { r in
                         for ch in r {
                             var s: Double = 0
-                            for b in 0..<n { let p = src + (b * c + ch) * inner; for i in 0..<inner { s += Double(p[i]) } }
+                            for b in 0..<n { s += Double(VectorMath.sum(src + (b * c + ch) * inner, inner)) }
                             let mu = s / Double(m)
                             var v: Double = 0
                             for b in 0..<n {
-                                let p = src + (b * c + ch) * inner
-                                for i in 0..<inner { let d = Double(p[i]) - mu; v += d * d }
+                                v += Double(VectorMath.squaredDeviation(src + (b * c + ch) * inner, inner, mean: Float(mu)))
                             }
                             mp[ch] = Float(mu)
                             ip[ch] = Float(1 / (v / Double(m) + Double(eps)).squareRoot())
@@ -70,9 +69,8 @@ extension Functional {
                             var a: Double = 0, b: Double = 0
                             let mu = mean[ch], inv = invStd[ch]
                             for bi in 0..<n {
-                                let p = src + (bi * c + ch) * inner, q = gp + (bi * c + ch) * inner
-                                var la: Float = 0, lb: Float = 0
-                                for i in 0..<inner { la += q[i]; lb += q[i] * (p[i] - mu) }
+                                let (la, lb) = VectorMath.gradientMoments(gp + (bi * c + ch) * inner,
+                                                                          src + (bi * c + ch) * inner, inner, mean: mu)
                                 a += Double(la); b += Double(lb)
                             }
                             sg[ch] = Float(a)

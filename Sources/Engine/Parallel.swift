@@ -9,6 +9,7 @@ public enum Parallel {
     }()
 
     /// Calls `body(i)` for i in 0..<iterations, concurrently when there is more than one.
+    @inline(__always)
     public static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
         if iterations <= 0 { return }
         if iterations == 1 || threadCount == 1 {
@@ -19,6 +20,7 @@ public enum Parallel {
     }
 
     /// Splits 0..<count into at most `threadCount` contiguous chunks of at least `grain` items.
+    @inline(__always)
     public static func forRanges(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
         let chunks = max(1, min(threadCount, count / max(grain, 1)))

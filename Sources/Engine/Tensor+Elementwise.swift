@@ -46,10 +46,45 @@ extension Tensor {
 
 // MARK: - Elementwise kernels
 
+/// A per-element function as a value type, so generic kernels specialise and inline it (a closure passed
+/// across the thread pool would be called per element).
+protocol UnaryFunctor { func callAsFunction(_ x: Float) -> Float }
+/// A two-argument per-element function as a value type.
+protocol BinaryFunctor { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+
+struct ClosureUnary: UnaryFunctor {
+    let f: (Float) -> Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { f(x) }
+}
+struct ClosureBinary: BinaryFunctor {
+    let f: (Float, Float) -> Float
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { f(a, b) }
+}
+struct AddOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
+struct SubOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
+struct MulOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
+struct DivOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+struct AffineOp: UnaryFunctor {
+    let scale: Float, shift: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x * scale + shift }
+}
+struct ReluOp: UnaryFunctor { @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 } }
+/// Gradient of ReLU: passes g where the input (or output) was positive.
+struct ReluGradOp: BinaryFunctor { @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : 0 } }
+
 enum Elementwise {
-    /// out[i] = f(x[i]) over a contiguous result.
-    @inline(__always)
+    /// out[i] = f(x[i]) over a contiguous result (closure form, for rarely used operators).
     static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+        withoutActuallyEscaping(f) { map(x, ClosureUnary(f: $0)) }
+    }
+
+    /// out = f(a, b) with broadcasting (closure form).
+    static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        withoutActuallyEscaping(f) { zip(a, b, ClosureBinary(f: $0)) }
+    }
+
+    /// out[i] = f(x[i]) over a contiguous result.
+    static func map<F: UnaryFunctor>(_ x: Tensor, _ f: F) -> Tensor {
         let xc = x.contiguous()
         let out = Tensor(zeros: x.shape, zeroed: false)
         let src = xc.pointer, dst = out.pointer
@@ -60,8 +95,7 @@ enum Elementwise {
     }
 
     /// out = f(a, b) with broadcasting.
-    @inline(__always)
-    static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    static func zip<F: BinaryFunctor>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
         let shape = Tensor.broadcastShape(a.shape, b.shape)
         let out = Tensor(zeros: shape, zeroed: false)
         let n = out.count
@@ -119,19 +153,19 @@ enum Elementwise {
 
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let out = Elementwise.zip(a, b, +)
+        let out = Elementwise.zip(a, b, AddOp())
         let sa = a.shape, sb = b.shape
         return record(out, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let out = Elementwise.zip(a, b, -)
+        let out = Elementwise.zip(a, b, SubOp())
         let sa = a.shape, sb = b.shape
         return record(out, [a, b]) { g in [g.sum(toShape: sa), (-g).sum(toShape: sb)] }
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let out = Elementwise.zip(a, b, *)
+        let out = Elementwise.zip(a, b, MulOp())
         let sa = a.shape, sb = b.shape
         return record(out, [a, b]) { g in
             [a.requiresGrad ? (g * b).sum(toShape: sa) : nil, b.requiresGrad ? (g * a).sum(toShape: sb) : nil]
@@ -139,7 +173,7 @@ extension Tensor {
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let out = Elementwise.zip(a, b, /)
+        let out = Elementwise.zip(a, b, DivOp())
         let sa = a.shape, sb = b.shape
         return record(out, [a, b]) { g in
             [a.requiresGrad ? (g / b).sum(toShape: sa) : nil,
@@ -148,18 +182,18 @@ extension Tensor {
     }
 
     public static prefix func - (a: Tensor) -> Tensor {
-        record(Elementwise.map(a) { -$0 }, [a]) { g in [-g] }
+        record(Elementwise.map(a, AffineOp(scale: -1, shift: 0)), [a]) { g in [-g] }
     }
 
     public static func + (a: Tensor, s: Float) -> Tensor {
-        record(Elementwise.map(a) { $0 + s }, [a]) { g in [g] }
+        record(Elementwise.map(a, AffineOp(scale: 1, shift: s)), [a]) { g in [g] }
     }
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
     public static func - (s: Float, a: Tensor) -> Tensor { -a + s }
 
     public static func * (a: Tensor, s: Float) -> Tensor {
-        record(Elementwise.map(a) { $0 * s }, [a]) { g in [g * s] }
+        record(Elementwise.map(a, AffineOp(scale: s, shift: 0)), [a]) { g in [g * s] }
     }
     public static func * (s: Float, a: Tensor) -> Tensor { a * s }
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
