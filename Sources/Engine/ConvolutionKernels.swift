@@ -16,6 +16,10 @@ public struct ConvEpilogue {
 
 /// The tiled convolution core: every pass is an implicit GEMM over bounded im2col tiles.
 enum ConvolutionKernels {
+    /// Below this output width the weight gradient reduces over too few pixels per band for the dot kernel;
+    /// the im2col + packed-kernel path is faster there (measured with `tessera bench --conv`).
+    static let minimumDotWidth = 96
+
     /// Columns of output computed per task: a multiple of the GEMM's B block.
     static var tileColumns: Int { GEMM.nc * 2 }
 
@@ -82,7 +86,7 @@ enum ConvolutionKernels {
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
         if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
-                                  transposed: false) {
+                                  transposed: false), band.outWidth >= minimumDotWidth {
             band.weightGradient(batch: g.batch, groups: groups, a: a, rows: m, source: source, into: result)
             return
         }

@@ -13,7 +13,7 @@ public enum GEMM {
     static var mr: Int { Int(info.mr) }
     static var nr: Int { Int(info.nr) }
     /// Depth of one packed block (fits a B micro-panel in L1).
-    static let kc = 256
+    static let kc = 128
     /// Columns per packed B block (fits the block in L2).
     static var nc: Int { nr * 8 }
 

@@ -20,7 +20,19 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print a JSON array.")
     var json = false
 
+    @Option(help: "Time one 3x3 conv layer instead: IN,OUT,SIZE[,BATCH].")
+    var conv: String?
+
     func run() throws {
+        if let conv {
+            let v = conv.split(separator: ",").compactMap { Int($0) }
+            guard v.count == 3 || v.count == 4 else { throw ValidationError("--conv takes IN,OUT,SIZE[,BATCH]") }
+            let b = ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1)
+            for r in b.run(repeats: repeats) {
+                print(String(format: "conv %@ %-12@ %9.2f ms %8.1f GFLOP/s", conv as NSString, r.pass as NSString, r.ms, r.gflops))
+            }
+            return
+        }
         let cases = UNetBenchmark.cases.filter { caseName == nil || $0.name == caseName }
         guard !cases.isEmpty else { throw ValidationError("unknown case '\(caseName ?? "")'") }
         let modes = mode == "both" ? ["forward", "train"] : [mode]
