@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
