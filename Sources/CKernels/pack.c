@@ -23,6 +23,21 @@ void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float
     }
 }
 
+void tk_pack_a_swapped(const float *src, long rs, long inner, long outer_stride, int mc, long k0, int kc, int mr,
+                       float *dst) {
+    for (int m0 = 0; m0 < mc; m0 += mr) {
+        int rows = mc - m0 < mr ? mc - m0 : mr;
+        for (int k = 0; k < kc; k++) {
+            long j = k0 + k;
+            const float *col = src + (j / inner) * outer_stride + (j % inner) + (long)m0 * rs;
+            float *d = dst + (long)k * mr;
+            for (int i = 0; i < rows; i++) d[i] = col[(long)i * rs];
+            for (int i = rows; i < mr; i++) d[i] = 0.0f;
+        }
+        dst += (long)kc * mr;
+    }
+}
+
 void tk_pack_b(const float *src, long rs, long cs, int kc, int nc, int nr, float *dst) {
     for (int n0 = 0; n0 < nc; n0 += nr) {
         int cols = nc - n0 < nr ? nc - n0 : nr;

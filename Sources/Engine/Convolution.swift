@@ -57,12 +57,12 @@ extension Functional {
             let gc = g.contiguous()
             var gx: Tensor?, gw: Tensor?, gb: Tensor?
             if input.requiresGrad {
-                let wt = swapGroupAxes(wc, groups: groups, a: cout / groups, b: cin / groups)
                 let r = Tensor(zeros: input.shape, zeroed: false)
                 ConvolutionKernels.implicitGEMM(
                     geometry: geometry, source: gc.pointer, sourceChannels: cout / groups,
                     sourceSize: geometry.output, columns: geometry.input, transposed: true,
-                    weights: wt.pointer, rows: cin / groups, output: r.pointer, epilogue: ConvEpilogue())
+                    weights: wc.pointer, swappedWeights: true, rows: cin / groups, output: r.pointer,
+                    epilogue: ConvEpilogue())
                 gx = r
             }
             if weight.requiresGrad {
@@ -125,13 +125,12 @@ extension Functional {
             padFront: ConvGeometry.lift(pad, fill: 0), dilation: ConvGeometry.lift(dil, fill: 1))
         let xc = x.contiguous(), wc = weight.contiguous()
         let cinG = cin / groups, coutG = cout / groups
-        let wt = swapGroupAxes(wc, groups: groups, a: cinG, b: coutG)
         var ep = ConvEpilogue()
         if let bias { ep.shift = bias.scalars }
         let out = Tensor(zeros: [x.shape[0], cout] + outSize, zeroed: false)
         ConvolutionKernels.implicitGEMM(
             geometry: geometry, source: xc.pointer, sourceChannels: cinG, sourceSize: geometry.output,
-            columns: geometry.input, transposed: true, weights: wt.pointer, rows: coutG,
+            columns: geometry.input, transposed: true, weights: wc.pointer, swappedWeights: true, rows: coutG,
             output: out.pointer, epilogue: ep)
         let inputs = [x, weight] + (bias.map { [$0] } ?? [])
         return Tensor.record(out, inputs) { g in

@@ -26,16 +26,20 @@ enum ConvolutionKernels {
     /// out[n, g*M + m, cols] = sum_k A_g[m][k] * im2col(source[n, g*C ..< (g+1)*C])[k][cols].
     ///
     /// `weights` is [groups][M][C * kernelVolume] contiguous; `source` is [N, groups*C, sourceSize] contiguous.
+    /// - Parameter swappedWeights: `weights` is stored [groups][C][M][kernelVolume] and read with C and M swapped.
     static func implicitGEMM(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
                              sourceSize: [Int], columns: [Int], transposed: Bool,
-                             weights: UnsafePointer<Float>, rows m: Int, output: UnsafeMutablePointer<Float>,
-                             epilogue: ConvEpilogue) {
+                             weights: UnsafePointer<Float>, swappedWeights: Bool = false, rows m: Int,
+                             output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let groups = g.groups
-        let k = c * g.kernelVolume
+        let kv = g.kernelVolume
+        let k = c * kv
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
         let packed = (0..<groups).map { gi in
-            GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
+            swappedWeights
+                ? GEMM.PackedA(m: m, k: k, swapped: weights + gi * m * k, rs: kv, inner: kv, outerStride: m * kv)
+                : GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
         }
         if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
                                   transposed: transposed) {

@@ -11,9 +11,4 @@ extension Functional {
         return Array(repeating: v[0], count: count)
     }
 
-    /// Reorders [groups][a][b][rest] to [groups][b][a][rest] (contiguous).
-    static func swapGroupAxes(_ w: Tensor, groups: Int, a: Int, b: Int) -> Tensor {
-        let rest = w.count / (groups * a * b)
-        return withNoGrad { w.reshaped([groups, a, b, rest]).permuted([0, 2, 1, 3]).contiguous() }
-    }
 }

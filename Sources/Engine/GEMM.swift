@@ -43,6 +43,21 @@ public enum GEMM {
             }
         }
 
+        /// Packs A[i][(o, t)] = src[o * outerStride + i * rs + t] for i < m, o * inner + t < k: a convolution
+        /// weight [outer][m][inner] read with its first two axes swapped, without materialising the swap.
+        init(m: Int, k: Int, swapped src: UnsafePointer<Float>, rs: Int, inner: Int, outerStride: Int) {
+            self.m = m
+            self.k = k
+            panels = (m + GEMM.mr - 1) / GEMM.mr
+            storage = TensorStorage(count: max(1, panels * GEMM.mr * k), zeroed: false)
+            var pc = 0
+            while pc < k {
+                let kcb = min(GEMM.kc, k - pc)
+                tk_pack_a_swapped(src, rs, inner, outerStride, Int32(m), pc, Int32(kcb), info.mr, block(pc))
+                pc += GEMM.kc
+            }
+        }
+
         /// Start of the block for depth offset `pc`.
         func block(_ pc: Int) -> UnsafeMutablePointer<Float> { storage.base + pc * panels * GEMM.mr }
     }

@@ -28,6 +28,10 @@ const tk_kernel_info *tk_kernel_named(const char *name);
 
 /// Packs A[m][k] = src[m*rs + k*cs] (m < mc, k < kc) into panels of mr rows, zero-padding the last.
 void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst);
+/// Packs A[m][k] = src[(k / inner) * outer_stride + m * rs + k % inner] (m < mc, k in k0..<k0+kc): the weight of
+/// a convolution read with its output and input channel axes swapped, as the input gradient needs it.
+void tk_pack_a_swapped(const float *src, long rs, long inner, long outer_stride, int mc, long k0, int kc, int mr,
+                       float *dst);
 /// Packs B[k][n] = src[k*rs + n*cs] (k < kc, n < nc) into panels of nr columns, zero-padding the last.
 void tk_pack_b(const float *src, long rs, long cs, int kc, int nc, int nr, float *dst);
 
