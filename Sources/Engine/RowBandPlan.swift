@@ -96,6 +96,7 @@ struct RowBandPlan {
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
         let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
         let n = bandRows * paddedWidth
+        let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: channels * bandPlane)
             let cbuf = ScratchBuffer(count: m * n)
@@ -106,21 +107,27 @@ struct RowBandPlan {
                 let a = weights[gi]
                 let nHere = rowsHere * paddedWidth
                 offs.withUnsafeBufferPointer { ob in
-                    var pc = 0
-                    while pc < a.k {
-                        let kcb = min(kc, a.k - pc)
-                        let aBlock = a.block(pc)
-                        var j = 0
-                        while j < nHere {
-                            let cols = min(nr, nHere - j)
-                            for ir in 0..<a.panels {
-                                kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
-                                     cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)), Int32(cols),
-                                     pc > 0 ? 1 : 0)
+                    // Column chunks small enough that their M x chunk block of C stays in L2 across depth blocks.
+                    var jc = 0
+                    while jc < nHere {
+                        let chunkEnd = min(nHere, jc + chunk)
+                        var pc = 0
+                        while pc < a.k {
+                            let kcb = min(kc, a.k - pc)
+                            let aBlock = a.block(pc)
+                            var j = jc
+                            while j < chunkEnd {
+                                let cols = min(nr, chunkEnd - j)
+                                for ir in 0..<a.panels {
+                                    kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
+                                         cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)), Int32(cols),
+                                         pc > 0 ? 1 : 0)
+                                }
+                                j += nr
                             }
-                            j += nr
+                            pc += kc
                         }
-                        pc += kc
+                        jc = chunkEnd
                     }
                 }
                 if a.k == 0 { cbuf.pointer.initialize(repeating: 0, count: m * n) }
