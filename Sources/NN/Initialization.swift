@@ -48,8 +48,3 @@ public enum Initialization {
         return (w, uniform([outChannels], bound: bound, generator: &generator))
     }
 }
-
-/// The seed stream layers draw their initial weights from unless given a generator.
-public enum DefaultGenerator {
-    nonisolated(unsafe) public static var shared = RandomGenerator(seed: 0)
-}
