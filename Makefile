@@ -18,7 +18,7 @@ build: deps
 	$(SWIFT) build -c release
 
 test: deps
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 demo: build
 	.build/release/tessera --help
