@@ -21,14 +21,15 @@ public final class TensorStorage {
 
 /// Keeps freed buffers of large tensors by size class for reuse, as PyTorch's caching allocator does: a
 /// training step frees and re-allocates the same activation sizes, and fresh pages cost a page fault each.
-/// Holds at most `limitBytes`; anything beyond is returned to the system.
+/// Holds at most `limitBytes` (TESSERA_POOL_MB, default a quarter of physical memory up to 4 GB); anything
+/// beyond is returned to the system.
 final class StoragePool: @unchecked Sendable {
     static let shared = StoragePool()
     /// Buffers below this many floats are not pooled.
     static let minimumPooled = 1 << 14
     let limitBytes: Int = {
         if let s = ProcessInfo.processInfo.environment["TESSERA_POOL_MB"], let mb = Int(s) { return mb << 20 }
-        return 1 << 30
+        return Int(min(UInt64(4) << 30, ProcessInfo.processInfo.physicalMemory / 4))
     }()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var heldBytes = 0
