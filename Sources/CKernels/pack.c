@@ -1,6 +1,7 @@
 // Operand packing for the GEMM micro-kernels: plain matrices, im2col of convolutions, fused epilogues.
 #include "CKernels.h"
 
+#include <immintrin.h>
 #include <string.h>
 
 void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst) {
@@ -35,6 +36,77 @@ void tk_pack_a_swapped(const float *src, long rs, long inner, long outer_stride,
             for (int i = rows; i < mr; i++) d[i] = 0.0f;
         }
         dst += (long)kc * mr;
+    }
+}
+
+// Transposes an 8 x 8 block: rows r[0..8) of 8 floats each into dst rows of stride ld.
+__attribute__((target("avx2")))
+static inline void tk_transpose8x8(const float *const r[8], long q, float *dst, long ld) {
+    __m256 a0 = _mm256_loadu_ps(r[0] + q), a1 = _mm256_loadu_ps(r[1] + q), a2 = _mm256_loadu_ps(r[2] + q),
+           a3 = _mm256_loadu_ps(r[3] + q), a4 = _mm256_loadu_ps(r[4] + q), a5 = _mm256_loadu_ps(r[5] + q),
+           a6 = _mm256_loadu_ps(r[6] + q), a7 = _mm256_loadu_ps(r[7] + q);
+    __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+    __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// Full 8-row groups of a panel with 8 x 8 transposes; returns how many leading columns it wrote.
+__attribute__((target("avx2")))
+static int tk_pack_transposed_avx2(const float *base, const long *row_offsets, int here, long q0, int kc, int width,
+                                   float *dst) {
+    int q8 = kc / 8 * 8;
+    for (int i0 = 0; i0 + 8 <= here; i0 += 8) {
+        const float *r[8];
+        for (int i = 0; i < 8; i++) r[i] = base + row_offsets[i0 + i] + q0;
+        for (int q = 0; q < q8; q += 8) tk_transpose8x8(r, q, dst + (long)q * width + i0, width);
+    }
+    return q8;
+}
+
+void tk_pack_transposed(const float *base, const long *row_offsets, int rows, long q0, int kc, int width, float *dst) {
+    int vector = width % 8 == 0 && __builtin_cpu_supports("avx2");
+    for (int p0 = 0; p0 < rows; p0 += width) {
+        int here = rows - p0 < width ? rows - p0 : width;
+        if (vector) {
+            int full = here / 8 * 8;
+            int done = tk_pack_transposed_avx2(base, row_offsets + p0, here, q0, kc, width, dst);
+            // Columns past the last multiple of 8 for the vector rows, then the leftover rows.
+            for (int i = 0; i < full; i++) {
+                const float *src = base + row_offsets[p0 + i] + q0;
+                for (int q = done; q < kc; q++) dst[(long)q * width + i] = src[q];
+            }
+            for (int i = full; i < here; i++) {
+                const float *src = base + row_offsets[p0 + i] + q0;
+                for (int q = 0; q < kc; q++) dst[(long)q * width + i] = src[q];
+            }
+            for (int i = here; i < width; i++) {
+                for (int q = 0; q < kc; q++) dst[(long)q * width + i] = 0.0f;
+            }
+            dst += (long)kc * width;
+            continue;
+        }
+        for (int i = 0; i < here; i++) {
+            const float *src = base + row_offsets[p0 + i] + q0;
+            float *d = dst + i;
+            for (int q = 0; q < kc; q++) d[(long)q * width] = src[q];
+        }
+        for (int i = here; i < width; i++) {
+            for (int q = 0; q < kc; q++) dst[(long)q * width + i] = 0.0f;
+        }
+        dst += (long)kc * width;
     }
 }
 

@@ -16,8 +16,9 @@ public struct ConvEpilogue {
 
 /// The tiled convolution core: every pass is an implicit GEMM over bounded im2col tiles.
 enum ConvolutionKernels {
-    /// Below this output width the weight gradient reduces over too few pixels per band for the dot kernel;
-    /// the im2col + packed-kernel path is faster there (measured with `tessera bench --conv`).
+    /// Below this output width the weight gradient reduces over too few pixels per band for the dot kernel, and
+    /// the row-band packed route only pays while the per-worker partial (M x C*taps) stays near L2 size; the
+    /// im2col + packed-kernel path is faster otherwise (measured with `tessera bench --conv`).
     static let minimumDotWidth = 96
 
     /// Columns of output computed per task: a multiple of the GEMM's B block.
@@ -90,7 +91,8 @@ enum ConvolutionKernels {
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
         if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
-                                  transposed: false), band.outWidth >= minimumDotWidth {
+                                  transposed: false),
+           band.outWidth >= minimumDotWidth || (RowBandPlan.usesPackedProduct(rows: m) && m * kg <= 1 << 19) {
             band.weightGradient(batch: g.batch, groups: groups, a: a, rows: m, source: source, into: result)
             return
         }

@@ -152,6 +152,47 @@ struct RowBandPlan {
         }
     }
 
+    static let packedWeightGradient = ProcessInfo.processInfo.environment["TESSERA_DW"] != "dot"
+
+    /// Whether the weight gradient with `rows` output channels per group goes through transposed packing and the
+    /// packed micro-kernel (many channels) rather than the row-reduction kernel (few channels): the transposes
+    /// cost about 16 (M + N) / (M N) of the multiply-adds.
+    static func usesPackedProduct(rows: Int) -> Bool { packedWeightGradient && rows >= 64 }
+
+    /// C[i][j] += sum_q a[i * aStride + q] * b[bOffsets[j] + q] through the packed micro-kernel: both operands
+    /// are transposed into panels one depth block of `GEMM.kc` columns at a time.
+    func packedProduct(a: UnsafePointer<Float>, aRows m: Int, aStride: Int, b: UnsafePointer<Float>,
+                       bOffsets: UnsafePointer<Int>, bRows kg: Int, length: Int, into c: UnsafeMutablePointer<Float>,
+                       ldc: Int, aPack: UnsafeMutablePointer<Float>, bPack: UnsafeMutablePointer<Float>) {
+        let mr = GEMM.mr, nr = GEMM.nr, kern = GEMM.info.kernel!
+        let aOffsets = (0..<m).map { $0 * aStride }
+        aOffsets.withUnsafeBufferPointer { ao in
+            GEMM.packedOffsets.withUnsafeBufferPointer { po in
+                var q0 = 0
+                while q0 < length {
+                    let kc = Swift.min(GEMM.kc, length - q0)
+                    tk_pack_transposed(a, ao.baseAddress!, Int32(m), q0, Int32(kc), Int32(mr), aPack)
+                    // B in column chunks of GEMM.nc so the packed chunk stays in L2.
+                    var jc = 0
+                    while jc < kg {
+                        let nc = Swift.min(GEMM.nc, kg - jc)
+                        tk_pack_transposed(b, bOffsets + jc, Int32(nc), q0, Int32(kc), Int32(nr), bPack)
+                        for jr in 0..<((nc + nr - 1) / nr) {
+                            let cols = Swift.min(nr, nc - jr * nr)
+                            for ir in 0..<((m + mr - 1) / mr) {
+                                kern(kc, aPack + ir * kc * mr, bPack + jr * kc * nr, po.baseAddress!,
+                                     c + ir * mr * ldc + jc + jr * nr, ldc, Int32(Swift.min(mr, m - ir * mr)),
+                                     Int32(cols), 1)
+                            }
+                        }
+                        jc += nc
+                    }
+                    q0 += kc
+                }
+            }
+        }
+    }
+
     /// dW[g*M + m][(c, tap)] = sum over images and output pixels of a[n, g*M + m, pixel] * source tap value.
     func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
                         into result: UnsafeMutablePointer<Float>) {
@@ -168,6 +209,8 @@ struct RowBandPlan {
             let band = ScratchBuffer(count: channels * bandPlane)
             let gbuf = ScratchBuffer(count: m * n)
             gbuf.pointer.initialize(repeating: 0, count: m * n)
+            let aPack = ScratchBuffer(count: ((m + GEMM.mr - 1) / GEMM.mr) * GEMM.mr * GEMM.kc)
+            let bPack = ScratchBuffer(count: ((GEMM.nc + GEMM.nr - 1) / GEMM.nr) * GEMM.nr * GEMM.kc)
             let acc = partials[w].base
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
@@ -181,8 +224,14 @@ struct RowBandPlan {
                     }
                 }
                 offs.withUnsafeBufferPointer { ob in
-                    tk_gemm_dot(Int32(m), Int32(kg), rowsHere * paddedWidth, gbuf.pointer, n, band.pointer,
-                                ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                    if RowBandPlan.usesPackedProduct(rows: m) {
+                        packedProduct(a: gbuf.pointer, aRows: m, aStride: n, b: band.pointer, bOffsets: ob.baseAddress!,
+                                      bRows: kg, length: rowsHere * paddedWidth, into: acc + gi * m * kg, ldc: kg,
+                                      aPack: aPack.pointer, bPack: bPack.pointer)
+                    } else {
+                        tk_gemm_dot(Int32(m), Int32(kg), rowsHere * paddedWidth, gbuf.pointer, n, band.pointer,
+                                    ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                    }
                 }
             }
         }

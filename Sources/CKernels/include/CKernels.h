@@ -32,6 +32,10 @@ void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float
 /// a convolution read with its output and input channel axes swapped, as the input gradient needs it.
 void tk_pack_a_swapped(const float *src, long rs, long inner, long outer_stride, int mc, long k0, int kc, int mr,
                        float *dst);
+/// Packs rows r < rows of `base` (row r starts at base + row_offsets[r]) over columns q0..<q0+kc transposed, in
+/// panels of `width` rows: dst[p*kc*width + q*width + i] = row (p*width + i) at column q0 + q (0 past `rows`).
+/// This is the A (width = mr) or B (width = nr) operand of a product that reduces along rows.
+void tk_pack_transposed(const float *base, const long *row_offsets, int rows, long q0, int kc, int width, float *dst);
 /// Packs B[k][n] = src[k*rs + n*cs] (k < kc, n < nc) into panels of nr columns, zero-padding the last.
 void tk_pack_b(const float *src, long rs, long cs, int kc, int nc, int nr, float *dst);
 

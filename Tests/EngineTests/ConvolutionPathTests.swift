@@ -1,0 +1,60 @@
+import Foundation
+import TesseraEngine
+import XCTest
+
+/// The convolution core picks different kernels by shape (row-band reduction kernel, row-band packed product,
+/// im2col tiles); fixtures are small, so each route is checked here against a direct sum.
+final class ConvolutionPathTests: XCTestCase {
+    /// Direct 2-d same-padded stride-1 convolution gradients for the weight and the input.
+    func naiveGradients(x: Tensor, w: Tensor, g: Tensor) -> (dw: [Float], dx: [Float]) {
+        let (ci, h, wd) = (x.shape[1], x.shape[2], x.shape[3])
+        let (co, k) = (w.shape[0], w.shape[2])
+        let p = k / 2
+        let xs = x.scalars, ws = w.scalars, gs = g.scalars
+        var dw = [Float](repeating: 0, count: w.count), dx = [Float](repeating: 0, count: x.count)
+        for o in 0..<co { for c in 0..<ci { for ky in 0..<k { for kx in 0..<k {
+            var s: Double = 0
+            for y in 0..<h { for xx in 0..<wd {
+                let iy = y + ky - p, ix = xx + kx - p
+                guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
+                let gv = gs[(o * h + y) * wd + xx]
+                s += Double(gv * xs[(c * h + iy) * wd + ix])
+                dx[(c * h + iy) * wd + ix] += gv * ws[((o * ci + c) * k + ky) * k + kx]
+            } }
+            dw[((o * ci + c) * k + ky) * k + kx] = Float(s)
+        } } } }
+        return (dw, dx)
+    }
+
+    func check(inChannels: Int, outChannels: Int, height: Int, width: Int, file: StaticString = #filePath, line: UInt = #line) {
+        var gen = RandomGenerator(seed: UInt64(inChannels * 1000 + outChannels))
+        let x = Tensor.randn([1, inChannels, height, width], generator: &gen)
+        let w = Tensor.randn([outChannels, inChannels, 3, 3], generator: &gen)
+        let g = Tensor.randn([1, outChannels, height, width], generator: &gen)
+        x.requiresGrad = true
+        w.requiresGrad = true
+        Functional.conv(x, weight: w, padding: .same).backward(g)
+        let (dw, dx) = naiveGradients(x: x.detached(), w: w.detached(), g: g)
+        let gw = w.grad!.scalars, gx = x.grad!.scalars
+        for i in 0..<dw.count {
+            XCTAssertEqual(gw[i], dw[i], accuracy: 1e-3 + 1e-3 * Swift.abs(dw[i]), "dW[\(i)]", file: file, line: line)
+            if Swift.abs(gw[i] - dw[i]) > 1e-3 + 1e-3 * Swift.abs(dw[i]) { return }
+        }
+        for i in 0..<dx.count {
+            XCTAssertEqual(gx[i], dx[i], accuracy: 1e-3 + 1e-3 * Swift.abs(dx[i]), "dX[\(i)]", file: file, line: line)
+            if Swift.abs(gx[i] - dx[i]) > 1e-3 + 1e-3 * Swift.abs(dx[i]) { return }
+        }
+    }
+
+    /// Many output channels, narrow image: row-band packed product with transposed packing.
+    func testPackedWeightGradientNarrow() { check(inChannels: 3, outChannels: 72, height: 10, width: 13) }
+
+    /// Many output channels, wide image: row-band packed product over several bands and column chunks.
+    func testPackedWeightGradientWide() { check(inChannels: 50, outChannels: 64, height: 5, width: 130) }
+
+    /// Few output channels, wide image: the row-reduction (dot) kernel.
+    func testReductionKernelWeightGradient() { check(inChannels: 2, outChannels: 8, height: 4, width: 100) }
+
+    /// Narrow image, large per-worker partial: the im2col tile path.
+    func testIm2colWeightGradient() { check(inChannels: 920, outChannels: 64, height: 3, width: 5) }
+}
