@@ -71,3 +71,32 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(model.forwardFlops(batch: 1, height: 8, width: 8), expected)
     }
 }
+
+/// Grad-CAM needs d(target)/d(activation) of a named layer: a forward hook captures it, retainGrad keeps it.
+final class ActivationGradientTests: XCTestCase {
+    func testGradientOfNamedLayerOutput() throws {
+        var g = RandomGenerator(seed: 21)
+        let model = UNet(UNetConfig(inChannels: 1, classes: 3, depth: 2, width: 4), generator: &g)
+        model.eval()
+        let last = try XCTUnwrap(model.module(at: "decoder.1"))
+        var captured: Tensor?
+        last.forwardHooks.append { _, _, output in
+            output.retainGrad()
+            captured = output
+        }
+        let x = Tensor.randn([1, 1, 8, 8], generator: &g)
+        x.requiresGrad = true
+        let logits = model(x)
+        let c = 2
+        logits.sliced(axis: 1, c..<(c + 1)).sum().backward()
+        let a = try XCTUnwrap(captured)
+        let grad = try XCTUnwrap(a.grad, "no gradient reached decoder.1's output")
+        XCTAssertEqual(grad.shape, [1, 4, 8, 8])
+        // The head is a 1x1 convolution, so d(sum of class-c logits)/d a[k][p] = head.weight[c][k] at every pixel.
+        let w = model.head.weight.scalars
+        let gs = grad.scalars
+        for k in 0..<4 {
+            for p in 0..<64 { XCTAssertEqual(gs[k * 64 + p], w[c * 4 + k], accuracy: 1e-6) }
+        }
+    }
+}
