@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, each depending only on the ones below it:
 // CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers)
-// -> Models (U-Net, ...) -> Pipeline (train, segment, explain, bench) -> tessera (CLI).
+// -> Models (U-Net, ...) -> Data (codecs over CImageCodecs, datasets) -> Pipeline (train, segment, explain, bench) -> tessera (CLI).
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v13)],
@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "TesseraEngine", targets: ["TesseraEngine"]),
         .library(name: "TesseraNN", targets: ["TesseraNN"]),
         .library(name: "TesseraModels", targets: ["TesseraModels"]),
+        .library(name: "TesseraData", targets: ["TesseraData"]),
         .library(name: "TesseraPipeline", targets: ["TesseraPipeline"]),
     ],
     dependencies: [
@@ -19,10 +20,16 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(
+            name: "CImageCodecs",
+            path: "Sources/CImageCodecs",
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
+        ),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
-        .target(name: "TesseraPipeline", dependencies: ["TesseraModels"], path: "Sources/Pipeline"),
+        .target(name: "TesseraData", dependencies: ["TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
+        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData"], path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",
             dependencies: [
@@ -35,7 +42,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["TesseraData", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TesseraData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,24 +1,49 @@
 import Foundation
+import TesseraData
 import TesseraEngine
 
-/// What `tessera inspect` reports about one file: its contents, or why it cannot be read.
+/// What `tessera inspect` reports about one file: an image's header, a safetensors file's contents, or why it
+/// cannot be read.
 public struct Inspection {
+    /// What was found in the file.
+    public enum Content {
+        case image(ImageInfo)
+        case safetensors(SafeTensorsFile)
+    }
+
     public let path: String
-    public let result: Result<SafeTensorsFile, Error>
+    public let result: Result<Content, Error>
 
     public init(path: String) {
         self.path = path
-        result = Result { try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path)) }
+        let url = URL(fileURLWithPath: path)
+        result = Result {
+            let head = try Inspection.firstBytes(of: url, count: 8)
+            if ImageFormat.sniff(head) != nil { return .image(try ImageCodec.info(of: url)) }
+            return .safetensors(try SafeTensorsFile(contentsOf: url))
+        }
+    }
+
+    static func firstBytes(of url: URL, count: Int) throws -> Data {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw ImageError(file: url.path, reason: "cannot open (missing or unreadable)")
+        }
+        defer { try? handle.close() }
+        return handle.readData(ofLength: count)
     }
 
     public var failed: Bool { if case .failure = result { return true } else { return false } }
 
-    /// Human-readable lines: a summary, metadata (long values shortened), then one line per tensor.
+    /// Human-readable lines.
     public var lines: [String] {
         switch result {
         case .failure(let error):
             return ["\(path): error: \(error)"]
-        case .success(let file):
+        case .success(.image(let i)):
+            return ["\(path): \(i.format.rawValue), \(i.width)x\(i.height), \(i.channels) channels, \(i.bitDepth)-bit"
+                    + (i.interlaced ? ", \(i.format == .png ? "interlaced" : "progressive")" : "")
+                    + (i.orientation != 1 ? ", EXIF orientation \(i.orientation)" : "")]
+        case .success(.safetensors(let file)):
             var out = ["\(path): safetensors, \(file.entries.count) tensors"]
             for (k, v) in file.metadata.sorted(by: { $0.key < $1.key }) {
                 out.append("  metadata \(k) = \(v.count > 120 ? String(v.prefix(117)) + "..." : v)")
@@ -33,7 +58,11 @@ public struct Inspection {
         switch result {
         case .failure(let error):
             return ["file": path, "error": "\(error)"]
-        case .success(let file):
+        case .success(.image(let i)):
+            return ["file": path, "format": i.format.rawValue, "width": i.width, "height": i.height,
+                    "channels": i.channels, "bit_depth": i.bitDepth, "interlaced": i.interlaced,
+                    "orientation": i.orientation]
+        case .success(.safetensors(let file)):
             return ["file": path, "format": "safetensors", "metadata": file.metadata,
                     "tensors": file.entries.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape] }]
         }

@@ -5,7 +5,7 @@ import TesseraPipeline
 /// `tessera inspect`: lists what each file holds, or why it cannot be read; exits non-zero if any failed.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the tensors and metadata of safetensors files.")
+        abstract: "Show image headers (size, channels, bit depth, format) or safetensors contents.")
 
     @Argument(help: "Files to inspect.")
     var files: [String]

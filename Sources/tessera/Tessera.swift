@@ -5,6 +5,6 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
-        subcommands: [Inspect.self, Bench.self]
+        subcommands: [Inspect.self, Convert.self, Bench.self]
     )
 }

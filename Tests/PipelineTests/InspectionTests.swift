@@ -1,4 +1,5 @@
 import Foundation
+import TesseraData
 import TesseraEngine
 import TesseraPipeline
 import XCTest
@@ -24,5 +25,11 @@ final class InspectionTests: XCTestCase {
         let missing = Inspection(path: dir.appendingPathComponent("nope.safetensors").path)
         XCTAssertTrue(missing.failed)
         XCTAssertEqual((ok.json["tensors"] as? [[String: Any]])?.first?["shape"] as? [Int], [4, 1, 3, 3])
+
+        let png = dir.appendingPathComponent("img.png")
+        try ImageCodec.write(Image(width: 3, height: 2, channels: 1, samples: .uint16([1, 2, 3, 4, 5, 6])), to: png)
+        let image = Inspection(path: png.path)
+        XCTAssertEqual(image.lines, ["\(png.path): png, 3x2, 1 channels, 16-bit"])
+        XCTAssertEqual(image.json["bit_depth"] as? Int, 16)
     }
 }

@@ -1,0 +1,74 @@
+import Foundation
+
+/// A decoded raster: interleaved 8- or 16-bit samples, row by row.
+public struct Image: Equatable, Sendable {
+    /// Sample storage; 16-bit data stays 16-bit until normalised to float.
+    public enum Samples: Equatable, Sendable {
+        case uint8([UInt8])
+        case uint16([UInt16])
+    }
+
+    public let width: Int
+    public let height: Int
+    public let channels: Int
+    public var samples: Samples
+
+    public init(width: Int, height: Int, channels: Int, samples: Samples) {
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.samples = samples
+        precondition(sampleCount == width * height * channels, "sample count does not match \(width)x\(height)x\(channels)")
+    }
+
+    public var bitDepth: Int { if case .uint16 = samples { return 16 } else { return 8 } }
+
+    var sampleCount: Int {
+        switch samples {
+        case .uint8(let v): return v.count
+        case .uint16(let v): return v.count
+        }
+    }
+
+    /// Sample `c` of pixel (x, y) as an integer.
+    public func sample(x: Int, y: Int, channel c: Int) -> Int {
+        let i = (y * width + x) * channels + c
+        switch samples {
+        case .uint8(let v): return Int(v[i])
+        case .uint16(let v): return Int(v[i])
+        }
+    }
+
+    /// The image with an EXIF orientation (1-8) applied, so it displays upright.
+    public func oriented(_ orientation: Int) -> Image {
+        guard (2...8).contains(orientation) else { return self }
+        let swapAxes = orientation >= 5
+        let ow = swapAxes ? height : width, oh = swapAxes ? width : height
+        let w = width, h = height
+        func source(_ ox: Int, _ oy: Int) -> (Int, Int) {
+            switch orientation {
+            case 2: return (w - 1 - ox, oy)
+            case 3: return (w - 1 - ox, h - 1 - oy)
+            case 4: return (ox, h - 1 - oy)
+            case 5: return (oy, ox)
+            case 6: return (oy, h - 1 - ox)
+            case 7: return (w - 1 - oy, h - 1 - ox)
+            default: return (w - 1 - oy, ox)
+            }
+        }
+        func remap<T>(_ v: [T]) -> [T] {
+            var out = v
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let (ix, iy) = source(ox, oy)
+                    for c in 0..<channels { out[(oy * ow + ox) * channels + c] = v[(iy * w + ix) * channels + c] }
+                }
+            }
+            return out
+        }
+        switch samples {
+        case .uint8(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint8(remap(v)))
+        case .uint16(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint16(remap(v)))
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import CImageCodecs
+import Foundation
+
+/// File formats the codecs read and write.
+public enum ImageFormat: String, Sendable, Codable {
+    case png, jpeg
+
+    /// The format a file's first bytes announce, if any.
+    public static func sniff(_ data: Data) -> ImageFormat? {
+        if data.count >= 8 && data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+        if data.count >= 3 && data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xD8 { return .jpeg }
+        return nil
+    }
+
+    /// The format a file name's extension asks for.
+    public static func forExtension(of url: URL) -> ImageFormat? {
+        switch url.pathExtension.lowercased() {
+        case "png": return .png
+        case "jpg", "jpeg": return .jpeg
+        default: return nil
+        }
+    }
+}
+
+/// Why an image could not be read or written: the file and the reason.
+public struct ImageError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let reason: String
+    public init(file: String, reason: String) {
+        self.file = file
+        self.reason = reason
+    }
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// What a file's header says, read without decoding pixels.
+public struct ImageInfo: Equatable, Sendable {
+    public let format: ImageFormat
+    public let width: Int, height: Int
+    /// Channels of the decoded image (tRNS counts as alpha).
+    public let channels: Int
+    /// Bits per sample in the file.
+    public let bitDepth: Int
+    public let interlaced: Bool
+    /// EXIF orientation (JPEG), 1 when absent.
+    public let orientation: Int
+}
+
+/// PNG and JPEG through libpng and libjpeg.
+public enum ImageCodec {
+    /// Images with more pixels than this fail from the header, before any pixel buffer is allocated.
+    public static let defaultMaxPixels = 1 << 28
+
+    /// Decoding choices.
+    public struct Options: Sendable {
+        public var maxPixels: Int = ImageCodec.defaultMaxPixels
+        /// Expand everything to 8-bit RGBA (palette, gray, transparency and 16-bit included).
+        public var rgba8 = false
+        /// JPEG only: decode to a single gray channel.
+        public var gray = false
+        /// Apply the EXIF orientation so the image is upright.
+        public var applyOrientation = true
+        public init() {}
+    }
+
+    static func readFile(_ url: URL) throws -> Data {
+        do {
+            return try Data(contentsOf: url, options: .alwaysMapped)
+        } catch {
+            throw ImageError(file: url.path, reason: "cannot read: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// Header facts of the file at `url`.
+    public static func info(of url: URL) throws -> ImageInfo {
+        try info(of: readFile(url), file: url.path)
+    }
+
+    /// Header facts of an in-memory file; `file` names it in errors.
+    public static func info(of data: Data, file: String) throws -> ImageInfo {
+        guard let format = ImageFormat.sniff(data) else {
+            throw ImageError(file: file, reason: "not a PNG or JPEG file")
+        }
+        var raw = tc_image_info()
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = data.withUnsafeBytes { buf -> Int32 in
+            let p = buf.bindMemory(to: UInt8.self).baseAddress!
+            return format == .png ? tc_png_info(p, buf.count, &raw, &err, err.count)
+                                  : tc_jpeg_info(p, buf.count, &raw, &err, err.count)
+        }
+        guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
+        return ImageInfo(format: format, width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
+                         bitDepth: Int(raw.source_bit_depth), interlaced: raw.interlaced != 0,
+                         orientation: Int(raw.orientation))
+    }
+
+    /// Decodes the file at `url`.
+    public static func decode(_ url: URL, options: Options = Options()) throws -> Image {
+        try decode(readFile(url), file: url.path, options: options)
+    }
+
+    /// Decodes an in-memory PNG or JPEG; `file` names it in errors.
+    public static func decode(_ data: Data, file: String, options: Options = Options()) throws -> Image {
+        guard let format = ImageFormat.sniff(data) else {
+            throw ImageError(file: file, reason: "not a PNG or JPEG file")
+        }
+        var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)), force_rgba8: options.rgba8 ? 1 : 0,
+                                    force_gray: options.gray ? 1 : 0)
+        var out = tc_image()
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = data.withUnsafeBytes { buf -> Int32 in
+            let p = buf.bindMemory(to: UInt8.self).baseAddress!
+            return format == .png ? tc_png_decode(p, buf.count, &opt, &out, &err, err.count)
+                                  : tc_jpeg_decode(p, buf.count, &opt, &out, &err, err.count)
+        }
+        guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
+        defer { tc_free(out.pixels) }
+        let w = Int(out.info.width), h = Int(out.info.height), c = Int(out.info.channels)
+        let n = w * h * c
+        let samples: Image.Samples
+        if out.info.bit_depth == 16 {
+            let p = out.pixels.bindMemory(to: UInt16.self, capacity: n)
+            samples = .uint16(Array(UnsafeBufferPointer(start: p, count: n)))
+        } else {
+            let p = out.pixels.bindMemory(to: UInt8.self, capacity: n)
+            samples = .uint8(Array(UnsafeBufferPointer(start: p, count: n)))
+        }
+        let image = Image(width: w, height: h, channels: c, samples: samples)
+        return options.applyOrientation ? image.oriented(Int(out.info.orientation)) : image
+    }
+
+    /// PNG bytes of `image`; with `palette` (RGB triples), an indexed PNG of its 8-bit single-channel indices.
+    public static func encodePNG(_ image: Image, palette: [[UInt8]]? = nil, file: String = "<memory>") throws -> Data {
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var err = [CChar](repeating: 0, count: 512)
+        var flatPalette: [UInt8]? = nil
+        if let palette {
+            guard image.channels == 1, image.bitDepth == 8, !palette.isEmpty, palette.count <= 256,
+                  palette.allSatisfy({ $0.count == 3 }) else {
+                throw ImageError(file: file, reason: "an indexed PNG needs 8-bit single-channel indices and 1-256 RGB colours")
+            }
+            if case .uint8(let v) = image.samples, let bad = v.first(where: { Int($0) >= palette.count }) {
+                throw ImageError(file: file, reason: "index \(bad) is outside the \(palette.count)-colour palette")
+            }
+            flatPalette = palette.flatMap { $0 }
+        }
+        let rc: Int32
+        switch image.samples {
+        case .uint8(let v):
+            rc = v.withUnsafeBytes { px in
+                withOptionalPointer(flatPalette) { pal in
+                    tc_png_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 8,
+                                  pal, Int32(palette?.count ?? 0), &out, &size, &err, err.count)
+                }
+            }
+        case .uint16(let v):
+            rc = v.withUnsafeBytes { px in
+                tc_png_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 16,
+                              nil, 0, &out, &size, &err, err.count)
+            }
+        }
+        guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
+        defer { tc_free(out) }
+        return Data(bytes: out, count: size)
+    }
+
+    /// Baseline JPEG bytes of an 8-bit gray or RGB image (RGBA drops its alpha).
+    public static func encodeJPEG(_ image: Image, quality: Int = 90, file: String = "<memory>") throws -> Data {
+        guard case .uint8(var v) = image.samples else {
+            throw ImageError(file: file, reason: "JPEG needs 8-bit samples; convert 16-bit images first")
+        }
+        var channels = image.channels
+        if channels == 4 || channels == 2 {
+            let keep = channels - 1
+            v = (0..<(image.width * image.height)).flatMap { p in v[(p * channels)..<(p * channels + keep)] }
+            channels = keep
+        }
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = v.withUnsafeBufferPointer { px in
+            tc_jpeg_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels), Int32(quality),
+                           &out, &size, &err, err.count)
+        }
+        guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
+        defer { tc_free(out) }
+        return Data(bytes: out, count: size)
+    }
+
+    /// Writes `image` as PNG or JPEG by the file extension, atomically (temporary file, then rename).
+    public static func write(_ image: Image, to url: URL, quality: Int = 90, palette: [[UInt8]]? = nil) throws {
+        let data: Data
+        switch ImageFormat.forExtension(of: url) {
+        case .png: data = try encodePNG(image, palette: palette, file: url.path)
+        case .jpeg: data = try encodeJPEG(image, quality: quality, file: url.path)
+        case nil: throw ImageError(file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg)")
+        }
+        let tmp = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            try data.write(to: tmp)
+            guard rename(tmp.path, url.path) == 0 else {
+                throw ImageError(file: url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
+            }
+        } catch let e as ImageError {
+            try? FileManager.default.removeItem(at: tmp)
+            throw e
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw ImageError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    private static func withOptionalPointer<R>(_ v: [UInt8]?, _ body: (UnsafePointer<UInt8>?) -> R) -> R {
+        guard let v else { return body(nil) }
+        return v.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
