@@ -19,7 +19,12 @@ public struct Inspection {
         let url = URL(fileURLWithPath: path)
         result = Result {
             let head = try Inspection.firstBytes(of: url, count: 8)
-            if ImageFormat.sniff(head) != nil { return .image(try ImageCodec.info(of: url)) }
+            if ImageFormat.sniff(head) != nil {
+                // Decode fully (and discard) so a damaged body is reported, not only a bad header.
+                let info = try ImageCodec.info(of: url)
+                _ = try ImageCodec.decode(url)
+                return .image(info)
+            }
             return .safetensors(try SafeTensorsFile(contentsOf: url))
         }
     }
@@ -32,13 +37,20 @@ public struct Inspection {
         return handle.readData(ofLength: count)
     }
 
+    /// The reason alone when the error already names the file.
+    static func reason(_ error: Error) -> String {
+        if let e = error as? ImageError { return e.reason }
+        if let e = error as? SafeTensorsError { return e.reason }
+        return "\(error)"
+    }
+
     public var failed: Bool { if case .failure = result { return true } else { return false } }
 
     /// Human-readable lines.
     public var lines: [String] {
         switch result {
         case .failure(let error):
-            return ["\(path): error: \(error)"]
+            return ["\(path): error: \(Inspection.reason(error))"]
         case .success(.image(let i)):
             return ["\(path): \(i.format.rawValue), \(i.width)x\(i.height), \(i.channels) channels, \(i.bitDepth)-bit"
                     + (i.interlaced ? ", \(i.format == .png ? "interlaced" : "progressive")" : "")
@@ -57,7 +69,7 @@ public struct Inspection {
     public var json: [String: Any] {
         switch result {
         case .failure(let error):
-            return ["file": path, "error": "\(error)"]
+            return ["file": path, "error": Inspection.reason(error)]
         case .success(.image(let i)):
             return ["file": path, "format": i.format.rawValue, "width": i.width, "height": i.height,
                     "channels": i.channels, "bit_depth": i.bitDepth, "interlaced": i.interlaced,

@@ -20,8 +20,7 @@ final class InspectionTests: XCTestCase {
         let broken = Inspection(path: bad.path)
         XCTAssertTrue(broken.failed)
         XCTAssertEqual(broken.lines.count, 1)
-        XCTAssertTrue(broken.lines[0].hasPrefix("\(bad.path): error: \(bad.path): header length 9 runs past the end"),
-                      broken.lines[0])
+        XCTAssertTrue(broken.lines[0].hasPrefix("\(bad.path): error: header length 9 runs past the end"), broken.lines[0])
         let missing = Inspection(path: dir.appendingPathComponent("nope.safetensors").path)
         XCTAssertTrue(missing.failed)
         XCTAssertEqual((ok.json["tensors"] as? [[String: Any]])?.first?["shape"] as? [Int], [4, 1, 3, 3])
@@ -31,5 +30,10 @@ final class InspectionTests: XCTestCase {
         let image = Inspection(path: png.path)
         XCTAssertEqual(image.lines, ["\(png.path): png, 3x2, 1 channels, 16-bit"])
         XCTAssertEqual(image.json["bit_depth"] as? Int, 16)
+        // A PNG whose header is fine but whose pixel data is cut off is reported, not passed.
+        let cut = dir.appendingPathComponent("cut.png")
+        let whole = try Data(contentsOf: png)
+        try whole.prefix(whole.count - 20).write(to: cut)
+        XCTAssertTrue(Inspection(path: cut.path).failed)
     }
 }
