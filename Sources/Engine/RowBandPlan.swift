@@ -17,6 +17,11 @@ struct RowBandPlan {
     let paddedWidth: Int
     let bandRows: Int
 
+    /// From this output width on, the forward pass tiles each output row separately and writes into the output
+    /// tensor (the last panel of a row is partial: 97% filled at 512, 89% at 128 and 256); narrower images compute
+    /// padded rows into a buffer and copy the real columns out.
+    static let directWriteWidth = 128
+
     var bandSourceRows: Int { bandRows + rowSpan + 1 }
     var bandPlane: Int { bandSourceRows * paddedWidth }
     var taps: Int { tapRows.count }
@@ -97,45 +102,74 @@ struct RowBandPlan {
         let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
+        let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: channels * bandPlane)
-            let cbuf = ScratchBuffer(count: m * n)
+            let cbuf = ScratchBuffer(count: writesDirectly ? 1 : m * n)
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
                 fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
                 let a = weights[gi]
-                let nHere = rowsHere * paddedWidth
-                offs.withUnsafeBufferPointer { ob in
-                    // Column chunks small enough that their M x chunk block of C stays in L2 across depth blocks.
-                    var jc = 0
-                    while jc < nHere {
-                        let chunkEnd = min(nHere, jc + chunk)
-                        var pc = 0
-                        while pc < a.k {
-                            let kcb = min(kc, a.k - pc)
-                            let aBlock = a.block(pc)
-                            var j = jc
-                            while j < chunkEnd {
-                                let cols = min(nr, chunkEnd - j)
-                                for ir in 0..<a.panels {
-                                    kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
-                                         cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)), Int32(cols),
-                                         pc > 0 ? 1 : 0)
-                                }
-                                j += nr
-                            }
-                            pc += kc
-                        }
-                        jc = chunkEnd
-                    }
-                }
-                if a.k == 0 { cbuf.pointer.initialize(repeating: 0, count: m * n) }
                 let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
-                for row in 0..<m {
-                    for y in 0..<rowsHere {
-                        (outBase + row * planeOut + y * outWidth).update(from: cbuf.pointer + row * n + y * paddedWidth,
-                                                                         count: outWidth)
+                if writesDirectly {
+                    // Column panels stay inside one output row, so results go straight to the output tensor.
+                    offs.withUnsafeBufferPointer { ob in
+                        for y in 0..<rowsHere {
+                            let bRow = band.pointer + y * paddedWidth, cRow = outBase + y * outWidth
+                            var pc = 0
+                            while pc < a.k {
+                                let kcb = min(kc, a.k - pc)
+                                let aBlock = a.block(pc)
+                                var j = 0
+                                while j < outWidth {
+                                    let cols = min(nr, outWidth - j)
+                                    for ir in 0..<a.panels {
+                                        kern(kcb, aBlock + ir * kcb * mr, bRow + j, ob.baseAddress! + pc,
+                                             cRow + ir * mr * planeOut + j, planeOut, Int32(min(mr, m - ir * mr)),
+                                             Int32(cols), pc > 0 ? 1 : 0)
+                                    }
+                                    j += nr
+                                }
+                                pc += kc
+                            }
+                            if a.k == 0 {
+                                for row in 0..<m { (cRow + row * planeOut).initialize(repeating: 0, count: outWidth) }
+                            }
+                        }
+                    }
+                } else {
+                    let nHere = rowsHere * paddedWidth
+                    offs.withUnsafeBufferPointer { ob in
+                        // Column chunks small enough that their M x chunk block of C stays in L2 across depth blocks.
+                        var jc = 0
+                        while jc < nHere {
+                            let chunkEnd = min(nHere, jc + chunk)
+                            var pc = 0
+                            while pc < a.k {
+                                let kcb = min(kc, a.k - pc)
+                                let aBlock = a.block(pc)
+                                var j = jc
+                                while j < chunkEnd {
+                                    let cols = min(nr, chunkEnd - j)
+                                    for ir in 0..<a.panels {
+                                        kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
+                                             cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)),
+                                             Int32(cols), pc > 0 ? 1 : 0)
+                                    }
+                                    j += nr
+                                }
+                                pc += kc
+                            }
+                            jc = chunkEnd
+                        }
+                    }
+                    if a.k == 0 { cbuf.pointer.initialize(repeating: 0, count: m * n) }
+                    for row in 0..<m {
+                        for y in 0..<rowsHere {
+                            (outBase + row * planeOut + y * outWidth).update(
+                                from: cbuf.pointer + row * n + y * paddedWidth, count: outWidth)
+                        }
                     }
                 }
                 if !epilogue.isIdentity {

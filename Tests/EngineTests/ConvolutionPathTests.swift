@@ -31,6 +31,30 @@ final class ConvolutionPathTests: XCTestCase {
         let x = Tensor.randn([1, inChannels, height, width], generator: &gen)
         let w = Tensor.randn([outChannels, inChannels, 3, 3], generator: &gen)
         let g = Tensor.randn([1, outChannels, height, width], generator: &gen)
+        // Forward against a direct sum, with a fused bias + ReLU epilogue.
+        let bias = (0..<outChannels).map { Float($0 % 5) * 0.1 - 0.2 }
+        let y = withNoGrad {
+            Functional.conv(x, weight: w, padding: .same, epilogue: ConvEpilogue(shift: bias, relu: true))
+        }.scalars
+        let xs = x.scalars, ws = w.scalars
+        for o in stride(from: 0, to: outChannels, by: 7) {
+            for py in 0..<height {
+                for px in stride(from: 0, to: width, by: 3) {
+                    var s = Double(bias[o])
+                    for c in 0..<inChannels { for ky in 0..<3 { for kx in 0..<3 {
+                        let iy = py + ky - 1, ix = px + kx - 1
+                        guard iy >= 0 && iy < height && ix >= 0 && ix < width else { continue }
+                        s += Double(xs[(c * height + iy) * width + ix] * ws[((o * inChannels + c) * 3 + ky) * 3 + kx])
+                    } } }
+                    let expected = Float(max(s, 0))
+                    let got = y[(o * height + py) * width + px]
+                    if Swift.abs(got - expected) > 1e-3 + 1e-3 * Swift.abs(expected) {
+                        XCTFail("forward [\(o), \(py), \(px)]: \(got) vs \(expected)", file: file, line: line)
+                        return
+                    }
+                }
+            }
+        }
         x.requiresGrad = true
         w.requiresGrad = true
         Functional.conv(x, weight: w, padding: .same).backward(g)
@@ -52,8 +76,11 @@ final class ConvolutionPathTests: XCTestCase {
     /// Many output channels, wide image: row-band packed product over several bands and column chunks.
     func testPackedWeightGradientWide() { check(inChannels: 50, outChannels: 64, height: 5, width: 130) }
 
-    /// Few output channels, wide image: the row-reduction (dot) kernel.
+    /// Few output channels, wide image: the row-reduction (dot) kernel; forward through the padded-row buffer.
     func testReductionKernelWeightGradient() { check(inChannels: 2, outChannels: 8, height: 4, width: 100) }
+
+    /// Wide image with a partial last panel per row: forward and input gradient write the output directly.
+    func testDirectWriteRows() { check(inChannels: 5, outChannels: 11, height: 6, width: 150) }
 
     /// Narrow image, large per-worker partial: the im2col tile path.
     func testIm2colWeightGradient() { check(inChannels: 920, outChannels: 64, height: 3, width: 5) }
