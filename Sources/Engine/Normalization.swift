@@ -5,8 +5,10 @@ extension Functional {
     ///
     /// In training it normalises with the batch's biased variance and updates `runningMean` / `runningVar`
     /// in place (unbiased variance, `momentum`); in evaluation it uses the running statistics.
+    /// With `relu`, the result is ReLU(batch_norm(x)) as one operation (one pass forward, one backward).
     public static func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
-                                 bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+                                 bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                                 relu: Bool = false) -> Tensor {
         precondition(x.rank >= 2, "batch_norm expects [N, C, ...], got \(x.shape)")
         let c = x.shape[1], n = x.shape[0], inner = x.shape[2...].reduce(1, *)
         let m = n * inner
@@ -53,13 +55,19 @@ extension Functional {
                 let scale = invStd[ch] * (wv?[ch] ?? 1)
                 let shift = (bv?[ch] ?? 0) - mean[ch] * scale
                 let p = src + plane * inner, d = dst + plane * inner
-                for i in 0..<inner { d[i] = p[i] * scale + shift }
+                if relu {
+                    for i in 0..<inner { let v = p[i] * scale + shift; d[i] = v > 0 ? v : 0 }
+                } else {
+                    for i in 0..<inner { d[i] = p[i] * scale + shift }
+                }
             }
         }
         let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
         return Tensor.record(out, inputs) { g in
             let src = xc.pointer
+            // Through the fused ReLU the upstream gradient counts only where the output is positive.
             let gc = g.contiguous()
+            let yp = out.pointer
             let gp = gc.pointer
             var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
             sumG.withUnsafeMutableBufferPointer { sg in
@@ -69,8 +77,10 @@ extension Functional {
                             var a: Double = 0, b: Double = 0
                             let mu = mean[ch], inv = invStd[ch]
                             for bi in 0..<n {
-                                let (la, lb) = VectorMath.gradientMoments(gp + (bi * c + ch) * inner,
-                                                                          src + (bi * c + ch) * inner, inner, mean: mu)
+                                let at = (bi * c + ch) * inner
+                                let (la, lb) = relu
+                                    ? VectorMath.maskedGradientMoments(gp + at, src + at, yp + at, inner, mean: mu)
+                                    : VectorMath.gradientMoments(gp + at, src + at, inner, mean: mu)
                                 a += Double(la); b += Double(lb)
                             }
                             sg[ch] = Float(a)
@@ -88,16 +98,29 @@ extension Functional {
                         let ch = plane % c
                         let w = wv?[ch] ?? 1, inv = invStd[ch], mu = mean[ch]
                         let p = src + plane * inner, q = gp + plane * inner, d = rp + plane * inner
+                        let y = yp + plane * inner
                         if training {
                             let k = w * inv / Float(m)
                             let a = sumG[ch], b = sumGX[ch]
-                            for i in 0..<inner {
-                                let xhat = (p[i] - mu) * inv
-                                d[i] = k * (Float(m) * q[i] - a - xhat * b)
+                            if relu {
+                                for i in 0..<inner {
+                                    let xhat = (p[i] - mu) * inv
+                                    let qi = q[i], yi = y[i]   // both loaded unconditionally, so this vectorises
+                                    d[i] = k * (Float(m) * (yi > 0 ? qi : 0) - a - xhat * b)
+                                }
+                            } else {
+                                for i in 0..<inner {
+                                    let xhat = (p[i] - mu) * inv
+                                    d[i] = k * (Float(m) * q[i] - a - xhat * b)
+                                }
                             }
                         } else {
                             let k = w * inv
-                            for i in 0..<inner { d[i] = q[i] * k }
+                            if relu {
+                                for i in 0..<inner { let qi = q[i], yi = y[i]; d[i] = yi > 0 ? qi * k : 0 }
+                            } else {
+                                for i in 0..<inner { d[i] = q[i] * k }
+                            }
                         }
                     }
                 }

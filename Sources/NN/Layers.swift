@@ -54,7 +54,8 @@ public final class Dropout: Module {
     }
 }
 
-/// Modules applied in order, keyed "0", "1", ...; in inference it fuses Conv [+ BatchNorm] [+ ReLU] runs.
+/// Modules applied in order, keyed "0", "1", ...; in inference it fuses Conv [+ BatchNorm] [+ ReLU] runs into the
+/// convolution, and otherwise BatchNorm + ReLU into one operation (unless a hook watches either).
 public final class Sequential: Module {
     public let layers: [Module]
     public init(_ layers: [Module]) {
@@ -85,6 +86,12 @@ public final class Sequential: Module {
                     i = j
                     continue
                 }
+            }
+            if i + 1 < layers.count, let bn = layers[i] as? BatchNorm, layers[i + 1] is ReLU,
+               bn.forwardHooks.isEmpty, layers[i + 1].forwardHooks.isEmpty {
+                y = bn.forward(y, relu: true)
+                i += 2
+                continue
             }
             y = layers[i](y)
             i += 1

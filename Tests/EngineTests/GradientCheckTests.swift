@@ -122,6 +122,14 @@ final class GradientCheckTests: XCTestCase {
             Functional.batchNorm($0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
                                  runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false)
         }
+        check("batch norm + relu train", [randn([4, 3, 3, 3]), randn([3]), randn([3])]) {
+            Functional.batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true, relu: true)
+        }
+        check("batch norm + relu eval", [randn([2, 3, 3, 3]), randn([3]), randn([3])]) {
+            Functional.batchNorm($0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
+                                 runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false,
+                                 relu: true)
+        }
         check("group norm", [randn([2, 6, 3, 3]), randn([6]), randn([6])]) {
             Functional.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2])
         }
