@@ -29,6 +29,17 @@ static void tc_jpeg_output_message(j_common_ptr c) {
     if (e->warning[0] == 0) (*c->err->format_message)(c, e->warning);
 }
 
+// Routes libjpeg's fatal errors to a longjmp into `e->jump` and keeps warnings; returns the manager to install.
+static struct jpeg_error_mgr *tc_jpeg_errors(tc_jpeg_error *e, char *err, size_t err_size) {
+    memset(e, 0, sizeof(*e));
+    e->err = err;
+    e->err_size = err_size;
+    struct jpeg_error_mgr *mgr = jpeg_std_error(&e->pub);
+    e->pub.error_exit = tc_jpeg_error_exit;
+    e->pub.output_message = tc_jpeg_output_message;
+    return mgr;
+}
+
 static uint16_t tc_rd16(const uint8_t *p, int le) { return le ? (uint16_t)(p[0] | p[1] << 8) : (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t tc_rd32(const uint8_t *p, int le) {
     return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
@@ -86,12 +97,7 @@ static int tc_jpeg_begin(struct jpeg_decompress_struct *c, const uint8_t *data, 
 int tc_jpeg_info(const uint8_t *data, size_t size, tc_image_info *info, char *err, size_t err_size) {
     struct jpeg_decompress_struct c;
     tc_jpeg_error e;
-    memset(&e, 0, sizeof(e));
-    e.err = err;
-    e.err_size = err_size;
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = tc_jpeg_error_exit;
-    e.pub.output_message = tc_jpeg_output_message;
+    c.err = tc_jpeg_errors(&e, err, err_size);
     if (setjmp(e.jump)) {
         jpeg_destroy_decompress(&c);
         return -1;
@@ -112,12 +118,7 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
     memset(out, 0, sizeof(*out));
     struct jpeg_decompress_struct c;
     tc_jpeg_error e;
-    memset(&e, 0, sizeof(e));
-    e.err = err;
-    e.err_size = err_size;
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = tc_jpeg_error_exit;
-    e.pub.output_message = tc_jpeg_output_message;
+    c.err = tc_jpeg_errors(&e, err, err_size);
     uint8_t *volatile pixels = NULL;
     uint8_t *volatile row = NULL;
     if (setjmp(e.jump)) {
@@ -211,12 +212,7 @@ int tc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
     }
     struct jpeg_compress_struct c;
     tc_jpeg_error e;
-    memset(&e, 0, sizeof(e));
-    e.err = err;
-    e.err_size = err_size;
-    c.err = jpeg_std_error(&e.pub);
-    e.pub.error_exit = tc_jpeg_error_exit;
-    e.pub.output_message = tc_jpeg_output_message;
+    c.err = tc_jpeg_errors(&e, err, err_size);
     unsigned char *volatile buffer = NULL;
     unsigned long size = 0;
     if (setjmp(e.jump)) {

@@ -30,30 +30,29 @@ public enum GEMM {
         let storage: TensorStorage
 
         /// Packs A[i][j] = src[i*rs + j*cs] for i < m, j < k.
-        init(m: Int, k: Int, src: UnsafePointer<Float>, rs: Int, cs: Int) {
-            self.m = m
-            self.k = k
-            panels = (m + GEMM.mr - 1) / GEMM.mr
-            storage = TensorStorage(count: max(1, panels * GEMM.mr * k), zeroed: false)
-            var pc = 0
-            while pc < k {
-                let kcb = min(GEMM.kc, k - pc)
-                tk_pack_a(src + pc * cs, rs, cs, Int32(m), Int32(kcb), info.mr, block(pc))
-                pc += GEMM.kc
+        convenience init(m: Int, k: Int, src: UnsafePointer<Float>, rs: Int, cs: Int) {
+            self.init(m: m, k: k) { pc, kcb, dst in
+                tk_pack_a(src + pc * cs, rs, cs, Int32(m), Int32(kcb), info.mr, dst)
             }
         }
 
         /// Packs A[i][(o, t)] = src[o * outerStride + i * rs + t] for i < m, o * inner + t < k: a convolution
         /// weight [outer][m][inner] read with its first two axes swapped, without materialising the swap.
-        init(m: Int, k: Int, swapped src: UnsafePointer<Float>, rs: Int, inner: Int, outerStride: Int) {
+        convenience init(m: Int, k: Int, swapped src: UnsafePointer<Float>, rs: Int, inner: Int, outerStride: Int) {
+            self.init(m: m, k: k) { pc, kcb, dst in
+                tk_pack_a_swapped(src, rs, inner, outerStride, Int32(m), pc, Int32(kcb), info.mr, dst)
+            }
+        }
+
+        /// Allocates the panels and lets `packBlock(pc, kc, destination)` fill each depth block.
+        private init(m: Int, k: Int, packBlock: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
             self.m = m
             self.k = k
             panels = (m + GEMM.mr - 1) / GEMM.mr
             storage = TensorStorage(count: max(1, panels * GEMM.mr * k), zeroed: false)
             var pc = 0
             while pc < k {
-                let kcb = min(GEMM.kc, k - pc)
-                tk_pack_a_swapped(src, rs, inner, outerStride, Int32(m), pc, Int32(kcb), info.mr, block(pc))
+                packBlock(pc, min(GEMM.kc, k - pc), block(pc))
                 pc += GEMM.kc
             }
         }
