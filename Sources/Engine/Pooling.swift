@@ -83,20 +83,15 @@ extension Functional {
                 let plane = row / oh, oy = row % oh
                 let r0 = src + plane * h * w + 2 * oy * w, r1 = r0 + w
                 let o = dst + row * ow
-                if let am {
-                    let a = am + row * ow
-                    for ox in 0..<ow {
-                        var best = r0[2 * ox], bi: UInt8 = 0
-                        if r0[2 * ox + 1] > best || best.isNaN { best = r0[2 * ox + 1]; bi = 1 }
-                        if r1[2 * ox] > best { best = r1[2 * ox]; bi = 2 }
-                        if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; bi = 3 }
-                        o[ox] = best
-                        a[ox] = bi
-                    }
-                } else {
-                    for ox in 0..<ow {
-                        o[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
-                    }
+                // As torch: a later value wins if it is larger or NaN, so NaN propagates.
+                for ox in 0..<ow {
+                    var best = r0[2 * ox], bi: UInt8 = 0
+                    let v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1]
+                    if v1 > best || v1.isNaN { best = v1; bi = 1 }
+                    if v2 > best || v2.isNaN { best = v2; bi = 2 }
+                    if v3 > best || v3.isNaN { best = v3; bi = 3 }
+                    o[ox] = best
+                    am?[row * ow + ox] = bi
                 }
             }
         }

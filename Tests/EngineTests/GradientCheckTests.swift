@@ -178,3 +178,18 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertFalse(y.hasHistory)
     }
 }
+
+final class PoolingSemanticsTests: XCTestCase {
+    /// torch.max_pool2d propagates NaN; the 2x2 fast path must too, with and without autodiff.
+    func testMaxPoolPropagatesNaN() {
+        let x = Tensor([1, .nan, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0], shape: [1, 1, 4, 4])
+        let plain = withNoGrad { Functional.maxPool2d(x, kernel: [2, 2]) }.scalars
+        XCTAssertTrue(plain[0].isNaN)
+        XCTAssertEqual(Array(plain[1...]), [8, 0, 0])
+        x.requiresGrad = true
+        let recorded = Functional.maxPool2d(x, kernel: [2, 2])
+        XCTAssertTrue(recorded.scalars[0].isNaN)
+        recorded.sum().backward()
+        XCTAssertEqual(x.grad?.scalars[1], 1, "the gradient goes to the NaN that won")
+    }
+}
