@@ -99,7 +99,20 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     }
     int ct = out->info.color_type, depth = out->info.source_bit_depth;
     int rgba8 = opt && opt->force_rgba8;
-    if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (opt && opt->palette_indices) {
+        if (ct != PNG_COLOR_TYPE_PALETTE) {
+            snprintf(err, err_size, "not an indexed (palette) PNG");
+            png_longjmp(png, 1);
+        }
+        if (depth < 8) png_set_packing(png);  // one byte per index
+        rgba8 = 0;
+        out->info.channels = 1;
+    } else if (ct == PNG_COLOR_TYPE_PALETTE) {
+        png_set_palette_to_rgb(png);
+    }
+    if (opt && opt->palette_indices) {
+        // Indices stay as they are: no tRNS expansion, no colour conversion.
+    } else {
     if (ct == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     if (depth == 16) {
@@ -109,6 +122,7 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     if (rgba8) {
         if (!(ct & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
         if (out->info.channels == 1 || out->info.channels == 3) png_set_add_alpha(png, 0xFF, PNG_FILLER_AFTER);
+    }
     }
     png_set_interlace_handling(png);
     png_read_update_info(png, info);

@@ -58,6 +58,8 @@ public enum ImageCodec {
         public var rgba8 = false
         /// JPEG only: decode to a single gray channel.
         public var gray = false
+        /// PNG only: an indexed image decodes to its palette indices (one 8-bit channel); others fail.
+        public var paletteIndices = false
         /// Apply the EXIF orientation so the image is upright.
         public var applyOrientation = true
         public init() {}
@@ -105,7 +107,10 @@ public enum ImageCodec {
             throw ImageError(file: file, reason: "not a PNG or JPEG file")
         }
         var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)), force_rgba8: options.rgba8 ? 1 : 0,
-                                    force_gray: options.gray ? 1 : 0)
+                                    force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0)
+        if options.paletteIndices && format != .png {
+            throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
+        }
         var out = tc_image()
         var err = [CChar](repeating: 0, count: 512)
         let rc = data.withUnsafeBytes { buf -> Int32 in

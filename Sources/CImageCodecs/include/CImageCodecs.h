@@ -32,6 +32,7 @@ typedef struct {
     uint64_t max_pixels;  // width * height above this fails before any pixel buffer is allocated
     int force_rgba8;      // expand to 8-bit RGBA (palette, gray, tRNS, 16-bit all converted)
     int force_gray;       // JPEG only: decode to one channel
+    int palette_indices;  // PNG only: an indexed image decodes to its 8-bit palette indices (1 channel)
 } tc_decode_options;
 
 /// Reads only the header. Returns 0, or -1 with a message in err.

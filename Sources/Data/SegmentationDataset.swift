@@ -1,0 +1,220 @@
+import Foundation
+import TesseraEngine
+
+/// How a mask file encodes class ids.
+public enum MaskKind: Equatable, Sendable {
+    /// Pixel value = class id (8- or 16-bit gray).
+    case label
+    /// 0/255 masks thresholded at 128: 0 -> class 0, 255 -> class 1.
+    case binary
+    /// Indexed PNG: palette index = class id.
+    case palette
+    /// RGB colours mapped to class ids.
+    case colors([RGB: Int])
+
+    /// An 8-bit colour.
+    public struct RGB: Hashable, Sendable {
+        public let r: UInt8, g: UInt8, b: UInt8
+        public init(_ r: UInt8, _ g: UInt8, _ b: UInt8) {
+            self.r = r
+            self.g = g
+            self.b = b
+        }
+    }
+}
+
+/// One image and its mask.
+public struct SamplePair: Equatable, Sendable {
+    public let image: URL
+    public let mask: URL
+    /// The shared file stem.
+    public var name: String { image.deletingPathExtension().lastPathComponent }
+}
+
+/// A decoded image with one class id per pixel.
+public struct LabelledSample: Sendable {
+    public let pair: SamplePair
+    public let image: Image
+    /// Class ids, row by row (height x width).
+    public let labels: [Int32]
+}
+
+/// Image/mask pairs from `images/` + `masks/` folders (matched by file stem) or a list file.
+public struct SegmentationDataset: Sendable {
+    public let pairs: [SamplePair]
+    public let maskKind: MaskKind
+    /// Declared number of classes, or nil to accept any id (see `foundClasses`).
+    public let classes: Int?
+
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    /// Pairs every image in `images` with the mask of the same stem in `masks`.
+    /// - Throws: an `ImageError` naming the image whose mask is missing, or an empty folder.
+    public init(images: URL, masks: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
+        func listing(_ dir: URL) throws -> [URL] {
+            do {
+                return try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+                    .filter { Self.imageExtensions.contains($0.pathExtension.lowercased()) }
+                    .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            } catch {
+                throw ImageError(file: dir.path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
+            }
+        }
+        let imageFiles = try listing(images)
+        guard !imageFiles.isEmpty else { throw ImageError(file: images.path, reason: "no PNG or JPEG images in folder") }
+        var maskByStem: [String: URL] = [:]
+        for m in try listing(masks) {
+            let stem = m.deletingPathExtension().lastPathComponent
+            if let other = maskByStem[stem] {
+                throw ImageError(file: m.path, reason: "two masks share the stem '\(stem)' (also \(other.path))")
+            }
+            maskByStem[stem] = m
+        }
+        pairs = try imageFiles.map { image in
+            let stem = image.deletingPathExtension().lastPathComponent
+            guard let mask = maskByStem[stem] else {
+                throw ImageError(file: image.path, reason: "no mask named '\(stem).*' in \(masks.path)")
+            }
+            return SamplePair(image: image, mask: mask)
+        }
+        self.maskKind = maskKind
+        self.classes = classes
+    }
+
+    /// Pairs listed one per line as `IMAGE MASK` (paths relative to the list file; `#` starts a comment).
+    public init(listFile: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
+        let text: String
+        do { text = try String(contentsOf: listFile, encoding: .utf8) } catch {
+            throw ImageError(file: listFile.path, reason: "cannot read list file: \((error as NSError).localizedDescription)")
+        }
+        let base = listFile.deletingLastPathComponent()
+        var found: [SamplePair] = []
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
+            if fields.isEmpty { continue }
+            guard fields.count == 2 else {
+                throw ImageError(file: listFile.path, reason: "line \(number + 1): expected 'IMAGE MASK', got '\(line)'")
+            }
+            let resolve = { (s: Substring) in
+                s.hasPrefix("/") ? URL(fileURLWithPath: String(s)) : base.appendingPathComponent(String(s))
+            }
+            found.append(SamplePair(image: resolve(fields[0]), mask: resolve(fields[1])))
+        }
+        guard !found.isEmpty else { throw ImageError(file: listFile.path, reason: "list file names no pairs") }
+        pairs = found
+        self.maskKind = maskKind
+        self.classes = classes
+    }
+
+    init(pairs: [SamplePair], maskKind: MaskKind, classes: Int?) {
+        self.pairs = pairs
+        self.maskKind = maskKind
+        self.classes = classes
+    }
+
+    /// A seeded split: `validationFraction` of the pairs (at least one if any) go to validation.
+    public func split(validationFraction: Double, seed: UInt64) -> (train: SegmentationDataset, validation: SegmentationDataset) {
+        var order = Array(pairs.indices)
+        var g = RandomGenerator(seed: seed)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
+        let count = validationFraction <= 0 ? 0 : max(1, Int((Double(pairs.count) * validationFraction).rounded()))
+        let validation = Set(order.prefix(min(count, pairs.count)))
+        return (subset { !validation.contains($0) }, subset { validation.contains($0) })
+    }
+
+    /// A split by name: pairs whose stem is listed go to validation.
+    public func split(validationNames: Set<String>) -> (train: SegmentationDataset, validation: SegmentationDataset) {
+        (subset { !validationNames.contains(pairs[$0].name) }, subset { validationNames.contains(pairs[$0].name) })
+    }
+
+    private func subset(_ keep: (Int) -> Bool) -> SegmentationDataset {
+        SegmentationDataset(pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)
+    }
+
+    /// Decodes pair `index`: the image and its class ids.
+    /// - Throws: an `ImageError` naming the image and the mask when they disagree in size or a class id is out
+    ///   of range, or naming the file that cannot be decoded.
+    public func load(_ index: Int, options: ImageCodec.Options = ImageCodec.Options()) throws -> LabelledSample {
+        let pair = pairs[index]
+        let image = try ImageCodec.decode(pair.image, options: options)
+        var maskOptions = options
+        maskOptions.rgba8 = false
+        maskOptions.gray = false
+        let labels: (width: Int, height: Int, ids: [Int32])
+        do {
+            labels = try MaskDecoder(kind: maskKind, classes: classes).labels(of: pair.mask, options: maskOptions)
+        } catch let e as ImageError {
+            throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
+        }
+        guard labels.width == image.width, labels.height == image.height else {
+            throw ImageError(file: pair.mask.path, reason: "mask is \(labels.width)x\(labels.height) but its image "
+                             + "\(pair.image.path) is \(image.width)x\(image.height)")
+        }
+        return LabelledSample(pair: pair, image: image, labels: labels.ids)
+    }
+
+    /// The largest class id + 1 over all masks (for datasets without a declared class count).
+    public func foundClasses() throws -> Int {
+        var top: Int32 = 0
+        for pair in pairs {
+            let ids = try MaskDecoder(kind: maskKind, classes: classes).labels(of: pair.mask).ids
+            top = max(top, ids.max() ?? 0)
+        }
+        return Int(top) + 1
+    }
+}
+
+/// Turns a mask file into class ids according to its kind.
+public struct MaskDecoder: Sendable {
+    public let kind: MaskKind
+    public let classes: Int?
+
+    public init(kind: MaskKind, classes: Int? = nil) {
+        self.kind = kind
+        self.classes = classes
+    }
+
+    public func labels(of url: URL, options: ImageCodec.Options = ImageCodec.Options()) throws
+        -> (width: Int, height: Int, ids: [Int32]) {
+        var opt = options
+        opt.applyOrientation = true
+        opt.paletteIndices = kind == .palette
+        let mask = try ImageCodec.decode(url, options: opt)
+        let n = mask.width * mask.height
+        var ids = [Int32](repeating: 0, count: n)
+        func value(_ p: Int, _ c: Int) -> Int {
+            switch mask.samples {
+            case .uint8(let v): return Int(v[p * mask.channels + c])
+            case .uint16(let v): return Int(v[p * mask.channels + c])
+            }
+        }
+        switch kind {
+        case .label, .palette:
+            guard mask.channels <= 2 else {
+                throw ImageError(file: url.path, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
+            }
+            for p in 0..<n { ids[p] = Int32(value(p, 0)) }
+        case .binary:
+            let top = mask.bitDepth == 16 ? 65535 : 255
+            for p in 0..<n { ids[p] = value(p, 0) * 2 >= top ? 1 : 0 }
+        case .colors(let map):
+            guard mask.channels >= 3, mask.bitDepth == 8 else {
+                throw ImageError(file: url.path, reason: "a colour mask must be 8-bit RGB")
+            }
+            for p in 0..<n {
+                let rgb = MaskKind.RGB(UInt8(value(p, 0)), UInt8(value(p, 1)), UInt8(value(p, 2)))
+                guard let id = map[rgb] else {
+                    throw ImageError(file: url.path, reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
+                                     + "(\(p % mask.width), \(p / mask.width)) is not in the colour map")
+                }
+                ids[p] = Int32(id)
+            }
+        }
+        if let classes, let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
+            throw ImageError(file: url.path, reason: "class id \(ids[bad]) at pixel (\(bad % mask.width), \(bad / mask.width)) "
+                             + "is outside the \(classes) declared classes")
+        }
+        return (mask.width, mask.height, ids)
+    }
+}
