@@ -109,6 +109,7 @@ enum ConvolutionKernels {
             let colRows = ScratchBuffer(count: nc * block)
             let bPack = ScratchBuffer(count: ((nc + nr - 1) / nr) * nr * block)
             let kern = GEMM.info.kernel!
+            var rowOffsets = [Int](repeating: 0, count: nc)
             for t in mine {
                 let bi = t % blocksPerImage
                 let gi = (t / blocksPerImage) % groups
@@ -122,7 +123,11 @@ enum ConvolutionKernels {
                 while jc < kg {
                     let ncb = min(nc, kg - jc)
                     tk_im2col_rows(&geom, jc, Int32(ncb), p0, Int32(kc), colRows.pointer, kc)
-                    tk_pack_b(colRows.pointer, 1, kc, Int32(kc), Int32(ncb), Int32(nr), bPack.pointer)
+                    for j in 0..<ncb { rowOffsets[j] = j * kc }
+                    // B[p][j] = colRows[j][p]: a transpose, done with 8 x 8 blocks.
+                    rowOffsets.withUnsafeBufferPointer { ro in
+                        tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr), bPack.pointer)
+                    }
                     let cBase = acc + gi * m * kg + jc
                     for jr in 0..<((ncb + nr - 1) / nr) {
                         let cols = min(nr, ncb - jr * nr)
