@@ -1,0 +1,89 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import XCTest
+
+final class AugmentationTests: XCTestCase {
+    /// A sample whose label at each pixel encodes its image value, so joint moves can be checked exactly.
+    func tagged(width: Int, height: Int) -> AugmentationSample {
+        let n = width * height
+        let labels = (0..<n).map { Int32($0 % 251) }
+        let image = labels.map { Float($0) / 250 } + labels.map { 1 - Float($0) / 250 }
+        return AugmentationSample(width: width, height: height, channels: 2, image: image, labels: labels)
+    }
+
+    func assertJoint(_ s: AugmentationSample, file: StaticString = #filePath, line: UInt = #line) {
+        let n = s.width * s.height
+        for p in 0..<n {
+            XCTAssertEqual(s.image[p] * 250, Float(s.labels[p]), accuracy: 1e-3, "pixel \(p) moved apart", file: file, line: line)
+            XCTAssertEqual(s.image[n + p], 1 - s.image[p], accuracy: 1e-5, file: file, line: line)
+            if abs(s.image[p] * 250 - Float(s.labels[p])) > 1e-3 { return }
+        }
+    }
+
+    func testExactGeometricStepsMoveImageAndMaskTogether() {
+        var g = RandomGenerator(seed: 1)
+        let base = tagged(width: 7, height: 5)
+        var s = base
+        HorizontalFlip(probability: 1).apply(&s, &g)
+        XCTAssertEqual(s.labels[0], base.labels[6])
+        assertJoint(s)
+        HorizontalFlip(probability: 1).apply(&s, &g)
+        XCTAssertEqual(s, base, "two flips are the identity")
+        VerticalFlip(probability: 1).apply(&s, &g)
+        assertJoint(s)
+        Rotate90(probability: 1).apply(&s, &g)
+        XCTAssertTrue([s.width, s.height] == [5, 7] || [s.width, s.height] == [7, 5])
+        assertJoint(s)
+        var c = tagged(width: 40, height: 30)
+        RandomCrop(size: 16).apply(&c, &g)
+        XCTAssertEqual([c.width, c.height], [16, 16])
+        assertJoint(c)
+        var small = tagged(width: 10, height: 12)
+        RandomCrop(size: 16).apply(&small, &g)
+        XCTAssertEqual([small.width, small.height], [16, 16], "smaller images are mirrored up, not resized")
+        assertJoint(small)
+    }
+
+    func testInterpolatingStepsNeverInterpolateClassIds() {
+        var g = RandomGenerator(seed: 2)
+        let n = 48 * 40
+        let labels = (0..<n).map { Int32(($0 % 48) / 12 % 2 == 0 ? 0 : 7) }
+        let base = AugmentationSample(width: 48, height: 40, channels: 1, image: labels.map { Float($0) / 7 }, labels: labels)
+        let steps: [any Augmentation] = [RandomAffine(degrees: -30...30, probability: 1), ElasticDeformation(sigma: 6, probability: 1),
+                                         RandomResizedCrop(size: 32)]
+        for step in steps {
+            var s = base
+            step.apply(&s, &g)
+            XCTAssertTrue(Set(s.labels).isSubset(of: [0, 7]), "\(type(of: step)) produced \(Set(s.labels))")
+            XCTAssertEqual(Set(s.labels), [0, 7])
+            // The mask stays aligned with the image: where the image is clearly one class, so is the label.
+            for p in 0..<(s.width * s.height) where s.image[p] < 0.05 || s.image[p] > 0.95 {
+                XCTAssertEqual(s.labels[p], s.image[p] > 0.5 ? 7 : 0, "\(type(of: step)) pixel \(p)")
+                if s.labels[p] != (s.image[p] > 0.5 ? 7 : 0) { break }
+            }
+        }
+        var still = base
+        ElasticDeformation(sigma: 0, probability: 1).apply(&still, &g)
+        XCTAssertEqual(still, base, "zero displacement is the identity")
+    }
+
+    func testPhotometricStepsLeaveLabelsAndAreSeeded() {
+        let base = tagged(width: 16, height: 16)
+        let pipeline = AugmentationPipeline([HorizontalFlip(), Rotate90(), Brightness(probability: 1), Contrast(probability: 1),
+                                             Gamma(probability: 1), GaussianNoise(std: 0.01...0.02, probability: 1),
+                                             GaussianBlur(probability: 1)])
+        let a = pipeline(base, seed: 5, index: 3), b = pipeline(base, seed: 5, index: 3), c = pipeline(base, seed: 5, index: 4)
+        XCTAssertEqual(a, b, "same seed and index, same result")
+        XCTAssertNotEqual(a.image, c.image)
+        XCTAssertEqual(Set(a.labels), Set(base.labels))
+        var g = RandomGenerator(seed: 9)
+        var s = base
+        Brightness(delta: 0.2...0.2, probability: 1).apply(&s, &g)
+        XCTAssertEqual(s.labels, base.labels)
+        XCTAssertEqual(s.image[10], base.image[10] + 0.2, accuracy: 1e-6)
+        var never = base
+        Brightness(probability: 0).apply(&never, &g)
+        XCTAssertEqual(never, base)
+    }
+}
