@@ -267,24 +267,17 @@ public struct GaussianBlur: Augmentation {
         let total = k.reduce(0, +)
         k = k.map { $0 / total }
         let w = s.width, h = s.height, n = w * h
-        func mirror(_ i: Int, _ size: Int) -> Int {
-            if size == 1 { return 0 }
-            let period = 2 * (size - 1)
-            var m = i % period
-            if m < 0 { m += period }
-            return m < size ? m : period - m
-        }
         var tmp = [Float](repeating: 0, count: n)
         for c in 0..<s.channels {
             let base = c * n
             for y in 0..<h { for x in 0..<w {
                 var acc: Float = 0
-                for t in -r...r { acc += k[t + r] * s.image[base + y * w + mirror(x + t, w)] }
+                for t in -r...r { acc += k[t + r] * s.image[base + y * w + mirrored(x + t, w)] }
                 tmp[y * w + x] = acc
             } }
             for y in 0..<h { for x in 0..<w {
                 var acc: Float = 0
-                for t in -r...r { acc += k[t + r] * tmp[mirror(y + t, h) * w + x] }
+                for t in -r...r { acc += k[t + r] * tmp[mirrored(y + t, h) * w + x] }
                 s.image[base + y * w + x] = acc
             } }
         }

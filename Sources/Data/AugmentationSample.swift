@@ -39,27 +39,20 @@ public struct AugmentationSample: Sendable, Equatable {
         let w = width, h = height, n = w * h
         var out = [Float](repeating: 0, count: ow * oh * channels)
         var outLabels = [Int32](repeating: 0, count: ow * oh)
-        @inline(__always) func mirror(_ i: Int, _ size: Int) -> Int {
-            if size == 1 { return 0 }
-            let period = 2 * (size - 1)
-            var m = i % period
-            if m < 0 { m += period }
-            return m < size ? m : period - m
-        }
         for y in 0..<oh {
             for x in 0..<ow {
                 let (sx, sy) = source(x, y)
                 let x0f = sx.rounded(.down), y0f = sy.rounded(.down)
                 let fx = sx - x0f, fy = sy - y0f
                 let x0 = Int(x0f), y0 = Int(y0f)
-                let xa = mirror(x0, w), xb = mirror(x0 + 1, w), ya = mirror(y0, h), yb = mirror(y0 + 1, h)
+                let xa = mirrored(x0, w), xb = mirrored(x0 + 1, w), ya = mirrored(y0, h), yb = mirrored(y0 + 1, h)
                 for c in 0..<channels {
                     let p = c * n
                     let top = image[p + ya * w + xa] * (1 - fx) + image[p + ya * w + xb] * fx
                     let bottom = image[p + yb * w + xa] * (1 - fx) + image[p + yb * w + xb] * fx
                     out[c * ow * oh + y * ow + x] = top * (1 - fy) + bottom * fy
                 }
-                let nx = mirror(Int(sx.rounded()), w), ny = mirror(Int(sy.rounded()), h)
+                let nx = mirrored(Int(sx.rounded()), w), ny = mirrored(Int(sy.rounded()), h)
                 outLabels[y * ow + x] = labels[ny * w + nx]
             }
         }
@@ -86,4 +79,14 @@ public struct AugmentationSample: Sendable, Equatable {
         image = out
         labels = outLabels
     }
+}
+
+/// Index `i` reflected into 0..<size without repeating the edge (numpy's 'reflect', torch's reflection padding).
+@inline(__always)
+func mirrored(_ i: Int, _ size: Int) -> Int {
+    if size == 1 { return 0 }
+    let period = 2 * (size - 1)
+    var m = i % period
+    if m < 0 { m += period }
+    return m < size ? m : period - m
 }
