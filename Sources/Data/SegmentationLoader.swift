@@ -1,0 +1,208 @@
+import Foundation
+import TesseraEngine
+
+/// How image intensities (already scaled to [0, 1]) are normalised before batching.
+public enum IntensityNormalization: Sendable, Equatable {
+    case none
+    /// Each image to [0, 1] by its own minimum and maximum.
+    case minMax
+    /// Per channel: (x - mean) / std.
+    case meanStd(mean: [Float], std: [Float])
+}
+
+/// A batch of images [N, C, H, W] and class ids [N, H, W] (as floats), with the names of its pairs.
+public struct SegmentationBatch: @unchecked Sendable {
+    public let images: Tensor
+    public let labels: Tensor
+    public let names: [String]
+}
+
+/// Decodes, augments and normalises batches on background threads, a bounded number ahead of the consumer.
+///
+/// Order and augmentation depend only on the seed, the epoch and each sample's index, never on thread timing.
+public final class SegmentationLoader: @unchecked Sendable {
+    public let dataset: SegmentationDataset
+    public let batchSize: Int
+    public let augmentation: AugmentationPipeline?
+    public let normalization: IntensityNormalization
+    public let shuffle: Bool
+    public let seed: UInt64
+    public let dropLast: Bool
+    /// Threads decoding one batch's samples at once.
+    public let workers: Int
+    /// Batches prepared ahead of the consumer at most.
+    public let prefetch: Int
+
+    public init(dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
+                normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
+                dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2) {
+        precondition(batchSize > 0 && prefetch > 0 && workers > 0, "batch size, prefetch and workers must be positive")
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.augmentation = augmentation
+        self.normalization = normalization
+        self.shuffle = shuffle
+        self.seed = seed
+        self.dropLast = dropLast
+        self.workers = workers
+        self.prefetch = prefetch
+    }
+
+    /// Dataset indices of `epoch` in batch order.
+    public func order(epoch: Int) -> [Int] {
+        var order = Array(dataset.pairs.indices)
+        if shuffle {
+            var g = RandomGenerator(seed: seed &+ 0xA5A5 &+ UInt64(epoch) &* 1_000_003)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
+        }
+        return order
+    }
+
+    /// Number of batches per epoch.
+    public var batchesPerEpoch: Int {
+        dropLast ? dataset.pairs.count / batchSize : (dataset.pairs.count + batchSize - 1) / batchSize
+    }
+
+    /// One sample, decoded, augmented (seeded by epoch and index) and normalised.
+    public func sample(_ index: Int, epoch: Int) throws -> AugmentationSample {
+        var s = AugmentationSample(try dataset.load(index))
+        if let augmentation {
+            s = augmentation(s, seed: seed &+ UInt64(epoch) &* 0x1_0000_0001, index: index)
+        }
+        normalize(&s)
+        return s
+    }
+
+    func normalize(_ s: inout AugmentationSample) {
+        let n = s.width * s.height
+        switch normalization {
+        case .none: break
+        case .minMax:
+            let lo = s.image.min() ?? 0, hi = s.image.max() ?? 1
+            let scale = hi > lo ? 1 / (hi - lo) : 0
+            for i in s.image.indices { s.image[i] = (s.image[i] - lo) * scale }
+        case .meanStd(let mean, let std):
+            for c in 0..<s.channels {
+                let m = mean[min(c, mean.count - 1)], d = std[min(c, std.count - 1)]
+                for i in (c * n)..<((c + 1) * n) { s.image[i] = (s.image[i] - m) / d }
+            }
+        }
+    }
+
+    /// Assembles samples of equal size into tensors.
+    func assemble(_ samples: [AugmentationSample], names: [String]) throws -> SegmentationBatch {
+        let first = samples[0]
+        for (s, name) in zip(samples, names) where s.width != first.width || s.height != first.height || s.channels != first.channels {
+            throw ImageError(file: name, reason: "sample is \(s.width)x\(s.height)x\(s.channels) but the batch is "
+                             + "\(first.width)x\(first.height)x\(first.channels); crop or resize to a common size")
+        }
+        let plane = first.width * first.height
+        let images = Tensor(zeros: [samples.count, first.channels, first.height, first.width], zeroed: false)
+        let labels = Tensor(zeros: [samples.count, first.height, first.width], zeroed: false)
+        for (b, s) in samples.enumerated() {
+            s.image.withUnsafeBufferPointer { (images.pointer + b * plane * first.channels).update(from: $0.baseAddress!, count: $0.count) }
+            for p in 0..<plane { labels.pointer[b * plane + p] = Float(s.labels[p]) }
+        }
+        return SegmentationBatch(images: images, labels: labels, names: names)
+    }
+
+    /// The batches of `epoch`, prepared in the background; each is a batch or the error of a sample in it.
+    public func batches(epoch: Int) -> AnyIterator<Result<SegmentationBatch, Error>> {
+        let order = order(epoch: epoch)
+        let count = batchesPerEpoch
+        let queue = PrefetchQueue<Result<SegmentationBatch, Error>>(capacity: prefetch)
+        let producer = Thread { [self] in
+            for b in 0..<count {
+                if queue.isCancelled { return }
+                let indices = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
+                let slots = ResultSlots<AugmentationSample>(count: indices.count)
+                let threads = min(workers, indices.count)
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    for j in stride(from: t, to: indices.count, by: threads) {
+                        slots.set(j, Result { try self.sample(indices[j], epoch: epoch) })
+                    }
+                }
+                let names = indices.map { dataset.pairs[$0].image.path }
+                let batch = Result { () throws -> SegmentationBatch in
+                    try assemble(slots.values().map { try $0.get() }, names: names)
+                }
+                queue.put(batch)
+            }
+            queue.finish()
+        }
+        producer.start()
+        let handle = CancelOnRelease(queue)
+        return AnyIterator { handle.queue.take() }
+    }
+}
+
+/// A bounded first-in first-out hand-over between one producer thread and one consumer.
+final class PrefetchQueue<Element>: @unchecked Sendable {
+    private var items: [Element] = []
+    private var finished = false
+    private(set) var isCancelled = false
+    private let capacity: Int
+    private let condition = NSCondition()
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func put(_ item: Element) {
+        condition.lock()
+        while items.count >= capacity && !isCancelled { condition.wait() }
+        if isCancelled { condition.unlock(); return }
+        items.append(item)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next element, waiting for it; nil once the producer finished and everything was taken.
+    func take() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !finished { condition.wait() }
+        if items.isEmpty { return nil }
+        let item = items.removeFirst()
+        condition.broadcast()
+        return item
+    }
+
+    /// Stops the producer: a waiting `put` returns and further batches are not made.
+    func cancel() {
+        condition.lock()
+        isCancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Cancels the producer when the consumer's iterator goes away before the epoch ends.
+final class CancelOnRelease<Element>: @unchecked Sendable {
+    let queue: PrefetchQueue<Element>
+    init(_ queue: PrefetchQueue<Element>) { self.queue = queue }
+    deinit { queue.cancel() }
+}
+
+/// Results filled in by several threads, one slot each.
+final class ResultSlots<Value>: @unchecked Sendable {
+    private var slots: [Result<Value, Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<Value, Error>) {
+        lock.lock()
+        slots[i] = r
+        lock.unlock()
+    }
+    /// Every slot's result (all must have been set).
+    func values() -> [Result<Value, Error>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0! }
+    }
+}
