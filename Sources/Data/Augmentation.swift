@@ -85,7 +85,7 @@ public struct RandomCrop: Augmentation {
             s.warp(width: max(size, s.width), height: max(size, s.height)) { (Float($0) + x0, Float($1) + y0) }
         }
         let x0 = g.nextInt(s.width - size + 1), y0 = g.nextInt(s.height - size + 1)
-        s.remap(width: size, height: size) { ($0 + x0, $1 + y0) }
+        s.crop(x0: x0, y0: y0, width: size, height: size)
     }
 }
 
@@ -169,24 +169,41 @@ public struct ElasticDeformation: Augmentation {
         let dx = (0..<(n * n)).map { _ in Double(g.nextNormal()) * sigma }
         let dy = (0..<(n * n)).map { _ in Double(g.nextNormal()) * sigma }
         let w = s.width, h = s.height
-        func cubic(_ p: [Double], _ t: Double) -> Double {
-            // Catmull-Rom through p[0...3] at t in [0, 1] between p[1] and p[2].
-            let a = -0.5 * p[0] + 1.5 * p[1] - 1.5 * p[2] + 0.5 * p[3]
-            let b = p[0] - 2.5 * p[1] + 2 * p[2] - 0.5 * p[3]
-            let c = -0.5 * p[0] + 0.5 * p[2]
-            return ((a * t + b) * t + c) * t + p[1]
+        // Catmull-Rom weights of the 4 grid nodes around each pixel, per axis (computed once, not per pixel).
+        func taps(_ size: Int) -> [(base: Int, weights: (Double, Double, Double, Double))] {
+            (0..<size).map { i in
+                let gi = Double(i) / Double(max(size - 1, 1)) * Double(n - 1)
+                let b = min(Int(gi), n - 2)
+                let t = gi - Double(b)
+                let t2 = t * t, t3 = t2 * t
+                return (b, (-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2))
+            }
         }
-        func field(_ grid: [Double], _ x: Int, _ y: Int) -> Double {
-            let gx = Double(x) / Double(max(w - 1, 1)) * Double(n - 1), gy = Double(y) / Double(max(h - 1, 1)) * Double(n - 1)
-            let ix = min(Int(gx), n - 2), iy = min(Int(gy), n - 2)
-            let tx = gx - Double(ix), ty = gy - Double(iy)
-            func at(_ i: Int, _ j: Int) -> Double { grid[min(max(j, 0), n - 1) * n + min(max(i, 0), n - 1)] }
-            let rows = (-1...2).map { r in cubic((-1...2).map { at(ix + $0, iy + r) }, tx) }
-            return cubic(rows, ty)
+        let tx = taps(w), ty = taps(h)
+        func node(_ grid: [Double], _ i: Int, _ j: Int) -> Double { grid[min(max(j, 0), n - 1) * n + min(max(i, 0), n - 1)] }
+        func field(_ grid: [Double]) -> [Float] {
+            // Along x for every grid row, then along y.
+            var rows = [Double](repeating: 0, count: n * w)
+            for j in 0..<n {
+                for x in 0..<w {
+                    let (b, k) = tx[x]
+                    rows[j * w + x] = k.0 * node(grid, b - 1, j) + k.1 * node(grid, b, j) + k.2 * node(grid, b + 1, j)
+                        + k.3 * node(grid, b + 2, j)
+                }
+            }
+            var out = [Float](repeating: 0, count: w * h)
+            for y in 0..<h {
+                let (b, k) = ty[y]
+                let r = [b - 1, b, b + 1, b + 2].map { min(max($0, 0), n - 1) * w }
+                for x in 0..<w {
+                    out[y * w + x] = Float(k.0 * rows[r[0] + x] + k.1 * rows[r[1] + x] + k.2 * rows[r[2] + x] + k.3 * rows[r[3] + x])
+                }
+            }
+            return out
         }
-        var ux = [Float](repeating: 0, count: w * h), uy = [Float](repeating: 0, count: w * h)
-        for y in 0..<h { for x in 0..<w { ux[y * w + x] = Float(field(dx, x, y)); uy[y * w + x] = Float(field(dy, x, y)) } }
-        s.warp(width: w, height: h) { x, y in (Float(x) + ux[y * w + x], Float(y) + uy[y * w + x]) }
+        var sx = field(dx), sy = field(dy)
+        for y in 0..<h { for x in 0..<w { sx[y * w + x] += Float(x); sy[y * w + x] += Float(y) } }
+        s.warp(width: w, height: h, sx: sx, sy: sy)
     }
 }
 

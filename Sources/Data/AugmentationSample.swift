@@ -22,39 +22,76 @@ public struct AugmentationSample: Sendable, Equatable {
     /// Planar floats in [0, 1] from a decoded image and its labels.
     public init(_ sample: LabelledSample) {
         let img = sample.image
-        let n = img.width * img.height
-        var planes = [Float](repeating: 0, count: n * img.channels)
-        switch img.samples {
-        case .uint8(let v):
-            for p in 0..<n { for c in 0..<img.channels { planes[c * n + p] = Float(v[p * img.channels + c]) / 255 } }
-        case .uint16(let v):
-            for p in 0..<n { for c in 0..<img.channels { planes[c * n + p] = Float(v[p * img.channels + c]) / 65535 } }
+        let n = img.width * img.height, ch = img.channels
+        var planes = [Float](repeating: 0, count: n * ch)
+        planes.withUnsafeMutableBufferPointer { dst in
+            switch img.samples {
+            case .uint8(let v):
+                v.withUnsafeBufferPointer { src in
+                    for c in 0..<ch { for p in 0..<n { dst[c * n + p] = Float(src[p * ch + c]) * (1 / 255) } }
+                }
+            case .uint16(let v):
+                v.withUnsafeBufferPointer { src in
+                    for c in 0..<ch { for p in 0..<n { dst[c * n + p] = Float(src[p * ch + c]) * (1 / 65535) } }
+                }
+            }
         }
-        self.init(width: img.width, height: img.height, channels: img.channels, image: planes, labels: sample.labels)
+        self.init(width: img.width, height: img.height, channels: ch, image: planes, labels: sample.labels)
     }
 
-    /// Re-samples through `source(x, y) -> (sx, sy)`: the image bilinearly, the labels by nearest neighbour, both
-    /// with mirrored borders, into a `width` x `height` result.
+    /// Re-samples at source coordinates (`sx[i]`, `sy[i]`) for each output pixel i of a `width` x `height` result:
+    /// the image bilinearly, the labels by nearest neighbour, both with mirrored borders.
+    mutating func warp(width ow: Int, height oh: Int, sx: [Float], sy: [Float]) {
+        let w = width, h = height, n = w * h, outN = ow * oh
+        var out = [Float](repeating: 0, count: outN * channels)
+        var outLabels = [Int32](repeating: 0, count: outN)
+        image.withUnsafeBufferPointer { src in
+            labels.withUnsafeBufferPointer { lab in
+                out.withUnsafeMutableBufferPointer { dst in
+                    outLabels.withUnsafeMutableBufferPointer { dl in
+                        for i in 0..<outN {
+                            let x = sx[i], y = sy[i]
+                            let x0f = x.rounded(.down), y0f = y.rounded(.down)
+                            let fx = x - x0f, fy = y - y0f
+                            let x0 = Int(x0f), y0 = Int(y0f)
+                            let xa = mirrored(x0, w), xb = mirrored(x0 + 1, w), ya = mirrored(y0, h), yb = mirrored(y0 + 1, h)
+                            for c in 0..<channels {
+                                let p = c * n
+                                let top = src[p + ya * w + xa] * (1 - fx) + src[p + ya * w + xb] * fx
+                                let bottom = src[p + yb * w + xa] * (1 - fx) + src[p + yb * w + xb] * fx
+                                dst[c * outN + i] = top * (1 - fy) + bottom * fy
+                            }
+                            dl[i] = lab[mirrored(Int(y.rounded()), h) * w + mirrored(Int(x.rounded()), w)]
+                        }
+                    }
+                }
+            }
+        }
+        width = ow
+        height = oh
+        image = out
+        labels = outLabels
+    }
+
+    /// Re-samples through `source(x, y) -> (sx, sy)` (see `warp(width:height:sx:sy:)`).
     mutating func warp(width ow: Int, height oh: Int, _ source: (Int, Int) -> (Float, Float)) {
-        let w = width, h = height, n = w * h
+        var sx = [Float](repeating: 0, count: ow * oh), sy = sx
+        for y in 0..<oh { for x in 0..<ow { (sx[y * ow + x], sy[y * ow + x]) = source(x, y) } }
+        warp(width: ow, height: oh, sx: sx, sy: sy)
+    }
+
+    /// The window at (x0, y0) of size w x h, copied row by row.
+    mutating func crop(x0: Int, y0: Int, width ow: Int, height oh: Int) {
+        let w = width, n = width * height
         var out = [Float](repeating: 0, count: ow * oh * channels)
         var outLabels = [Int32](repeating: 0, count: ow * oh)
         for y in 0..<oh {
-            for x in 0..<ow {
-                let (sx, sy) = source(x, y)
-                let x0f = sx.rounded(.down), y0f = sy.rounded(.down)
-                let fx = sx - x0f, fy = sy - y0f
-                let x0 = Int(x0f), y0 = Int(y0f)
-                let xa = mirrored(x0, w), xb = mirrored(x0 + 1, w), ya = mirrored(y0, h), yb = mirrored(y0 + 1, h)
-                for c in 0..<channels {
-                    let p = c * n
-                    let top = image[p + ya * w + xa] * (1 - fx) + image[p + ya * w + xb] * fx
-                    let bottom = image[p + yb * w + xa] * (1 - fx) + image[p + yb * w + xb] * fx
-                    out[c * ow * oh + y * ow + x] = top * (1 - fy) + bottom * fy
-                }
-                let nx = mirrored(Int(sx.rounded()), w), ny = mirrored(Int(sy.rounded()), h)
-                outLabels[y * ow + x] = labels[ny * w + nx]
+            for c in 0..<channels {
+                let from = c * n + (y0 + y) * w + x0
+                out.replaceSubrange((c * ow * oh + y * ow)..<(c * ow * oh + (y + 1) * ow), with: image[from..<(from + ow)])
             }
+            let from = (y0 + y) * w + x0
+            outLabels.replaceSubrange((y * ow)..<((y + 1) * ow), with: labels[from..<(from + ow)])
         }
         width = ow
         height = oh
@@ -84,6 +121,7 @@ public struct AugmentationSample: Sendable, Equatable {
 /// Index `i` reflected into 0..<size without repeating the edge (numpy's 'reflect', torch's reflection padding).
 @inline(__always)
 func mirrored(_ i: Int, _ size: Int) -> Int {
+    if i >= 0 && i < size { return i }   // the common case, without a division
     if size == 1 { return 0 }
     let period = 2 * (size - 1)
     var m = i % period

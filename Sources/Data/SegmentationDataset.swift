@@ -189,15 +189,23 @@ public struct MaskDecoder: Sendable {
             case .uint16(let v): return Int(v[p * mask.channels + c])
             }
         }
+        // First channel of every pixel, read with one switch on the sample type rather than one per pixel.
+        func firstChannel(_ body: (Int, Int) -> Int32) {
+            let ch = mask.channels
+            switch mask.samples {
+            case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { ids[p] = body(p, Int(b[p * ch])) } }
+            case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { ids[p] = body(p, Int(b[p * ch])) } }
+            }
+        }
         switch kind {
         case .label, .palette:
             guard mask.channels <= 2 else {
                 throw ImageError(file: url.path, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
             }
-            for p in 0..<n { ids[p] = Int32(value(p, 0)) }
+            firstChannel { _, v in Int32(v) }
         case .binary:
             let top = mask.bitDepth == 16 ? 65535 : 255
-            for p in 0..<n { ids[p] = value(p, 0) * 2 >= top ? 1 : 0 }
+            firstChannel { _, v in v * 2 >= top ? 1 : 0 }
         case .colors(let map):
             guard mask.channels >= 3, mask.bitDepth == 8 else {
                 throw ImageError(file: url.path, reason: "a colour mask must be 8-bit RGB")

@@ -23,7 +23,20 @@ struct Bench: ParsableCommand {
     @Option(help: "Time one 3x3 conv layer instead: IN,OUT,SIZE[,BATCH].")
     var conv: String?
 
+    @Option(help: "Time decode + augmentation of a dataset instead: a folder with images/ and masks/.")
+    var loader: String?
+
     func run() throws {
+        if let loader {
+            let root = URL(fileURLWithPath: loader)
+            let bench = LoaderBenchmark(images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"))
+            for workers in Set([1, Parallel.threadCount]).sorted() {
+                let r = try bench.run(workers: workers, passes: repeats)
+                print(String(format: "loader %d thread(s): %.1f pairs/s (%d pairs: decode + crop 256, flips, rot90, elastic)",
+                             workers, r.pairsPerSecond, r.pairs))
+            }
+            return
+        }
         if let conv {
             let v = conv.split(separator: ",").compactMap { Int($0) }
             guard v.count == 3 || v.count == 4 else { throw ValidationError("--conv takes IN,OUT,SIZE[,BATCH]") }
