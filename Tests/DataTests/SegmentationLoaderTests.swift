@@ -50,7 +50,7 @@ final class SegmentationLoaderTests: XCTestCase {
         let loader = SegmentationLoader(dataset: try dataset(), batchSize: 5, shuffle: false)
         let batch = try XCTUnwrap(loader.batches(epoch: 0).next()).get()
         let x = batch.images.scalars, y = batch.labels.scalars
-        for i in 0..<x.count { XCTAssertEqual(y[i], x[i] * 255 > 127 ? 1 : 0) }
+        for i in 0..<x.count { XCTAssertEqual(y[i], (x[i] * 255).rounded() > 127 ? 1 : 0) }
     }
 
     func testBadFileFailsItsBatchNamingTheFileAndAbandonedEpochsDoNotHang() throws {
