@@ -1,6 +1,6 @@
 import Foundation
 
-/// A strided view of Float32 values of rank 0-5 that records its history for reverse-mode autodiff.
+/// A strided view of Float32 values of rank 0-6 that records its history for reverse-mode autodiff.
 public final class Tensor {
     public let shape: [Int]
     public let strides: [Int]
