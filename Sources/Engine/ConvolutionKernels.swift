@@ -99,12 +99,8 @@ enum ConvolutionKernels {
         let block = GEMM.kc
         let blocksPerImage = (p + block - 1) / block
         let tasks = g.batch * groups * blocksPerImage
-        let total = groups * m * kg
-        let workerCount = max(1, min(Parallel.threadCount, tasks))
-        let partials = (0..<workerCount).map { _ in TensorStorage(count: total) }
         let nc = GEMM.nc, nr = GEMM.nr, mr = GEMM.mr
-        Parallel.workers(tasks) { w, mine in
-            let acc = partials[w].base
+        Parallel.accumulating(tasks, count: groups * m * kg, into: result) { mine, acc in
             let aPack = ScratchBuffer(count: ((m + mr - 1) / mr) * mr * block)
             let colRows = ScratchBuffer(count: nc * block)
             let bPack = ScratchBuffer(count: ((nc + nr - 1) / nr) * nr * block)
@@ -129,10 +125,10 @@ enum ConvolutionKernels {
                         tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr), bPack.pointer)
                     }
                     let cBase = acc + gi * m * kg + jc
-                    for jr in 0..<((ncb + nr - 1) / nr) {
-                        let cols = min(nr, ncb - jr * nr)
-                        for ir in 0..<((m + mr - 1) / mr) {
-                            GEMM.packedOffsets.withUnsafeBufferPointer { offs in
+                    GEMM.packedOffsets.withUnsafeBufferPointer { offs in
+                        for jr in 0..<((ncb + nr - 1) / nr) {
+                            let cols = min(nr, ncb - jr * nr)
+                            for ir in 0..<((m + mr - 1) / mr) {
                                 kern(kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr, offs.baseAddress!,
                                      cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
                             }
@@ -141,11 +137,6 @@ enum ConvolutionKernels {
                     jc += nc
                 }
             }
-        }
-        result.initialize(repeating: 0, count: total)
-        for part in partials {
-            let s = part.base
-            for i in 0..<total { result[i] += s[i] }
         }
     }
 

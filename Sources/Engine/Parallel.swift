@@ -41,3 +41,19 @@ extension Parallel {
         forEach(n) { w in body(w, stride(from: w, to: tasks, by: n)) }
     }
 }
+
+extension Parallel {
+    /// Like `workers`, but each worker accumulates into its own zeroed `count`-float partial, and the partials
+    /// are summed into `result` at the end (reductions whose tasks all add into the same output).
+    public static func accumulating(_ tasks: Int, count: Int, into result: UnsafeMutablePointer<Float>,
+                                    _ body: (_ tasks: StrideTo<Int>, _ partial: UnsafeMutablePointer<Float>) -> Void) {
+        let workerCount = max(1, min(threadCount, tasks))
+        let partials = (0..<workerCount).map { _ in TensorStorage(count: count) }
+        workers(tasks) { w, mine in body(mine, partials[w].base) }
+        result.initialize(repeating: 0, count: count)
+        for part in partials {
+            let s = part.base
+            for i in 0..<count { result[i] += s[i] }
+        }
+    }
+}

@@ -5,8 +5,9 @@ import Foundation
 ///
 /// Output rows are processed in bands. For each band, the rows of the source it reads are copied once into a
 /// zero-padded buffer of width `paddedWidth`; in that buffer every kernel tap (channel, ky, kx) is a constant
-/// offset from the output position, so the GEMM micro-kernel reads B straight from it. Output columns past the
-/// real width are computed into a band buffer and dropped. Scratch is bounded by the band, not the image.
+/// offset from the output position, so the GEMM micro-kernel reads B straight from it. Wide outputs are written
+/// straight into the output tensor row by row; narrow ones are computed over the padded width into a buffer whose
+/// real columns are copied out. Scratch is bounded by the band, not the image.
 struct RowBandPlan {
     let channels: Int
     let sourceHeight: Int, sourceWidth: Int
@@ -92,7 +93,7 @@ struct RowBandPlan {
 
     var bandCount: Int { (outHeight + bandRows - 1) / bandRows }
 
-    /// out[n, g*M + m] = A_g · band taps, with the epilogue applied while copying the band out.
+    /// out[n, g*M + m] = A_g · band taps, then the epilogue over the band's rows of the output.
     func forward(batch: Int, groups: Int, source: UnsafePointer<Float>, weights: [GEMM.PackedA], rows m: Int,
                  output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let bands = bandCount
@@ -186,12 +187,10 @@ struct RowBandPlan {
         }
     }
 
-    static let packedWeightGradient = ProcessInfo.processInfo.environment["TESSERA_DW"] != "dot"
-
     /// Whether the weight gradient with `rows` output channels per group goes through transposed packing and the
     /// packed micro-kernel (many channels) rather than the row-reduction kernel (few channels): the transposes
     /// cost about 16 (M + N) / (M N) of the multiply-adds.
-    static func usesPackedProduct(rows: Int) -> Bool { packedWeightGradient && rows >= 64 }
+    static func usesPackedProduct(rows: Int) -> Bool { rows >= 64 }
 
     /// C[i][j] += sum_q a[i * aStride + q] * b[bOffsets[j] + q] through the packed micro-kernel: both operands
     /// are transposed into panels one depth block of `GEMM.kc` columns at a time.
@@ -236,16 +235,12 @@ struct RowBandPlan {
         let kg = channels * taps
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
         let n = bandRows * paddedWidth
-        let total = groups * m * kg
-        let workerCount = max(1, min(Parallel.threadCount, tasks))
-        let partials = (0..<workerCount).map { _ in TensorStorage(count: total) }
-        Parallel.workers(tasks) { w, mine in
+        Parallel.accumulating(tasks, count: groups * m * kg, into: result) { mine, acc in
             let band = ScratchBuffer(count: channels * bandPlane)
             let gbuf = ScratchBuffer(count: m * n)
             gbuf.pointer.initialize(repeating: 0, count: m * n)
             let aPack = ScratchBuffer(count: ((m + GEMM.mr - 1) / GEMM.mr) * GEMM.mr * GEMM.kc)
             let bPack = ScratchBuffer(count: ((GEMM.nc + GEMM.nr - 1) / GEMM.nr) * GEMM.nr * GEMM.kc)
-            let acc = partials[w].base
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
@@ -268,11 +263,6 @@ struct RowBandPlan {
                     }
                 }
             }
-        }
-        result.initialize(repeating: 0, count: total)
-        for part in partials {
-            let s = part.base
-            for i in 0..<total { result[i] += s[i] }
         }
     }
 }
