@@ -149,7 +149,12 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
     int inC = c.output_components;
     int outC = (opt && opt->force_rgba8) ? 4 : (gray ? 1 : 3);
     size_t w = c.output_width;
-    out->bytes = w * c.output_height * outC;
+    uint32_t begin = 0, end = c.output_height;
+    if (opt && opt->row_end > 0 && (out->info.orientation == 1 || opt->raw_orientation)) {
+        end = opt->row_end < c.output_height ? opt->row_end : c.output_height;
+        begin = opt->row_begin < end ? opt->row_begin : 0;
+    }
+    out->bytes = w * (end - begin) * outC;
     pixels = malloc(out->bytes ? out->bytes : 1);
     row = malloc(w * inC);
     if (!pixels || !row) {
@@ -157,8 +162,9 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
         longjmp(e.jump, 1);
     }
     int adobe = c.saw_Adobe_marker;
-    while (c.output_scanline < c.output_height) {
-        size_t y = c.output_scanline;
+    if (begin > 0) jpeg_skip_scanlines(&c, begin);
+    while (c.output_scanline < end) {
+        size_t y = c.output_scanline - begin;
         JSAMPROW rp = row;
         jpeg_read_scanlines(&c, &rp, 1);
         uint8_t *dst = pixels + y * w * outC;
@@ -187,7 +193,8 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
             }
         }
     }
-    jpeg_finish_decompress(&c);
+    if (end == c.output_height) jpeg_finish_decompress(&c);
+    else jpeg_abort_decompress(&c);  // the rows below the window are not needed
     if (e.pub.num_warnings > 0) {
         snprintf(err, err_size, "truncated or corrupt JPEG data (%s)", e.warning[0] ? e.warning : "libjpeg warning");
         longjmp(e.jump, 1);
@@ -197,6 +204,8 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
     out->info.width = (uint32_t)w;
     out->info.height = c.output_height;
     out->pixels = pixels;
+    out->first_row = begin;
+    out->row_count = end - begin;
     jpeg_destroy_decompress(&c);
     return 0;
 }

@@ -135,6 +135,27 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     }
     out->info.channels = channels;
     out->info.bit_depth = bits;
+    uint32_t begin = opt ? opt->row_begin : 0, end = opt ? opt->row_end : 0;
+    if (end > out->info.height) end = out->info.height;
+    if (end > 0 && begin < end && !out->info.interlaced && (begin > 0 || end < out->info.height)) {
+        // Rows are filtered against the row above, so every row up to `end` is decoded; only the window is kept.
+        out->bytes = rowbytes * (end - begin);
+        pixels = malloc(out->bytes);
+        rows = malloc(rowbytes);  // scratch row for the rows above the window
+        if (!pixels || !rows) {
+            snprintf(err, err_size, "out of memory for %zu bytes of pixels", out->bytes);
+            png_longjmp(png, 1);
+        }
+        for (uint32_t y = 0; y < end; y++)
+            png_read_row(png, y < begin ? (png_bytep)rows : pixels + (size_t)(y - begin) * rowbytes, NULL);
+        if (end == out->info.height) png_read_end(png, NULL);
+        free(rows);
+        out->pixels = pixels;
+        out->first_row = begin;
+        out->row_count = end - begin;
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
     out->bytes = rowbytes * out->info.height;
     pixels = malloc(out->bytes ? out->bytes : 1);
     rows = malloc(sizeof(png_bytep) * (out->info.height ? out->info.height : 1));
@@ -147,6 +168,8 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     png_read_end(png, NULL);
     free(rows);
     out->pixels = pixels;
+    out->first_row = 0;
+    out->row_count = out->info.height;
     png_destroy_read_struct(&png, &info, NULL);
     return 0;
 }

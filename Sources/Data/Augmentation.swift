@@ -28,11 +28,36 @@ public struct AugmentationPipeline: Sendable {
 
     /// Runs every step on a copy of `sample`, with a stream derived from `seed` and `index`.
     public func callAsFunction(_ sample: AugmentationSample, seed: UInt64, index: Int) -> AugmentationSample {
+        try! callAsFunction(seed: seed, index: index) { _ in sample }
+    }
+
+    /// Runs every step on the sample `load` produces. `load` gets a function from the full sample's size to the
+    /// window a leading `WindowedAugmentation` keeps (nil: everything), so it can decode just that window; the
+    /// result is the same as loading everything and cropping.
+    public func callAsFunction(seed: UInt64, index: Int,
+                               load: (_ window: (_ width: Int, _ height: Int) -> PixelWindow?) throws -> AugmentationSample)
+        rethrows -> AugmentationSample {
         var g = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index))
-        var s = sample
-        for step in steps { step.apply(&s, &g) }
+        var done = 0
+        var s = try load { width, height in
+            guard let first = steps.first as? any WindowedAugmentation else { return nil }
+            var probe = g
+            guard Double(probe.nextFloat()) < first.probability,
+                  let window = first.window(width: width, height: height, &probe) else { return nil }
+            g = probe
+            done = 1
+            return window
+        }
+        for step in steps.dropFirst(done) { step.apply(&s, &g) }
         return s
     }
+}
+
+/// A step whose whole effect is keeping a window of its input, so the window can be decoded alone.
+public protocol WindowedAugmentation: Augmentation {
+    /// The window kept from a `width` x `height` input, drawn from `g` exactly as `transform` draws it; nil (with
+    /// nothing drawn) when the step does more than crop for this size.
+    func window(width: Int, height: Int, _ g: inout RandomGenerator) -> PixelWindow?
 }
 
 // MARK: - Geometric
@@ -43,7 +68,7 @@ public struct HorizontalFlip: Augmentation {
     public init(probability: Double = 0.5) { self.probability = probability }
     public func transform(_ s: inout AugmentationSample, _ g: inout RandomGenerator) {
         let w = s.width
-        s.remap(width: s.width, height: s.height) { (w - 1 - $0, $1) }
+        s.remap(width: w, height: s.height, origin: (w - 1, 0), stepX: (-1, 0), stepY: (0, 1))
     }
 }
 
@@ -53,7 +78,7 @@ public struct VerticalFlip: Augmentation {
     public init(probability: Double = 0.5) { self.probability = probability }
     public func transform(_ s: inout AugmentationSample, _ g: inout RandomGenerator) {
         let h = s.height
-        s.remap(width: s.width, height: s.height) { ($0, h - 1 - $1) }
+        s.remap(width: s.width, height: h, origin: (0, h - 1), stepX: (1, 0), stepY: (0, -1))
     }
 }
 
@@ -64,28 +89,33 @@ public struct Rotate90: Augmentation {
     public func transform(_ s: inout AugmentationSample, _ g: inout RandomGenerator) {
         let w = s.width, h = s.height
         switch 1 + g.nextInt(3) {
-        case 1: s.remap(width: h, height: w) { x, y in (y, h - 1 - x) }           // 90 clockwise
-        case 2: s.remap(width: w, height: h) { x, y in (w - 1 - x, h - 1 - y) }   // 180
-        default: s.remap(width: h, height: w) { x, y in (w - 1 - y, x) }          // 270 clockwise
+        case 1: s.remap(width: h, height: w, origin: (0, h - 1), stepX: (0, -1), stepY: (1, 0))           // 90 clockwise
+        case 2: s.remap(width: w, height: h, origin: (w - 1, h - 1), stepX: (-1, 0), stepY: (0, -1))      // 180
+        default: s.remap(width: h, height: w, origin: (w - 1, 0), stepX: (0, 1), stepY: (-1, 0))         // 270 clockwise
         }
     }
 }
 
 /// A random `size` x `size` window (images smaller than the window are mirrored up to it).
-public struct RandomCrop: Augmentation {
+public struct RandomCrop: WindowedAugmentation {
     public var probability: Double
     public var size: Int
     public init(size: Int, probability: Double = 1) {
         self.size = size
         self.probability = probability
     }
+    public func window(width: Int, height: Int, _ g: inout RandomGenerator) -> PixelWindow? {
+        guard width >= size && height >= size else { return nil }
+        let x0 = g.nextInt(width - size + 1), y0 = g.nextInt(height - size + 1)
+        return PixelWindow(x: x0, y: y0, width: size, height: size)
+    }
     public func transform(_ s: inout AugmentationSample, _ g: inout RandomGenerator) {
         if s.width < size || s.height < size {
             let x0 = Float(min(0, (s.width - size) / 2)), y0 = Float(min(0, (s.height - size) / 2))
             s.warp(width: max(size, s.width), height: max(size, s.height)) { (Float($0) + x0, Float($1) + y0) }
         }
-        let x0 = g.nextInt(s.width - size + 1), y0 = g.nextInt(s.height - size + 1)
-        s.crop(x0: x0, y0: y0, width: size, height: size)
+        let w = window(width: s.width, height: s.height, &g)!
+        s.crop(x0: w.x, y0: w.y, width: w.width, height: w.height)
     }
 }
 
@@ -170,39 +200,51 @@ public struct ElasticDeformation: Augmentation {
         let dy = (0..<(n * n)).map { _ in Double(g.nextNormal()) * sigma }
         let w = s.width, h = s.height
         // Catmull-Rom weights of the 4 grid nodes around each pixel, per axis (computed once, not per pixel).
-        func taps(_ size: Int) -> [(base: Int, weights: (Double, Double, Double, Double))] {
-            (0..<size).map { i in
+        func taps(_ size: Int) -> (base: [Int], weights: [Float]) {
+            var base = [Int](repeating: 0, count: size), weights = [Float](repeating: 0, count: 4 * size)
+            for i in 0..<size {
                 let gi = Double(i) / Double(max(size - 1, 1)) * Double(n - 1)
                 let b = min(Int(gi), n - 2)
                 let t = gi - Double(b)
                 let t2 = t * t, t3 = t2 * t
-                return (b, (-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2))
+                base[i] = b
+                weights[4 * i] = Float(-0.5 * t3 + t2 - 0.5 * t)
+                weights[4 * i + 1] = Float(1.5 * t3 - 2.5 * t2 + 1)
+                weights[4 * i + 2] = Float(-1.5 * t3 + 2 * t2 + 0.5 * t)
+                weights[4 * i + 3] = Float(0.5 * t3 - 0.5 * t2)
             }
+            return (base, weights)
         }
         let tx = taps(w), ty = taps(h)
-        func node(_ grid: [Double], _ i: Int, _ j: Int) -> Double { grid[min(max(j, 0), n - 1) * n + min(max(i, 0), n - 1)] }
-        func field(_ grid: [Double]) -> [Float] {
-            // Along x for every grid row, then along y.
-            var rows = [Double](repeating: 0, count: n * w)
+        // The displacement along x for every grid row, then along y; `offset` adds the pixel's own coordinate.
+        func field(_ grid: [Double], alongX: Bool) -> [Float] {
+            var rows = [Float](repeating: 0, count: n * w)
             for j in 0..<n {
                 for x in 0..<w {
-                    let (b, k) = tx[x]
-                    rows[j * w + x] = k.0 * node(grid, b - 1, j) + k.1 * node(grid, b, j) + k.2 * node(grid, b + 1, j)
-                        + k.3 * node(grid, b + 2, j)
+                    var v: Float = 0
+                    for k in 0..<4 { v += tx.weights[4 * x + k] * Float(grid[j * n + min(max(tx.base[x] - 1 + k, 0), n - 1)]) }
+                    rows[j * w + x] = v
                 }
             }
             var out = [Float](repeating: 0, count: w * h)
-            for y in 0..<h {
-                let (b, k) = ty[y]
-                let r = [b - 1, b, b + 1, b + 2].map { min(max($0, 0), n - 1) * w }
-                for x in 0..<w {
-                    out[y * w + x] = Float(k.0 * rows[r[0] + x] + k.1 * rows[r[1] + x] + k.2 * rows[r[2] + x] + k.3 * rows[r[3] + x])
+            rows.withUnsafeBufferPointer { rows in
+                out.withUnsafeMutableBufferPointer { out in
+                    for y in 0..<h {
+                        let r = (0..<4).map { rows.baseAddress! + min(max(ty.base[y] - 1 + $0, 0), n - 1) * w }
+                        let k0 = ty.weights[4 * y], k1 = ty.weights[4 * y + 1], k2 = ty.weights[4 * y + 2], k3 = ty.weights[4 * y + 3]
+                        let (r0, r1, r2, r3) = (r[0], r[1], r[2], r[3])
+                        let o = out.baseAddress! + y * w
+                        let fy = Float(y)
+                        for x in 0..<w {
+                            let d = k0 * r0[x] + k1 * r1[x] + k2 * r2[x] + k3 * r3[x]
+                            o[x] = d + (alongX ? Float(x) : fy)
+                        }
+                    }
                 }
             }
             return out
         }
-        var sx = field(dx), sy = field(dy)
-        for y in 0..<h { for x in 0..<w { sx[y * w + x] += Float(x); sy[y * w + x] += Float(y) } }
+        let sx = field(dx, alongX: true), sy = field(dy, alongX: false)
         s.warp(width: w, height: h, sx: sx, sy: sy)
     }
 }

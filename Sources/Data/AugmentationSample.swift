@@ -40,28 +40,37 @@ public struct AugmentationSample: Sendable, Equatable {
     }
 
     /// Re-samples at source coordinates (`sx[i]`, `sy[i]`) for each output pixel i of a `width` x `height` result:
-    /// the image bilinearly, the labels by nearest neighbour, both with mirrored borders.
+    /// the image bilinearly, the labels by nearest neighbour (floor(x + 0.5)), both with mirrored borders.
     mutating func warp(width ow: Int, height oh: Int, sx: [Float], sy: [Float]) {
-        let w = width, h = height, n = w * h, outN = ow * oh
+        let w = width, h = height, n = w * h, outN = ow * oh, channels = channels
         var out = [Float](repeating: 0, count: outN * channels)
         var outLabels = [Int32](repeating: 0, count: outN)
         image.withUnsafeBufferPointer { src in
             labels.withUnsafeBufferPointer { lab in
                 out.withUnsafeMutableBufferPointer { dst in
                     outLabels.withUnsafeMutableBufferPointer { dl in
-                        for i in 0..<outN {
-                            let x = sx[i], y = sy[i]
-                            let x0f = x.rounded(.down), y0f = y.rounded(.down)
-                            let fx = x - x0f, fy = y - y0f
-                            let x0 = Int(x0f), y0 = Int(y0f)
-                            let xa = mirrored(x0, w), xb = mirrored(x0 + 1, w), ya = mirrored(y0, h), yb = mirrored(y0 + 1, h)
-                            for c in 0..<channels {
-                                let p = c * n
-                                let top = src[p + ya * w + xa] * (1 - fx) + src[p + ya * w + xb] * fx
-                                let bottom = src[p + yb * w + xa] * (1 - fx) + src[p + yb * w + xb] * fx
-                                dst[c * outN + i] = top * (1 - fy) + bottom * fy
+                        sx.withUnsafeBufferPointer { sx in
+                            sy.withUnsafeBufferPointer { sy in
+                                for i in 0..<outN {
+                                    let x = sx[i], y = sy[i]
+                                    let x0 = floorToInt(x), y0 = floorToInt(y)
+                                    let fx = x - Float(x0), fy = y - Float(y0)
+                                    let xa: Int, xb: Int, ya: Int, yb: Int
+                                    if x0 >= 0 && x0 < w - 1 && y0 >= 0 && y0 < h - 1 {
+                                        (xa, xb, ya, yb) = (x0, x0 + 1, y0, y0 + 1)
+                                    } else {
+                                        (xa, xb, ya, yb) = (mirrored(x0, w), mirrored(x0 + 1, w), mirrored(y0, h), mirrored(y0 + 1, h))
+                                    }
+                                    let a = ya * w + xa, b = ya * w + xb, c = yb * w + xa, d = yb * w + xb
+                                    for ch in 0..<channels {
+                                        let p = src.baseAddress! + ch * n
+                                        let top = p[a] + (p[b] - p[a]) * fx
+                                        let bottom = p[c] + (p[d] - p[c]) * fx
+                                        dst[ch * outN + i] = top + (bottom - top) * fy
+                                    }
+                                    dl[i] = lab[(fy >= 0.5 ? yb : ya) * w + (fx >= 0.5 ? xb : xa)]
+                                }
                             }
-                            dl[i] = lab[mirrored(Int(y.rounded()), h) * w + mirrored(Int(x.rounded()), w)]
                         }
                     }
                 }
@@ -99,23 +108,43 @@ public struct AugmentationSample: Sendable, Equatable {
         labels = outLabels
     }
 
-    /// Exact integer re-indexing (flips, rotations by 90 degrees, crops): no interpolation at all.
-    mutating func remap(width ow: Int, height oh: Int, _ source: (Int, Int) -> (Int, Int)) {
-        let n = width * height, w = width
-        var out = [Float](repeating: 0, count: ow * oh * channels)
-        var outLabels = [Int32](repeating: 0, count: ow * oh)
-        for y in 0..<oh {
-            for x in 0..<ow {
-                let (sx, sy) = source(x, y)
-                for c in 0..<channels { out[c * ow * oh + y * ow + x] = image[c * n + sy * w + sx] }
-                outLabels[y * ow + x] = labels[sy * w + sx]
+    /// Exact integer re-indexing (flips, rotations by 90 degrees): output pixel (x, y) takes source pixel
+    /// `origin + x * stepX + y * stepY`. No interpolation at all.
+    mutating func remap(width ow: Int, height oh: Int, origin: (x: Int, y: Int), stepX: (x: Int, y: Int), stepY: (x: Int, y: Int)) {
+        let n = width * height, w = width, outN = ow * oh, channels = channels
+        let dx = stepX.x + stepX.y * w, dy = stepY.x + stepY.y * w, start = origin.x + origin.y * w
+        var out = [Float](repeating: 0, count: outN * channels)
+        var outLabels = [Int32](repeating: 0, count: outN)
+        func copy<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+            for y in 0..<oh {
+                var p = start + y * dy
+                let row = dst + y * ow
+                for x in 0..<ow {
+                    row[x] = src[p]
+                    p += dx
+                }
             }
+        }
+        image.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<channels { copy(src.baseAddress! + c * n, dst.baseAddress! + c * outN) }
+            }
+        }
+        labels.withUnsafeBufferPointer { src in
+            outLabels.withUnsafeMutableBufferPointer { dst in copy(src.baseAddress!, dst.baseAddress!) }
         }
         width = ow
         height = oh
         image = out
         labels = outLabels
     }
+}
+
+/// floor(x) as an integer, without a libm call.
+@inline(__always)
+func floorToInt(_ x: Float) -> Int {
+    let i = Int(x)
+    return Float(i) > x ? i - 1 : i
 }
 
 /// Index `i` reflected into 0..<size without repeating the edge (numpy's 'reflect', torch's reflection padding).

@@ -1,5 +1,16 @@
 import Foundation
 
+/// A rectangle of pixels: top-left corner and size.
+public struct PixelWindow: Equatable, Sendable {
+    public var x: Int, y: Int, width: Int, height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+}
+
 /// A decoded raster: interleaved 8- or 16-bit samples, row by row.
 public struct Image: Equatable, Sendable {
     /// Sample storage; 16-bit data stays 16-bit until normalised to float.
@@ -36,6 +47,25 @@ public struct Image: Equatable, Sendable {
         switch samples {
         case .uint8(let v): return Int(v[i])
         case .uint16(let v): return Int(v[i])
+        }
+    }
+
+    /// The `width` x `height` window whose top-left pixel is (x, y).
+    public func cropped(x: Int, y: Int, width ow: Int, height oh: Int) -> Image {
+        precondition(x >= 0 && y >= 0 && ow >= 0 && oh >= 0 && x + ow <= width && y + oh <= height, "crop outside the image")
+        if x == 0 && y == 0 && ow == width && oh == height { return self }
+        func crop<T>(_ v: [T]) -> [T] {
+            var out: [T] = []
+            out.reserveCapacity(ow * oh * channels)
+            for row in y..<(y + oh) {
+                let from = (row * width + x) * channels
+                out.append(contentsOf: v[from..<(from + ow * channels)])
+            }
+            return out
+        }
+        switch samples {
+        case .uint8(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint8(crop(v)))
+        case .uint16(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint16(crop(v)))
         }
     }
 

@@ -44,6 +44,11 @@ public struct ImageInfo: Equatable, Sendable {
     public let interlaced: Bool
     /// EXIF orientation (JPEG), 1 when absent.
     public let orientation: Int
+
+    /// Width and height once the orientation is applied (if `applied`).
+    public func uprightSize(_ applied: Bool) -> (width: Int, height: Int) {
+        applied && orientation >= 5 ? (height, width) : (width, height)
+    }
 }
 
 /// PNG and JPEG through libpng and libjpeg.
@@ -62,6 +67,9 @@ public enum ImageCodec {
         public var paletteIndices = false
         /// Apply the EXIF orientation so the image is upright.
         public var applyOrientation = true
+        /// Only these rows of the (upright) image, clamped to it. Where the file allows, rows below the window
+        /// are neither decoded nor checked, so a random crop of a large image costs a fraction of its decode.
+        public var rows: Range<Int>? = nil
         public init() {}
     }
 
@@ -106,8 +114,14 @@ public enum ImageCodec {
         guard let format = ImageFormat.sniff(data) else {
             throw ImageError(file: file, reason: "not a PNG or JPEG file")
         }
+        let window = options.rows.map { r in (max(0, min(r.lowerBound, Int(UInt32.max))), max(0, min(r.upperBound, Int(UInt32.max)))) }
+        if let window, window.0 >= window.1 {
+            throw ImageError(file: file, reason: "empty row window \(options.rows!)")
+        }
         var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)), force_rgba8: options.rgba8 ? 1 : 0,
-                                    force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0)
+                                    force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0,
+                                    row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
+                                    raw_orientation: options.applyOrientation ? 0 : 1)
         if options.paletteIndices && format != .png {
             throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
         }
@@ -120,7 +134,7 @@ public enum ImageCodec {
         }
         guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
         defer { tc_free(out.pixels) }
-        let w = Int(out.info.width), h = Int(out.info.height), c = Int(out.info.channels)
+        let w = Int(out.info.width), h = Int(out.row_count), c = Int(out.info.channels)
         let n = w * h * c
         let samples: Image.Samples
         if out.info.bit_depth == 16 {
@@ -130,8 +144,16 @@ public enum ImageCodec {
             let p = out.pixels.bindMemory(to: UInt8.self, capacity: n)
             samples = .uint8(Array(UnsafeBufferPointer(start: p, count: n)))
         }
-        let image = Image(width: w, height: h, channels: c, samples: samples)
-        return options.applyOrientation ? image.oriented(Int(out.info.orientation)) : image
+        var image = Image(width: w, height: h, channels: c, samples: samples)
+        guard out.first_row == 0 && out.row_count == out.info.height else { return image }  // the window, as asked
+        if options.applyOrientation { image = image.oriented(Int(out.info.orientation)) }
+        if let window, window.0 > 0 || window.1 < image.height {
+            guard window.0 < image.height else {
+                throw ImageError(file: file, reason: "row window \(options.rows!) is outside the image's \(image.height) rows")
+            }
+            image = image.cropped(x: 0, y: window.0, width: image.width, height: min(window.1, image.height) - window.0)
+        }
+        return image
     }
 
     /// PNG bytes of `image`; with `palette` (RGB triples), an indexed PNG of its 8-bit single-channel indices.

@@ -136,22 +136,49 @@ public struct SegmentationDataset: Sendable {
     /// - Throws: an `ImageError` naming the image and the mask when they disagree in size or a class id is out
     ///   of range, or naming the file that cannot be decoded.
     public func load(_ index: Int, options: ImageCodec.Options = ImageCodec.Options()) throws -> LabelledSample {
+        try load(index, options: options) { _, _ in nil }
+    }
+
+    /// Decodes only the window that `window` picks from the pair's upright size (nil: the whole pair). Both
+    /// headers are read first; rows below the window are not decoded (nor checked), so a crop costs less.
+    public func load(_ index: Int, options: ImageCodec.Options = ImageCodec.Options(),
+                     window: (_ width: Int, _ height: Int) -> PixelWindow?) throws -> LabelledSample {
         let pair = pairs[index]
-        let image = try ImageCodec.decode(pair.image, options: options)
-        var maskOptions = options
-        maskOptions.rgba8 = false
-        maskOptions.gray = false
-        let labels: (width: Int, height: Int, ids: [Int32])
+        let decoder = MaskDecoder(kind: maskKind, classes: classes)
+        let imageData = try ImageCodec.readFile(pair.image)
+        let maskData = try ImageCodec.readFile(pair.mask)
+        let imageSize = try ImageCodec.info(of: imageData, file: pair.image.path).uprightSize(options.applyOrientation)
+        let maskSize: (width: Int, height: Int)
         do {
-            labels = try MaskDecoder(kind: maskKind, classes: classes).labels(of: pair.mask, options: maskOptions)
+            maskSize = try ImageCodec.info(of: maskData, file: pair.mask.path).uprightSize(true)
         } catch let e as ImageError {
             throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
         }
-        guard labels.width == image.width, labels.height == image.height else {
-            throw ImageError(file: pair.mask.path, reason: "mask is \(labels.width)x\(labels.height) but its image "
-                             + "\(pair.image.path) is \(image.width)x\(image.height)")
+        guard maskSize == imageSize else {
+            throw ImageError(file: pair.mask.path, reason: "mask is \(maskSize.width)x\(maskSize.height) but its image "
+                             + "\(pair.image.path) is \(imageSize.width)x\(imageSize.height)")
         }
-        return LabelledSample(pair: pair, image: image, labels: labels.ids)
+        let win = window(imageSize.width, imageSize.height)
+        if let win {
+            precondition(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
+                         && win.y + win.height <= imageSize.height, "window \(win) outside the \(imageSize) image")
+        }
+        var imageOptions = options, maskOptions = decoder.decodeOptions(options)
+        imageOptions.rows = win.map { $0.y..<($0.y + $0.height) }
+        maskOptions.rows = imageOptions.rows
+        func windowed(_ image: Image) -> Image {
+            guard let win else { return image }
+            return image.cropped(x: win.x, y: 0, width: win.width, height: image.height)
+        }
+        let image = windowed(try ImageCodec.decode(imageData, file: pair.image.path, options: imageOptions))
+        let ids: [Int32]
+        do {
+            let mask = windowed(try ImageCodec.decode(maskData, file: pair.mask.path, options: maskOptions))
+            ids = try decoder.labels(from: mask, file: pair.mask.path, origin: (win?.x ?? 0, win?.y ?? 0))
+        } catch let e as ImageError {
+            throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
+        }
+        return LabelledSample(pair: pair, image: image, labels: ids)
     }
 
     /// The largest class id + 1 over all masks (for datasets without a declared class count).
@@ -175,54 +202,65 @@ public struct MaskDecoder: Sendable {
         self.classes = classes
     }
 
-    public func labels(of url: URL, options: ImageCodec.Options = ImageCodec.Options()) throws
-        -> (width: Int, height: Int, ids: [Int32]) {
+    /// How masks of this kind are decoded, from the caller's options (orientation always applied).
+    func decodeOptions(_ options: ImageCodec.Options) -> ImageCodec.Options {
         var opt = options
+        opt.rgba8 = false
+        opt.gray = false
         opt.applyOrientation = true
         opt.paletteIndices = kind == .palette
-        let mask = try ImageCodec.decode(url, options: opt)
+        return opt
+    }
+
+    /// Decodes the mask at `url` into class ids.
+    public func labels(of url: URL, options: ImageCodec.Options = ImageCodec.Options()) throws
+        -> (width: Int, height: Int, ids: [Int32]) {
+        let mask = try ImageCodec.decode(url, options: decodeOptions(options))
+        return (mask.width, mask.height, try labels(from: mask, file: url.path))
+    }
+
+    /// Class ids of a decoded mask; errors name `file` and pixel positions offset by `origin` (of a window).
+    public func labels(from mask: Image, file: String, origin: (x: Int, y: Int) = (0, 0)) throws -> [Int32] {
         let n = mask.width * mask.height
         var ids = [Int32](repeating: 0, count: n)
-        func value(_ p: Int, _ c: Int) -> Int {
-            switch mask.samples {
-            case .uint8(let v): return Int(v[p * mask.channels + c])
-            case .uint16(let v): return Int(v[p * mask.channels + c])
-            }
-        }
+        func position(_ p: Int) -> String { "(\(p % mask.width + origin.x), \(p / mask.width + origin.y))" }
         // First channel of every pixel, read with one switch on the sample type rather than one per pixel.
-        func firstChannel(_ body: (Int, Int) -> Int32) {
+        func firstChannel(_ body: (Int) -> Int32) {
             let ch = mask.channels
-            switch mask.samples {
-            case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { ids[p] = body(p, Int(b[p * ch])) } }
-            case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { ids[p] = body(p, Int(b[p * ch])) } }
+            ids.withUnsafeMutableBufferPointer { out in
+                switch mask.samples {
+                case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = body(Int(b[p * ch])) } }
+                case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = body(Int(b[p * ch])) } }
+                }
             }
         }
         switch kind {
         case .label, .palette:
             guard mask.channels <= 2 else {
-                throw ImageError(file: url.path, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
+                throw ImageError(file: file, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
             }
-            firstChannel { _, v in Int32(v) }
+            firstChannel { Int32($0) }
         case .binary:
             let top = mask.bitDepth == 16 ? 65535 : 255
-            firstChannel { _, v in v * 2 >= top ? 1 : 0 }
+            firstChannel { $0 * 2 >= top ? 1 : 0 }
         case .colors(let map):
-            guard mask.channels >= 3, mask.bitDepth == 8 else {
-                throw ImageError(file: url.path, reason: "a colour mask must be 8-bit RGB")
+            guard mask.channels >= 3, case .uint8(let v) = mask.samples else {
+                throw ImageError(file: file, reason: "a colour mask must be 8-bit RGB")
             }
+            let ch = mask.channels
             for p in 0..<n {
-                let rgb = MaskKind.RGB(UInt8(value(p, 0)), UInt8(value(p, 1)), UInt8(value(p, 2)))
+                let rgb = MaskKind.RGB(v[p * ch], v[p * ch + 1], v[p * ch + 2])
                 guard let id = map[rgb] else {
-                    throw ImageError(file: url.path, reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
-                                     + "(\(p % mask.width), \(p / mask.width)) is not in the colour map")
+                    throw ImageError(file: file, reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
+                                     + "\(position(p)) is not in the colour map")
                 }
                 ids[p] = Int32(id)
             }
         }
         if let classes, let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
-            throw ImageError(file: url.path, reason: "class id \(ids[bad]) at pixel (\(bad % mask.width), \(bad / mask.width)) "
+            throw ImageError(file: file, reason: "class id \(ids[bad]) at pixel \(position(bad)) "
                              + "is outside the \(classes) declared classes")
         }
-        return (mask.width, mask.height, ids)
+        return ids
     }
 }

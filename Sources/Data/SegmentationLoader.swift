@@ -65,9 +65,13 @@ public final class SegmentationLoader: @unchecked Sendable {
 
     /// One sample, decoded, augmented (seeded by epoch and index) and normalised.
     public func sample(_ index: Int, epoch: Int) throws -> AugmentationSample {
-        var s = AugmentationSample(try dataset.load(index))
+        var s: AugmentationSample
         if let augmentation {
-            s = augmentation(s, seed: seed &+ UInt64(epoch) &* 0x1_0000_0001, index: index)
+            s = try augmentation(seed: seed &+ UInt64(epoch) &* 0x1_0000_0001, index: index) { window in
+                AugmentationSample(try dataset.load(index, window: window))
+            }
+        } else {
+            s = AugmentationSample(try dataset.load(index))
         }
         normalize(&s)
         return s

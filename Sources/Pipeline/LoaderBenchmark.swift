@@ -17,7 +17,7 @@ public struct LoaderBenchmark {
     ])
 
     /// Pairs per second with `workers` threads over `passes` passes of the dataset (after one warm-up pass).
-    public func run(workers: Int, passes: Int = 3) throws -> (pairsPerSecond: Double, pairs: Int) {
+    public func run(workers: Int, passes: Int = 10) throws -> (pairsPerSecond: Double, pairs: Int) {
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: .binary, classes: 2)
         let loader = SegmentationLoader(dataset: dataset, batchSize: 4, augmentation: Self.pipeline, seed: 0,
                                         workers: workers, prefetch: 2)

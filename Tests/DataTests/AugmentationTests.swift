@@ -1,6 +1,7 @@
 import Foundation
 import TesseraData
 import TesseraEngine
+import TestSupport
 import XCTest
 
 final class AugmentationTests: XCTestCase {
@@ -85,5 +86,33 @@ final class AugmentationTests: XCTestCase {
         var never = base
         Brightness(probability: 0).apply(&never, &g)
         XCTAssertEqual(never, base)
+    }
+
+    /// A leading crop drawn before decoding gives the same samples as decoding everything and cropping, for
+    /// every pair of the real ISBI slices (the loader's fast path).
+    func testWindowedLoadingEqualsCroppingTheWholePair() throws {
+        let root = try SharedFixtures.require(SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012"))
+        let dataset = try SegmentationDataset(images: root.appendingPathComponent("images"),
+                                              masks: root.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
+        let pipeline = AugmentationPipeline([RandomCrop(size: 200), HorizontalFlip(), Rotate90(),
+                                             ElasticDeformation(gridPoints: 3, sigma: 8, probability: 1)])
+        var windows = 0
+        for index in dataset.pairs.indices {
+            let whole = pipeline(AugmentationSample(try dataset.load(index)), seed: 7, index: index)
+            let lazy = try pipeline(seed: 7, index: index) { window in
+                AugmentationSample(try dataset.load(index) { w, h in
+                    let win = window(w, h)
+                    if win != nil { windows += 1 }
+                    return win
+                })
+            }
+            XCTAssertEqual(lazy, whole, "pair \(index)")
+        }
+        XCTAssertEqual(windows, dataset.pairs.count, "every pair took the windowed path")
+        // A crop larger than the image cannot be a window: the whole pair is loaded and mirrored up to it.
+        let small = AugmentationPipeline([RandomCrop(size: 600)])
+        let big = try small(seed: 1, index: 0) { window in AugmentationSample(try dataset.load(0, window: window)) }
+        XCTAssertEqual([big.width, big.height], [600, 600])
+        XCTAssertEqual(big, small(AugmentationSample(try dataset.load(0)), seed: 1, index: 0))
     }
 }

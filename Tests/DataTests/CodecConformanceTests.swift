@@ -127,4 +127,29 @@ final class CodecConformanceTests: XCTestCase {
             }
         }
     }
+
+    /// A row window decodes to exactly those rows of the whole image, for every valid PngSuite file (interlaced
+    /// ones included) and every JPEG case (progressive, CMYK, EXIF-rotated included).
+    func testRowWindowsEqualTheWholeImagesRows() throws {
+        let pngs = try SharedFixtures.require(dataRoot.appendingPathComponent("pngsuite/png"))
+        let jpegs = try SharedFixtures.require(dataRoot.appendingPathComponent("jpeg"))
+        let files = try FileManager.default.contentsOfDirectory(at: pngs, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "png" && !$0.lastPathComponent.hasPrefix("x") }
+            + ["testorig", "progressive", "grayscale", "cmyk", "exif-orientation6"].map { jpegs.appendingPathComponent("\($0).jpg") }
+        var checked = 0
+        for url in files.sorted(by: { $0.path < $1.path }) {
+            let whole = try ImageCodec.decode(url)
+            for rows in [(whole.height / 3)..<(2 * whole.height / 3 + 1), 0..<1, (whole.height - 1)..<whole.height,
+                         (whole.height / 2)..<(whole.height + 5)] where !rows.isEmpty {
+                var options = ImageCodec.Options()
+                options.rows = rows
+                let part = try ImageCodec.decode(url, options: options)
+                let end = min(rows.upperBound, whole.height)
+                XCTAssertEqual(part, whole.cropped(x: 0, y: rows.lowerBound, width: whole.width, height: end - rows.lowerBound),
+                               "\(url.lastPathComponent) rows \(rows)")
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 166)
+    }
 }

@@ -21,10 +21,12 @@ typedef struct {
 } tc_image_info;
 
 /// Decoded pixels: `pixels` is malloc'ed (free with tc_free); 16-bit samples are host-endian uint16.
+/// `pixels` holds `row_count` rows starting at `first_row` (all rows unless a window was honoured).
 typedef struct {
     tc_image_info info;
     void *pixels;
     size_t bytes;
+    uint32_t first_row, row_count;
 } tc_image;
 
 /// Output options for decoding.
@@ -33,6 +35,11 @@ typedef struct {
     int force_rgba8;      // expand to 8-bit RGBA (palette, gray, tRNS, 16-bit all converted)
     int force_gray;       // JPEG only: decode to one channel
     int palette_indices;  // PNG only: an indexed image decodes to its 8-bit palette indices (1 channel)
+    // Rows [row_begin, row_end) of the file's raster only (row_end 0: all). Rows past row_end are neither
+    // decoded nor checked. Honoured for non-interlaced PNG and for JPEG whose EXIF orientation is 1 or
+    // ignored (`raw_orientation`); otherwise every row is returned.
+    uint32_t row_begin, row_end;
+    int raw_orientation;  // the caller will not apply EXIF orientation, so a JPEG row window is always honoured
 } tc_decode_options;
 
 /// Reads only the header. Returns 0, or -1 with a message in err.
