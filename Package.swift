@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
-        .target(name: "TesseraData", dependencies: ["TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
+        .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
         .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData"], path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",

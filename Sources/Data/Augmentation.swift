@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import TesseraEngine
 
@@ -28,7 +29,7 @@ public struct AugmentationPipeline: Sendable {
 
     /// Runs every step on a copy of `sample`, with a stream derived from `seed` and `index`.
     public func callAsFunction(_ sample: AugmentationSample, seed: UInt64, index: Int) -> AugmentationSample {
-        try! callAsFunction(seed: seed, index: index) { _ in sample }
+        callAsFunction(seed: seed, index: index) { _ in sample }
     }
 
     /// Runs every step on the sample `load` produces. `load` gets a function from the full sample's size to the
@@ -200,14 +201,14 @@ public struct ElasticDeformation: Augmentation {
         let dy = (0..<(n * n)).map { _ in Double(g.nextNormal()) * sigma }
         let w = s.width, h = s.height
         // Catmull-Rom weights of the 4 grid nodes around each pixel, per axis (computed once, not per pixel).
-        func taps(_ size: Int) -> (base: [Int], weights: [Float]) {
-            var base = [Int](repeating: 0, count: size), weights = [Float](repeating: 0, count: 4 * size)
+        func taps(_ size: Int) -> (base: [Int32], weights: [Float]) {
+            var base = [Int32](repeating: 0, count: size), weights = [Float](repeating: 0, count: 4 * size)
             for i in 0..<size {
                 let gi = Double(i) / Double(max(size - 1, 1)) * Double(n - 1)
                 let b = min(Int(gi), n - 2)
                 let t = gi - Double(b)
                 let t2 = t * t, t3 = t2 * t
-                base[i] = b
+                base[i] = Int32(b)
                 weights[4 * i] = Float(-0.5 * t3 + t2 - 0.5 * t)
                 weights[4 * i + 1] = Float(1.5 * t3 - 2.5 * t2 + 1)
                 weights[4 * i + 2] = Float(-1.5 * t3 + 2 * t2 + 0.5 * t)
@@ -216,33 +217,20 @@ public struct ElasticDeformation: Augmentation {
             return (base, weights)
         }
         let tx = taps(w), ty = taps(h)
-        // The displacement along x for every grid row, then along y; `offset` adds the pixel's own coordinate.
+        // Source coordinate = pixel + displacement: interpolated along x for every grid row, then along y.
         func field(_ grid: [Double], alongX: Bool) -> [Float] {
             var rows = [Float](repeating: 0, count: n * w)
             for j in 0..<n {
                 for x in 0..<w {
                     var v: Float = 0
-                    for k in 0..<4 { v += tx.weights[4 * x + k] * Float(grid[j * n + min(max(tx.base[x] - 1 + k, 0), n - 1)]) }
+                    for k in 0..<4 { v += tx.weights[4 * x + k] * Float(grid[j * n + min(max(Int(tx.base[x]) - 1 + k, 0), n - 1)]) }
                     rows[j * w + x] = v
                 }
             }
-            var out = [Float](repeating: 0, count: w * h)
-            rows.withUnsafeBufferPointer { rows in
-                out.withUnsafeMutableBufferPointer { out in
-                    for y in 0..<h {
-                        let r = (0..<4).map { rows.baseAddress! + min(max(ty.base[y] - 1 + $0, 0), n - 1) * w }
-                        let k0 = ty.weights[4 * y], k1 = ty.weights[4 * y + 1], k2 = ty.weights[4 * y + 2], k3 = ty.weights[4 * y + 3]
-                        let (r0, r1, r2, r3) = (r[0], r[1], r[2], r[3])
-                        let o = out.baseAddress! + y * w
-                        let fy = Float(y)
-                        for x in 0..<w {
-                            let d = k0 * r0[x] + k1 * r1[x] + k2 * r2[x] + k3 * r3[x]
-                            o[x] = d + (alongX ? Float(x) : fy)
-                        }
-                    }
-                }
+            return [Float](unsafeUninitializedCapacity: w * h) { out, count in
+                tk_field_rows(rows, n, ty.base, ty.weights, w, h, alongX ? 1 : 0, out.baseAddress)
+                count = w * h
             }
-            return out
         }
         let sx = field(dx, alongX: true), sy = field(dy, alongX: false)
         s.warp(width: w, height: h, sx: sx, sy: sy)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An image as float planes [channel][y][x] with one class id per pixel, the unit augmentations work on.
@@ -23,18 +24,12 @@ public struct AugmentationSample: Sendable, Equatable {
     public init(_ sample: LabelledSample) {
         let img = sample.image
         let n = img.width * img.height, ch = img.channels
-        var planes = [Float](repeating: 0, count: n * ch)
-        planes.withUnsafeMutableBufferPointer { dst in
+        let planes = [Float](unsafeUninitializedCapacity: n * ch) { dst, count in
             switch img.samples {
-            case .uint8(let v):
-                v.withUnsafeBufferPointer { src in
-                    for c in 0..<ch { for p in 0..<n { dst[c * n + p] = Float(src[p * ch + c]) * (1 / 255) } }
-                }
-            case .uint16(let v):
-                v.withUnsafeBufferPointer { src in
-                    for c in 0..<ch { for p in 0..<n { dst[c * n + p] = Float(src[p * ch + c]) * (1 / 65535) } }
-                }
+            case .uint8(let v): v.withUnsafeBufferPointer { tk_planar_from_u8($0.baseAddress, n, ch, 1 / 255, dst.baseAddress) }
+            case .uint16(let v): v.withUnsafeBufferPointer { tk_planar_from_u16($0.baseAddress, n, ch, 1 / 65535, dst.baseAddress) }
             }
+            count = n * ch
         }
         self.init(width: img.width, height: img.height, channels: ch, image: planes, labels: sample.labels)
     }
@@ -42,44 +37,18 @@ public struct AugmentationSample: Sendable, Equatable {
     /// Re-samples at source coordinates (`sx[i]`, `sy[i]`) for each output pixel i of a `width` x `height` result:
     /// the image bilinearly, the labels by nearest neighbour (floor(x + 0.5)), both with mirrored borders.
     mutating func warp(width ow: Int, height oh: Int, sx: [Float], sy: [Float]) {
-        let w = width, h = height, n = w * h, outN = ow * oh, channels = channels
-        var out = [Float](repeating: 0, count: outN * channels)
-        var outLabels = [Int32](repeating: 0, count: outN)
-        image.withUnsafeBufferPointer { src in
-            labels.withUnsafeBufferPointer { lab in
-                out.withUnsafeMutableBufferPointer { dst in
-                    outLabels.withUnsafeMutableBufferPointer { dl in
-                        sx.withUnsafeBufferPointer { sx in
-                            sy.withUnsafeBufferPointer { sy in
-                                for i in 0..<outN {
-                                    let x = sx[i], y = sy[i]
-                                    let x0 = floorToInt(x), y0 = floorToInt(y)
-                                    let fx = x - Float(x0), fy = y - Float(y0)
-                                    let xa: Int, xb: Int, ya: Int, yb: Int
-                                    if x0 >= 0 && x0 < w - 1 && y0 >= 0 && y0 < h - 1 {
-                                        (xa, xb, ya, yb) = (x0, x0 + 1, y0, y0 + 1)
-                                    } else {
-                                        (xa, xb, ya, yb) = (mirrored(x0, w), mirrored(x0 + 1, w), mirrored(y0, h), mirrored(y0 + 1, h))
-                                    }
-                                    let a = ya * w + xa, b = ya * w + xb, c = yb * w + xa, d = yb * w + xb
-                                    for ch in 0..<channels {
-                                        let p = src.baseAddress! + ch * n
-                                        let top = p[a] + (p[b] - p[a]) * fx
-                                        let bottom = p[c] + (p[d] - p[c]) * fx
-                                        dst[ch * outN + i] = top + (bottom - top) * fy
-                                    }
-                                    dl[i] = lab[(fy >= 0.5 ? yb : ya) * w + (fx >= 0.5 ? xb : xa)]
-                                }
-                            }
-                        }
-                    }
-                }
+        let w = width, h = height, outN = ow * oh, channels = channels
+        let out = [Float](unsafeUninitializedCapacity: outN * channels) { dst, count in
+            count = outN * channels
+            let outLabels = [Int32](unsafeUninitializedCapacity: outN) { dl, labelCount in
+                labelCount = outN
+                tk_warp_bilinear(image, labels, w, h, channels, sx, sy, outN, dst.baseAddress, dl.baseAddress)
             }
+            labels = outLabels
         }
         width = ow
         height = oh
         image = out
-        labels = outLabels
     }
 
     /// Re-samples through `source(x, y) -> (sx, sy)` (see `warp(width:height:sx:sy:)`).
@@ -113,38 +82,26 @@ public struct AugmentationSample: Sendable, Equatable {
     mutating func remap(width ow: Int, height oh: Int, origin: (x: Int, y: Int), stepX: (x: Int, y: Int), stepY: (x: Int, y: Int)) {
         let n = width * height, w = width, outN = ow * oh, channels = channels
         let dx = stepX.x + stepX.y * w, dy = stepY.x + stepY.y * w, start = origin.x + origin.y * w
-        var out = [Float](repeating: 0, count: outN * channels)
-        var outLabels = [Int32](repeating: 0, count: outN)
-        func copy<T>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
-            for y in 0..<oh {
-                var p = start + y * dy
-                let row = dst + y * ow
-                for x in 0..<ow {
-                    row[x] = src[p]
-                    p += dx
-                }
+        let out = [Float](unsafeUninitializedCapacity: outN * channels) { dst, count in
+            image.withUnsafeBytes { src in
+                let s = src.bindMemory(to: UInt32.self).baseAddress!
+                let d = UnsafeMutableRawPointer(dst.baseAddress!).assumingMemoryBound(to: UInt32.self)
+                for c in 0..<channels { tk_remap32(s + c * n, start, dx, dy, ow, oh, d + c * outN) }
             }
+            count = outN * channels
         }
-        image.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<channels { copy(src.baseAddress! + c * n, dst.baseAddress! + c * outN) }
+        let outLabels = [Int32](unsafeUninitializedCapacity: outN) { dst, count in
+            labels.withUnsafeBytes { src in
+                tk_remap32(src.bindMemory(to: UInt32.self).baseAddress!, start, dx, dy, ow, oh,
+                           UnsafeMutableRawPointer(dst.baseAddress!).assumingMemoryBound(to: UInt32.self))
             }
-        }
-        labels.withUnsafeBufferPointer { src in
-            outLabels.withUnsafeMutableBufferPointer { dst in copy(src.baseAddress!, dst.baseAddress!) }
+            count = outN
         }
         width = ow
         height = oh
         image = out
         labels = outLabels
     }
-}
-
-/// floor(x) as an integer, without a libm call.
-@inline(__always)
-func floorToInt(_ x: Float) -> Int {
-    let i = Int(x)
-    return Float(i) > x ? i - 1 : i
 }
 
 /// Index `i` reflected into 0..<size without repeating the edge (numpy's 'reflect', torch's reflection padding).

@@ -224,13 +224,13 @@ public struct MaskDecoder: Sendable {
         let n = mask.width * mask.height
         var ids = [Int32](repeating: 0, count: n)
         func position(_ p: Int) -> String { "(\(p % mask.width + origin.x), \(p / mask.width + origin.y))" }
-        // First channel of every pixel, read with one switch on the sample type rather than one per pixel.
-        func firstChannel(_ body: (Int) -> Int32) {
+        // First channel of every pixel through `map`, with one switch on the sample type rather than one per pixel.
+        @inline(__always) func firstChannel(_ map: (Int32) -> Int32) {
             let ch = mask.channels
             ids.withUnsafeMutableBufferPointer { out in
                 switch mask.samples {
-                case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = body(Int(b[p * ch])) } }
-                case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = body(Int(b[p * ch])) } }
+                case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
+                case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
                 }
             }
         }
@@ -239,10 +239,10 @@ public struct MaskDecoder: Sendable {
             guard mask.channels <= 2 else {
                 throw ImageError(file: file, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
             }
-            firstChannel { Int32($0) }
+            firstChannel { $0 }
         case .binary:
-            let top = mask.bitDepth == 16 ? 65535 : 255
-            firstChannel { $0 * 2 >= top ? 1 : 0 }
+            let top: Int32 = mask.bitDepth == 16 ? 65535 : 255
+            firstChannel { $0 &* 2 >= top ? 1 : 0 }
         case .colors(let map):
             guard mask.channels >= 3, case .uint8(let v) = mask.samples else {
                 throw ImageError(file: file, reason: "a colour mask must be 8-bit RGB")

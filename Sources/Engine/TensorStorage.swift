@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A 64-byte aligned, reference-counted buffer of Float32 values backing one or more tensors.
@@ -82,4 +83,14 @@ final class ScratchBuffer {
     let storage: TensorStorage
     var pointer: UnsafeMutablePointer<Float> { storage.base }
     init(count: Int) { storage = TensorStorage(count: count, zeroed: false) }
+}
+
+/// Process-wide allocator settings for long runs that free and re-allocate the same buffer sizes.
+public enum AllocatorTuning {
+    /// Keeps freed heap memory (up to `trimBytes`) and serves blocks below `mmapBytes` from the heap, so the
+    /// per-sample arrays of decoding and augmentation reuse pages instead of faulting fresh ones in each time
+    /// (glibc otherwise gives them back to the system after every sample). Call once at start-up.
+    public static func retainFreedMemory(mmapBytes: Int32 = 32 << 20, trimBytes: Int32 = 256 << 20) {
+        tk_retain_freed_memory(mmapBytes, trimBytes)
+    }
 }

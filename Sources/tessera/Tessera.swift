@@ -1,4 +1,5 @@
 import ArgumentParser
+import TesseraEngine
 
 @main
 struct Tessera: ParsableCommand {
@@ -7,4 +8,9 @@ struct Tessera: ParsableCommand {
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
         subcommands: [Inspect.self, Convert.self, Bench.self]
     )
+
+    static func main() {
+        AllocatorTuning.retainFreedMemory()
+        main(nil)
+    }
 }

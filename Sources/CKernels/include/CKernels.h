@@ -3,6 +3,7 @@
 #define TESSERA_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,23 @@ void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *
 /// y[c][i] = act(y[c][i] * scale[c] + shift[c]) for c < rows, i < cols (row stride ld).
 /// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.
 void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act);
+
+// Augmentation kernels (resample.c).
+
+/// dst[y * ow + x] = src[start + x * dx + y * dy] for 32-bit elements (flips, rotations by 90 degrees).
+void tk_remap32(const uint32_t *src, long start, long dx, long dy, long ow, long oh, uint32_t *dst);
+/// Planar image bilinearly and labels by nearest neighbour at source coordinates (sx[i], sy[i]), mirrored borders.
+void tk_warp_bilinear(const float *src, const int32_t *labels, long w, long h, long channels, const float *sx,
+                      const float *sy, long out_n, float *dst, int32_t *dst_labels);
+/// out[y][x] = sum_k weights[4y+k] * rows[clamp(base[y]-1+k, 0, n-1)][x] + (along_x ? x : y), for n rows of w.
+void tk_field_rows(const float *rows, long n, const int32_t *base, const float *weights, long w, long h, int along_x,
+                   float *out);
+/// Interleaved samples to planes, times scale.
+void tk_planar_from_u8(const uint8_t *src, long pixels, long channels, float scale, float *dst);
+void tk_planar_from_u16(const uint16_t *src, long pixels, long channels, float scale, float *dst);
+
+/// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
+void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
 
 #ifdef __cplusplus
 }
