@@ -15,6 +15,8 @@ public struct SegmentationBatch: @unchecked Sendable {
     public let images: Tensor
     public let labels: Tensor
     public let names: [String]
+    /// Samples of this batch that could not be read and were left out (lenient loaders only).
+    public var skipped: [Error] = []
 }
 
 /// Decodes, augments and normalises batches on background threads, a bounded number ahead of the consumer.
@@ -32,10 +34,14 @@ public final class SegmentationLoader: @unchecked Sendable {
     public let workers: Int
     /// Batches prepared ahead of the consumer at most.
     public let prefetch: Int
+    /// Strict: a sample that cannot be read fails its whole batch. Lenient (default): it is left out, reported
+    /// in the batch's `skipped` and in `failures`, and the others go on.
+    public let strict: Bool
+    private let failureLog = FailureLog()
 
     public init(dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
                 normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
-                dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2) {
+                dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2, strict: Bool = false) {
         precondition(batchSize > 0 && prefetch > 0 && workers > 0, "batch size, prefetch and workers must be positive")
         self.dataset = dataset
         self.batchSize = batchSize
@@ -46,7 +52,11 @@ public final class SegmentationLoader: @unchecked Sendable {
         self.dropLast = dropLast
         self.workers = workers
         self.prefetch = prefetch
+        self.strict = strict
     }
+
+    /// Every sample left out so far (lenient loaders), oldest first, one entry per failed read.
+    public var failures: [Error] { failureLog.all }
 
     /// Dataset indices of `epoch` in batch order.
     public func order(epoch: Int) -> [Int] {
@@ -127,8 +137,25 @@ public final class SegmentationLoader: @unchecked Sendable {
                     }
                 }
                 let names = indices.map { dataset.pairs[$0].image.path }
-                let batch = Result { () throws -> SegmentationBatch in
-                    try assemble(slots.values().map { try $0.get() }, names: names)
+                let results = slots.values()
+                let batch: Result<SegmentationBatch, Error>
+                if strict {
+                    batch = Result { try assemble(results.map { try $0.get() }, names: names) }
+                } else {
+                    var kept: [AugmentationSample] = [], keptNames: [String] = [], skipped: [Error] = []
+                    for (r, name) in zip(results, names) {
+                        switch r {
+                        case .success(let s): kept.append(s); keptNames.append(name)
+                        case .failure(let e): skipped.append(e)
+                        }
+                    }
+                    failureLog.append(skipped)
+                    if kept.isEmpty { continue }  // nothing readable in this batch: reported, not delivered
+                    batch = Result {
+                        var b = try assemble(kept, names: keptNames)
+                        b.skipped = skipped
+                        return b
+                    }
                 }
                 queue.put(batch)
             }
@@ -208,5 +235,22 @@ final class ResultSlots<Value>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return slots.map { $0! }
+    }
+}
+
+/// Errors collected from the producer thread, read by the consumer.
+final class FailureLog: @unchecked Sendable {
+    private var errors: [Error] = []
+    private let lock = NSLock()
+    func append(_ more: [Error]) {
+        guard !more.isEmpty else { return }
+        lock.lock()
+        errors += more
+        lock.unlock()
+    }
+    var all: [Error] {
+        lock.lock()
+        defer { lock.unlock() }
+        return errors
     }
 }

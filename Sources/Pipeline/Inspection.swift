@@ -19,7 +19,7 @@ public struct Inspection {
         let url = URL(fileURLWithPath: path)
         result = Result {
             let head = try Inspection.firstBytes(of: url, count: 8)
-            if ImageFormat.sniff(head) != nil {
+            if ImageFormat.sniff(head) != nil || ImageFormat.forExtension(of: url) != nil {
                 // Decode fully (and discard) so a damaged body is reported, not only a bad header.
                 let info = try ImageCodec.info(of: url)
                 _ = try ImageCodec.decode(url)

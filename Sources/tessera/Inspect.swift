@@ -5,28 +5,43 @@ import TesseraPipeline
 /// `tessera inspect`: lists what each file holds, or why it cannot be read; exits non-zero if any failed.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show image headers (size, channels, bit depth, format) or safetensors contents.")
+        abstract: "Show image headers (size, channels, bit depth, format) or safetensors contents.",
+        discussion: "Every image is decoded in full, so damaged pixel data is reported too. Bad files are "
+            + "reported and the others go on; the exit status is non-zero if any failed (--strict stops at the first).")
 
-    @Argument(help: "Files to inspect.")
-    var files: [String]
+    @Argument(help: "Files or folders (PNG, JPEG and safetensors files inside folders).")
+    var paths: [String]
+
+    @Flag(help: "Descend into sub-folders.")
+    var recursive = false
+
+    @Flag(help: "Stop at the first file that cannot be read.")
+    var strict = false
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() throws {
-        let reports = files.map(Inspection.init(path:))
+        let inputs = try InputFiles(paths, extensions: ["png", "jpg", "jpeg", "safetensors"], recursive: recursive)
+        var reports: [Inspection] = []
+        for entry in inputs.entries {
+            let report = Inspection(path: entry.url.path)
+            reports.append(report)
+            if !json {
+                let text = report.lines.joined(separator: "\n")
+                if report.failed { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
+            }
+            if strict && report.failed { break }
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: reports.map(\.json), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
-        } else {
-            for r in reports {
-                let text = r.lines.joined(separator: "\n")
-                if r.failed { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
-            }
         }
         let failures = reports.filter(\.failed).count
         if failures > 0 {
-            FileHandle.standardError.write(Data("\(failures) of \(reports.count) files could not be read\n".utf8))
+            let skipped = inputs.entries.count - reports.count
+            FileHandle.standardError.write(Data(("\(failures) of \(inputs.entries.count) files could not be read"
+                + (skipped > 0 ? " (--strict: stopped at the first, \(skipped) not checked)" : "") + "\n").utf8))
             throw ExitCode(1)
         }
     }

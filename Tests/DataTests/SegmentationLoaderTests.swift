@@ -53,15 +53,24 @@ final class SegmentationLoaderTests: XCTestCase {
         for i in 0..<x.count { XCTAssertEqual(y[i], (x[i] * 255).rounded() > 127 ? 1 : 0) }
     }
 
-    func testBadFileFailsItsBatchNamingTheFileAndAbandonedEpochsDoNotHang() throws {
+    func testBadFileIsSkippedAndReportedOrFailsItsBatchWhenStrict() throws {
         try Data("not an image".utf8).write(to: root.appendingPathComponent("images/s2.png"))
-        let loader = SegmentationLoader(dataset: try dataset(), batchSize: 1, shuffle: false, prefetch: 1)
-        let results = Array(loader.batches(epoch: 0))
+        let lenient = SegmentationLoader(dataset: try dataset(), batchSize: 2, shuffle: false, prefetch: 1)
+        let batches = try lenient.batches(epoch: 0).map { try $0.get() }
+        XCTAssertEqual(batches.map(\.names.count), [2, 1, 1], "s2 left out, the others go on")
+        XCTAssertEqual(batches[1].skipped.count, 1)
+        XCTAssertTrue("\(batches[1].skipped[0])".contains("images/s2.png"), "\(batches[1].skipped[0])")
+        XCTAssertEqual(lenient.failures.count, 1)
+        XCTAssertFalse(batches.flatMap(\.names).contains { $0.hasSuffix("s2.png") })
+
+        let strict = SegmentationLoader(dataset: try dataset(), batchSize: 1, shuffle: false, prefetch: 1, strict: true)
+        let results = Array(strict.batches(epoch: 0))
         XCTAssertEqual(results.count, 5)
         guard case .failure(let error) = results[2] else { return XCTFail("s2 should fail") }
         XCTAssertTrue("\(error)".contains("images/s2.png"), "\(error)")
         XCTAssertEqual(results.filter { if case .success = $0 { return true } else { return false } }.count, 4)
         // Take one batch and drop the iterator: the producer must stop rather than block forever.
-        for _ in 0..<20 { _ = loader.batches(epoch: 1).next() }
+        for _ in 0..<20 { _ = strict.batches(epoch: 1).next() }
+        for _ in 0..<20 { _ = lenient.batches(epoch: 1).next() }
     }
 }
