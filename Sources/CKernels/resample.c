@@ -40,59 +40,62 @@ static inline long tk_floor(float x) {
     return i - (x < (float)i);
 }
 
-// Bilinear sample of one channel at coordinates clamped into [0, w-1) x [0, h-1): branch-free, so it vectorises
-// with gathers. Pixels whose coordinates were clamped are wrong here and redone with mirroring by the caller.
+// One channel (and the labels, when asked) at coordinates reflected into [0, w-1] x [0, h-1]. Bilinear
+// interpolation of the mirrored image equals interpolation at the reflected coordinate, so this is branch-free
+// and vectorises with gathers. Labels take the pixel nearest the reflected coordinate, floor(x + 0.5).
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void tk_warp_clamped(const float *restrict src, const int32_t *restrict labels, long w, long h,
-                            const float *restrict sx, const float *restrict sy, long count, float *restrict dst,
-                            int32_t *restrict dst_labels) {
-    const float xmax = nextafterf((float)(w - 1), 0), ymax = nextafterf((float)(h - 1), 0);
-    const int iw = (int)w;
+static void tk_warp_plane(const float *restrict src, const int32_t *restrict labels, long w, long h,
+                          const float *restrict sx, const float *restrict sy, long count, float *restrict dst,
+                          int32_t *restrict dst_labels) {
+    const float lx = (float)(w - 1), ly = (float)(h - 1), px = 2 * lx, py = 2 * ly;
+    const int iw = (int)w, xlast = (int)w - 2, ylast = (int)h - 2;
     for (long i = 0; i < count; i++) {
-        float x = fminf(fmaxf(sx[i], 0), xmax), y = fminf(fmaxf(sy[i], 0), ymax);
-        int x0 = (int)x, y0 = (int)y;  // non-negative, so truncation is floor
+        float x = fabsf(sx[i]), y = fabsf(sy[i]);
+        x -= px * floorf(x / px);
+        y -= py * floorf(y / py);
+        x = lx - fabsf(lx - x);
+        y = ly - fabsf(ly - y);
+        int x0 = (int)x, y0 = (int)y;
+        x0 = x0 > xlast ? xlast : x0;
+        y0 = y0 > ylast ? ylast : y0;
         float fx = x - (float)x0, fy = y - (float)y0;
         int a = y0 * iw + x0;
         float top = src[a] + (src[a + 1] - src[a]) * fx;
         float bottom = src[a + iw] + (src[a + iw + 1] - src[a + iw]) * fx;
         dst[i] = top + (bottom - top) * fy;
-        dst_labels[i] = labels[a + (fy >= 0.5f ? iw : 0) + (fx >= 0.5f ? 1 : 0)];
+        if (dst_labels) dst_labels[i] = labels[(int)(y + 0.5f) * iw + (int)(x + 0.5f)];
     }
-}
-
-// One output pixel, any coordinates, mirrored borders.
-static inline void tk_warp_pixel(const float *src, const int32_t *labels, long w, long h, long channels, float x,
-                                 float y, long i, long out_n, float *dst, int32_t *dst_labels) {
-    long n = w * h;
-    long x0 = tk_floor(x), y0 = tk_floor(y);
-    float fx = x - (float)x0, fy = y - (float)y0;
-    long xa = x0, xb = x0 + 1, ya = y0, yb = y0 + 1;
-    if (!(x0 >= 0 && x0 < w - 1 && y0 >= 0 && y0 < h - 1)) {
-        xa = tk_mirror(x0, w); xb = tk_mirror(x0 + 1, w); ya = tk_mirror(y0, h); yb = tk_mirror(y0 + 1, h);
-    }
-    long a = ya * w + xa, b = ya * w + xb, c = yb * w + xa, d = yb * w + xb;
-    const float *p = src;
-    float *o = dst + i;
-    for (long ch = 0; ch < channels; ch++, p += n, o += out_n) {
-        float top = p[a] + (p[b] - p[a]) * fx;
-        float bottom = p[c] + (p[d] - p[c]) * fx;
-        *o = top + (bottom - top) * fy;
-    }
-    long lx = fx >= 0.5f ? xb : xa, ly = fy >= 0.5f ? yb : ya;
-    dst_labels[i] = labels[ly * w + lx];
 }
 
 void tk_warp_bilinear(const float *src, const int32_t *labels, long w, long h, long channels, const float *sx,
                       const float *sy, long out_n, float *dst, int32_t *dst_labels) {
-    if (channels == 1 && w >= 2 && h >= 2 && w * h < (1L << 30)) {
-        tk_warp_clamped(src, labels, w, h, sx, sy, out_n, dst, dst_labels);
-        const float xlim = (float)(w - 1), ylim = (float)(h - 1);
-        for (long i = 0; i < out_n; i++)
-            if (!(sx[i] >= 0 && sx[i] < xlim && sy[i] >= 0 && sy[i] < ylim))
-                tk_warp_pixel(src, labels, w, h, 1, sx[i], sy[i], i, out_n, dst, dst_labels);
+    if (w >= 2 && h >= 2 && w * h < (1L << 30)) {
+        for (long c = 0; c < channels; c++)
+            tk_warp_plane(src + c * w * h, labels, w, h, sx, sy, out_n, dst + c * out_n, c == 0 ? dst_labels : NULL);
+        if (channels == 0) {
+            for (long i = 0; i < out_n; i++) {
+                float x = sx[i], y = sy[i];
+                long nx = tk_mirror(tk_floor(x + 0.5f), w), ny = tk_mirror(tk_floor(y + 0.5f), h);
+                dst_labels[i] = labels[ny * w + nx];
+            }
+        }
         return;
     }
-    for (long i = 0; i < out_n; i++) tk_warp_pixel(src, labels, w, h, channels, sx[i], sy[i], i, out_n, dst, dst_labels);
+    // A single row or column: mirrored integer neighbours.
+    for (long i = 0; i < out_n; i++) {
+        float x = sx[i], y = sy[i];
+        long x0 = tk_floor(x), y0 = tk_floor(y);
+        float fx = x - (float)x0, fy = y - (float)y0;
+        long xa = tk_mirror(x0, w), xb = tk_mirror(x0 + 1, w), ya = tk_mirror(y0, h), yb = tk_mirror(y0 + 1, h);
+        long a = ya * w + xa, b = ya * w + xb, c = yb * w + xa, d = yb * w + xb;
+        for (long ch = 0; ch < channels; ch++) {
+            const float *p = src + ch * w * h;
+            float top = p[a] + (p[b] - p[a]) * fx;
+            float bottom = p[c] + (p[d] - p[c]) * fx;
+            dst[ch * out_n + i] = top + (bottom - top) * fy;
+        }
+        dst_labels[i] = labels[tk_mirror(tk_floor(y + 0.5f), h) * w + tk_mirror(tk_floor(x + 0.5f), w)];
+    }
 }
 
 void tk_field_rows(const float *rows, long n, const int32_t *base, const float *weights, long w, long h, int along_x,
