@@ -112,7 +112,9 @@ open class Module {
         }
         let ownNames = Set(own.map(\.name))
         let unexpected = state.keys.filter { !ownNames.contains($0) }.sorted()
-        if strict && (!missing.isEmpty || !unexpected.isEmpty) {
+        // As torch's BatchNorm, a state without `num_batches_tracked` (older checkpoints, torchvision exports) loads.
+        let required = missing.filter { !$0.hasSuffix("num_batches_tracked") }
+        if strict && (!required.isEmpty || !unexpected.isEmpty) {
             throw ModuleLoadError(reason: "missing keys \(missing), unexpected keys \(unexpected)")
         }
         return (missing, unexpected)

@@ -27,7 +27,7 @@ public final class BatchNorm: Module {
     public override func forward(_ x: Tensor) -> Tensor { forward(x, relu: false) }
 
     /// Batch norm, optionally followed by a ReLU fused into the same operation.
-    func forward(_ x: Tensor, relu: Bool) -> Tensor {
+    public func forward(_ x: Tensor, relu: Bool) -> Tensor {
         if isTraining { numBatchesTracked.pointer[0] += 1 }
         return Functional.batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                                     training: isTraining, momentum: momentum, eps: eps, relu: relu)

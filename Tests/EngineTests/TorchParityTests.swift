@@ -208,15 +208,3 @@ enum OperatorRunners {
         return n
     }
 }
-
-/// Whole-model reference files belong to the model-zoo issue; they are listed here so their absence from the
-/// operator walk is visible.
-final class WholeModelFixtureTests: XCTestCase {
-    func testWholeModelFixturesAreDeferredVisibly() throws {
-        let folder = try SharedFixtures.require(SharedFixtures.torchFolder)
-        let models = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".reference.safetensors") }.sorted()
-        guard !models.isEmpty else { return }
-        throw XCTSkip("whole-model parity (\(models.joined(separator: ", "))) is checked by the model-zoo tests, not here")
-    }
-}

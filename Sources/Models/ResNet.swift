@@ -1,0 +1,122 @@
+import Foundation
+import TesseraEngine
+import TesseraNN
+
+/// Depth and block type of a ResNet (He et al. 2016) in torchvision's layout.
+public struct ResNetConfig: Codable, Equatable, Sendable {
+    /// 18, 34, 50, 101 or 152.
+    public var depth: Int
+    public var inChannels: Int
+    /// Classifier outputs; 0 builds the feature encoder only (no `fc`).
+    public var classes: Int
+
+    public init(depth: Int = 18, inChannels: Int = 3, classes: Int = 1000) {
+        precondition(ResNetConfig.blocks[depth] != nil, "ResNet depth must be 18, 34, 50, 101 or 152, not \(depth)")
+        self.depth = depth
+        self.inChannels = inChannels
+        self.classes = classes
+    }
+
+    static let blocks: [Int: [Int]] = [18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+                                       152: [3, 8, 36, 3]]
+    /// Bottleneck blocks (expansion 4) from ResNet-50 up, basic blocks below.
+    public var bottleneck: Bool { depth >= 50 }
+    public var expansion: Int { bottleneck ? 4 : 1 }
+    /// Channels of the stem and of each of the four stages' outputs.
+    public var stageChannels: [Int] { [64] + [64, 128, 256, 512].map { $0 * expansion } }
+}
+
+/// A residual block: basic (two 3x3) or bottleneck (1x1, 3x3, 1x1), with torchvision's names
+/// (`conv1`, `bn1`, ..., `downsample.0`, `downsample.1`) and stride on the 3x3 convolution.
+public final class ResidualBlock: Module {
+    public let convs: [Conv]
+    public let norms: [BatchNorm]
+    public let downsample: Sequential?
+
+    public init(inChannels: Int, planes: Int, stride: Int, bottleneck: Bool, generator: inout RandomGenerator) {
+        let out = planes * (bottleneck ? 4 : 1)
+        let shapes: [(Int, Int, Int, Int)] = bottleneck
+            ? [(inChannels, planes, 1, 1), (planes, planes, 3, stride), (planes, out, 1, 1)]
+            : [(inChannels, planes, 3, stride), (planes, planes, 3, 1)]
+        convs = shapes.map { ResNet.conv($0.0, $0.1, kernel: $0.2, stride: $0.3, generator: &generator) }
+        norms = shapes.map { BatchNorm($0.1) }
+        downsample = stride != 1 || inChannels != out
+            ? Sequential([ResNet.conv(inChannels, out, kernel: 1, stride: stride, generator: &generator), BatchNorm(out)])
+            : nil
+        super.init()
+        for i in convs.indices {
+            registerModule("conv\(i + 1)", convs[i])
+            registerModule("bn\(i + 1)", norms[i])
+        }
+        if let downsample { registerModule("downsample", downsample) }
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        var y = x
+        for i in convs.indices {
+            y = norms[i].forward(convs[i](y), relu: i < convs.count - 1)
+        }
+        return Functional.relu(y + (downsample?(x) ?? x))
+    }
+}
+
+/// torchvision's ResNet: `conv1`, `bn1`, 3x3 max pool, `layer1`...`layer4`, global average pool and `fc`.
+public final class ResNet: Module {
+    public let config: ResNetConfig
+    public let conv1: Conv
+    public let bn1: BatchNorm
+    public let layers: [Sequential]
+    public let fc: Linear?
+    private let pool = MaxPool2d(kernel: [3, 3], stride: [2, 2], padding: [1])
+
+    /// Weights initialised as torchvision does: Kaiming normal (fan out) convolutions, unit batch norms, default
+    /// linear layer.
+    public init(_ config: ResNetConfig, generator: inout RandomGenerator) {
+        self.config = config
+        conv1 = ResNet.conv(config.inChannels, 64, kernel: 7, stride: 2, generator: &generator)
+        bn1 = BatchNorm(64)
+        var inC = 64
+        var stages: [Sequential] = []
+        for (stage, count) in ResNetConfig.blocks[config.depth]!.enumerated() {
+            let planes = 64 << stage
+            var blocks: [Module] = []
+            for b in 0..<count {
+                blocks.append(ResidualBlock(inChannels: inC, planes: planes, stride: b == 0 && stage > 0 ? 2 : 1,
+                                            bottleneck: config.bottleneck, generator: &generator))
+                inC = planes * config.expansion
+            }
+            stages.append(Sequential(blocks))
+        }
+        layers = stages
+        fc = config.classes > 0 ? Linear(inC, config.classes, generator: &generator) : nil
+        super.init()
+        registerModule("conv1", conv1)
+        registerModule("bn1", bn1)
+        for (i, s) in layers.enumerated() { registerModule("layer\(i + 1)", s) }
+        if let fc { registerModule("fc", fc) }
+    }
+
+    /// A bias-free convolution with "same"-style padding k/2 and Kaiming normal (fan out) weights.
+    static func conv(_ inC: Int, _ outC: Int, kernel: Int, stride: Int, generator: inout RandomGenerator) -> Conv {
+        let c = Conv(inC, outC, kernelSize: kernel, stride: stride, padding: kernel / 2, bias: false, generator: &generator)
+        c.weight.assign(Initialization.kaimingNormal(c.weight.shape, fanOut: true, generator: &generator))
+        return c
+    }
+
+    /// The stem and stage outputs: strides 2 (after `bn1` + ReLU), 4, 8, 16 and 32.
+    public func features(_ x: Tensor) -> [Tensor] {
+        var out = [bn1.forward(conv1(x), relu: true)]
+        var y = pool(out[0])
+        for layer in layers {
+            y = layer(y)
+            out.append(y)
+        }
+        return out
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        guard let fc else { return features(x).last! }
+        let f = Functional.globalAvgPool2d(features(x).last!)
+        return fc(f.reshaped([f.shape[0], f.shape[1]]))
+    }
+}
