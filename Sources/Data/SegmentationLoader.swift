@@ -120,13 +120,14 @@ public final class SegmentationLoader: @unchecked Sendable {
         return SegmentationBatch(images: images, labels: labels, names: names)
     }
 
-    /// The batches of `epoch`, prepared in the background; each is a batch or the error of a sample in it.
-    public func batches(epoch: Int) -> AnyIterator<Result<SegmentationBatch, Error>> {
+    /// The batches of `epoch` from batch `start` on (to resume mid-epoch), prepared in the background; each is a
+    /// batch or the error of a sample in it.
+    public func batches(epoch: Int, from start: Int = 0) -> AnyIterator<Result<SegmentationBatch, Error>> {
         let order = order(epoch: epoch)
         let count = batchesPerEpoch
         let queue = PrefetchQueue<Result<SegmentationBatch, Error>>(capacity: prefetch)
         let producer = Thread { [self] in
-            for b in 0..<count {
+            for b in min(start, count)..<count {
                 if queue.isCancelled { return }
                 let indices = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
                 let slots = ResultSlots<AugmentationSample>(count: indices.count)

@@ -6,6 +6,37 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     func step()
     func zeroGrad()
+    /// Named state for checkpoints (moments, buffers, step count), keyed by parameter index.
+    func state() -> [(name: String, tensor: Tensor)]
+    /// Restores what `state()` returned.
+    func loadState(_ state: [String: Tensor]) throws
+}
+
+/// Why an optimizer state could not be restored.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// Scales all gradients so their joint L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_); returns the
+/// norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
+    var total: Double = 0
+    for p in parameters { if let g = p.grad { for v in g.scalars { total += Double(v) * Double(v) } } }
+    let norm = Float(total.squareRoot())
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 { for p in parameters { if let g = p.grad { p.grad = g * scale } } }
+    return norm
+}
+
+/// Copies `source` into `target` after checking the shape.
+func restore(_ target: Tensor, from state: [String: Tensor], key: String) throws {
+    guard let v = state[key] else { throw OptimizerStateError(reason: "optimizer state has no '\(key)'") }
+    guard v.shape == target.shape else {
+        throw OptimizerStateError(reason: "optimizer state '\(key)' is \(v.shape), the parameter is \(target.shape)")
+    }
+    target.assign(v)
 }
 
 extension Optimizer {
@@ -61,6 +92,21 @@ public final class Adam: Optimizer {
     }
 
     public func zeroGrad() { for p in parameters { p.grad = nil } }
+
+    public func state() -> [(name: String, tensor: Tensor)] {
+        [("step", Tensor([Float(stepCount)], shape: [1]))]
+            + m.enumerated().map { ("exp_avg.\($0.offset)", $0.element) }
+            + v.enumerated().map { ("exp_avg_sq.\($0.offset)", $0.element) }
+    }
+
+    public func loadState(_ state: [String: Tensor]) throws {
+        guard let s = state["step"] else { throw OptimizerStateError(reason: "optimizer state has no 'step'") }
+        for i in parameters.indices {
+            try restore(m[i], from: state, key: "exp_avg.\(i)")
+            try restore(v[i], from: state, key: "exp_avg_sq.\(i)")
+        }
+        stepCount = Int(s.scalars[0])
+    }
 }
 
 /// Stochastic gradient descent with momentum, Nesterov and weight decay, as torch.optim.SGD.
@@ -101,4 +147,18 @@ public final class SGD: Optimizer {
     }
 
     public func zeroGrad() { for p in parameters { p.grad = nil } }
+
+    public func state() -> [(name: String, tensor: Tensor)] {
+        buffers.enumerated().compactMap { i, b in b.map { ("momentum_buffer.\(i)", $0) } }
+    }
+
+    public func loadState(_ state: [String: Tensor]) throws {
+        for i in parameters.indices {
+            guard let b = state["momentum_buffer.\(i)"] else { buffers[i] = nil; continue }
+            guard b.shape == parameters[i].shape else {
+                throw OptimizerStateError(reason: "momentum buffer \(i) is \(b.shape), the parameter is \(parameters[i].shape)")
+            }
+            buffers[i] = b.contiguous().copy()
+        }
+    }
 }

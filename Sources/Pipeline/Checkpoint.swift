@@ -1,0 +1,78 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraModels
+import TesseraNN
+
+/// What a checkpoint says about its model beyond the weights: architecture, classes, normalisation, progress.
+public struct CheckpointInfo: Codable, Equatable, Sendable {
+    public var arch: String
+    public var unet: UNetConfig
+    public var classNames: [String]
+    /// RGB per class, for colour masks and overlays.
+    public var classColors: [[Int]]
+    public var maskKind: String
+    public var normalizationMean: [Float]
+    public var normalizationStd: [Float]
+    /// Training crop, the default inference tile.
+    public var crop: Int
+    public var step: Int
+    public var epoch: Int
+    public var metrics: [String: Double]
+
+    /// PASCAL VOC's palette: class i gets the colour of its index's bit pattern.
+    public static func vocColors(_ count: Int) -> [[Int]] {
+        (0..<count).map { i in
+            var (r, g, b, c) = (0, 0, 0, i)
+            for shift in stride(from: 7, through: 0, by: -1) {
+                r |= (c & 1) << shift
+                g |= ((c >> 1) & 1) << shift
+                b |= ((c >> 2) & 1) << shift
+                c >>= 3
+                if c == 0 { break }
+            }
+            return [r, g, b]
+        }
+    }
+}
+
+/// Reads and writes model checkpoints: safetensors with the model's PyTorch-style keys, the optimizer state under
+/// `optimizer.`, and `CheckpointInfo` (plus the training configuration) as JSON metadata. Files appear atomically.
+public enum Checkpoint {
+    public static func write(model: Module, optimizer: Optimizer?, info: CheckpointInfo, training: TrainingConfig?,
+                             to url: URL) throws {
+        var tensors = model.stateDict()
+        if let optimizer { tensors += optimizer.state().map { ("optimizer.\($0.name)", $0.tensor) } }
+        var metadata = ["format": "tessera-checkpoint-1", "arch": info.arch,
+                        "info": String(decoding: try JSONEncoder().encode(info), as: UTF8.self)]
+        if let training { metadata["training"] = String(decoding: try JSONEncoder().encode(training), as: UTF8.self) }
+        try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
+    }
+
+    /// A loaded checkpoint: the model with its weights, the metadata, and the optimizer state if any.
+    public struct Loaded {
+        public let model: UNet
+        public let info: CheckpointInfo
+        public let training: TrainingConfig?
+        public let optimizerState: [String: Tensor]
+    }
+
+    public static func load(_ url: URL) throws -> Loaded {
+        let file = try SafeTensorsFile(contentsOf: url)
+        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
+        guard let text = file.metadata["info"], let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) else {
+            throw fail("not a Tessera checkpoint (no 'info' metadata)")
+        }
+        guard info.arch == "unet" else { throw fail("unknown architecture '\(info.arch)'") }
+        let training = file.metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfig.self, from: Data($0.utf8)) }
+        var g = RandomGenerator(seed: 0)
+        let model = UNet(info.unet, generator: &g)
+        var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
+        for name in file.names {
+            if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst("optimizer.".count))] = try file.tensor(name) }
+            else { weights[name] = try file.tensor(name) }
+        }
+        do { try model.load(weights) } catch { throw fail("\(error)") }
+        return Loaded(model: model, info: info, training: training, optimizerState: optimizer)
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+import TesseraData
+import TesseraNN
+
+/// A checkpoint's metrics on a folder of image/mask pairs.
+public enum Evaluation {
+    public struct Report {
+        public let pairs: Int
+        public let metrics: [String: Double]
+        public let failures: [Error]
+    }
+
+    public static func run(checkpoint: URL, images: URL, masks: URL) throws -> Report {
+        let loaded = try Checkpoint.load(checkpoint)
+        let info = loaded.info
+        let kind: MaskKind = info.maskKind == "binary" ? .binary : info.maskKind == "palette" ? .palette : .label
+        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.unet.classes)
+        let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.unet.classes,
+                                                               mean: info.normalizationMean, std: info.normalizationStd)
+        return Report(pairs: dataset.pairs.count - failures.count, metrics: matrix.summary, failures: failures)
+    }
+}

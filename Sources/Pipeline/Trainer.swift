@@ -1,0 +1,153 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraModels
+import TesseraNN
+
+/// Trains a U-Net from a `TrainingConfig` into a run folder: `config.json`, `last.safetensors`,
+/// `best.safetensors`, `metrics.jsonl`, `metrics.csv`. A run folder with `last.safetensors` resumes where it
+/// stopped and ends with the same weights as an uninterrupted run (same seed, data and thread count).
+public final class Trainer {
+    public let config: TrainingConfig
+    public let runDirectory: URL
+    /// Where progress goes (a TTY gets one updating line).
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var progress: ProgressReporter
+
+    public init(config: TrainingConfig, runDirectory: URL) {
+        self.config = config
+        self.runDirectory = runDirectory
+        progress = ProgressReporter()
+    }
+
+    /// The configuration saved in a run folder.
+    public static func savedConfig(in runDirectory: URL) throws -> TrainingConfig {
+        let url = runDirectory.appendingPathComponent("config.json")
+        do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(contentsOf: url)) } catch {
+            throw TrainingError(reason: "\(url.path): cannot read the run's configuration: \(error)")
+        }
+    }
+
+    /// What a finished (or stopped) run reports.
+    public struct Summary {
+        public let steps: Int
+        public let best: [String: Double]
+        public let last: [String: Double]
+        public let trainSecondsPerStep: Double
+        public let skipped: [Error]
+    }
+
+    public func run() throws -> Summary {
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let data = try TrainingData(config)
+        var cfg = config
+        cfg.validationNames = data.validation.pairs.map(\.name)
+        cfg.classes = data.classes
+        try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: runDirectory.appendingPathComponent("config.json"))
+
+        var generator = RandomGenerator(seed: cfg.seed)
+        let unet = UNetConfig(inChannels: data.channels, classes: data.classes, depth: cfg.depth, width: cfg.width,
+                              batchNorm: cfg.batchNorm)
+        let model = UNet(unet, generator: &generator)
+        let optimizer = try cfg.makeOptimizer(model.parameters)
+        let loader = SegmentationLoader(dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
+                                        normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
+                                        dropLast: data.train.pairs.count >= cfg.batch)
+        let perEpoch = max(1, loader.batchesPerEpoch)
+        let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
+        let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch
+        var info = CheckpointInfo(arch: "unet", unet: unet, classNames: data.classNames,
+                                  classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
+                                  normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,
+                                  epoch: 0, metrics: [:])
+        let log = MetricsLog(directory: runDirectory)
+        var best = -Double.infinity, bestMetrics: [String: Double] = [:], sinceBest = 0
+        var step = 0
+        let last = runDirectory.appendingPathComponent("last.safetensors")
+        if FileManager.default.fileExists(atPath: last.path) {
+            let saved = try Checkpoint.load(last)
+            try model.load(Dictionary(uniqueKeysWithValues: saved.model.stateDict().map { ($0.name, $0.tensor) }))
+            try optimizer.loadState(saved.optimizerState)
+            step = saved.info.step
+            try log.truncate(after: step)
+            (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric)
+            self.log("resuming \(runDirectory.path) at step \(step) of \(total)")
+        }
+        model.train()
+        var lossSum = 0.0, lossCount = 0, trainSeconds = 0.0, trainSteps = 0
+        var skipped: [Error] = []
+        let started = Date()
+        progress.start(total: total, at: step)
+        epochs: while step < total {
+            let epoch = step / perEpoch
+            for result in loader.batches(epoch: epoch, from: step % perEpoch) {
+                let batch: SegmentationBatch
+                switch result {
+                case .success(let b): batch = b
+                case .failure(let e): throw e
+                }
+                skipped += batch.skipped
+                for e in batch.skipped { self.log("skipped: \(e)") }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                optimizer.learningRate = Float(cfg.schedule.rate(step: step, total: total, base: cfg.learningRate))
+                optimizer.zeroGrad()
+                let loss = cfg.loss(model(batch.images), batch.labels)
+                loss.backward()
+                if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
+                optimizer.step()
+                let value = Double(loss.scalars[0])
+                guard value.isFinite else { throw TrainingError(reason: "loss became \(value) at step \(step + 1); lower the learning rate") }
+                lossSum += value
+                lossCount += 1
+                trainSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                trainSteps += 1
+                step += 1
+                progress.update(step: step, loss: value)
+                if step % validateEvery == 0 || step == total {
+                    let (matrix, failures) = SegmentationInference.evaluate(model, on: data.validation, classes: data.classes,
+                                                                           mean: data.mean, std: data.std)
+                    skipped += failures
+                    var metrics = data.validation.pairs.isEmpty ? [:] : matrix.summary
+                    metrics["train_loss"] = lossSum / Double(max(1, lossCount))
+                    metrics["lr"] = Double(optimizer.learningRate)
+                    metrics["step_seconds"] = trainSeconds / Double(max(1, trainSteps))
+                    metrics["elapsed_seconds"] = Date().timeIntervalSince(started)
+                    lossSum = 0
+                    lossCount = 0
+                    info.step = step
+                    info.epoch = (step + perEpoch - 1) / perEpoch
+                    info.metrics = metrics
+                    let score = metrics[cfg.bestMetric] ?? -(metrics["train_loss"] ?? 0)
+                    if score > best {
+                        best = score
+                        bestMetrics = metrics
+                        sinceBest = 0
+                        try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg,
+                                             to: runDirectory.appendingPathComponent("best.safetensors"))
+                    } else {
+                        sinceBest += 1
+                    }
+                    try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+                    try log.append(step: step, epoch: info.epoch, metrics: metrics)
+                    progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric])
+                    if let patience = cfg.patience, sinceBest >= patience {
+                        self.log("early stop at step \(step): \(cfg.bestMetric) did not improve for \(patience) validations")
+                        break epochs
+                    }
+                }
+                if step >= total { break epochs }
+            }
+        }
+        progress.finish()
+        return Summary(steps: step, best: bestMetrics, last: info.metrics,
+                       trainSecondsPerStep: trainSeconds / Double(max(1, trainSteps)), skipped: skipped)
+    }
+}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}

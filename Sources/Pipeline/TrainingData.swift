@@ -1,0 +1,72 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+
+/// The datasets, classes, channels and normalisation a training configuration resolves to.
+struct TrainingData {
+    let train: SegmentationDataset
+    let validation: SegmentationDataset
+    let classes: Int
+    let classNames: [String]
+    let channels: Int
+    let maskKindName: String
+    let mean: [Float]
+    let std: [Float]
+
+    init(_ config: TrainingConfig) throws {
+        let images = URL(fileURLWithPath: config.images), masks = URL(fileURLWithPath: config.masks)
+        let probe = try SegmentationDataset(images: images, masks: masks, maskKind: .label)
+        var kindName = config.maskKind.lowercased()
+        var classes = config.classes
+        if kindName == "auto" {
+            // 0/255 masks are binary (255 -> class 1); anything else is a label PNG.
+            var values = Set<Int32>()
+            for pair in probe.pairs {
+                values.formUnion(try MaskDecoder(kind: .label).labels(of: pair.mask).ids)
+                if !values.isSubset(of: [0, 255]) { break }
+            }
+            kindName = values.isSubset(of: [0, 255]) && values.contains(255) ? "binary" : "label"
+        }
+        let kind: MaskKind
+        switch kindName {
+        case "binary": kind = .binary; classes = classes ?? 2
+        case "label": kind = .label
+        case "palette": kind = .palette
+        default: throw TrainingError(reason: "unknown mask kind '\(config.maskKind)' (auto, binary, label, palette)")
+        }
+        let all = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: classes)
+        let resolvedClasses = try classes ?? all.foundClasses()
+        guard resolvedClasses >= 2 else { throw TrainingError(reason: "the masks hold a single class; nothing to learn") }
+        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
+        let split = config.validationNames.isEmpty
+            ? dataset.split(validationFraction: config.validationFraction, seed: config.seed)
+            : dataset.split(validationNames: Set(config.validationNames))
+        guard !split.train.pairs.isEmpty else { throw TrainingError(reason: "no training pairs left after the validation split") }
+        train = split.train
+        validation = split.validation
+        self.classes = resolvedClasses
+        classNames = (0..<resolvedClasses).map { "class\($0)" }
+        maskKindName = kindName
+        channels = try ImageCodec.info(of: train.pairs[0].image).channels
+        (mean, std) = try TrainingData.statistics(train, channels: channels)
+    }
+
+    /// Per-channel mean and standard deviation of the training images (in [0, 1] units).
+    static func statistics(_ dataset: SegmentationDataset, channels: Int) throws -> ([Float], [Float]) {
+        var sum = [Double](repeating: 0, count: channels), squares = sum, count = 0.0
+        for i in dataset.pairs.indices {
+            let s = AugmentationSample(try dataset.load(i))
+            guard s.channels == channels else {
+                throw TrainingError(reason: "\(dataset.pairs[i].image.path) has \(s.channels) channels, the first image \(channels)")
+            }
+            let n = s.width * s.height
+            for c in 0..<channels {
+                for v in s.image[(c * n)..<((c + 1) * n)] { sum[c] += Double(v); squares[c] += Double(v) * Double(v) }
+            }
+            count += Double(n)
+        }
+        let mean = sum.map { $0 / count }
+        let std = zip(squares, mean).map { max(($0 / count - $1 * $1).squareRoot(), 1e-6) }
+        return (mean.map(Float.init), std.map(Float.init))
+    }
+}
