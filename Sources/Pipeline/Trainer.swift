@@ -13,6 +13,8 @@ public final class Trainer {
     /// Where progress goes (a TTY gets one updating line).
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var progress: ProgressReporter
+    /// Stops this invocation after this many steps (the run folder can be resumed), e.g. to time-box a job.
+    public var stopAfterSteps: Int?
 
     public init(config: TrainingConfig, runDirectory: URL) {
         self.config = config
@@ -77,8 +79,9 @@ public final class Trainer {
         var lossSum = 0.0, lossCount = 0, trainSeconds = 0.0, trainSteps = 0
         var skipped: [Error] = []
         let started = Date()
+        let stopAt = stopAfterSteps.map { min(total, step + $0) } ?? total
         progress.start(total: total, at: step)
-        epochs: while step < total {
+        epochs: while step < stopAt {
             let epoch = step / perEpoch
             for result in loader.batches(epoch: epoch, from: step % perEpoch) {
                 let batch: SegmentationBatch
@@ -135,7 +138,7 @@ public final class Trainer {
                         break epochs
                     }
                 }
-                if step >= total { break epochs }
+                if step >= stopAt { break epochs }
             }
         }
         progress.finish()

@@ -1,0 +1,116 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraNN
+import TesseraPipeline
+import XCTest
+
+final class TrainingTests: XCTestCase {
+    var root: URL!
+
+    /// Six 32x32 gray images with a bright disc on noise, and label masks (1 inside the disc).
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-train-\(UUID().uuidString)")
+        for sub in ["images", "masks"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        var g = RandomGenerator(seed: 42)
+        for i in 0..<6 {
+            let cx = 8 + g.nextInt(16), cy = 8 + g.nextInt(16), r = 5 + g.nextInt(4)
+            var pixels = [UInt8](repeating: 0, count: 32 * 32), labels = pixels
+            for y in 0..<32 {
+                for x in 0..<32 {
+                    let inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r
+                    pixels[y * 32 + x] = UInt8(min(255, (inside ? 170 : 60) + g.nextInt(50)))
+                    labels[y * 32 + x] = inside ? 1 : 0
+                }
+            }
+            try ImageCodec.write(Image(width: 32, height: 32, channels: 1, samples: .uint8(pixels)),
+                                 to: root.appendingPathComponent("images/s\(i).png"))
+            try ImageCodec.write(Image(width: 32, height: 32, channels: 1, samples: .uint8(labels)),
+                                 to: root.appendingPathComponent("masks/s\(i).png"))
+        }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    func config() -> TrainingConfig {
+        var c = TrainingConfig(images: root.appendingPathComponent("images").path, masks: root.appendingPathComponent("masks").path)
+        c.depth = 2
+        c.width = 4
+        c.crop = 24
+        c.batch = 2
+        c.steps = 6
+        c.validateEvery = 1
+        c.learningRate = 1e-2
+        c.validationFraction = 0.34
+        return c
+    }
+
+    func weights(_ run: URL) throws -> [String: [Float]] {
+        let file = try SafeTensorsFile(contentsOf: run.appendingPathComponent("last.safetensors"))
+        return try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0).scalars) })
+    }
+
+    func trainer(_ name: String, _ c: TrainingConfig) -> Trainer {
+        let t = Trainer(config: c, runDirectory: root.appendingPathComponent(name))
+        t.log = { _ in }
+        return t
+    }
+
+    func testRunFolderDeterminismAndResumeEqualsAnUninterruptedRun() throws {
+        let summary = try trainer("a", config()).run()
+        XCTAssertEqual(summary.steps, 6)
+        let a = root.appendingPathComponent("a")
+        for f in ["config.json", "last.safetensors", "best.safetensors", "metrics.jsonl", "metrics.csv"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: a.appendingPathComponent(f).path), f)
+        }
+        let rows = try String(contentsOf: a.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.count, 6)
+        XCTAssertEqual(try String(contentsOf: a.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").count, 7)
+        let saved = try Trainer.savedConfig(in: a)
+        XCTAssertEqual(saved.classes, 2, "label masks with ids 0 and 1")
+        XCTAssertEqual(saved.validationNames.count, 2)
+
+        _ = try trainer("b", config()).run()
+        XCTAssertEqual(try weights(a), try weights(root.appendingPathComponent("b")), "same seed and data: identical weights")
+
+        let stopped = trainer("c", config())
+        stopped.stopAfterSteps = 4
+        XCTAssertEqual(try stopped.run().steps, 4)
+        let c = root.appendingPathComponent("c")
+        let resumed = trainer("c", try Trainer.savedConfig(in: c))
+        XCTAssertEqual(try resumed.run().steps, 6)
+        XCTAssertEqual(try weights(a), try weights(c), "stopped after 4 steps and resumed: identical to the uninterrupted run")
+        XCTAssertEqual(try String(contentsOf: c.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 6)
+
+        var other = config()
+        other.seed = 1
+        _ = try trainer("d", other).run()
+        XCTAssertNotEqual(try weights(a), try weights(root.appendingPathComponent("d")), "another seed trains differently")
+    }
+
+    func testEvalReportsTheValidationMetricsOfTheCheckpoint() throws {
+        var c = config()
+        c.steps = 30
+        c.validateEvery = 30
+        let summary = try trainer("e", c).run()
+        let run = root.appendingPathComponent("e")
+        // Evaluate the checkpoint on a folder holding just the validation pairs.
+        let valRoot = root.appendingPathComponent("val")
+        for sub in ["images", "masks"] {
+            try FileManager.default.createDirectory(at: valRoot.appendingPathComponent(sub), withIntermediateDirectories: true)
+            for name in try Trainer.savedConfig(in: run).validationNames {
+                try FileManager.default.copyItem(at: root.appendingPathComponent("\(sub)/\(name).png"),
+                                                 to: valRoot.appendingPathComponent("\(sub)/\(name).png"))
+            }
+        }
+        let report = try Evaluation.run(checkpoint: run.appendingPathComponent("last.safetensors"),
+                                        images: valRoot.appendingPathComponent("images"), masks: valRoot.appendingPathComponent("masks"))
+        XCTAssertEqual(report.pairs, 2)
+        for key in ["pixel_accuracy", "mean_dice", "dice_1", "mean_iou"] {
+            XCTAssertEqual(report.metrics[key]!, summary.last[key]!, accuracy: 1e-12, key)
+        }
+        XCTAssertGreaterThan(report.metrics["pixel_accuracy"]!, 0.8, "30 steps separate a bright disc from the background")
+    }
+}
