@@ -57,7 +57,8 @@ public final class Trainer {
                                         dropLast: data.train.pairs.count >= cfg.batch)
         let perEpoch = max(1, loader.batchesPerEpoch)
         let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
-        let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch
+        // Default: every epoch, but no more often than every 50 steps (a 16-image set has 4-step epochs).
+        let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch * ((50 + perEpoch - 1) / perEpoch)
         var info = CheckpointInfo(arch: "unet", unet: unet, classNames: data.classNames,
                                   classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
                                   normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,

@@ -37,7 +37,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Validation file stems; chosen by `seed` and `validationFraction` when empty.
     public var validationNames: [String] = []
     public var seed: UInt64 = 0
-    /// Validate (and checkpoint) every this many steps; 0 = every epoch.
+    /// Validate (and checkpoint) every this many steps; 0 = every epoch, or every few epochs so that at least 50
+    /// steps pass between validations.
     public var validateEvery: Int = 0
     public var bestMetric: String = "mean_dice"
     /// Stop after this many validations without improvement.

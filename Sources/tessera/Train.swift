@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     @Option(help: "Loss: ce, dice, dice_ce, focal.") var loss = "ce"
     @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Fraction of pairs held out for validation.") var valSplit = 0.2
-    @Option(help: "Validate and checkpoint every N steps (default: every epoch).") var valEvery = 0
+    @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).") var valEvery = 0
     @Option(help: "Metric that picks best.safetensors.") var bestMetric = "mean_dice"
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
     @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = true
