@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TesseraData", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["TesseraData", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TesseraData", "TestSupport"]),
     ],
