@@ -12,6 +12,16 @@ public enum MaskKind: Equatable, Sendable {
     /// RGB colours mapped to class ids.
     case colors([RGB: Int])
 
+    /// The kind named `binary`, `label` or `palette` (colour maps are not named), nil otherwise.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "binary": self = .binary
+        case "label": self = .label
+        case "palette": self = .palette
+        default: return nil
+        }
+    }
+
     /// An 8-bit colour.
     public struct RGB: Hashable, Sendable {
         public let r: UInt8, g: UInt8, b: UInt8

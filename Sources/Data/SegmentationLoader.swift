@@ -8,6 +8,23 @@ public enum IntensityNormalization: Sendable, Equatable {
     case minMax
     /// Per channel: (x - mean) / std.
     case meanStd(mean: [Float], std: [Float])
+
+    /// Normalises a sample's image planes in place.
+    public func apply(to s: inout AugmentationSample) {
+        let n = s.width * s.height
+        switch self {
+        case .none: break
+        case .minMax:
+            let lo = s.image.min() ?? 0, hi = s.image.max() ?? 1
+            let scale = hi > lo ? 1 / (hi - lo) : 0
+            for i in s.image.indices { s.image[i] = (s.image[i] - lo) * scale }
+        case .meanStd(let mean, let std):
+            for c in 0..<s.channels {
+                let m = mean[min(c, mean.count - 1)], d = std[min(c, std.count - 1)]
+                for i in (c * n)..<((c + 1) * n) { s.image[i] = (s.image[i] - m) / d }
+            }
+        }
+    }
 }
 
 /// A batch of images [N, C, H, W] and class ids [N, H, W] (as floats), with the names of its pairs.
@@ -83,24 +100,8 @@ public final class SegmentationLoader: @unchecked Sendable {
         } else {
             s = AugmentationSample(try dataset.load(index))
         }
-        normalize(&s)
+        normalization.apply(to: &s)
         return s
-    }
-
-    func normalize(_ s: inout AugmentationSample) {
-        let n = s.width * s.height
-        switch normalization {
-        case .none: break
-        case .minMax:
-            let lo = s.image.min() ?? 0, hi = s.image.max() ?? 1
-            let scale = hi > lo ? 1 / (hi - lo) : 0
-            for i in s.image.indices { s.image[i] = (s.image[i] - lo) * scale }
-        case .meanStd(let mean, let std):
-            for c in 0..<s.channels {
-                let m = mean[min(c, mean.count - 1)], d = std[min(c, std.count - 1)]
-                for i in (c * n)..<((c + 1) * n) { s.image[i] = (s.image[i] - m) / d }
-            }
-        }
     }
 
     /// Assembles samples of equal size into tensors.

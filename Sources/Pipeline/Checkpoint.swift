@@ -49,7 +49,15 @@ public enum Checkpoint {
         try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
     }
 
-    /// A loaded checkpoint: the model with its weights, the metadata, and the optimizer state if any.
+    /// A checkpoint's contents: model weights by key, the metadata, and the optimizer state if any.
+    public struct Contents {
+        public let weights: [String: Tensor]
+        public let info: CheckpointInfo
+        public let training: TrainingConfig?
+        public let optimizerState: [String: Tensor]
+    }
+
+    /// A loaded checkpoint: the model built from its metadata with its weights, and the rest of its contents.
     public struct Loaded {
         public let model: UNet
         public let info: CheckpointInfo
@@ -57,7 +65,7 @@ public enum Checkpoint {
         public let optimizerState: [String: Tensor]
     }
 
-    public static func load(_ url: URL) throws -> Loaded {
+    public static func read(_ url: URL) throws -> Contents {
         let file = try SafeTensorsFile(contentsOf: url)
         func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
         guard let text = file.metadata["info"], let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) else {
@@ -65,14 +73,19 @@ public enum Checkpoint {
         }
         guard info.arch == "unet" else { throw fail("unknown architecture '\(info.arch)'") }
         let training = file.metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfig.self, from: Data($0.utf8)) }
-        var g = RandomGenerator(seed: 0)
-        let model = UNet(info.unet, generator: &g)
         var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
         for name in file.names {
             if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst("optimizer.".count))] = try file.tensor(name) }
             else { weights[name] = try file.tensor(name) }
         }
-        do { try model.load(weights) } catch { throw fail("\(error)") }
-        return Loaded(model: model, info: info, training: training, optimizerState: optimizer)
+        return Contents(weights: weights, info: info, training: training, optimizerState: optimizer)
+    }
+
+    public static func load(_ url: URL) throws -> Loaded {
+        let contents = try read(url)
+        var g = RandomGenerator(seed: 0)
+        let model = UNet(contents.info.unet, generator: &g)
+        do { try model.load(contents.weights) } catch { throw SafeTensorsError(file: url.path, reason: "\(error)") }
+        return Loaded(model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
     }
 }

@@ -13,7 +13,9 @@ public enum Evaluation {
     public static func run(checkpoint: URL, images: URL, masks: URL) throws -> Report {
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
-        let kind: MaskKind = info.maskKind == "binary" ? .binary : info.maskKind == "palette" ? .palette : .label
+        guard let kind = MaskKind(name: info.maskKind) else {
+            throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
+        }
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.unet.classes)
         let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.unet.classes,
                                                                mean: info.normalizationMean, std: info.normalizationStd)

@@ -8,13 +8,9 @@ import TesseraNN
 public enum SegmentationInference {
     /// A sample's planes as [1, C, H, W], normalised with per-channel mean and std.
     public static func input(_ sample: AugmentationSample, mean: [Float], std: [Float]) -> Tensor {
-        let n = sample.width * sample.height
-        var planes = sample.image
-        for c in 0..<sample.channels {
-            let m = mean[min(c, mean.count - 1)], s = std[min(c, std.count - 1)]
-            for i in (c * n)..<((c + 1) * n) { planes[i] = (planes[i] - m) / s }
-        }
-        return Tensor(planes, shape: [1, sample.channels, sample.height, sample.width])
+        var s = sample
+        IntensityNormalization.meanStd(mean: mean, std: std).apply(to: &s)
+        return Tensor(s.image, shape: [1, s.channels, s.height, s.width])
     }
 
     /// Logits [N, classes, H, W] of `model` (evaluation mode, no history) for `x` of any height and width.

@@ -68,8 +68,8 @@ public final class Trainer {
         var step = 0
         let last = runDirectory.appendingPathComponent("last.safetensors")
         if FileManager.default.fileExists(atPath: last.path) {
-            let saved = try Checkpoint.load(last)
-            try model.load(Dictionary(uniqueKeysWithValues: saved.model.stateDict().map { ($0.name, $0.tensor) }))
+            let saved = try Checkpoint.read(last)
+            do { try model.load(saved.weights) } catch { throw TrainingError(reason: "\(last.path): \(error)") }
             try optimizer.loadState(saved.optimizerState)
             step = saved.info.step
             try log.truncate(after: step)

@@ -27,15 +27,11 @@ struct TrainingData {
             }
             kindName = values.isSubset(of: [0, 255]) && values.contains(255) ? "binary" : "label"
         }
-        let kind: MaskKind
-        switch kindName {
-        case "binary": kind = .binary; classes = classes ?? 2
-        case "label": kind = .label
-        case "palette": kind = .palette
-        default: throw TrainingError(reason: "unknown mask kind '\(config.maskKind)' (auto, binary, label, palette)")
+        guard let kind = MaskKind(name: kindName) else {
+            throw TrainingError(reason: "unknown mask kind '\(config.maskKind)' (auto, binary, label, palette)")
         }
-        let all = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: classes)
-        let resolvedClasses = try classes ?? all.foundClasses()
+        if kind == .binary { classes = classes ?? 2 }
+        let resolvedClasses = try classes ?? SegmentationDataset(images: images, masks: masks, maskKind: kind).foundClasses()
         guard resolvedClasses >= 2 else { throw TrainingError(reason: "the masks hold a single class; nothing to learn") }
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
         let split = config.validationNames.isEmpty
