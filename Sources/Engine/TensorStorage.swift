@@ -80,9 +80,25 @@ final class StoragePool: @unchecked Sendable {
 
 /// A scratch buffer owned by one thread of one operation.
 final class ScratchBuffer {
-    let storage: TensorStorage
-    var pointer: UnsafeMutablePointer<Float> { storage.base }
-    init(count: Int) { storage = TensorStorage(count: count, zeroed: false) }
+    let pointer: UnsafeMutablePointer<Float>
+    private let storage: TensorStorage?
+    private let guardedBytes: Int
+
+    init(count: Int) {
+        if AllocatorTuning.guardsScratchOverruns {
+            guardedBytes = count * MemoryLayout<Float>.stride
+            guard let raw = tk_guarded_alloc(guardedBytes) else { fatalError("guarded allocation failed") }
+            pointer = raw.bindMemory(to: Float.self, capacity: count)
+            storage = nil
+        } else {
+            guardedBytes = 0
+            let s = TensorStorage(count: count, zeroed: false)
+            storage = s
+            pointer = s.base
+        }
+    }
+
+    deinit { if storage == nil { tk_guarded_free(pointer, guardedBytes) } }
 }
 
 /// Process-wide allocator settings for long runs that free and re-allocate the same buffer sizes.
@@ -93,4 +109,10 @@ public enum AllocatorTuning {
     public static func retainFreedMemory(mmapBytes: Int32 = 32 << 20, trimBytes: Int32 = 256 << 20) {
         tk_retain_freed_memory(mmapBytes, trimBytes)
     }
+
+    /// When set (a test-time check, slow), kernel scratch buffers end at an inaccessible page, so a kernel that
+    /// reads or writes past the memory it was given faults at once instead of touching a neighbour's bytes.
+    /// Starts on when the environment sets TESSERA_GUARD_SCRATCH=1.
+    nonisolated(unsafe) public static var guardsScratchOverruns =
+        ProcessInfo.processInfo.environment["TESSERA_GUARD_SCRATCH"] == "1"
 }

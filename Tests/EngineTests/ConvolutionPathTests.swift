@@ -84,4 +84,40 @@ final class ConvolutionPathTests: XCTestCase {
 
     /// Narrow image, large per-worker partial: the im2col tile path.
     func testIm2colWeightGradient() { check(inChannels: 920, outChannels: 64, height: 3, width: 5) }
+
+    /// Every route, at every width around the micro-kernel's tile (48 columns) and below it, reads and writes only
+    /// inside its scratch buffers: they end at an inaccessible page here, so an overrun faults. (A forward read of
+    /// a whole 48-column tile past the band buffer of a narrow image crashed CI once, only where the buffer
+    /// happened to end at the end of a mapping.)
+    func testKernelsStayInsideTheirScratchBuffers() {
+        AllocatorTuning.guardsScratchOverruns = true
+        defer { AllocatorTuning.guardsScratchOverruns = false }
+        var gen = RandomGenerator(seed: 7)
+        for width in [1, 2, 3, 5, 8, 13, 16, 24, 31, 45, 46, 47, 48, 49, 63, 97, 127, 128, 129] {
+            for (k, channels, outChannels) in [(1, 1, 3), (3, 3, 8), (3, 16, 70), (5, 2, 9)] {
+                let height = 1 + width % 5
+                let x = Tensor.randn([2, channels, height, width], generator: &gen)
+                let w = Tensor.randn([outChannels, channels, k, k], generator: &gen)
+                x.requiresGrad = true
+                w.requiresGrad = true
+                let y = Functional.conv(x, weight: w, padding: .same)
+                XCTAssertEqual(y.shape, [2, outChannels, height, width])
+                y.backward(Tensor.randn(y.shape, generator: &gen))
+                XCTAssertEqual(x.grad?.shape, x.shape)
+                XCTAssertEqual(w.grad?.shape, w.shape)
+            }
+            // Up-sampling (transposed, stride 2) and a strided convolution through the im2col tiles.
+            let x = Tensor.randn([2, 6, 2, width], generator: &gen)
+            let up = Tensor.randn([6, 5, 2, 2], generator: &gen), down = Tensor.randn([7, 6, 3, 3], generator: &gen)
+            x.requiresGrad = true
+            up.requiresGrad = true
+            down.requiresGrad = true
+            let y = Functional.convTranspose(x, weight: up, stride: [2, 2])
+            let z = Functional.conv(x, weight: down, stride: [2, 2], padding: .explicit([1, 1]))
+            XCTAssertEqual(y.shape, [2, 5, 4, 2 * width])
+            (y.sum() + z.sum()).backward()
+            XCTAssertEqual(up.grad?.shape, up.shape)
+            XCTAssertEqual(down.grad?.shape, down.shape)
+        }
+    }
 }

@@ -85,6 +85,9 @@ void tk_planar_from_u16(const uint16_t *src, long pixels, long channels, float s
 
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
+/// `bytes` of memory ending exactly at an inaccessible page (any overrun faults), or NULL; free with tk_guarded_free.
+void *tk_guarded_alloc(size_t bytes);
+void tk_guarded_free(void *p, size_t bytes);
 
 #ifdef __cplusplus
 }
