@@ -9,12 +9,28 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
     public var inChannels: Int
     /// Classifier outputs; 0 builds the feature encoder only (no `fc`).
     public var classes: Int
+    /// Channels of the stem and the first stage (torchvision: 64); stage i has `width << i` planes.
+    public var width: Int
 
-    public init(depth: Int = 18, inChannels: Int = 3, classes: Int = 1000) {
+    public init(depth: Int = 18, inChannels: Int = 3, classes: Int = 1000, width: Int = 64) {
         precondition(ResNetConfig.blocks[depth] != nil, "ResNet depth must be 18, 34, 50, 101 or 152, not \(depth)")
+        precondition(width > 0, "ResNet width must be positive")
         self.depth = depth
         self.inChannels = inChannels
         self.classes = classes
+        self.width = width
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let depth = try c.decode(Int.self, forKey: .depth), width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 64
+        guard ResNetConfig.blocks[depth] != nil, (1...4096).contains(width) else {
+            throw DecodingError.dataCorruptedError(forKey: .depth, in: c,
+                                                   debugDescription: "unsupported ResNet depth \(depth) / width \(width)")
+        }
+        self.init(depth: depth, inChannels: try c.decode(Int.self, forKey: .inChannels),
+                  classes: try c.decode(Int.self, forKey: .classes),
+                  width: width)
     }
 
     static let blocks: [Int: [Int]] = [18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
@@ -23,7 +39,7 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
     public var bottleneck: Bool { depth >= 50 }
     public var expansion: Int { bottleneck ? 4 : 1 }
     /// Channels of the stem and of each of the four stages' outputs.
-    public var stageChannels: [Int] { [64] + [64, 128, 256, 512].map { $0 * expansion } }
+    public var stageChannels: [Int] { [width] + (0..<4).map { (width << $0) * expansion } }
 }
 
 /// A residual block: basic (two 3x3) or bottleneck (1x1, 3x3, 1x1), with torchvision's names
@@ -73,12 +89,12 @@ public final class ResNet: Module {
     /// linear layer.
     public init(_ config: ResNetConfig, generator: inout RandomGenerator) {
         self.config = config
-        conv1 = ResNet.conv(config.inChannels, 64, kernel: 7, stride: 2, generator: &generator)
-        bn1 = BatchNorm(64)
-        var inC = 64
+        conv1 = ResNet.conv(config.inChannels, config.width, kernel: 7, stride: 2, generator: &generator)
+        bn1 = BatchNorm(config.width)
+        var inC = config.width
         var stages: [Sequential] = []
         for (stage, count) in ResNetConfig.blocks[config.depth]!.enumerated() {
-            let planes = 64 << stage
+            let planes = config.width << stage
             var blocks: [Module] = []
             for b in 0..<count {
                 blocks.append(ResidualBlock(inChannels: inC, planes: planes, stride: b == 0 && stage > 0 ? 2 : 1,
