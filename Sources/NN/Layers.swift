@@ -49,8 +49,36 @@ public final class Dropout: Module {
         self.p = p
         generator = RandomGenerator(seed: seed)
     }
+    /// Restarts the stream, e.g. from the training step, so a resumed run draws the masks an uninterrupted one would.
+    public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
     public override func forward(_ x: Tensor) -> Tensor {
         Functional.dropout(x, p: p, training: isTraining, generator: &generator)
+    }
+}
+
+extension Module {
+    /// Reseeds every dropout layer below this module from `seed` and the layer's name.
+    public func reseedDropout(_ seed: UInt64) {
+        for (name, m) in namedModules() {
+            guard let d = m as? Dropout else { continue }
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a of the name keeps layers' streams apart
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            d.reseed(seed ^ h)
+        }
+    }
+}
+
+/// Spatial up-sampling by an integer factor, as torch's nn.Upsample (nearest, or bilinear without aligned corners).
+public final class Upsample: Module {
+    public enum Mode: String, Codable, Sendable { case nearest, bilinear }
+    public let scale: Int, mode: Mode
+    public init(scale: Int = 2, mode: Mode = .nearest) {
+        self.scale = scale
+        self.mode = mode
+    }
+    public override func forward(_ x: Tensor) -> Tensor {
+        let size = [x.shape[2] * scale, x.shape[3] * scale]
+        return mode == .nearest ? Functional.resizeNearest(x, size: size) : Functional.resizeBilinear(x, size: size)
     }
 }
 

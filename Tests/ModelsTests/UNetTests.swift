@@ -99,4 +99,66 @@ final class ActivationGradientTests: XCTestCase {
             for p in 0..<64 { XCTAssertEqual(gs[k * 64 + p], w[c * 4 + k], accuracy: 1e-6) }
         }
     }
+
+}
+
+/// U-Net options: valid padding with cropped skips, bilinear up-sampling, dropout, configuration decoding.
+final class UNetOptionsTests: XCTestCase {
+    /// The paper's unpadded U-Net: 572 -> 388 at depth 4; sizes that do not pool evenly are refused; skips are
+    /// centre-cropped; the smallest covering input is found for a given output.
+    func testValidPaddingSizesAndCroppedSkips() {
+        let paper = UNetConfig(depth: 4, padding: .valid)
+        XCTAssertEqual(paper.outputSize(forInput: 572), 388)
+        XCTAssertNil(paper.outputSize(forInput: 571))
+        XCTAssertNil(paper.outputSize(forInput: 256), "256 - 4 = 252, 126 - 4 = 122, 61: odd")
+        XCTAssertEqual(UNetConfig(depth: 4).outputSize(forInput: 256), 256)
+        XCTAssertNil(UNetConfig(depth: 4).outputSize(forInput: 250))
+        var g = RandomGenerator(seed: 4)
+        let model = UNet(UNetConfig(inChannels: 1, classes: 3, depth: 2, width: 4, padding: .valid), generator: &g)
+        let input = model.inputSize(covering: 20)
+        let out = model.outputSize(forInput: input)!
+        XCTAssertGreaterThanOrEqual(out, 20)
+        XCTAssertNil(model.outputSize(forInput: input - 1).flatMap { $0 >= 20 ? $0 : nil })
+        let y = withNoGrad { model(Tensor.randn([1, 1, input, input], generator: &g)) }
+        XCTAssertEqual(y.shape, [1, 3, out, out])
+        // No padding anywhere, so tiles join seamlessly (the paper's overlap-tile strategy): the output of a window
+        // shifted by a multiple of 2^depth is the same window of the larger image's output.
+        model.eval()
+        let shift = 1 << model.config.depth
+        let big = Tensor.randn([1, 1, input + shift, input + shift], generator: &g)
+        let whole = withNoGrad { model(big) }
+        let window = big.sliced(axis: 2, shift..<(shift + input)).sliced(axis: 3, shift..<(shift + input)).contiguous()
+        let part = withNoGrad { model(window) }.scalars
+        let expected = whole.sliced(axis: 2, shift..<(shift + out)).sliced(axis: 3, shift..<(shift + out)).contiguous().scalars
+        XCTAssertEqual(part.count, expected.count)
+        for i in part.indices { XCTAssertEqual(part[i], expected[i], accuracy: 1e-5) }
+    }
+
+    /// Bilinear + conv up-sampling: shapes, names, and a training step that lowers the loss.
+    func testBilinearUpsamplingAndDropout() {
+        var g = RandomGenerator(seed: 6)
+        let config = UNetConfig(inChannels: 1, classes: 2, depth: 2, width: 4, dropout: 0.5, upsampling: .bilinear)
+        let model = UNet(config, generator: &g)
+        let names = Set(model.stateDict().map(\.name))
+        XCTAssertTrue(names.contains("decoder.0.up.1.weight") && names.contains("decoder.1.up.1.bias"))
+        XCTAssertFalse(names.contains("decoder.0.up.weight"))
+        let x = Tensor.randn([2, 1, 8, 8], generator: &g)
+        // Dropout: training outputs follow the seed; evaluation is deterministic and drops nothing.
+        model.reseedDropout(1)
+        let a = withNoGrad { model(x) }.scalars
+        model.reseedDropout(1)
+        let b = withNoGrad { model(x) }.scalars
+        model.reseedDropout(2)
+        let c = withNoGrad { model(x) }.scalars
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+        model.eval()
+        XCTAssertEqual(withNoGrad { model(x) }.scalars, withNoGrad { model(x) }.scalars)
+        XCTAssertEqual(withNoGrad { model(x) }.shape, [2, 2, 8, 8])
+        // Round trip through JSON: options survive, and an old configuration without them decodes to the defaults.
+        let decoded = try! JSONDecoder().decode(UNetConfig.self, from: try! JSONEncoder().encode(config))
+        XCTAssertEqual(decoded, config)
+        let old = #"{"inChannels":1,"classes":2,"depth":4,"width":32,"batchNorm":true}"#
+        XCTAssertEqual(try! JSONDecoder().decode(UNetConfig.self, from: Data(old.utf8)), UNetConfig(width: 32))
+    }
 }
