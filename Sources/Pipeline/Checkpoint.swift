@@ -7,7 +7,8 @@ import TesseraNN
 /// What a checkpoint says about its model beyond the weights: architecture, classes, normalisation, progress.
 public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var arch: String
-    public var unet: UNetConfig
+    public var unet: UNetConfig?
+    public var resnetUNet: ResNetUNetConfig?
     public var classNames: [String]
     /// RGB per class, for colour masks and overlays.
     public var classColors: [[Int]]
@@ -19,6 +20,28 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var step: Int
     public var epoch: Int
     public var metrics: [String: Double]
+
+    public init(network: NetworkSpec, classNames: [String], classColors: [[Int]], maskKind: String,
+                normalizationMean: [Float], normalizationStd: [Float], crop: Int, step: Int = 0, epoch: Int = 0,
+                metrics: [String: Double] = [:]) {
+        arch = network.arch
+        unet = network.unet
+        resnetUNet = network.resnetUNet
+        self.classNames = classNames
+        self.classColors = classColors
+        self.maskKind = maskKind
+        self.normalizationMean = normalizationMean
+        self.normalizationStd = normalizationStd
+        self.crop = crop
+        self.step = step
+        self.epoch = epoch
+        self.metrics = metrics
+    }
+
+    /// The network this checkpoint holds.
+    public var network: NetworkSpec { NetworkSpec(arch: arch, unet: unet, resnetUNet: resnetUNet) }
+
+    public var classes: Int { network.classes }
 
     /// PASCAL VOC's palette: class i gets the colour of its index's bit pattern.
     public static func vocColors(_ count: Int) -> [[Int]] {
@@ -59,7 +82,7 @@ public enum Checkpoint {
 
     /// A loaded checkpoint: the model built from its metadata with its weights, and the rest of its contents.
     public struct Loaded {
-        public let model: UNet
+        public let model: any SegmentationNetwork
         public let info: CheckpointInfo
         public let training: TrainingConfig?
         public let optimizerState: [String: Tensor]
@@ -71,7 +94,7 @@ public enum Checkpoint {
         guard let text = file.metadata["info"], let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) else {
             throw fail("not a Tessera checkpoint (no 'info' metadata)")
         }
-        guard info.arch == "unet" else { throw fail("unknown architecture '\(info.arch)'") }
+        do { try info.network.validate() } catch { throw fail("\(error)") }
         let training = file.metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfig.self, from: Data($0.utf8)) }
         var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
         for name in file.names {
@@ -84,7 +107,10 @@ public enum Checkpoint {
     public static func load(_ url: URL) throws -> Loaded {
         let contents = try read(url)
         var g = RandomGenerator(seed: 0)
-        let model = UNet(contents.info.unet, generator: &g)
+        let model: any SegmentationNetwork
+        do { model = try contents.info.network.build(generator: &g) } catch {
+            throw SafeTensorsError(file: url.path, reason: "\(error)")
+        }
         do { try model.load(contents.weights) } catch { throw SafeTensorsError(file: url.path, reason: "\(error)") }
         return Loaded(model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
     }

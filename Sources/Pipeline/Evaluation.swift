@@ -16,8 +16,8 @@ public enum Evaluation {
         guard let kind = MaskKind(name: info.maskKind) else {
             throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
         }
-        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.unet.classes)
-        let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.unet.classes,
+        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
+        let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.classes,
                                                                mean: info.normalizationMean, std: info.normalizationStd)
         return Report(pairs: dataset.pairs.count - failures.count, metrics: matrix.summary, failures: failures)
     }

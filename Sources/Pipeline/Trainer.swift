@@ -48,9 +48,19 @@ public final class Trainer {
         try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: runDirectory.appendingPathComponent("config.json"))
 
         var generator = RandomGenerator(seed: cfg.seed)
-        let unet = UNetConfig(inChannels: data.channels, classes: data.classes, depth: cfg.depth, width: cfg.width,
-                              batchNorm: cfg.batchNorm)
-        let model = UNet(unet, generator: &generator)
+        let spec = try cfg.network(channels: data.channels, classes: data.classes)
+        let model = try spec.build(generator: &generator)
+        guard model.outputSize(forInput: cfg.crop) != nil else {
+            let near = model.validInputSizes(near: cfg.crop)
+            throw TrainingError(reason: "crop \(cfg.crop) does not fit this \(spec.arch) (\(cfg.padding ?? .same) padding); "
+                                + "the nearest sizes it takes are \(near.below.map { "\($0) and " } ?? "")\(near.above)")
+        }
+        if let weights = cfg.encoderWeights, let resnetUNet = model as? ResNetUNet {
+            do {
+                let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: weights))
+                try resnetUNet.loadEncoder(try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0)) }))
+            } catch { throw TrainingError(reason: "\(weights): cannot load encoder weights: \(error)") }
+        }
         let optimizer = try cfg.makeOptimizer(model.parameters)
         let loader = SegmentationLoader(dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
                                         normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
@@ -59,7 +69,7 @@ public final class Trainer {
         let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
         // Default: every epoch, but no more often than every 50 steps (a 16-image set has 4-step epochs).
         let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch * ((50 + perEpoch - 1) / perEpoch)
-        var info = CheckpointInfo(arch: "unet", unet: unet, classNames: data.classNames,
+        var info = CheckpointInfo(network: spec, classNames: data.classNames,
                                   classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
                                   normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,
                                   epoch: 0, metrics: [:])
@@ -95,7 +105,10 @@ public final class Trainer {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 optimizer.learningRate = Float(cfg.schedule.rate(step: step, total: total, base: cfg.learningRate))
                 optimizer.zeroGrad()
-                let loss = cfg.loss(model(batch.images), batch.labels)
+                model.reseedDropout(cfg.seed &+ UInt64(step))
+                let logits = model(batch.images)
+                let labels = Trainer.centreCropped(batch.labels, to: [logits.shape[2], logits.shape[3]])
+                let loss = cfg.loss(logits, labels, pixelWeights: cfg.borderWeights == true ? Trainer.borderWeights(labels) : nil)
                 loss.backward()
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()
@@ -145,6 +158,29 @@ public final class Trainer {
         progress.finish()
         return Summary(steps: step, best: bestMetrics, last: info.metrics,
                        trainSecondsPerStep: trainSeconds / Double(max(1, trainSteps)), skipped: skipped)
+    }
+}
+
+extension Trainer {
+    /// The U-Net paper's weight map of each label map in [N, H, W], computed in parallel.
+    static func borderWeights(_ labels: Tensor) -> Tensor {
+        let n = labels.shape[0], h = labels.shape[1], w = labels.shape[2]
+        let ids = labels.contiguous().scalars.map { Int32($0) }
+        let out = Tensor(zeros: [n, h, w], zeroed: false)
+        let map = BorderWeightMap(), base = out.pointer
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            let weights = map.weights(labels: Array(ids[(i * h * w)..<((i + 1) * h * w)]), width: w, height: h)
+            weights.withUnsafeBufferPointer { (base + i * h * w).update(from: $0.baseAddress!, count: h * w) }
+        }
+        return out
+    }
+
+    /// Labels [N, H, W] cut to the centre `size` (the output of valid convolutions), or as they are.
+    static func centreCropped(_ labels: Tensor, to size: [Int]) -> Tensor {
+        let h = labels.shape[1], w = labels.shape[2]
+        guard h != size[0] || w != size[1] else { return labels }
+        let top = (h - size[0]) / 2, left = (w - size[1]) / 2
+        return labels.sliced(axis: 1, top..<(top + size[0])).sliced(axis: 2, left..<(left + size[1])).contiguous()
     }
 }
 

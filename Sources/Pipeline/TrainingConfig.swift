@@ -12,10 +12,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var maskKind: String = "auto"
     /// Declared class count; found from the masks when nil.
     public var classes: Int?
+    /// `unet` or `resnetN-unet` (N = 18, 34, 50, 101, 152).
     public var model: String = "unet"
     public var depth: Int = 4
     public var width: Int = 32
     public var batchNorm: Bool = true
+    /// U-Net options (nil: the defaults, no dropout, transposed up-sampling, same padding).
+    public var dropout: Double?
+    public var upsampling: UNetConfig.Upsampling?
+    public var padding: UNetConfig.ConvPadding?
+    /// torchvision ResNet weights (safetensors) to start a ResNet U-Net's encoder from.
+    public var encoderWeights: String?
     /// Training steps; when nil, `epochs` passes over the training pairs.
     public var steps: Int?
     public var epochs: Int?
@@ -30,6 +37,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var schedule: LearningRateSchedule = LearningRateSchedule()
     public var loss: SegmentationLoss = .ce
     public var clipNorm: Double?
+    /// Weight each pixel's loss with the U-Net paper's map (class balance + w0 = 10, sigma = 5 px at borders
+    /// between touching objects).
+    public var borderWeights: Bool?
     /// Horizontal/vertical flips and rot90 after the crop.
     public var flips: Bool = true
     public var elastic: Bool = false
@@ -47,6 +57,27 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public init(images: String, masks: String) {
         self.images = images
         self.masks = masks
+    }
+
+    /// The network this configuration trains, for `channels` input channels and `classes` classes.
+    public func network(channels: Int, classes: Int) throws -> NetworkSpec {
+        if model == "unet" {
+            guard encoderWeights == nil else { throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model") }
+            guard (0..<1).contains(dropout ?? 0) else { throw TrainingError(reason: "dropout must be in [0, 1)") }
+            guard (1...8).contains(depth), (1...1024).contains(width) else {
+                throw TrainingError(reason: "U-Net depth must be 1-8 and width 1-1024")
+            }
+            return NetworkSpec(unet: UNetConfig(inChannels: channels, classes: classes, depth: depth, width: width,
+                                                batchNorm: batchNorm, dropout: Float(dropout ?? 0),
+                                                upsampling: upsampling ?? .transposed, padding: padding ?? .same))
+        }
+        guard let encoder = NetworkSpec.resnetEncoder(of: model) else {
+            throw TrainingError(reason: "unknown model '\(model)' (\(NetworkSpec.names.joined(separator: ", ")))")
+        }
+        guard dropout == nil, upsampling == nil, padding == nil else {
+            throw TrainingError(reason: "dropout, up-sampling and padding options apply to the plain unet only")
+        }
+        return NetworkSpec(resnetUNet: ResNetUNetConfig(encoder: encoder, inChannels: channels, classes: classes))
     }
 
     /// Total steps for `batchesPerEpoch`.

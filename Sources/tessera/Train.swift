@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TesseraModels
 import TesseraNN
 import TesseraPipeline
 
@@ -16,9 +17,13 @@ struct Train: ParsableCommand {
 
     @Option(help: "Folder of images (PNG/JPEG).") var images: String?
     @Option(help: "Folder of masks named like the images.") var masks: String?
-    @Option(help: "Architecture (unet).") var model = "unet"
+    @Option(help: "Architecture: unet, or resnetN-unet (N = 18, 34, 50, 101, 152) for a ResNet encoder.") var model = "unet"
     @Option(help: "U-Net down-sampling steps.") var depth = 4
     @Option(help: "Channels of the first U-Net level.") var width = 32
+    @Option(help: "U-Net dropout at the end of the contracting path.") var dropout: Double?
+    @Option(help: "U-Net up-sampling: transposed or bilinear.") var upsampling: String?
+    @Option(help: "U-Net convolution padding: same, or valid (the paper's; the output is smaller than the crop).") var padding: String?
+    @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
     @Option(help: "Mask encoding: auto, binary, label, palette.") var maskKind = "auto"
     @Option(help: "Training steps.") var steps: Int?
@@ -30,7 +35,8 @@ struct Train: ParsableCommand {
     @Option(help: "Weight decay.") var weightDecay = 0.0
     @Option(help: "Schedule: constant, step, cosine, poly.") var schedule = "constant"
     @Option(help: "Linear warm-up steps.") var warmup = 0
-    @Option(help: "Loss: ce, dice, dice_ce, focal.") var loss = "ce"
+    @Option(help: "Loss: ce, dice, dice_ce, bce, focal.") var loss = "ce"
+    @Flag(help: "Weight the loss with the U-Net paper's border map (w0 = 10, sigma = 5 px).") var borderWeights = false
     @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Fraction of pairs held out for validation.") var valSplit = 0.2
     @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).") var valEvery = 0
@@ -51,17 +57,28 @@ struct Train: ParsableCommand {
             guard let images, let masks, let out else {
                 throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
             }
-            guard model == "unet" else { throw ValidationError("--model: only unet trains from the command line so far") }
+            guard NetworkSpec.names.contains(model) else {
+                throw ValidationError("--model must be one of \(NetworkSpec.names.joined(separator: ", "))")
+            }
+            let up = try upsampling.map {
+                guard let u = UNetConfig.Upsampling(rawValue: $0) else { throw ValidationError("--upsampling must be transposed or bilinear") }
+                return u
+            }
+            let pad = try padding.map {
+                guard let p = UNetConfig.ConvPadding(rawValue: $0) else { throw ValidationError("--padding must be same or valid") }
+                return p
+            }
             guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
                 throw ValidationError("--schedule must be constant, step, cosine or poly")
             }
-            guard let lossKind = SegmentationLoss(rawValue: loss) else { throw ValidationError("--loss must be ce, dice, dice_ce or focal") }
+            guard let lossKind = SegmentationLoss(rawValue: loss) else { throw ValidationError("--loss must be ce, dice, dice_ce, bce or focal") }
             var c = TrainingConfig(images: images, masks: masks)
-            c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind
+            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind
+            c.dropout = dropout; c.upsampling = up; c.padding = pad; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
             c.optimizer = optimizer; c.weightDecay = weightDecay
             c.schedule = LearningRateSchedule(kind, warmupSteps: warmup)
-            c.loss = lossKind; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
+            c.loss = lossKind; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("last.safetensors").path) {

@@ -65,4 +65,51 @@ final class MetricsScheduleTests: XCTestCase {
         XCTAssertEqual(focal0, Functional.crossEntropy(logits, target: target).scalars[0], accuracy: 1e-5)
         XCTAssertLessThan(SegmentationLoss.focal.callAsFunction(logits, target).scalars[0], focal0)
     }
+
+    /// Pixel weights: all ones give the unweighted losses; a weight of k on one pixel counts it k times; BCE is
+    /// the mean sigmoid cross-entropy of each class channel against the one-hot target (torch's
+    /// binary_cross_entropy_with_logits), with the gradient of a direct finite difference.
+    func testPixelWeightedLossesAndBinaryCrossEntropy() {
+        var g = RandomGenerator(seed: 4)
+        let logits = Tensor.randn([2, 3, 4, 4], generator: &g)
+        let target = Tensor((0..<32).map { Float(($0 * 7) % 3) }, shape: [2, 4, 4])
+        let ones = Tensor.ones([2, 4, 4])
+        let cw: [Float] = [0.5, 2, 1]
+        for loss in SegmentationLoss.allCases where loss != .dice {
+            XCTAssertEqual(loss(logits, target, pixelWeights: ones).item, loss(logits, target).item, accuracy: 1e-5, "\(loss)")
+        }
+        XCTAssertEqual(SegmentationLoss.ce(logits, target, classWeights: cw, pixelWeights: ones).item,
+                       Functional.crossEntropy(logits, target: target, classWeights: cw).item, accuracy: 1e-5)
+        // Doubling one pixel's weight adds its term once more to the sum.
+        var w = [Float](repeating: 1, count: 32)
+        w[5] = 2
+        let single = Tensor([Float](repeating: 0, count: 32).enumerated().map { $0.offset == 5 ? 1 : 0 }, shape: [2, 4, 4])
+        for loss in [SegmentationLoss.ce, .bce, .focal] {
+            let weighted = loss(logits, target, pixelWeights: Tensor(w, shape: [2, 4, 4])).item
+            let base = loss(logits, target).item, extra = loss(logits, target, pixelWeights: single).item
+            XCTAssertEqual(weighted, base + extra, accuracy: 1e-5, "\(loss)")
+        }
+        // BCE by hand.
+        let x = logits.scalars, t = Functional.oneHot(target, classes: 3).scalars
+        var direct = 0.0
+        for i in x.indices {
+            let p = 1 / (1 + Foundation.exp(-Double(x[i])))
+            direct -= Double(t[i]) * Foundation.log(p) + Double(1 - t[i]) * Foundation.log(1 - p)
+        }
+        XCTAssertEqual(Double(SegmentationLoss.bce(logits, target).item), direct / Double(x.count), accuracy: 1e-5)
+        // Gradient of the weighted form against central differences.
+        let weights = Tensor((0..<32).map { 0.5 + Float($0 % 4) }, shape: [2, 4, 4])
+        let v = logits.detached()
+        v.requiresGrad = true
+        SegmentationLoss.bce(v, target, pixelWeights: weights).backward()
+        let grad = v.grad!.scalars
+        for i in stride(from: 0, to: x.count, by: 7) {
+            var plus = x, minus = x
+            plus[i] += 1e-2
+            minus[i] -= 1e-2
+            let fp = SegmentationLoss.bce(Tensor(plus, shape: logits.shape), target, pixelWeights: weights).item
+            let fm = SegmentationLoss.bce(Tensor(minus, shape: logits.shape), target, pixelWeights: weights).item
+            XCTAssertEqual(grad[i], (fp - fm) / 2e-2, accuracy: 1e-4, "d/dx[\(i)]")
+        }
+    }
 }
