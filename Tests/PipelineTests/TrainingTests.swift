@@ -113,4 +113,42 @@ final class TrainingTests: XCTestCase {
         }
         XCTAssertGreaterThan(report.metrics["pixel_accuracy"]!, 0.8, "30 steps separate a bright disc from the background")
     }
+
+    /// A ResNet-encoder U-Net, and a U-Net with valid convolutions, bilinear up-sampling, dropout, BCE and the
+    /// border weight map: each trains, resumes to the uninterrupted result (dropout masks included), and its
+    /// checkpoint evaluates on whole images (the valid U-Net through mirrored overlap-tile input).
+    func testOtherArchitecturesAndOptionsTrainResumeAndEvaluate() throws {
+        var resnet = config()
+        resnet.model = "resnet18-unet"
+        resnet.crop = 32
+        resnet.learningRate = 1e-3
+        var valid = config()
+        valid.depth = 1
+        valid.padding = .valid
+        valid.upsampling = .bilinear
+        valid.dropout = 0.2
+        valid.loss = .bce
+        valid.borderWeights = true
+        for (name, base) in [("resnet", resnet), ("valid", valid)] {
+            var c = base
+            c.steps = 4
+            _ = try trainer(name + "-whole", c).run()
+            let stopped = trainer(name + "-resumed", c)
+            stopped.stopAfterSteps = 2
+            _ = try stopped.run()
+            let dir = root.appendingPathComponent(name + "-resumed")
+            _ = try trainer(name + "-resumed", try Trainer.savedConfig(in: dir)).run()
+            XCTAssertEqual(try weights(root.appendingPathComponent(name + "-whole")), try weights(dir), name)
+            let report = try Evaluation.run(checkpoint: dir.appendingPathComponent("last.safetensors"),
+                                            images: root.appendingPathComponent("images"),
+                                            masks: root.appendingPathComponent("masks"))
+            XCTAssertEqual(report.pairs, 6, name)
+            XCTAssertNotNil(report.metrics["mean_dice"], name)
+        }
+        var wrong = valid
+        wrong.crop = 29
+        XCTAssertThrowsError(try trainer("wrong", wrong).run()) { error in
+            XCTAssertTrue("\(error)".contains("crop 29 does not fit"), "\(error)")
+        }
+    }
 }
