@@ -47,6 +47,9 @@ public final class Trainer {
         cfg.classes = data.classes
         try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: runDirectory.appendingPathComponent("config.json"))
 
+        if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
+            throw TrainingError(reason: "class weights: \(cw.count) given for \(data.classes) classes; give one per class, each >= 0")
+        }
         var generator = RandomGenerator(seed: cfg.seed)
         let spec = try cfg.network(channels: data.channels, classes: data.classes)
         let model = try spec.build(generator: &generator)
@@ -108,7 +111,8 @@ public final class Trainer {
                 model.reseedDropout(cfg.seed &+ UInt64(step))
                 let logits = model(batch.images)
                 let labels = Trainer.centreCropped(batch.labels, to: [logits.shape[2], logits.shape[3]])
-                let loss = cfg.loss(logits, labels, pixelWeights: cfg.borderWeights == true ? Trainer.borderWeights(labels) : nil)
+                let loss = cfg.loss(logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
+                                    pixelWeights: cfg.borderWeights == true ? Trainer.borderWeights(labels) : nil)
                 loss.backward()
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()

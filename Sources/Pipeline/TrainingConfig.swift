@@ -40,6 +40,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Weight each pixel's loss with the U-Net paper's map (class balance + w0 = 10, sigma = 5 px at borders
     /// between touching objects).
     public var borderWeights: Bool?
+    /// Cross-entropy weight per class (torch's `weight=`), e.g. to favour a rare class.
+    public var classWeights: [Double]?
     /// Horizontal/vertical flips and rot90 after the crop.
     public var flips: Bool = true
     public var elastic: Bool = false

@@ -33,6 +33,9 @@ struct Train: ParsableCommand {
     @Option(help: "Learning rate.") var lr = 1e-3
     @Option(help: "adam, adamw or sgd.") var optimizer = "adam"
     @Option(help: "Weight decay.") var weightDecay = 0.0
+    @Option(help: "SGD momentum.") var momentum = 0.9
+    @Flag(help: "SGD with Nesterov momentum.") var nesterov = false
+    @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).") var classWeights: String?
     @Option(help: "Schedule: constant, step, cosine, poly.") var schedule = "constant"
     @Option(help: "Linear warm-up steps.") var warmup = 0
     @Option(help: "Loss: ce, dice, dice_ce, bce, focal.") var loss = "ce"
@@ -76,7 +79,14 @@ struct Train: ParsableCommand {
             c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind
             c.dropout = dropout; c.upsampling = up; c.padding = pad; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
-            c.optimizer = optimizer; c.weightDecay = weightDecay
+            c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov
+            if let classWeights {
+                let values = classWeights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+                guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                    throw ValidationError("--class-weights takes numbers separated by commas")
+                }
+                c.classWeights = values.map { $0! }
+            }
             c.schedule = LearningRateSchedule(kind, warmupSteps: warmup)
             c.loss = lossKind; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
