@@ -72,6 +72,20 @@ extension Tensor {
         }
     }
 
+    /// A view of the centre of the trailing `size.count` axes (itself when they already have that size), as the
+    /// U-Net paper crops skips and targets to the output of valid convolutions.
+    public func centreCropped(to size: [Int]) -> Tensor {
+        let first = rank - size.count
+        precondition(first >= 0, "centre crop of \(size) from a rank-\(rank) tensor")
+        var y = self
+        for (i, n) in size.enumerated() where shape[first + i] != n {
+            precondition(n <= shape[first + i], "centre crop to \(size) from \(shape)")
+            let start = (shape[first + i] - n) / 2
+            y = y.sliced(axis: first + i, start..<(start + n))
+        }
+        return y
+    }
+
     /// Joins tensors along `axis`; all other dims must agree.
     public static func concat(_ tensors: [Tensor], axis ax: Int) -> Tensor {
         precondition(!tensors.isEmpty, "concat of no tensors")

@@ -191,16 +191,8 @@ public final class UNetUpBlock: Module {
     /// Up-samples `x`, joins `skip` on the channel axis, and runs the forward hooks on the result.
     func forward(_ x: Tensor, skip: Tensor) -> Tensor {
         let u = up(x)
-        let y = conv(Tensor.concat([u, UNetUpBlock.centreCrop(skip, to: [u.shape[2], u.shape[3]])], axis: 1))
+        let y = conv(Tensor.concat([u, skip.centreCropped(to: [u.shape[2], u.shape[3]])], axis: 1))
         runForwardHooks(input: x, output: y)
         return y
-    }
-
-    /// The centre `size` of [N, C, H, W] (itself when the size already matches).
-    static func centreCrop(_ x: Tensor, to size: [Int]) -> Tensor {
-        let h = x.shape[2], w = x.shape[3]
-        guard h != size[0] || w != size[1] else { return x }
-        let top = (h - size[0]) / 2, left = (w - size[1]) / 2
-        return x.sliced(axis: 2, top..<(top + size[0])).sliced(axis: 3, left..<(left + size[1]))
     }
 }

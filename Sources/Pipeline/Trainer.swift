@@ -110,7 +110,7 @@ public final class Trainer {
                 optimizer.zeroGrad()
                 model.reseedDropout(cfg.seed &+ UInt64(step))
                 let logits = model(batch.images)
-                let labels = Trainer.centreCropped(batch.labels, to: [logits.shape[2], logits.shape[3]])
+                let labels = batch.labels.centreCropped(to: [logits.shape[2], logits.shape[3]]).contiguous()
                 let loss = cfg.loss(logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
                                     pixelWeights: cfg.borderWeights == true ? Trainer.borderWeights(labels) : nil)
                 loss.backward()
@@ -179,13 +179,6 @@ extension Trainer {
         return out
     }
 
-    /// Labels [N, H, W] cut to the centre `size` (the output of valid convolutions), or as they are.
-    static func centreCropped(_ labels: Tensor, to size: [Int]) -> Tensor {
-        let h = labels.shape[1], w = labels.shape[2]
-        guard h != size[0] || w != size[1] else { return labels }
-        let top = (h - size[0]) / 2, left = (w - size[1]) / 2
-        return labels.sliced(axis: 1, top..<(top + size[0])).sliced(axis: 2, left..<(left + size[1])).contiguous()
-    }
 }
 
 extension JSONEncoder {
