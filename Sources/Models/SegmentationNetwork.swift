@@ -22,6 +22,13 @@ extension SegmentationNetwork {
         }
     }
 
+    /// The smallest input size at or above `size` the network takes.
+    public func validInputSize(atLeast size: Int) -> Int {
+        var s = max(1, size)
+        while outputSize(forInput: s) == nil { s += 1 }
+        return s
+    }
+
     /// Nearest input sizes the network takes, below and above `size` (for error messages).
     public func validInputSizes(near size: Int) -> (below: Int?, above: Int) {
         var below: Int? = nil
@@ -30,8 +37,6 @@ extension SegmentationNetwork {
             if outputSize(forInput: s) != nil { below = s; break }
             s -= 1
         }
-        s = size + 1
-        while outputSize(forInput: s) == nil { s += 1 }
-        return (below, s)
+        return (below, validInputSize(atLeast: size + 1))
     }
 }

@@ -126,7 +126,8 @@ public final class Trainer {
                 progress.update(step: step, loss: value)
                 if step % validateEvery == 0 || step == total {
                     let (matrix, failures) = SegmentationInference.evaluate(model, on: data.validation, classes: data.classes,
-                                                                           mean: data.mean, std: data.std)
+                                                                           mean: data.mean, std: data.std,
+                                                                           inference: TiledInference(tile: cfg.crop))
                     skipped += failures
                     var metrics = data.validation.pairs.isEmpty ? [:] : matrix.summary
                     metrics["train_loss"] = lossSum / Double(max(1, lossCount))
