@@ -23,15 +23,20 @@ public struct AugmentationSample: Sendable, Equatable {
     /// Planar floats in [0, 1] from a decoded image and its labels.
     public init(_ sample: LabelledSample) {
         let img = sample.image
+        self.init(width: img.width, height: img.height, channels: img.channels, image: AugmentationSample.planes(of: img),
+                  labels: sample.labels)
+    }
+
+    /// An image's samples as planes [channel][y][x] scaled to [0, 1].
+    public static func planes(of img: Image) -> [Float] {
         let n = img.width * img.height, ch = img.channels
-        let planes = [Float](unsafeUninitializedCapacity: n * ch) { dst, count in
+        return [Float](unsafeUninitializedCapacity: n * ch) { dst, count in
             switch img.samples {
             case .uint8(let v): v.withUnsafeBufferPointer { tk_planar_from_u8($0.baseAddress, n, ch, 1 / 255, dst.baseAddress) }
             case .uint16(let v): v.withUnsafeBufferPointer { tk_planar_from_u16($0.baseAddress, n, ch, 1 / 65535, dst.baseAddress) }
             }
             count = n * ch
         }
-        self.init(width: img.width, height: img.height, channels: ch, image: planes, labels: sample.labels)
     }
 
     /// Re-samples at source coordinates (`sx[i]`, `sy[i]`) for each output pixel i of a `width` x `height` result:

@@ -11,17 +11,22 @@ public enum IntensityNormalization: Sendable, Equatable {
 
     /// Normalises a sample's image planes in place.
     public func apply(to s: inout AugmentationSample) {
-        let n = s.width * s.height
+        apply(toPlanes: &s.image, channels: s.channels)
+    }
+
+    /// Normalises planes [channel][pixel] in place.
+    public func apply(toPlanes image: inout [Float], channels: Int) {
+        let n = image.count / max(1, channels)
         switch self {
         case .none: break
         case .minMax:
-            let lo = s.image.min() ?? 0, hi = s.image.max() ?? 1
+            let lo = image.min() ?? 0, hi = image.max() ?? 1
             let scale = hi > lo ? 1 / (hi - lo) : 0
-            for i in s.image.indices { s.image[i] = (s.image[i] - lo) * scale }
+            for i in image.indices { image[i] = (image[i] - lo) * scale }
         case .meanStd(let mean, let std):
-            for c in 0..<s.channels {
+            for c in 0..<channels {
                 let m = mean[min(c, mean.count - 1)], d = std[min(c, std.count - 1)]
-                for i in (c * n)..<((c + 1) * n) { s.image[i] = (s.image[i] - m) / d }
+                for i in (c * n)..<((c + 1) * n) { image[i] = (image[i] - m) / d }
             }
         }
     }

@@ -27,6 +27,9 @@ public struct ConfusionMatrix: Equatable, Sendable {
         }
     }
 
+    /// Adds another matrix's counts.
+    public mutating func merge(_ other: ConfusionMatrix) { self = self + other }
+
     public static func + (a: ConfusionMatrix, b: ConfusionMatrix) -> ConfusionMatrix {
         var r = a
         for i in r.counts.indices { r.counts[i] += b.counts[i] }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import TesseraData
 
 /// Expands command-line inputs (files and folders) into a sorted list of files, keeping each one's path
@@ -20,7 +23,7 @@ public struct InputFiles {
     public init(_ paths: [String], extensions: Set<String>, recursive: Bool) throws {
         var found: [Entry] = []
         let fm = FileManager.default
-        for path in paths {
+        for path in paths.flatMap({ fm.fileExists(atPath: $0) ? [$0] : InputFiles.glob($0) ?? [$0] }) {
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw ImageError(file: path, reason: "no such file or folder")
@@ -53,5 +56,16 @@ public struct InputFiles {
             found += inFolder.sorted { $0.relativePath < $1.relativePath }
         }
         entries = found
+    }
+
+    /// Paths matching a shell pattern (`*`, `?`, `[...]`) that the shell did not expand (quoted, or from a
+    /// script), sorted; nil when `pattern` has no wildcard or matches nothing.
+    static func glob(_ pattern: String) -> [String]? {
+        guard pattern.contains(where: { "*?[".contains($0) }) else { return nil }
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return nil }
+        let matches = (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
+        return matches.isEmpty ? nil : matches.sorted()
     }
 }

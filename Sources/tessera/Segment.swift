@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import TesseraPipeline
+
+/// `tessera segment`: batch-segments images with a checkpoint through tiled inference.
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment images (files, folders, globs) with a trained checkpoint.",
+        discussion: """
+            Writes OUT/<relative path>.png (class ids) and, as asked, OUT/color/, OUT/overlay/, OUT/prob/, OUT/logits/ \
+            with the same relative paths, plus OUT/report.csv and OUT/report.json. Outputs that already exist are \
+            skipped (--overwrite redoes them); files appear by rename, so a killed run is finished by running the \
+            same command again. Unreadable images are reported and the others go on; the exit status is non-zero \
+            if any failed (--strict stops at the first).
+            """)
+
+    @Argument(help: "Images, folders or glob patterns (PNG, JPEG).") var inputs: [String]
+    @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Descend into sub-folders.") var recursive = false
+    @Option(help: "Outputs, comma-separated: mask, color, overlay, prob, logits.") var outputs = "mask"
+    @Option(help: "Tile edge in pixels (default: the training crop).") var tile: Int?
+    @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = 0.5
+    @Option(help: "Tile blending: gaussian or constant.") var blend = "gaussian"
+    @Flag(help: "Test-time augmentation: average over flips and rotations by 90 degrees.") var tta = false
+    @Option(help: "Ground-truth masks with the same relative paths: adds metrics to the report.") var masks: String?
+    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: String?
+    @Flag(help: "Recompute outputs that already exist.") var overwrite = false
+    @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
+    @Option(help: "Overlay format: png or jpg.") var overlayFormat = "png"
+
+    func run() throws {
+        var o = SegmentOptions()
+        var kinds = Set<SegmentOutput>()
+        for name in outputs.split(separator: ",") {
+            guard let k = SegmentOutput(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--outputs takes mask, color, overlay, prob, logits; not '\(name)'")
+            }
+            kinds.insert(k)
+        }
+        // The label mask is what completeness and the report read back, so it is always written.
+        kinds.insert(.mask)
+        o.outputs = kinds
+        guard let b = TiledInference.Blend(rawValue: blend) else { throw ValidationError("--blend must be gaussian or constant") }
+        guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
+        if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
+        o.tile = tile
+        o.overlap = overlap
+        o.blend = b
+        o.tta = tta
+        o.masks = masks.map { URL(fileURLWithPath: $0) }
+        if let shard {
+            guard let s = Shard(shard) else { throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4") }
+            o.shard = s
+        }
+        o.overwrite = overwrite
+        o.strict = strict
+        o.overlayFormat = overlayFormat
+        o.recursive = recursive
+        let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
+        let summary = try run.run(inputs: inputs)
+        let done = summary.records.filter { $0.status == .segmented }
+        let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
+        print(String(format: "%d images: %d segmented, %d already done, %d failed; %.2f s per image, %.2f images/s",
+                     summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
+                     summary.failed, perImage, perImage > 0 ? 1 / perImage : 0))
+        if let metrics = summary.metrics {
+            for key in ["pixel_accuracy", "mean_iou", "mean_dice"] { if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) } }
+        }
+        if summary.failed > 0 {
+            FileHandle.standardError.write(Data("\(summary.failed) of \(summary.records.count) images could not be segmented\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
