@@ -141,6 +141,7 @@ public final class SegmentRun {
         let all = try InputFiles(inputs, extensions: ["png", "jpg", "jpeg"], recursive: options.recursive).entries
         let entries = options.shard.map { $0.select(all) } ?? all
         try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
+        removeStaleTemporaryFiles()
         let started = Date()
         var records: [SegmentRecord] = []
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
@@ -191,6 +192,18 @@ public final class SegmentRun {
         let seconds = Date().timeIntervalSince(started)
         try writeReports(records, metrics: total?.summary, seconds: seconds)
         return Summary(records: records, metrics: total?.summary, seconds: seconds)
+    }
+
+    /// Deletes `.<name>.tmp-<pid>-<n>` files left in the output tree by a killed run (whose process is gone).
+    func removeStaleTemporaryFiles() {
+        guard let walker = FileManager.default.enumerator(at: outDirectory, includingPropertiesForKeys: nil) else { return }
+        for case let url as URL in walker {
+            let name = url.lastPathComponent
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-") else { continue }
+            let pid = name[range.upperBound...].prefix { $0.isNumber }
+            guard let p = Int32(pid), kill(p, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: url)
+        }
     }
 
     /// Decodes an input with the channels the model takes (gray to one plane; RGB(A) to three).

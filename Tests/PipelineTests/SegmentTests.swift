@@ -1,0 +1,125 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraPipeline
+import TestSupport
+import XCTest
+
+final class SegmentTests: XCTestCase {
+    /// Shards of the same sorted list: disjoint, and together the whole list, for every n up to 7.
+    func testShardsPartitionTheInputs() {
+        let items = (0..<23).map { "image\($0)" }
+        for n in 1...7 {
+            let shards = (0..<n).map { Shard("\($0)/\(n)")!.select(items) }
+            XCTAssertEqual(shards.flatMap { $0 }.sorted(), items.sorted(), "n = \(n)")
+            XCTAssertEqual(Set(shards.flatMap { $0 }).count, items.count, "n = \(n): overlap")
+        }
+        XCTAssertNil(Shard("3/3"))
+        XCTAssertNil(Shard("1/0"))
+        XCTAssertNil(Shard("a/2"))
+    }
+
+    /// A checkpoint trained briefly on ISBI by `Trainer` (once per test run).
+    static let isbiCheckpoint: Result<URL, Error> = Result {
+        let isbi = try SharedFixtures.require(SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012"))
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-segment-\(UUID().uuidString)")
+        var c = TrainingConfig(images: isbi.appendingPathComponent("images").path, masks: isbi.appendingPathComponent("masks").path)
+        c.width = 8
+        c.steps = 20
+        c.validateEvery = 20
+        let trainer = Trainer(config: c, runDirectory: run)
+        trainer.log = { _ in }
+        _ = try trainer.run()
+        return run.appendingPathComponent("last.safetensors")
+    }
+
+    var isbi: URL { SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012") }
+
+    /// `tessera segment --masks` reports the metrics `tessera eval` reports for the same checkpoint and slices.
+    func testSegmentWithMasksReportsTheMetricsOfEval() throws {
+        let checkpoint = try Self.isbiCheckpoint.get()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-seg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = SegmentOptions()
+        o.masks = isbi.appendingPathComponent("masks")
+        o.outputs = [.mask, .color, .overlay, .prob]
+        let run = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
+        run.log = { _ in }
+        let summary = try run.run(inputs: [isbi.appendingPathComponent("images").path])
+        let eval = try Evaluation.run(checkpoint: checkpoint, images: isbi.appendingPathComponent("images"),
+                                      masks: isbi.appendingPathComponent("masks"))
+        XCTAssertEqual(summary.records.count, 20)
+        for key in ["pixel_accuracy", "mean_iou", "mean_dice", "dice_0", "iou_1"] {
+            XCTAssertEqual(summary.metrics![key]!, eval.metrics[key]!, accuracy: 1e-12, key)
+        }
+        // The outputs decode to what was predicted: mask ids, palette, 16-bit probabilities summing to 1.
+        let mask = try ImageCodec.decode(out.appendingPathComponent("slice03.png"))
+        let record = summary.records.first { $0.path == "slice03.png" }!
+        guard case .uint8(let ids) = mask.samples else { return XCTFail("8-bit mask expected") }
+        XCTAssertEqual([0, 1].map { c in ids.filter { Int($0) == c }.count }, record.pixels)
+        let p0 = try ImageCodec.decode(out.appendingPathComponent("prob/slice03_class0.png"))
+        let p1 = try ImageCodec.decode(out.appendingPathComponent("prob/slice03_class1.png"))
+        guard case .uint16(let a) = p0.samples, case .uint16(let b) = p1.samples else { return XCTFail("16-bit maps expected") }
+        for i in stride(from: 0, to: a.count, by: 97) {
+            XCTAssertEqual(Int(a[i]) + Int(b[i]), 65535, accuracy: 1)
+            XCTAssertEqual(ids[i], a[i] > b[i] ? 0 : 1)
+        }
+        let report = try String(contentsOf: out.appendingPathComponent("report.csv"), encoding: .utf8)
+        XCTAssertEqual(report.split(separator: "\n").count, 21)
+    }
+
+    /// Killed with SIGKILL half-way through 20 images and run again: all 20 outputs exist and decode in full, no
+    /// temporary file is left, and the images finished before the kill are reported as existing, not recomputed.
+    func testKilledRunFinishesOnRerunWithoutRecomputing() throws {
+        let checkpoint = try Self.isbiCheckpoint.get()
+        let binary = SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            return XCTFail("\(binary.path) is missing: build the package (swift build -c release) before the tests")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let args = ["segment", isbi.appendingPathComponent("images").path, "--model", checkpoint.path,
+                    "--out", out.path, "--outputs", "mask,prob,overlay"]
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = args
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        func masks() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []).filter { $0.hasPrefix("slice") }
+        }
+        let deadline = Date().addingTimeInterval(300)
+        while masks().count < 8 && process.isRunning && Date() < deadline { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let before = Set(masks())
+        print("killed with \(before.count) of 20 masks written")
+        XCTAssertGreaterThan(before.count, 0)
+        XCTAssertLessThan(before.count, 20, "the run finished before it could be killed")
+
+        var o = SegmentOptions()
+        o.outputs = [.mask, .prob, .overlay]
+        let rerun = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
+        rerun.log = { _ in }
+        let summary = try rerun.run(inputs: [isbi.appendingPathComponent("images").path])
+        XCTAssertEqual(summary.records.count, 20)
+        XCTAssertEqual(summary.failed, 0)
+        // A mask present before the rerun might belong to an image whose other outputs were not all written yet:
+        // those are recomputed; every other one is reported existing.
+        let existing = Set(summary.records.filter { $0.status == .existing }.map(\.path))
+        XCTAssertTrue(existing.isSubset(of: before))
+        XCTAssertGreaterThanOrEqual(existing.count, before.count - 1)
+        for name in (0..<20).map({ String(format: "slice%02d", $0) }) {
+            for file in ["\(name).png", "prob/\(name)_class0.png", "prob/\(name)_class1.png", "overlay/\(name).png"] {
+                XCTAssertNoThrow(try ImageCodec.decode(out.appendingPathComponent(file)), file)
+            }
+        }
+        let leftovers = FileManager.default.enumerator(atPath: out.path)!.compactMap { $0 as? String }.filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [], "temporary files left behind")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        let s = json["summary"] as! [String: Double]
+        XCTAssertEqual(s["existing"]!, Double(existing.count))
+        XCTAssertEqual(s["segmented"]!, Double(20 - existing.count))
+    }
+}
