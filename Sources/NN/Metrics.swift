@@ -21,9 +21,9 @@ public struct ConfusionMatrix: Equatable, Sendable {
     }
 
     /// Adds paired class ids.
-    public mutating func add(predictions: [Int], truth: [Int]) {
+    public mutating func add<P: BinaryInteger, T: BinaryInteger>(predictions: [P], truth: [T]) {
         for (p, t) in zip(predictions, truth) where t >= 0 && t < classes && p >= 0 && p < classes {
-            counts[t * classes + p] += 1
+            counts[Int(t) * classes + Int(p)] += 1
         }
     }
 

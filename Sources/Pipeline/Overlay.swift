@@ -4,7 +4,7 @@ import TesseraData
 /// Renders a label mask over its image: each non-background class tints its pixels (alpha 0.4) and its outline
 /// (pixels with a differently labelled 4-neighbour) is drawn in the full class colour.
 public enum Overlay {
-    public static func render(image: Image, labels: [Int], colors: [[Int]], alpha: Float = 0.4) -> Image {
+    public static func render(image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4) -> Image {
         let w = image.width, h = image.height, ch = image.channels
         var rgb = [UInt8](repeating: 0, count: w * h * 3)
         // The image as 8-bit RGB (gray repeated; 16-bit scaled down; alpha dropped).
@@ -19,11 +19,12 @@ public enum Overlay {
         }
         for y in 0..<h {
             for x in 0..<w {
-                let i = y * w + x, l = labels[i]
+                let i = y * w + x, l = Int(labels[i])
                 guard l > 0 else { continue }
                 let color = l < colors.count ? colors[l] : [255, 255, 255]
-                let edge = (x > 0 && labels[i - 1] != l) || (x + 1 < w && labels[i + 1] != l)
-                    || (y > 0 && labels[i - w] != l) || (y + 1 < h && labels[i + w] != l)
+                let m = labels[i]
+                let edge = (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
+                    || (y > 0 && labels[i - w] != m) || (y + 1 < h && labels[i + w] != m)
                 let a: Float = edge ? 1 : alpha
                 for k in 0..<3 {
                     let v = Float(rgb[i * 3 + k]) * (1 - a) + Float(color[k]) * a

@@ -164,7 +164,7 @@ public final class SegmentRun {
                     record.status = .existing
                     let mask = try ImageCodec.decode(outputURL(.mask, relative: entry.relativePath))
                     let labels = try MaskDecoder(kind: .label, classes: classes)
-                        .labels(from: mask, file: outputURL(.mask, relative: entry.relativePath).path).map { Int($0) }
+                        .labels(from: mask, file: outputURL(.mask, relative: entry.relativePath).path)
                     record.width = mask.width
                     record.height = mask.height
                     record.pixels = counts(labels)
@@ -225,12 +225,12 @@ public final class SegmentRun {
     }
 
     /// Runs the model on one decoded image, writes its outputs, and returns the predicted class per pixel.
-    func segment(_ image: Image, relative: String) throws -> [Int] {
+    func segment(_ image: Image, relative: String) throws -> [UInt16] {
         let w = image.width, h = image.height, n = w * h
         var planes = AugmentationSample.planes(of: image)
         IntensityNormalization.meanStd(mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
             .apply(toPlanes: &planes, channels: image.channels)
-        var labels = [Int](repeating: 0, count: n)
+        var labels = [UInt16](repeating: 0, count: n)
         let wantsProb = options.outputs.contains(.prob), wantsLogits = options.outputs.contains(.logits)
         var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: classes) : []
         var logits = wantsLogits ? [Float](repeating: 0, count: classes * n) : []
@@ -244,7 +244,7 @@ public final class SegmentRun {
                     scores[c] = band[c * m + i]
                     if scores[c] > scores[best] { best = c }
                 }
-                labels[y0 * w + i] = best
+                labels[y0 * w + i] = UInt16(best)
                 if wantsProb {
                     var total: Float = 0
                     for c in 0..<classes { scores[c] = Foundation.exp(scores[c] - band[best * m + i]); total += scores[c] }
@@ -261,7 +261,7 @@ public final class SegmentRun {
         return labels
     }
 
-    func writeOutputs(image: Image, labels: [Int], prob: [[UInt16]], logits: [Float], relative: String) throws {
+    func writeOutputs(image: Image, labels: [UInt16], prob: [[UInt16]], logits: [Float], relative: String) throws {
         let w = image.width, h = image.height
         func ensureFolder(_ url: URL) throws {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -271,7 +271,7 @@ public final class SegmentRun {
             case .mask:
                 let url = outputURL(.mask, relative: relative)
                 try ensureFolder(url)
-                let samples: Image.Samples = classes <= 256 ? .uint8(labels.map { UInt8($0) }) : .uint16(labels.map { UInt16($0) })
+                let samples: Image.Samples = classes <= 256 ? .uint8(labels.map { UInt8($0) }) : .uint16(labels)
                 try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: samples), to: url)
             case .color:
                 let url = outputURL(.color, relative: relative)
@@ -302,14 +302,14 @@ public final class SegmentRun {
         return colors.count >= classes ? colors : CheckpointInfo.vocColors(classes)
     }
 
-    func counts(_ labels: [Int]) -> [Int] {
+    func counts<L: BinaryInteger>(_ labels: [L]) -> [Int] {
         var c = [Int](repeating: 0, count: classes)
-        for l in labels where l < classes { c[l] += 1 }
+        for l in labels where l >= 0 && l < classes { c[Int(l)] += 1 }
         return c
     }
 
     /// The ground-truth class ids for an input, from `--masks` at the same relative path (any image extension).
-    func truth(for relative: String, size image: Image) throws -> [Int] {
+    func truth(for relative: String, size image: Image) throws -> [Int32] {
         guard let root = options.masks else { return [] }
         let stem = (relative as NSString).deletingPathExtension
         let candidates = ["png", "jpg", "jpeg", "PNG", "JPG"].map { root.appendingPathComponent(stem + "." + $0) }
@@ -323,8 +323,11 @@ public final class SegmentRun {
         guard width == image.width && height == image.height else {
             throw ImageError(file: url.path, reason: "mask is \(width)x\(height) but the image is \(image.width)x\(image.height)")
         }
-        return ids.map { Int($0) }
+        return ids
     }
+
+    /// Report file stem: `report`, or `report-<i>-of-<n>` for a shard (shards share one output folder).
+    var reportStem: String { options.shard.map { "report-\($0.index)-of-\($0.count)" } ?? "report" }
 
     /// `report.csv` and `report.json` in the output folder, written atomically.
     func writeReports(_ records: [SegmentRecord], metrics: [String: Double]?, seconds: Double) throws {
@@ -339,7 +342,7 @@ public final class SegmentRun {
             fields.append(csvField(r.error ?? ""))
             csv += fields.joined(separator: ",") + "\n"
         }
-        try AtomicFile.write(Data(csv.utf8), to: outDirectory.appendingPathComponent("report.csv"))
+        try AtomicFile.write(Data(csv.utf8), to: outDirectory.appendingPathComponent(reportStem + ".csv"))
         let segmented = records.filter { $0.status == .segmented }
         let computeSeconds = segmented.map(\.seconds).reduce(0, +)
         var summary: [String: Double] = [
@@ -358,7 +361,7 @@ public final class SegmentRun {
             let images: [SegmentRecord]
         }
         let json = try JSONEncoder.pretty.encode(Report(summary: summary, metrics: metrics, classes: names, images: records))
-        try AtomicFile.write(json, to: outDirectory.appendingPathComponent("report.json"))
+        try AtomicFile.write(json, to: outDirectory.appendingPathComponent(reportStem + ".json"))
     }
 
     func csvField(_ s: String) -> String {

@@ -8,7 +8,7 @@ struct Segment: ParsableCommand {
         abstract: "Segment images (files, folders, globs) with a trained checkpoint.",
         discussion: """
             Writes OUT/<relative path>.png (class ids) and, as asked, OUT/color/, OUT/overlay/, OUT/prob/, OUT/logits/ \
-            with the same relative paths, plus OUT/report.csv and OUT/report.json. Outputs that already exist are \
+            with the same relative paths, plus OUT/report.csv and OUT/report.json (report-I-of-N.* for --shard I/N). Outputs that already exist are \
             skipped (--overwrite redoes them); files appear by rename, so a killed run is finished by running the \
             same command again. Unreadable images are reported and the others go on; the exit status is non-zero \
             if any failed (--strict stops at the first).
