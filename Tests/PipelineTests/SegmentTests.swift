@@ -122,4 +122,34 @@ final class SegmentTests: XCTestCase {
         XCTAssertEqual(s["existing"]!, Double(existing.count))
         XCTAssertEqual(s["segmented"]!, Double(20 - existing.count))
     }
+
+    /// A truncated image among good ones: reported with its path and reason, the others are segmented; with
+    /// `strict` the run stops at it.
+    func testBadImageIsReportedAndTheRestGoOn() throws {
+        let checkpoint = try Self.isbiCheckpoint.get()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bad-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        for name in ["slice00", "slice02"] {
+            try FileManager.default.copyItem(at: isbi.appendingPathComponent("images/\(name).png"),
+                                             to: input.appendingPathComponent("\(name).png"))
+        }
+        let whole = try Data(contentsOf: isbi.appendingPathComponent("images/slice01.png"))
+        try whole.prefix(whole.count / 3).write(to: input.appendingPathComponent("slice01.png"))
+        let run = try SegmentRun(checkpoint: checkpoint, options: SegmentOptions(), out: dir.appendingPathComponent("out"))
+        run.log = { _ in }
+        let summary = try run.run(inputs: [input.path])
+        XCTAssertEqual(summary.records.map(\.status), [.segmented, .failed, .segmented])
+        XCTAssertEqual(summary.failed, 1)
+        let reason = summary.records[1].error ?? ""
+        XCTAssertTrue(reason.contains("slice01.png"), reason)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/slice02.png").path))
+        var strict = SegmentOptions()
+        strict.strict = true
+        let stopping = try SegmentRun(checkpoint: checkpoint, options: strict, out: dir.appendingPathComponent("strict"))
+        stopping.log = { _ in }
+        XCTAssertThrowsError(try stopping.run(inputs: [input.path]))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("strict/slice02.png").path))
+    }
 }
