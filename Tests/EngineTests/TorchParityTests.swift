@@ -106,7 +106,7 @@ enum OperatorRunners {
         case "softmax": y = Functional.softmax(x, axis: dim)
         case "log_softmax": y = Functional.logSoftmax(x, axis: dim)
         case let kind:
-            XCTFail("\(label): unknown activation '\(kind ?? "")'")
+            XCTFail("\(label): unknown activation '\(kind)'")
             return 0
         }
         return compare(c, label, output: y, inputs: [("input", x)])
