@@ -19,25 +19,11 @@ final class SegmentTests: XCTestCase {
         XCTAssertNil(Shard("a/2"))
     }
 
-    /// A checkpoint trained briefly on ISBI by `Trainer` (once per test run).
-    static let isbiCheckpoint: Result<URL, Error> = Result {
-        let isbi = try SharedFixtures.require(SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012"))
-        let run = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-segment-\(UUID().uuidString)")
-        var c = TrainingConfig(images: isbi.appendingPathComponent("images").path, masks: isbi.appendingPathComponent("masks").path)
-        c.width = 8
-        c.steps = 20
-        c.validateEvery = 20
-        let trainer = Trainer(config: c, runDirectory: run)
-        trainer.log = { _ in }
-        _ = try trainer.run()
-        return run.appendingPathComponent("last.safetensors")
-    }
-
-    var isbi: URL { SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012") }
+    var isbi: URL { ISBICheckpoint.folder }
 
     /// `tessera segment --masks` reports the metrics `tessera eval` reports for the same checkpoint and slices.
     func testSegmentWithMasksReportsTheMetricsOfEval() throws {
-        let checkpoint = try Self.isbiCheckpoint.get()
+        let checkpoint = try ISBICheckpoint.trained.get()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-seg-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
         var o = SegmentOptions()
@@ -71,7 +57,7 @@ final class SegmentTests: XCTestCase {
     /// Killed with SIGKILL half-way through 20 images and run again: all 20 outputs exist and decode in full, no
     /// temporary file is left, and the images finished before the kill are reported as existing, not recomputed.
     func testKilledRunFinishesOnRerunWithoutRecomputing() throws {
-        let checkpoint = try Self.isbiCheckpoint.get()
+        let checkpoint = try ISBICheckpoint.trained.get()
         let binary = SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             return XCTFail("\(binary.path) is missing: build the package (swift build -c release) before the tests")
@@ -126,7 +112,7 @@ final class SegmentTests: XCTestCase {
     /// A truncated image among good ones: reported with its path and reason, the others are segmented; with
     /// `strict` the run stops at it.
     func testBadImageIsReportedAndTheRestGoOn() throws {
-        let checkpoint = try Self.isbiCheckpoint.get()
+        let checkpoint = try ISBICheckpoint.trained.get()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-bad-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("in")

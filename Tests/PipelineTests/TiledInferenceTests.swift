@@ -126,20 +126,11 @@ final class TiledInferenceTests: XCTestCase {
         XCTAssertNotEqual(tta, plain)
     }
 
-    /// On the ISBI slices, with a U-Net trained there briefly by `Trainer`, masks from 256-pixel tiles at 50%
+    /// On the ISBI slices, with the U-Net `ISBICheckpoint` trains there, masks from 256-pixel tiles at 50%
     /// overlap agree with whole-image masks on >= 99.9% of pixels.
     func testTiledAndWholeImageMasksAgreeOnISBI() throws {
-        let isbi = try SharedFixtures.require(SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012"))
-        let run = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-tiled-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: run) }
-        var c = TrainingConfig(images: isbi.appendingPathComponent("images").path, masks: isbi.appendingPathComponent("masks").path)
-        c.width = 8
-        c.steps = 40
-        c.validateEvery = 40
-        let trainer = Trainer(config: c, runDirectory: run)
-        trainer.log = { _ in }
-        _ = try trainer.run()
-        let loaded = try Checkpoint.load(run.appendingPathComponent("last.safetensors"))
+        let loaded = try Checkpoint.load(try ISBICheckpoint.trained.get())
+        let isbi = ISBICheckpoint.folder
         let dataset = try SegmentationDataset(images: isbi.appendingPathComponent("images"),
                                               masks: isbi.appendingPathComponent("masks"), maskKind: .binary)
         var agree = 0, total = 0, membrane = 0
