@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import TesseraEngine
 
 /// File formats the codecs read and write.
 public enum ImageFormat: String, Sendable, Codable {
@@ -223,18 +224,11 @@ public enum ImageCodec {
         case .jpeg: data = try encodeJPEG(image, quality: quality, file: url.path)
         case nil: throw ImageError(file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg)")
         }
-        let tmp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            try data.write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else {
-                throw ImageError(file: url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
-            }
-        } catch let e as ImageError {
-            try? FileManager.default.removeItem(at: tmp)
-            throw e
+            try AtomicFile.write(data, to: url)
+        } catch let e as SafeTensorsError {
+            throw ImageError(file: url.path, reason: e.reason)
         } catch {
-            try? FileManager.default.removeItem(at: tmp)
             throw ImageError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
         }
     }
