@@ -33,6 +33,23 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
                   width: width)
     }
 
+    /// The configuration of a torchvision-named ResNet state dict (depth from its block counts and block type,
+    /// width and input channels from `conv1.weight`, classes from `fc.weight`); nil if it is not one.
+    public static func inferred(fromShapes shapes: [String: [Int]]) -> ResNetConfig? {
+        guard let stem = shapes["conv1.weight"], stem.count == 4 else { return nil }
+        let bottleneck = shapes["layer1.0.conv3.weight"] != nil
+        let counts = (1...4).map { stage in
+            Set(shapes.keys.compactMap { key -> Int? in
+                let prefix = "layer\(stage)."
+                guard key.hasPrefix(prefix) else { return nil }
+                return Int(key.dropFirst(prefix.count).prefix { $0.isNumber })
+            }).count
+        }
+        guard let depth = blocks.first(where: { $0.value == counts && ($0.key >= 50) == bottleneck })?.key,
+              (1...4096).contains(stem[0]) else { return nil }
+        return ResNetConfig(depth: depth, inChannels: stem[1], classes: shapes["fc.weight"]?.first ?? 0, width: stem[0])
+    }
+
     static let blocks: [Int: [Int]] = [18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
                                        152: [3, 8, 36, 3]]
     /// Bottleneck blocks (expansion 4) from ResNet-50 up, basic blocks below.

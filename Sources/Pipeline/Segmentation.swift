@@ -19,21 +19,6 @@ public enum SegmentOutput: String, CaseIterable, Sendable {
     case logits
 }
 
-/// A deterministic slice of a sorted input list: shard `index` of `count` takes items index, index + count, ...
-public struct Shard: Equatable, Sendable {
-    public let index: Int, count: Int
-
-    /// Parses `i/n` (0 <= i < n).
-    public init?(_ text: String) {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, (0..<n).contains(i) else { return nil }
-        index = i
-        count = n
-    }
-
-    public func select<T>(_ items: [T]) -> [T] { stride(from: index, to: items.count, by: count).map { items[$0] } }
-}
-
 /// Settings of a segmentation run.
 public struct SegmentOptions: Sendable {
     public var outputs: Set<SegmentOutput> = [.mask]
@@ -55,16 +40,9 @@ public struct SegmentOptions: Sendable {
 }
 
 /// One image's line in the report.
-public struct SegmentRecord: Codable, Sendable {
-    public enum Status: String, Codable, Sendable {
-        /// Computed by this run.
-        case segmented
-        /// All outputs were already there (an earlier, possibly killed, run); not recomputed.
-        case existing
-        case failed
-    }
+public struct SegmentRecord: BatchRecord {
     public var path: String
-    public var status: Status
+    public var status: BatchStatus
     public var width: Int = 0
     public var height: Int = 0
     public var seconds: Double = 0
@@ -72,6 +50,11 @@ public struct SegmentRecord: Codable, Sendable {
     public var pixels: [Int] = []
     public var metrics: [String: Double]?
     public var error: String?
+
+    public init(path: String, status: BatchStatus) {
+        self.path = path
+        self.status = status
+    }
 }
 
 /// Segments a list of images with a checkpoint: sliding-window inference, outputs written atomically and
@@ -136,100 +119,61 @@ public final class SegmentRun {
         public var failed: Int { records.filter { $0.status == .failed }.count }
     }
 
+    var settings: BatchSettings {
+        var s = BatchSettings(out: outDirectory)
+        s.recursive = options.recursive
+        s.shard = options.shard
+        s.overwrite = options.overwrite
+        s.strict = options.strict
+        return s
+    }
+
     /// Segments `inputs` (files and folders) and writes the reports.
     public func run(inputs: [String]) throws -> Summary {
-        let all = try InputFiles(inputs, extensions: ["png", "jpg", "jpeg"], recursive: options.recursive).entries
-        let entries = options.shard.map { $0.select(all) } ?? all
-        try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
-        removeStaleTemporaryFiles()
-        let started = Date()
-        var records: [SegmentRecord] = []
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
-        let prefetch = Prefetcher(entries.map { entry -> URL? in
-            options.overwrite || !isComplete(relative: entry.relativePath) ? entry.url : nil
-        }, decode: decode)
-        for (i, entry) in entries.enumerated() {
-            var record = SegmentRecord(path: entry.relativePath, status: .segmented)
-            let t0 = Date()
-            do {
-                var matrix = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
-                if let image = try prefetch.take(i) {
-                    let labels = try segment(image, relative: entry.relativePath)
-                    record.width = image.width
-                    record.height = image.height
-                    record.pixels = counts(labels)
-                    if matrix != nil { matrix!.add(predictions: labels, truth: try truth(for: entry.relativePath, size: image)) }
-                } else {
-                    // Complete from an earlier run: read the saved mask for the report, recompute nothing.
-                    record.status = .existing
-                    let mask = try ImageCodec.decode(outputURL(.mask, relative: entry.relativePath))
-                    let labels = try MaskDecoder(kind: .label, classes: classes)
-                        .labels(from: mask, file: outputURL(.mask, relative: entry.relativePath).path)
-                    record.width = mask.width
-                    record.height = mask.height
-                    record.pixels = counts(labels)
-                    if matrix != nil { matrix!.add(predictions: labels, truth: try truth(for: entry.relativePath, size: mask)) }
-                }
-                if let m = matrix {
-                    record.metrics = m.summary
-                    total!.merge(m)
-                }
-            } catch {
-                record.status = .failed
-                record.error = "\(error)"
-                log("failed: \(error)")
-                if options.strict {
-                    records.append(record)
-                    try writeReports(records, metrics: total?.summary, seconds: Date().timeIntervalSince(started))
-                    throw error
-                }
-            }
-            record.seconds = Date().timeIntervalSince(t0)
-            records.append(record)
-            log(String(format: "[%d/%d] %@ %@ (%.2f s)", i + 1, entries.count, record.status.rawValue, entry.relativePath,
-                       record.seconds))
+        let classes = self.classes, channels = loaded.model.inChannels
+        func scored(_ record: inout SegmentRecord, labels: [UInt16], width: Int, height: Int) throws {
+            record.width = width
+            record.height = height
+            record.pixels = counts(labels)
+            guard let truth = try truthMasks?.labels(for: record.path, width: width, height: height) else { return }
+            var matrix = ConfusionMatrix(classes: classes)
+            matrix.add(predictions: labels, truth: truth)
+            record.metrics = matrix.summary
+            total!.merge(matrix)
         }
-        let seconds = Date().timeIntervalSince(started)
-        try writeReports(records, metrics: total?.summary, seconds: seconds)
+        let runner = ImageBatchRunner<SegmentRecord>(settings: settings, log: log)
+        let (records, seconds) = try runner.run(
+            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
+            isComplete: isComplete(relative:),
+            process: { image, entry in
+                var record = SegmentRecord(path: entry.relativePath, status: .done)
+                try scored(&record, labels: try segment(image, relative: entry.relativePath), width: image.width,
+                           height: image.height)
+                return record
+            },
+            existing: { entry in
+                // Complete from an earlier run: read the saved mask for the report, recompute nothing.
+                var record = SegmentRecord(path: entry.relativePath, status: .existing)
+                let url = outputURL(.mask, relative: entry.relativePath)
+                let mask = try ImageCodec.decode(url)
+                let labels = try MaskDecoder(kind: .label, classes: classes).labels(from: mask, file: url.path)
+                try scored(&record, labels: labels.map { UInt16($0) }, width: mask.width, height: mask.height)
+                return record
+            },
+            report: { records, seconds in try writeReports(records, metrics: total?.summary, seconds: seconds) })
         return Summary(records: records, metrics: total?.summary, seconds: seconds)
     }
 
-    /// Deletes `.<name>.tmp-<pid>-<n>` files left in the output tree by a killed run (whose process is gone).
-    func removeStaleTemporaryFiles() {
-        guard let walker = FileManager.default.enumerator(at: outDirectory, includingPropertiesForKeys: nil) else { return }
-        for case let url as URL in walker {
-            let name = url.lastPathComponent
-            guard name.hasPrefix("."), let range = name.range(of: ".tmp-") else { continue }
-            let pid = name[range.upperBound...].prefix { $0.isNumber }
-            guard let p = Int32(pid), kill(p, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(at: url)
-        }
-    }
-
-    /// Decodes an input with the channels the model takes (gray to one plane; RGB(A) to three).
-    func decode(_ url: URL) throws -> Image {
-        let wanted = loaded.model.inChannels
-        var image = try ImageCodec.decode(url)
-        if image.channels == wanted { return image }
-        var options = ImageCodec.Options()
-        if wanted == 1 { options.gray = true } else if wanted == 3 { options.rgba8 = true } else {
-            throw ImageError(file: url.path, reason: "image has \(image.channels) channels, the model takes \(wanted)")
-        }
-        image = try ImageCodec.decode(url, options: options)
-        if wanted == 3, case .uint8(let v) = image.samples, image.channels == 4 {
-            var rgb = [UInt8](repeating: 0, count: image.width * image.height * 3)
-            for i in 0..<(image.width * image.height) { for k in 0..<3 { rgb[i * 3 + k] = v[i * 4 + k] } }
-            image = Image(width: image.width, height: image.height, channels: 3, samples: .uint8(rgb))
-        }
-        return image
+    var truthMasks: TruthMasks? {
+        guard let root = options.masks else { return nil }
+        return TruthMasks(root: root, kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
     }
 
     /// Runs the model on one decoded image, writes its outputs, and returns the predicted class per pixel.
     func segment(_ image: Image, relative: String) throws -> [UInt16] {
         let w = image.width, h = image.height, n = w * h
-        var planes = AugmentationSample.planes(of: image)
-        IntensityNormalization.meanStd(mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
-            .apply(toPlanes: &planes, channels: image.channels)
+        let planes = ModelInput.planes(of: image, mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
         var labels = [UInt16](repeating: 0, count: n)
         let wantsProb = options.outputs.contains(.prob), wantsLogits = options.outputs.contains(.logits)
         var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: classes) : []
@@ -308,98 +252,22 @@ public final class SegmentRun {
         return c
     }
 
-    /// The ground-truth class ids for an input, from `--masks` at the same relative path (any image extension).
-    func truth(for relative: String, size image: Image) throws -> [Int32] {
-        guard let root = options.masks else { return [] }
-        let stem = (relative as NSString).deletingPathExtension
-        let candidates = ["png", "jpg", "jpeg", "PNG", "JPG"].map { root.appendingPathComponent(stem + "." + $0) }
-        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw ImageError(file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
-        }
-        guard let kind = MaskKind(name: loaded.info.maskKind) else {
-            throw ImageError(file: url.path, reason: "the checkpoint's mask kind '\(loaded.info.maskKind)' is unknown")
-        }
-        let (width, height, ids) = try MaskDecoder(kind: kind, classes: classes).labels(of: url)
-        guard width == image.width && height == image.height else {
-            throw ImageError(file: url.path, reason: "mask is \(width)x\(height) but the image is \(image.width)x\(image.height)")
-        }
-        return ids
-    }
-
-    /// Report file stem: `report`, or `report-<i>-of-<n>` for a shard (shards share one output folder).
-    var reportStem: String { options.shard.map { "report-\($0.index)-of-\($0.count)" } ?? "report" }
-
-    /// `report.csv` and `report.json` in the output folder, written atomically.
+    /// `report.csv` and `report.json` in the output folder (`report-i-of-n.*` for a shard), written atomically.
     func writeReports(_ records: [SegmentRecord], metrics: [String: Double]?, seconds: Double) throws {
         let names = loaded.info.classNames
         let metricKeys = metrics.map { $0.keys.sorted() } ?? []
-        var csv = (["path", "status", "width", "height", "seconds"] + names.map { "pixels_\($0)" } + metricKeys + ["error"])
-            .joined(separator: ",") + "\n"
-        for r in records {
-            var fields = [csvField(r.path), r.status.rawValue, "\(r.width)", "\(r.height)", String(format: "%.4f", r.seconds)]
-            fields += (0..<names.count).map { $0 < r.pixels.count ? "\(r.pixels[$0])" : "" }
-            fields += metricKeys.map { k in r.metrics?[k].map { String(format: "%.6f", $0) } ?? "" }
-            fields.append(csvField(r.error ?? ""))
-            csv += fields.joined(separator: ",") + "\n"
+        var columns: [(name: String, value: (SegmentRecord) -> String)] = [("width", { "\($0.width)" }), ("height", { "\($0.height)" })]
+        for (c, name) in names.enumerated() {
+            columns.append(("pixels_\(name)", { c < $0.pixels.count ? "\($0.pixels[c])" : "" }))
         }
-        try AtomicFile.write(Data(csv.utf8), to: outDirectory.appendingPathComponent(reportStem + ".csv"))
-        let segmented = records.filter { $0.status == .segmented }
-        let computeSeconds = segmented.map(\.seconds).reduce(0, +)
-        var summary: [String: Double] = [
-            "images": Double(records.count), "segmented": Double(segmented.count),
-            "existing": Double(records.filter { $0.status == .existing }.count),
-            "failed": Double(records.filter { $0.status == .failed }.count), "seconds": seconds,
-        ]
-        if !segmented.isEmpty {
-            summary["images_per_second"] = Double(segmented.count) / max(computeSeconds, 1e-9)
-            summary["seconds_per_image"] = computeSeconds / Double(segmented.count)
+        for key in metricKeys {
+            columns.append((key, { r in r.metrics?[key].map { String(format: "%.6f", $0) } ?? "" }))
         }
-        struct Report: Encodable {
-            let summary: [String: Double]
+        struct Run: Encodable {
             let metrics: [String: Double]?
             let classes: [String]
-            let images: [SegmentRecord]
         }
-        let json = try JSONEncoder.pretty.encode(Report(summary: summary, metrics: metrics, classes: names, images: records))
-        try AtomicFile.write(json, to: outDirectory.appendingPathComponent(reportStem + ".json"))
-    }
-
-    func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
-}
-
-/// Decodes item i + 1 on a background queue while item i is processed.
-final class Prefetcher: @unchecked Sendable {
-    private let urls: [URL?]
-    private let decode: (URL) throws -> Image
-    private var pending: (index: Int, group: DispatchGroup, box: ResultBox)?
-    private let queue = DispatchQueue(label: "tessera.segment.prefetch")
-
-    final class ResultBox: @unchecked Sendable { var result: Result<Image, Error>? }
-
-    init(_ urls: [URL?], decode: @escaping (URL) throws -> Image) {
-        self.urls = urls
-        self.decode = decode
-    }
-
-    private func start(_ i: Int) {
-        guard i < urls.count, let url = urls[i] else { pending = nil; return }
-        let group = DispatchGroup(), box = ResultBox(), decode = self.decode
-        group.enter()
-        queue.async {
-            box.result = Result { try decode(url) }
-            group.leave()
-        }
-        pending = (i, group, box)
-    }
-
-    /// The decoded image for item `i` (nil when the item is not to be decoded); starts decoding the next one.
-    func take(_ i: Int) throws -> Image? {
-        if pending?.index != i { start(i) }
-        guard let p = pending else { start(i + 1); return nil }
-        p.group.wait()
-        start(i + 1)
-        return try p.box.result!.get()
+        try BatchReport(columns: columns).write(records, seconds: seconds, extra: Run(metrics: metrics, classes: names),
+                                                to: outDirectory, stem: settings.reportStem)
     }
 }

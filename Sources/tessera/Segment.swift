@@ -59,7 +59,7 @@ struct Segment: ParsableCommand {
         o.recursive = recursive
         let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
         let summary = try run.run(inputs: inputs)
-        let done = summary.records.filter { $0.status == .segmented }
+        let done = summary.records.filter { $0.status == .done }
         let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
         print(String(format: "%d images: %d segmented, %d already done, %d failed; %.2f s per image, %.2f images/s",
                      summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,

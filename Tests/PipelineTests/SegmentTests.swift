@@ -106,7 +106,7 @@ final class SegmentTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
         let s = json["summary"] as! [String: Double]
         XCTAssertEqual(s["existing"]!, Double(existing.count))
-        XCTAssertEqual(s["segmented"]!, Double(20 - existing.count))
+        XCTAssertEqual(s["done"]!, Double(20 - existing.count))
     }
 
     /// A truncated image among good ones: reported with its path and reason, the others are segmented; with
@@ -126,7 +126,7 @@ final class SegmentTests: XCTestCase {
         let run = try SegmentRun(checkpoint: checkpoint, options: SegmentOptions(), out: dir.appendingPathComponent("out"))
         run.log = { _ in }
         let summary = try run.run(inputs: [input.path])
-        XCTAssertEqual(summary.records.map(\.status), [.segmented, .failed, .segmented])
+        XCTAssertEqual(summary.records.map(\.status), [.done, .failed, .done])
         XCTAssertEqual(summary.failed, 1)
         let reason = summary.records[1].error ?? ""
         XCTAssertTrue(reason.contains("slice01.png"), reason)

@@ -1,0 +1,266 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+
+/// A deterministic slice of a sorted input list: shard `index` of `count` takes items index, index + count, ...
+public struct Shard: Equatable, Sendable {
+    public let index: Int, count: Int
+
+    /// Parses `i/n` (0 <= i < n).
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, (0..<n).contains(i) else { return nil }
+        index = i
+        count = n
+    }
+
+    public func select<T>(_ items: [T]) -> [T] { stride(from: index, to: items.count, by: count).map { items[$0] } }
+}
+
+/// What happened to one input of a batch run.
+public enum BatchStatus: String, Codable, Sendable {
+    /// Computed by this run.
+    case done
+    /// All outputs were already there (an earlier, possibly killed, run); not recomputed.
+    case existing
+    case failed
+}
+
+/// One input's line in a batch report.
+public protocol BatchRecord: Codable, Sendable {
+    init(path: String, status: BatchStatus)
+    var path: String { get }
+    var status: BatchStatus { get set }
+    var seconds: Double { get set }
+    var error: String? { get set }
+}
+
+/// Where and how a batch run works: the input list, its shard, the output folder and the failure policy.
+public struct BatchSettings: Sendable {
+    public var out: URL
+    public var recursive = false
+    public var shard: Shard?
+    /// Recompute inputs whose outputs already exist.
+    public var overwrite = false
+    /// Stop at the first input that fails.
+    public var strict = false
+
+    public init(out: URL) { self.out = out }
+
+    /// Report file stem: `report`, or `report-<i>-of-<n>` for a shard (shards share one output folder).
+    public var reportStem: String { shard.map { "report-\($0.index)-of-\($0.count)" } ?? "report" }
+}
+
+/// The loop `tessera segment` and `tessera explain` share: expands files, folders and globs, takes its shard,
+/// skips inputs whose outputs are complete, decodes the next image while the current one runs, turns an input's
+/// error into a failed record (or stops, when strict), and rewrites the reports after a strict stop and at the end.
+public struct ImageBatchRunner<Record: BatchRecord> {
+    public let settings: BatchSettings
+    public var log: (String) -> Void
+
+    public init(settings: BatchSettings, log: @escaping (String) -> Void) {
+        self.settings = settings
+        self.log = log
+    }
+
+    /// Runs `process` on each decoded input, or `existing` on inputs whose outputs `isComplete` says are there.
+    /// - Parameter report: writes the reports for the records so far and the elapsed seconds.
+    public func run(inputs: [String], decode: @escaping (URL) throws -> Image, isComplete: (String) -> Bool,
+                    process: (Image, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
+                    report: ([Record], Double) throws -> Void) throws -> (records: [Record], seconds: Double) {
+        let all = try InputFiles(inputs, extensions: ["png", "jpg", "jpeg"], recursive: settings.recursive).entries
+        let entries = settings.shard.map { $0.select(all) } ?? all
+        try FileManager.default.createDirectory(at: settings.out, withIntermediateDirectories: true)
+        TemporaryFiles.removeStale(under: settings.out)
+        let started = Date()
+        var records: [Record] = []
+        let prefetch = Prefetcher(entries.map { settings.overwrite || !isComplete($0.relativePath) ? $0.url : nil },
+                                  decode: decode)
+        for (i, entry) in entries.enumerated() {
+            let t0 = Date()
+            var record: Record
+            do {
+                if let image = try prefetch.take(i) {
+                    record = try process(image, entry)
+                    record.status = .done
+                } else {
+                    record = try existing(entry)
+                    record.status = .existing
+                }
+            } catch {
+                record = Record(path: entry.relativePath, status: .failed)
+                record.error = "\(error)"
+                log("failed: \(error)")
+                if settings.strict {
+                    records.append(record)
+                    try report(records, Date().timeIntervalSince(started))
+                    throw error
+                }
+            }
+            record.seconds = Date().timeIntervalSince(t0)
+            records.append(record)
+            log(String(format: "[%d/%d] %@ %@ (%.2f s)", i + 1, entries.count, record.status.rawValue,
+                       entry.relativePath, record.seconds))
+        }
+        let seconds = Date().timeIntervalSince(started)
+        try report(records, seconds)
+        return (records, seconds)
+    }
+}
+
+/// `report.csv` (one line per input, the given columns) and `report.json` (a summary, run-level results and the
+/// records), written atomically.
+public struct BatchReport<Record: BatchRecord> {
+    public var columns: [(name: String, value: (Record) -> String)]
+
+    public init(columns: [(name: String, value: (Record) -> String)]) { self.columns = columns }
+
+    /// Counts and throughput of `records` over `seconds` of wall time.
+    public static func summary(_ records: [Record], seconds: Double) -> [String: Double] {
+        let done = records.filter { $0.status == .done }
+        let computeSeconds = done.map(\.seconds).reduce(0, +)
+        var summary: [String: Double] = [
+            "images": Double(records.count), "done": Double(done.count),
+            "existing": Double(records.filter { $0.status == .existing }.count),
+            "failed": Double(records.filter { $0.status == .failed }.count), "seconds": seconds,
+        ]
+        if !done.isEmpty {
+            summary["images_per_second"] = Double(done.count) / max(computeSeconds, 1e-9)
+            summary["seconds_per_image"] = computeSeconds / Double(done.count)
+        }
+        return summary
+    }
+
+    /// Writes `<stem>.csv` and `<stem>.json` into `folder`; `extra` is encoded beside the summary and records.
+    public func write<Extra: Encodable>(_ records: [Record], seconds: Double, extra: Extra, to folder: URL,
+                                        stem: String) throws {
+        var csv = (["path", "status"] + columns.map(\.name) + ["seconds", "error"]).joined(separator: ",") + "\n"
+        for r in records {
+            let fields = [Self.csvField(r.path), r.status.rawValue] + columns.map { $0.value(r) }
+                + [String(format: "%.4f", r.seconds), Self.csvField(r.error ?? "")]
+            csv += fields.joined(separator: ",") + "\n"
+        }
+        try AtomicFile.write(Data(csv.utf8), to: folder.appendingPathComponent(stem + ".csv"))
+        let json = try JSONEncoder.pretty.encode(BatchReportFile(summary: Self.summary(records, seconds: seconds),
+                                                                 extra: extra, images: records))
+        try AtomicFile.write(json, to: folder.appendingPathComponent(stem + ".json"))
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
+
+/// `report.json`: the summary, the run-level keys of `extra`, and the records under `images`.
+struct BatchReportFile<Record: Encodable, Extra: Encodable>: Encodable {
+    let summary: [String: Double]
+    let extra: Extra
+    let images: [Record]
+
+    enum Key: String, CodingKey { case summary, images }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(summary, forKey: .summary)
+        try c.encode(images, forKey: .images)
+        try extra.encode(to: encoder)
+    }
+}
+
+/// Temporary files (`.<name>.tmp-<pid>-<n>`, see `AtomicFile`) left in an output tree by killed runs.
+enum TemporaryFiles {
+    /// Deletes those whose process is gone.
+    static func removeStale(under folder: URL) {
+        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { return }
+        for case let url as URL in walker {
+            let name = url.lastPathComponent
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-") else { continue }
+            let pid = name[range.upperBound...].prefix { $0.isNumber }
+            guard let p = Int32(pid), kill(p, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: url)
+        }
+    }
+}
+
+/// Ground-truth masks found by an input's relative path under a folder (any image extension).
+struct TruthMasks {
+    let root: URL
+    let kind: MaskKind
+    let classes: Int
+
+    /// Class ids of the mask for `relative`, checked against the image's size.
+    func labels(for relative: String, width: Int, height: Int) throws -> [Int32] {
+        let stem = (relative as NSString).deletingPathExtension
+        let candidates = ["png", "jpg", "jpeg", "PNG", "JPG"].map { root.appendingPathComponent(stem + "." + $0) }
+        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw ImageError(file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
+        }
+        let (w, h, ids) = try MaskDecoder(kind: kind, classes: classes).labels(of: url)
+        guard w == width && h == height else {
+            throw ImageError(file: url.path, reason: "mask is \(w)x\(h) but the image is \(width)x\(height)")
+        }
+        return ids
+    }
+}
+
+/// Decodes item i + 1 on a background queue while item i is processed.
+final class Prefetcher: @unchecked Sendable {
+    private let urls: [URL?]
+    private let decode: (URL) throws -> Image
+    private var pending: (index: Int, group: DispatchGroup, box: ResultBox)?
+    private let queue = DispatchQueue(label: "tessera.batch.prefetch")
+
+    final class ResultBox: @unchecked Sendable { var result: Result<Image, Error>? }
+
+    init(_ urls: [URL?], decode: @escaping (URL) throws -> Image) {
+        self.urls = urls
+        self.decode = decode
+    }
+
+    private func start(_ i: Int) {
+        guard i < urls.count, let url = urls[i] else { pending = nil; return }
+        let group = DispatchGroup(), box = ResultBox(), decode = self.decode
+        group.enter()
+        queue.async {
+            box.result = Result { try decode(url) }
+            group.leave()
+        }
+        pending = (i, group, box)
+    }
+
+    /// The decoded image for item `i` (nil when the item is not to be decoded); starts decoding the next one.
+    func take(_ i: Int) throws -> Image? {
+        if pending?.index != i { start(i) }
+        guard let p = pending else { start(i + 1); return nil }
+        p.group.wait()
+        start(i + 1)
+        return try p.box.result!.get()
+    }
+}
+
+/// Images as a model takes them: decoded with the model's channel count, normalised planes.
+public enum ModelInput {
+    /// Decodes `url` with the channels the model takes (gray to one plane; RGB(A) to three).
+    public static func decode(_ url: URL, channels wanted: Int) throws -> Image {
+        var image = try ImageCodec.decode(url)
+        if image.channels == wanted { return image }
+        var options = ImageCodec.Options()
+        if wanted == 1 { options.gray = true } else if wanted == 3 { options.rgba8 = true } else {
+            throw ImageError(file: url.path, reason: "image has \(image.channels) channels, the model takes \(wanted)")
+        }
+        image = try ImageCodec.decode(url, options: options)
+        if wanted == 3, case .uint8(let v) = image.samples, image.channels == 4 {
+            var rgb = [UInt8](repeating: 0, count: image.width * image.height * 3)
+            for i in 0..<(image.width * image.height) { for k in 0..<3 { rgb[i * 3 + k] = v[i * 4 + k] } }
+            image = Image(width: image.width, height: image.height, channels: 3, samples: .uint8(rgb))
+        }
+        return image
+    }
+
+    /// Planar float samples [channels][height][width] normalised by per-channel mean and std.
+    public static func planes(of image: Image, mean: [Float], std: [Float]) -> [Float] {
+        var planes = AugmentationSample.planes(of: image)
+        IntensityNormalization.meanStd(mean: mean, std: std).apply(toPlanes: &planes, channels: image.channels)
+        return planes
+    }
+}
