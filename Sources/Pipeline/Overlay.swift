@@ -1,22 +1,29 @@
 import Foundation
 import TesseraData
 
-/// Renders a label mask over its image: each non-background class tints its pixels (alpha 0.4) and its outline
-/// (pixels with a differently labelled 4-neighbour) is drawn in the full class colour.
+/// Images drawn over their inputs: label masks (class tints and outlines) and attribution heatmaps.
 public enum Overlay {
-    public static func render(image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4) -> Image {
-        let w = image.width, h = image.height, ch = image.channels
-        var rgb = [UInt8](repeating: 0, count: w * h * 3)
-        // The image as 8-bit RGB (gray repeated; 16-bit scaled down; alpha dropped).
-        for i in 0..<(w * h) {
+    /// The image as 8-bit RGB: gray repeated, 16-bit scaled down, alpha dropped.
+    public static func rgb(of image: Image) -> [UInt8] {
+        let n = image.width * image.height, ch = image.channels, colour = ch >= 3
+        var rgb = [UInt8](repeating: 0, count: n * 3)
+        for i in 0..<n {
             for k in 0..<3 {
-                let c = min(k, ch - 1)
+                let c = colour ? k : 0
                 switch image.samples {
                 case .uint8(let v): rgb[i * 3 + k] = v[i * ch + c]
                 case .uint16(let v): rgb[i * 3 + k] = UInt8(v[i * ch + c] >> 8)
                 }
             }
         }
+        return rgb
+    }
+
+    /// Each non-background class tints its pixels (`alpha`) and its outline (pixels with a differently labelled
+    /// 4-neighbour) is drawn in the full class colour.
+    public static func render(image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4) -> Image {
+        let w = image.width, h = image.height
+        var rgb = rgb(of: image)
         for y in 0..<h {
             for x in 0..<w {
                 let i = y * w + x, l = Int(labels[i])
@@ -33,5 +40,18 @@ public enum Overlay {
             }
         }
         return Image(width: w, height: h, channels: 3, samples: .uint8(rgb))
+    }
+
+    /// A heatmap in [0, 1] (row-major, the image's size) coloured by `colormap` and blended over the image:
+    /// alpha x colour + (1 - alpha) x image.
+    public static func heatmap(_ heat: [Float], over image: Image, colormap: Colormap, alpha: Float = 0.5) -> Image {
+        var rgb = rgb(of: image)
+        for i in 0..<(image.width * image.height) {
+            let c = colormap.color(heat[i])
+            for k in 0..<3 {
+                rgb[i * 3 + k] = UInt8(max(0, min(255, (alpha * Float(c[k]) + (1 - alpha) * Float(rgb[i * 3 + k])).rounded())))
+            }
+        }
+        return Image(width: image.width, height: image.height, channels: 3, samples: .uint8(rgb))
     }
 }

@@ -1,0 +1,348 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraModels
+import TesseraNN
+
+/// What `tessera explain` writes per image, under `OUT/heatmap/`, `OUT/overlay/` and `OUT/raw/` with the input's
+/// relative path.
+public enum ExplainOutput: String, CaseIterable, Sendable {
+    /// The heatmap in colour (PNG).
+    case heatmap
+    /// The heatmap blended over the image (PNG or JPEG).
+    case overlay
+    /// The heatmap's values in [0, 1]: a 16-bit PNG (value x 65535) or float32 `.npy`.
+    case raw
+}
+
+/// Settings of an explain run.
+public struct ExplainOptions: Sendable {
+    public var method = CAMMethod.gradcam
+    /// Dotted module path; nil: the model's last convolutional stage.
+    public var layer: String?
+    /// Class index or name; nil: a classifier's top-1 class, a segmenter's most predicted non-background class.
+    public var targetClass: String?
+    /// A mask (nonzero = region) for segmentation targets: one file for every input, or a folder holding one per
+    /// input at the same relative path. Nil: the pixels predicted as the class.
+    public var targetMask: URL?
+    /// A box (image pixels) for segmentation targets.
+    public var box: PixelWindow?
+    public var outputs: Set<ExplainOutput> = [.heatmap, .overlay, .raw]
+    public var colormap = Colormap.jet
+    public var alpha: Float = 0.5
+    /// `png` (16-bit) or `npy`.
+    public var rawFormat = "png"
+    public var overlayFormat = "png"
+    /// Occlusion patch and step (pixels).
+    public var patch: Int?
+    public var stride: Int?
+    /// Ground-truth masks: the report gives the share of the map on the explained class's pixels plus `band`.
+    public var masks: URL?
+    public var band = 2
+    /// Largest image explained in one pass (the whole image goes through forward and backward at once).
+    public var maxPixels = 4 << 20
+    public var mean: [Float]?
+    public var std: [Float]?
+
+    public init() {}
+}
+
+/// One image's line in the explain report.
+public struct ExplainRecord: BatchRecord {
+    public var path: String
+    public var status: BatchStatus
+    public var width = 0, height = 0
+    public var seconds: Double = 0
+    public var layer: String?
+    public var classIndex: Int?
+    public var className: String?
+    /// The target's value (a class logit, or the sum of class logits over the region).
+    public var score: Double?
+    /// Region pixels of a segmentation target.
+    public var regionPixels: Int?
+    /// Where the heatmap peaks (mean position of its maxima), image pixels.
+    public var peakX: Double?, peakY: Double?
+    /// The map was zero everywhere (every weighted activation negative): the heatmap is all zeros.
+    public var zeroMap = false
+    /// With ground truth: the heatmap's mass on the class's true pixels dilated by the band, and the share of the
+    /// image that area is (what a uniform map would score).
+    public var massInTruth: Double?
+    public var truthArea: Double?
+    public var error: String?
+
+    public init(path: String, status: BatchStatus) {
+        self.path = path
+        self.status = status
+    }
+}
+
+/// Explains a list of images with a model: attribution heatmaps, overlays and raw maps written atomically and
+/// skipped when complete, errors per image, `report.csv` / `report.json` (shared with `tessera segment`).
+public final class ExplainRun {
+    public let model: ExplainModel
+    public let options: ExplainOptions
+    public let outDirectory: URL
+    public let settings: BatchSettings
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    let cam: GradCAM
+
+    public init(model url: URL, options: ExplainOptions, settings: BatchSettings) throws {
+        model = try ExplainModel.load(url, mean: options.mean, std: options.std)
+        self.options = options
+        self.settings = settings
+        outDirectory = settings.out
+        guard ["png", "jpg", "jpeg"].contains(options.overlayFormat.lowercased()) else {
+            throw CAMError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
+        }
+        guard ["png", "npy"].contains(options.rawFormat) else { throw CAMError(reason: "raw format must be png or npy") }
+        cam = GradCAM(method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
+                      stride: options.stride)
+        if options.method != .occlusion, model.module.module(at: cam.layer) == nil || cam.layer.isEmpty {
+            throw CAMError(reason: "no layer '\(cam.layer)' in this model; some layers: "
+                           + model.module.namedModules().map(\.name).filter { !$0.isEmpty && $0.split(separator: ".").count <= 2 }
+                           .prefix(40).joined(separator: ", "))
+        }
+        if let c = options.targetClass { _ = try model.classIndex(c) }
+    }
+
+    /// Output file of `kind` for an input at `relative` path.
+    public func outputURL(_ kind: ExplainOutput, relative: String) -> URL {
+        let stem = (relative as NSString).deletingPathExtension
+        switch kind {
+        case .heatmap: return outDirectory.appendingPathComponent("heatmap/" + stem + ".png")
+        case .overlay:
+            return outDirectory.appendingPathComponent("overlay/" + stem + (options.overlayFormat == "png" ? ".png" : ".jpg"))
+        case .raw: return outDirectory.appendingPathComponent("raw/" + stem + "." + options.rawFormat)
+        }
+    }
+
+    func isComplete(relative: String) -> Bool {
+        options.outputs.allSatisfy { kind in
+            let url = outputURL(kind, relative: relative)
+            guard FileManager.default.fileExists(atPath: url.path) else { return false }
+            return url.pathExtension == "npy" || (try? ImageCodec.info(of: url)) != nil
+        }
+    }
+
+    /// The summary of a run.
+    public struct Summary {
+        public let records: [ExplainRecord]
+        public let seconds: Double
+        public var failed: Int { records.filter { $0.status == .failed }.count }
+        /// Mean mass on the truth band over the images that have it.
+        public var meanMassInTruth: Double? {
+            let v = records.compactMap(\.massInTruth)
+            return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+        }
+    }
+
+    /// Explains `inputs` (files, folders, globs) and writes the reports.
+    public func run(inputs: [String]) throws -> Summary {
+        let channels = model.inChannels
+        let runner = ImageBatchRunner<ExplainRecord>(settings: settings, log: log)
+        let (records, seconds) = try runner.run(
+            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
+            isComplete: isComplete(relative:),
+            process: { image, entry in try explain(image, relative: entry.relativePath) },
+            existing: { entry in
+                var record = ExplainRecord(path: entry.relativePath, status: .existing)
+                let info = try ImageCodec.info(of: outputURL(options.outputs.first ?? .heatmap, relative: entry.relativePath))
+                (record.width, record.height) = (info.width, info.height)
+                return record
+            },
+            report: writeReports)
+        let summary = Summary(records: records, seconds: seconds)
+        if let m = summary.meanMassInTruth { log(String(format: "mean share of the map on the truth band: %.4f", m)) }
+        return summary
+    }
+
+    /// Explains one decoded image and writes its outputs.
+    func explain(_ image: Image, relative: String) throws -> ExplainRecord {
+        let w = image.width, h = image.height
+        guard w * h <= options.maxPixels else {
+            throw ImageError(file: relative, reason: "image is \(w)x\(h); explain runs a whole image at once and takes "
+                             + "at most \(options.maxPixels) pixels (--max-pixels)")
+        }
+        var record = ExplainRecord(path: relative, status: .done)
+        (record.width, record.height) = (w, h)
+        record.layer = options.method == .occlusion ? nil : cam.layer
+        let planes = ModelInput.planes(of: image, mean: model.mean, std: model.std)
+        let input: Tensor, crop: PixelWindow, target: CAMTarget
+        if let network = model.segmenter {
+            (input, crop, target) = try segmentationTarget(network, planes: planes, image: image, relative: relative)
+            if case .region(_, let region) = target { record.regionPixels = region.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+        } else {
+            input = Tensor(planes, shape: [1, image.channels, h, w])
+            crop = PixelWindow(x: 0, y: 0, width: w, height: h)
+            let c = try options.targetClass.map(model.classIndex)
+                ?? Int(withNoGrad { model.module(input) }.argmax(axis: 1).scalars[0])
+            target = .classLogit(c)
+        }
+        let result = try cam.explain(model: model.module, input: input, target: target, crop: crop)
+        record.classIndex = target.classIndex
+        record.className = model.classNames[target.classIndex]
+        record.score = Double(result.score)
+        record.zeroMap = result.isZero
+        if result.isZero {
+            log("warning: \(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere "
+                + "(every weighted activation is negative); its heatmap is all zeros")
+        }
+        let peak = Self.peak(result.heatmap, width: w)
+        (record.peakX, record.peakY) = (peak.x, peak.y)
+        if let root = options.masks {
+            let truth = try TruthMasks(root: root, kind: MaskKind(name: model.maskKind) ?? .label, classes: model.classes)
+                .labels(for: relative, width: w, height: h)
+            let band = Self.dilated(truth.map { Int($0) == target.classIndex }, width: w, height: h, by: options.band)
+            let total = result.heatmap.reduce(0, +)
+            let inside = zip(result.heatmap, band).reduce(Float(0)) { $0 + ($1.1 ? $1.0 : 0) }
+            record.massInTruth = total > 0 ? Double(inside / total) : 0
+            record.truthArea = Double(band.filter { $0 }.count) / Double(w * h)
+        }
+        try write(result.heatmap, image: image, relative: relative)
+        return record
+    }
+
+    /// The input window, the image inside it, and the region target of a segmenter. The whole image runs in one
+    /// window mirrored outward to a size the network takes, as `segment` does when a tile covers the image.
+    func segmentationTarget(_ network: any SegmentationNetwork, planes: [Float], image: Image,
+                            relative: String) throws -> (Tensor, PixelWindow, CAMTarget) {
+        let w = image.width, h = image.height
+        let one = TiledInference(tile: .max)
+        let py = one.plan(size: h, model: network), px = one.plan(size: w, model: network)
+        let window = MirrorWindow.extract(planes, width: w, height: h, channels: image.channels, x0: px.inputStart[0],
+                                          y0: py.inputStart[0], width: px.inputSize, height: py.inputSize)
+        let input = Tensor(window, shape: [1, image.channels, py.inputSize, px.inputSize])
+        let crop = PixelWindow(x: -px.inputStart[0], y: -py.inputStart[0], width: w, height: h)
+        // Output pixel (oy, ox) is image pixel (oy + oy0, ox + ox0).
+        let oh = py.outputSize, ow = px.outputSize, oy0 = py.outputStart(0), ox0 = px.outputStart(0)
+        var inImage = [Bool](repeating: false, count: oh * ow)
+        for oy in 0..<oh where (0..<h).contains(oy + oy0) {
+            for ox in 0..<ow where (0..<w).contains(ox + ox0) { inImage[oy * ow + ox] = true }
+        }
+        let predicted: [Int] = withNoGrad {
+            network.eval()
+            return network(input).argmax(axis: 1).scalars.map { Int($0) }
+        }
+        let classIndex: Int
+        if let c = options.targetClass { classIndex = try model.classIndex(c) } else {
+            var counts = [Int](repeating: 0, count: model.classes)
+            for i in predicted.indices where inImage[i] { counts[predicted[i]] += 1 }
+            let candidates = model.classes > 1 ? Array(1..<model.classes) : [0]
+            classIndex = candidates.max { counts[$0] < counts[$1] } ?? 0
+        }
+        var region = [Float](repeating: 0, count: oh * ow)
+        if let box = options.box {
+            for oy in 0..<oh {
+                for ox in 0..<ow where inImage[oy * ow + ox] {
+                    let y = oy + oy0, x = ox + ox0
+                    if y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width { region[oy * ow + ox] = 1 }
+                }
+            }
+        } else if let maskURL = try regionMaskURL(for: relative) {
+            let mask = try ImageCodec.decode(maskURL, options: { var o = ImageCodec.Options(); o.gray = true; return o }())
+            guard mask.width == w && mask.height == h else {
+                throw ImageError(file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)")
+            }
+            for oy in 0..<oh {
+                for ox in 0..<ow where inImage[oy * ow + ox] && mask.sample(x: ox + ox0, y: oy + oy0, channel: 0) != 0 {
+                    region[oy * ow + ox] = 1
+                }
+            }
+        } else {
+            for i in region.indices where inImage[i] && predicted[i] == classIndex { region[i] = 1 }
+        }
+        guard region.contains(where: { $0 != 0 }) else {
+            throw CAMError(reason: "\(relative): the target region of class \(classIndex) ('\(model.classNames[classIndex])') "
+                           + "is empty (no pixel predicted as it); give --target-mask or --box")
+        }
+        return (input, crop, .region(class: classIndex, region: region))
+    }
+
+    /// The target mask for an input: the file given, or the same relative path under the folder given.
+    func regionMaskURL(for relative: String) throws -> URL? {
+        guard let m = options.targetMask else { return nil }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: m.path, isDirectory: &isFolder) else {
+            throw ImageError(file: m.path, reason: "no such target mask")
+        }
+        guard isFolder.boolValue else { return m }
+        let stem = (relative as NSString).deletingPathExtension
+        let candidates = ["png", "jpg", "jpeg"].map { m.appendingPathComponent(stem + "." + $0) }
+        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw ImageError(file: m.appendingPathComponent(stem).path, reason: "no target mask for \(relative)")
+        }
+        return url
+    }
+
+    func write(_ heat: [Float], image: Image, relative: String) throws {
+        let w = image.width, h = image.height
+        for kind in options.outputs.sorted(by: { $0.rawValue < $1.rawValue }) {
+            let url = outputURL(kind, relative: relative)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            switch kind {
+            case .heatmap: try ImageCodec.write(options.colormap.render(heat, width: w, height: h), to: url)
+            case .overlay:
+                try ImageCodec.write(Overlay.heatmap(heat, over: image, colormap: options.colormap, alpha: options.alpha),
+                                     to: url, quality: 90)
+            case .raw where options.rawFormat == "npy":
+                try AtomicFile.write(NPYFile.encode(heat, shape: [h, w]), to: url)
+            case .raw:
+                let samples = heat.map { UInt16(max(0, min(1, $0)) * 65535 + 0.5) }
+                try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: .uint16(samples)), to: url)
+            }
+        }
+    }
+
+    /// The mean position of the heatmap's maxima (a bilinear upsampling has plateaus at its borders).
+    public static func peak(_ heat: [Float], width: Int) -> (x: Double, y: Double) {
+        guard let top = heat.max(), top > 0 else { return (-1, -1) }
+        var sx = 0.0, sy = 0.0, n = 0.0
+        for (i, v) in heat.enumerated() where v >= top - 1e-6 {
+            sx += Double(i % width)
+            sy += Double(i / width)
+            n += 1
+        }
+        return (sx / n, sy / n)
+    }
+
+    /// `mask` grown by `radius` pixels (chessboard distance).
+    public static func dilated(_ mask: [Bool], width: Int, height: Int, by radius: Int) -> [Bool] {
+        guard radius > 0 else { return mask }
+        // Separable: rows, then columns.
+        var rows = [Bool](repeating: false, count: mask.count)
+        for y in 0..<height {
+            for x in 0..<width where mask[y * width + x] {
+                for d in max(0, x - radius)...min(width - 1, x + radius) { rows[y * width + d] = true }
+            }
+        }
+        var out = [Bool](repeating: false, count: mask.count)
+        for y in 0..<height {
+            for x in 0..<width where rows[y * width + x] {
+                for d in max(0, y - radius)...min(height - 1, y + radius) { out[d * width + x] = true }
+            }
+        }
+        return out
+    }
+
+    func writeReports(_ records: [ExplainRecord], seconds: Double) throws {
+        func f(_ v: Double?, _ format: String = "%.6f") -> String { v.map { String(format: format, $0) } ?? "" }
+        let columns: [(name: String, value: (ExplainRecord) -> String)] = [
+            ("width", { "\($0.width)" }), ("height", { "\($0.height)" }), ("layer", { $0.layer ?? "" }),
+            ("class", { $0.classIndex.map(String.init) ?? "" }), ("class_name", { BatchReport<ExplainRecord>.csvField($0.className ?? "") }),
+            ("score", { f($0.score) }), ("region_pixels", { $0.regionPixels.map(String.init) ?? "" }),
+            ("peak_x", { f($0.peakX, "%.1f") }), ("peak_y", { f($0.peakY, "%.1f") }), ("zero_map", { $0.zeroMap ? "1" : "0" }),
+            ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) }),
+        ]
+        struct Run: Encodable {
+            let method: String
+            let layer: String?
+            let classes: [String]
+            let meanMassInTruth: Double?
+        }
+        let mass = records.compactMap(\.massInTruth)
+        let run = Run(method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
+                      classes: model.classNames, meanMassInTruth: mass.isEmpty ? nil : mass.reduce(0, +) / Double(mass.count))
+        try BatchReport(columns: columns).write(records, seconds: seconds, extra: run, to: outDirectory,
+                                                stem: settings.reportStem)
+    }
+}

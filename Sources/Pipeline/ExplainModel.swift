@@ -1,0 +1,79 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraModels
+import TesseraNN
+
+/// A model as `tessera explain` sees it: a Tessera segmentation checkpoint, or a classifier given as a
+/// torchvision-named ResNet state dict in safetensors (optional metadata `mean`, `std`, `classes` as JSON lists).
+public struct ExplainModel {
+    public let module: Module
+    /// The segmentation network, nil for a classifier.
+    public let segmenter: (any SegmentationNetwork)?
+    public let inChannels: Int
+    public let classNames: [String]
+    public let mean: [Float], std: [Float]
+    /// The colour of each class, for segmentation outlines.
+    public let classColors: [[Int]]
+    public let maskKind: String
+
+    public var classes: Int { classNames.count }
+
+    /// Loads `url`; `mean`/`std` override the file's normalisation (a classifier without any gets ImageNet's for
+    /// three channels, 0.5 / 0.25 for one).
+    public static func load(_ url: URL, mean: [Float]? = nil, std: [Float]? = nil) throws -> ExplainModel {
+        let file = try SafeTensorsFile(contentsOf: url)
+        if file.metadata["info"] != nil {
+            let loaded = try Checkpoint.load(url)
+            let info = loaded.info
+            return ExplainModel(module: loaded.model, segmenter: loaded.model, inChannels: loaded.model.inChannels,
+                                classNames: info.classNames, mean: mean ?? info.normalizationMean,
+                                std: std ?? info.normalizationStd,
+                                classColors: info.classColors.count >= info.classes ? info.classColors : CheckpointInfo.vocColors(info.classes),
+                                maskKind: info.maskKind)
+        }
+        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
+        var shapes: [String: [Int]] = [:]
+        for entry in file.entries { shapes[entry.name] = entry.shape }
+        guard let config = ResNetConfig.inferred(fromShapes: shapes), config.classes > 0 else {
+            throw fail("neither a Tessera checkpoint nor a torchvision ResNet classifier (conv1, layer1-4, fc)")
+        }
+        var g = RandomGenerator(seed: 0)
+        let model = ResNet(config, generator: &g)
+        var state: [String: Tensor] = [:]
+        for name in file.names { state[name] = try file.tensor(name) }
+        do { try model.load(state) } catch { throw fail("\(error)") }
+        func floats(_ key: String) -> [Float]? {
+            file.metadata[key].flatMap { try? JSONDecoder().decode([Float].self, from: Data($0.utf8)) }
+        }
+        let names = file.metadata["classes"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+        let c = config.inChannels
+        let m = mean ?? floats("mean") ?? (c == 3 ? [0.485, 0.456, 0.406] : [Float](repeating: 0.5, count: c))
+        let s = std ?? floats("std") ?? (c == 3 ? [0.229, 0.224, 0.225] : [Float](repeating: 0.25, count: c))
+        guard m.count == c, s.count == c else { throw fail("mean/std need \(c) values") }
+        let classNames = names?.count == config.classes ? names! : (0..<config.classes).map { "class\($0)" }
+        return ExplainModel(module: model, segmenter: nil, inChannels: c, classNames: classNames, mean: m, std: s,
+                            classColors: CheckpointInfo.vocColors(config.classes), maskKind: "label")
+    }
+
+    /// The layer explained when none is named: the last convolutional stage (ResNet `layer4`, the last decoder
+    /// level of a U-Net), else the last convolution.
+    public var defaultLayer: String {
+        switch module {
+        case is ResNet: return "layer4"
+        case let unet as UNet: return "decoder.\(unet.decoder.count - 1)"
+        case is ResNetUNet:
+            let blocks = module.namedModules().map(\.name).filter { $0.hasPrefix("decoder.blocks.") && !$0.dropFirst(15).contains(".") }
+            return blocks.last ?? "decoder"
+        default:
+            return module.namedModules().last { $0.module is Conv }?.name ?? ""
+        }
+    }
+
+    /// The class index of `text` (an index or a class name).
+    public func classIndex(_ text: String) throws -> Int {
+        if let i = Int(text), (0..<classes).contains(i) { return i }
+        if let i = classNames.firstIndex(of: text) { return i }
+        throw CAMError(reason: "unknown class '\(text)' (0-\(classes - 1) or one of \(classNames.joined(separator: ", ")))")
+    }
+}

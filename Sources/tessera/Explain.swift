@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import TesseraData
+import TesseraPipeline
+
+/// `tessera explain`: Grad-CAM (and Grad-CAM++, Layer-CAM, occlusion) heatmaps for classifiers and segmenters.
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain a model's decisions with attribution heatmaps (Grad-CAM and relatives).",
+        discussion: """
+            MODEL is a checkpoint from tessera train (segmentation: the target is the sum of the class's logits over \
+            the pixels predicted as it, or --target-mask / --box) or a torchvision-named ResNet classifier in \
+            safetensors (target: --class or the top-1 class). Writes OUT/heatmap/, OUT/overlay/ and OUT/raw/ with \
+            the inputs' relative paths and OUT/report.csv / report.json; folders, shards, skipping of finished \
+            images and error handling work as in tessera segment.
+            """)
+
+    @Argument(help: "Images, folders or glob patterns (PNG, JPEG).") var inputs: [String]
+    @Option(help: "Checkpoint or ResNet classifier (.safetensors).") var model: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Layer by dotted path (default: the last convolutional stage).") var layer: String?
+    @Option(name: .customLong("class"), help: "Class index or name (default: top-1 / most predicted non-background class).")
+    var targetClass: String?
+    @Option(help: "Segmentation target region: a mask PNG (nonzero = region), or a folder of them by relative path.")
+    var targetMask: String?
+    @Option(help: "Segmentation target region as a box X,Y,WIDTH,HEIGHT in image pixels.") var box: String?
+    @Option(help: "gradcam, gradcam++, layercam or occlusion.") var method = "gradcam"
+    @Option(help: "jet, turbo, viridis or inferno.") var colormap = "jet"
+    @Option(help: "Weight of the heatmap in the overlay, 0-1.") var alpha: Float = 0.5
+    @Option(help: "Outputs, comma-separated: heatmap, overlay, raw.") var outputs = "heatmap,overlay,raw"
+    @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = "png"
+    @Option(help: "Overlay format: png or jpg.") var overlayFormat = "png"
+    @Option(help: "Occlusion patch edge in pixels (default: an eighth of the shorter side).") var patch: Int?
+    @Option(help: "Occlusion step in pixels (default: half the patch).") var stride: Int?
+    @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks: String?
+    @Option(help: "Band around the true pixels counted with them, in pixels.") var band = 2
+    @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels = 4 << 20
+    @Option(help: "Normalisation mean per channel, comma-separated (default: the model's).") var mean: String?
+    @Option(help: "Normalisation std per channel, comma-separated (default: the model's).") var std: String?
+    @Flag(help: "Descend into sub-folders.") var recursive = false
+    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: String?
+    @Flag(help: "Recompute outputs that already exist.") var overwrite = false
+    @Flag(help: "Stop at the first image that cannot be explained.") var strict = false
+
+    func run() throws {
+        var o = ExplainOptions()
+        guard let m = CAMMethod(rawValue: method) else {
+            throw ValidationError("--method takes \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let c = Colormap(rawValue: colormap) else {
+            throw ValidationError("--colormap takes \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1]") }
+        var kinds = Set<ExplainOutput>()
+        for name in outputs.split(separator: ",") {
+            guard let k = ExplainOutput(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--outputs takes heatmap, overlay, raw; not '\(name)'")
+            }
+            kinds.insert(k)
+        }
+        guard !kinds.isEmpty else { throw ValidationError("--outputs names nothing") }
+        if let box {
+            let v = box.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard v.count == 4, v[2] > 0, v[3] > 0 else { throw ValidationError("--box takes X,Y,WIDTH,HEIGHT") }
+            o.box = PixelWindow(x: v[0], y: v[1], width: v[2], height: v[3])
+        }
+        func floats(_ text: String?, _ flag: String) throws -> [Float]? {
+            guard let text else { return nil }
+            let v = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard !v.isEmpty, v.count == text.split(separator: ",").count else { throw ValidationError("\(flag) takes numbers, comma-separated") }
+            return v
+        }
+        if let patch, patch < 1 { throw ValidationError("--patch must be positive") }
+        if let stride, stride < 1 { throw ValidationError("--stride must be positive") }
+        guard band >= 0, maxPixels > 0 else { throw ValidationError("--band must be >= 0 and --max-pixels positive") }
+        (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (m, layer, targetClass, c, alpha, kinds)
+        o.targetMask = targetMask.map { URL(fileURLWithPath: $0) }
+        (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (rawFormat, overlayFormat.lowercased(), patch, stride, band, maxPixels)
+        o.masks = masks.map { URL(fileURLWithPath: $0) }
+        o.mean = try floats(mean, "--mean")
+        o.std = try floats(std, "--std")
+        var settings = BatchSettings(out: URL(fileURLWithPath: out))
+        settings.recursive = recursive
+        if let shard {
+            guard let s = Shard(shard) else { throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4") }
+            settings.shard = s
+        }
+        settings.overwrite = overwrite
+        settings.strict = strict
+        let run = try ExplainRun(model: URL(fileURLWithPath: model), options: o, settings: settings)
+        let summary = try run.run(inputs: inputs)
+        let done = summary.records.filter { $0.status == .done }
+        let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
+        print(String(format: "%d images: %d explained, %d already done, %d failed; %.2f s per image",
+                     summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
+                     summary.failed, perImage))
+        if let mass = summary.meanMassInTruth { print(String(format: "  mean share of the map on the truth band: %.4f", mass)) }
+        print("  outputs in \(out)")
+        if summary.failed > 0 {
+            FileHandle.standardError.write(Data("\(summary.failed) of \(summary.records.count) images could not be explained\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
