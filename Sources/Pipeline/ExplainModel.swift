@@ -4,7 +4,7 @@ import TesseraEngine
 import TesseraModels
 import TesseraNN
 
-/// A model as `tessera explain` sees it: a Tessera segmentation checkpoint, or a classifier given as a
+/// A model in evaluation mode as `tessera explain` sees it: a Tessera segmentation checkpoint, or a classifier given as a
 /// torchvision-named ResNet state dict in safetensors (optional metadata `mean`, `std`, `classes` as JSON lists).
 public struct ExplainModel {
     public let module: Module
@@ -25,6 +25,7 @@ public struct ExplainModel {
         let file = try SafeTensorsFile(contentsOf: url)
         if file.metadata["info"] != nil {
             let loaded = try Checkpoint.load(url)
+            loaded.model.eval()
             let info = loaded.info
             return ExplainModel(module: loaded.model, segmenter: loaded.model, inChannels: loaded.model.inChannels,
                                 classNames: info.classNames, mean: mean ?? info.normalizationMean,
@@ -43,6 +44,7 @@ public struct ExplainModel {
         var state: [String: Tensor] = [:]
         for name in file.names { state[name] = try file.tensor(name) }
         do { try model.load(state) } catch { throw fail("\(error)") }
+        model.eval()
         func floats(_ key: String) -> [Float]? {
             file.metadata[key].flatMap { try? JSONDecoder().decode([Float].self, from: Data($0.utf8)) }
         }

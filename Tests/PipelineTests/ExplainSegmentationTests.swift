@@ -1,0 +1,94 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraPipeline
+import TestSupport
+import XCTest
+
+/// `tessera explain` on a U-Net trained on ISBI: the membrane Grad-CAM lies on the membranes, region targets
+/// (predicted pixels, a mask, a box) and raw `.npy` maps work.
+final class ExplainSegmentationTests: XCTestCase {
+    /// The membrane-class (0) Grad-CAM at the last decoder level puts more than half its mass on the true membrane
+    /// pixels plus a 2-pixel band, on average over the run's validation slices.
+    func testMembraneGradCAMLiesOnTheMembranes() throws {
+        let checkpoint = try ISBICheckpoint.trained.get()
+        let isbi = ISBICheckpoint.folder
+        let dataset = try SegmentationDataset(images: isbi.appendingPathComponent("images"),
+                                              masks: isbi.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
+        let validation = dataset.split(validationFraction: 0.2, seed: 0).validation.pairs.map(\.image.path)
+        XCTAssertEqual(validation.count, 4)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-explain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var options = ExplainOptions()
+        options.targetClass = "0"
+        options.masks = isbi.appendingPathComponent("masks")
+        options.outputs = [.raw]
+        options.rawFormat = "npy"
+        let run = try ExplainRun(model: checkpoint, options: options, settings: BatchSettings(out: out))
+        run.log = { _ in }
+        let summary = try run.run(inputs: validation)
+        XCTAssertEqual(summary.failed, 0)
+        let mass = try XCTUnwrap(summary.meanMassInTruth)
+        let area = summary.records.compactMap(\.truthArea).reduce(0, +) / Double(summary.records.count)
+        print(String(format: "ISBI membrane Grad-CAM (decoder.3): %.4f of the mass on membrane + 2 px (%.4f of the area)", mass, area))
+        XCTAssertGreaterThan(mass, 0.5)
+        XCTAssertEqual(summary.records.first?.layer, "decoder.3")
+        // The raw map is a float32 .npy of the image's size with values in [0, 1].
+        let npy = try Data(contentsOf: run.outputURL(.raw, relative: summary.records[0].path))
+        XCTAssertEqual(Array(npy.prefix(6)), [0x93] + Array("NUMPY".utf8))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        XCTAssertEqual((10 + headerLength) % 64, 0)
+        XCTAssertTrue(String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self).contains("'shape': (512, 512)"))
+        XCTAssertEqual(npy.count - 10 - headerLength, 512 * 512 * 4)
+    }
+
+    /// Region targets: a mask file selects the same region as a box; Layer-CAM (gradients per position) of a box
+    /// in the top-left corner stays in that corner, while Grad-CAM at the last decoder level, whose gradient is the
+    /// 1x1 head's weights inside the region, only rescales: its heatmap is the whole-image one. The default
+    /// target is the most predicted non-background class.
+    func testRegionTargetsSteerTheMap() throws {
+        let checkpoint = try ISBICheckpoint.trained.get()
+        let image = ISBICheckpoint.folder.appendingPathComponent("images/slice03.png")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-explain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var mask = [UInt8](repeating: 0, count: 512 * 512)
+        for y in 0..<128 { for x in 0..<128 { mask[y * 512 + x] = 255 } }
+        let maskURL = root.appendingPathComponent("corner.png")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try ImageCodec.write(Image(width: 512, height: 512, channels: 1, samples: .uint8(mask)), to: maskURL)
+
+        func explain(_ configure: (inout ExplainOptions) -> Void, _ name: String) throws -> ([Float], ExplainRecord) {
+            var o = ExplainOptions()
+            o.outputs = [.raw]
+            o.rawFormat = "npy"
+            configure(&o)
+            let run = try ExplainRun(model: checkpoint, options: o, settings: BatchSettings(out: root.appendingPathComponent(name)))
+            run.log = { _ in }
+            let record = try XCTUnwrap(run.run(inputs: [image.path]).records.first)
+            XCTAssertEqual(record.status, .done, record.error ?? "")
+            let data = try Data(contentsOf: run.outputURL(.raw, relative: "slice03.png"))
+            let floats = data.suffix(512 * 512 * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            return (floats, record)
+        }
+        func cornerShare(_ heat: [Float]) -> Double {
+            var inside: Float = 0
+            for y in 0..<128 { for x in 0..<128 { inside += heat[y * 512 + x] } }
+            return Double(inside / heat.reduce(0, +))
+        }
+        let (whole, wholeRecord) = try explain({ _ in }, "default")
+        XCTAssertEqual(wholeRecord.classIndex, 1, "the most predicted class other than 0")
+        let (boxed, boxRecord) = try explain({ $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1" }, "box")
+        let (masked, maskRecord) = try explain({ $0.targetMask = maskURL; $0.targetClass = "1" }, "mask")
+        let (layerCAM, _) = try explain({ $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1"
+                                          $0.method = .layercam }, "layercam")
+        XCTAssertEqual(boxRecord.regionPixels, 128 * 128)
+        XCTAssertEqual(maskRecord.regionPixels, 128 * 128)
+        XCTAssertEqual(boxRecord.score!, maskRecord.score!, accuracy: 1e-3 * abs(boxRecord.score!))
+        XCTAssertEqual(boxed, masked)
+        print(String(format: "corner share: Grad-CAM whole-image target %.3f, corner box %.3f; Layer-CAM corner box %.3f",
+                     cornerShare(whole), cornerShare(boxed), cornerShare(layerCAM)))
+        XCTAssertGreaterThan(cornerShare(layerCAM), 0.95)
+        XCTAssertLessThan(cornerShare(whole), 0.2)
+        for i in stride(from: 0, to: whole.count, by: 101) { XCTAssertEqual(boxed[i], whole[i], accuracy: 1e-3) }
+    }
+}
