@@ -20,8 +20,9 @@ build: deps
 test: deps
 	$(SWIFT) test -c release --disable-swift-testing
 
+# Trains a small U-Net on the generated samples, segments and explains them, writes runs/quickstart/report.html.
 demo: build
-	.build/release/tessera --help
+	.build/release/tessera run pipelines/quickstart.yaml
 
 # Tessera's benchmark and PyTorch's on the same work, side by side (PyTorch in a throw-away virtualenv).
 bench: build

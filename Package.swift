@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -29,7 +30,8 @@ let package = Package(
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
-        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData"], path: "Sources/Pipeline"),
+        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams")],
+                path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",
             dependencies: [

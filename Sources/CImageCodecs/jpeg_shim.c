@@ -250,3 +250,5 @@ int tc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
     *out_size = size;
     return 0;
 }
+
+int tc_jpeg_version(void) { return JPEG_LIB_VERSION; }

@@ -251,3 +251,5 @@ int tc_png_encode(const void *pixels, uint32_t width, uint32_t height, int chann
 }
 
 void tc_free(void *p) { free(p); }
+
+const char *tc_png_version(void) { return png_get_libpng_ver(NULL); }

@@ -217,6 +217,11 @@ public enum ImageCodec {
     }
 
     /// Writes `image` as PNG or JPEG by the file extension, atomically (temporary file, then rename).
+    /// The linked libpng's version and the libjpeg API version (62 = 6b, 80 = 8) the shims use.
+    public static var libraryVersions: (png: String, jpeg: String) {
+        (String(cString: tc_png_version()), String(tc_jpeg_version()))
+    }
+
     public static func write(_ image: Image, to url: URL, quality: Int = 90, palette: [[UInt8]]? = nil) throws {
         let data: Data
         switch ImageFormat.forExtension(of: url) {

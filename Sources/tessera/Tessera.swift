@@ -6,7 +6,7 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
-        subcommands: [Train.self, Eval.self, Segment.self, Explain.self, Inspect.self, Convert.self, Bench.self]
+        subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Bench.self]
     )
 
     static func main() {

@@ -63,6 +63,10 @@ int tc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
 
 void tc_free(void *p);
 
+/// Version strings of the linked libpng and of the libjpeg API the shims were built against.
+const char *tc_png_version(void);
+int tc_jpeg_version(void);
+
 #ifdef __cplusplus
 }
 #endif

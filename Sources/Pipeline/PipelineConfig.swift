@@ -1,0 +1,142 @@
+import Foundation
+import TesseraData
+import TesseraModels
+import TesseraNN
+import Yams
+
+/// A declared pipeline (`pipelines/*.yaml`): ingest + model + train (one `TrainingConfig`, the type behind
+/// `tessera train`'s flags), segment (`SegmentOptions`), explain (`ExplainOptions`); every stage optional.
+public struct PipelineConfig {
+    public var name: String
+    /// Run folder (default `runs/<name>`).
+    public var out: String
+    /// Base folder that `{data}` stands for in paths.
+    public var data: String?
+    public var training: TrainingConfig?
+    public var segment: Stage<SegmentOptions>?
+    public var explain: Stage<ExplainOptions>?
+    /// Write `report.html` at the end.
+    public var report = true
+    /// The configuration as read, with overrides applied (for the report and `pipeline.json`).
+    public var resolved: [String: Any] = [:]
+
+    /// A stage that runs a model over inputs.
+    public struct Stage<Options> {
+        public var inputs: [String] = []
+        /// A checkpoint; nil: the train stage's `best.safetensors`.
+        public var model: String?
+        public var options: Options
+    }
+}
+
+/// A pipeline file that cannot be used: where (file, line, column, key) and why, with a suggestion.
+public struct PipelineError: Error, CustomStringConvertible {
+    public let file: String
+    public let line: Int?, column: Int?
+    public let key: String
+    public let reason: String
+    public var description: String {
+        let place = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
+        return "\(place): \(key.isEmpty ? "" : key + ": ")\(reason)"
+    }
+}
+
+/// Reads pipeline YAML into `PipelineConfig`: unknown keys, wrong types and missing paths are errors naming the
+/// file, line and key, with the closest known key as a suggestion. Aliases are refused and files are capped at
+/// 1 MB, so an untrusted file cannot make the reader expand without bound.
+public struct PipelineReader {
+    public let file: String
+    public static let maxBytes = 1 << 20
+
+    /// Reads `url` and applies `overrides` (`section.key=value`, the value in YAML syntax).
+    public static func read(_ url: URL, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        guard let size = attributes?[.size] as? Int else {
+            throw PipelineError(file: url.path, line: nil, column: nil, key: "", reason: "no such file")
+        }
+        guard size <= maxBytes else {
+            throw PipelineError(file: url.path, line: nil, column: nil, key: "", reason: "larger than \(maxBytes) bytes")
+        }
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let name = url.deletingPathExtension().lastPathComponent
+        return try PipelineReader(file: url.path).parse(text, name: name, overrides: overrides, checkPaths: checkPaths)
+    }
+
+    /// Parses pipeline YAML text.
+    public func parse(_ text: String, name: String, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
+        var root: Node
+        do {
+            root = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
+        } catch let error as YamlError {
+            throw PipelineError(file: file, line: nil, column: nil, key: "", reason: "not valid YAML: \(error)")
+        }
+        try refuseAliases(root)
+        guard case .mapping = root else { throw fail(root, "", "the file must be a mapping of sections") }
+        for o in overrides { root = try apply(override: o, to: root) }
+        return try PipelineSchema(reader: self, name: name, checkPaths: checkPaths).config(from: root)
+    }
+
+    func refuseAliases(_ node: Node) throws {
+        switch node {
+        case .alias: throw fail(node, "", "YAML aliases are not accepted in pipeline files")
+        case .scalar: return
+        case .mapping(let m): for (k, v) in m { try refuseAliases(k); try refuseAliases(v) }
+        case .sequence(let s): for v in s { try refuseAliases(v) }
+        }
+    }
+
+    /// `section.key=value` (or `key=value` for top-level keys) written into the document.
+    func apply(override: String, to root: Node) throws -> Node {
+        guard let eq = override.firstIndex(of: "=") else {
+            throw PipelineError(file: "--set", line: nil, column: nil, key: override, reason: "expected section.key=value")
+        }
+        let path = override[..<eq].split(separator: ".").map(String.init)
+        let valueText = String(override[override.index(after: eq)...])
+        guard (1...2).contains(path.count), path.allSatisfy({ !$0.isEmpty }) else {
+            throw PipelineError(file: "--set", line: nil, column: nil, key: String(override[..<eq]),
+                                reason: "expected section.key=value or key=value")
+        }
+        let value: Node
+        do { value = try Yams.compose(yaml: valueText) ?? Node("") } catch {
+            throw PipelineError(file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: "value is not YAML: \(error)")
+        }
+        try refuseAliases(value)
+        var out = root
+        if path.count == 1 {
+            out[Node(path[0])] = value
+        } else {
+            var section = out[Node(path[0])] ?? Node.mapping(Node.Mapping([]))
+            guard case .mapping = section else {
+                throw PipelineError(file: "--set", line: nil, column: nil, key: path[0], reason: "is not a section")
+            }
+            section[Node(path[1])] = value
+            out[Node(path[0])] = section
+        }
+        return out
+    }
+
+    func fail(_ node: Node?, _ key: String, _ reason: String) -> PipelineError {
+        let mark = node?.mark
+        return PipelineError(file: file, line: mark?.line, column: mark?.column, key: key, reason: reason)
+    }
+
+    /// The known key closest to `key` (edit distance <= 3), for "did you mean".
+    static func suggestion(for key: String, in known: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var row = Array(0...b.count)
+            for i in 1...max(1, a.count) where !a.isEmpty {
+                var previous = row[0]
+                row[0] = i
+                for j in 1...max(1, b.count) where !b.isEmpty {
+                    let current = row[j]
+                    row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    previous = current
+                }
+            }
+            return a.isEmpty ? b.count : row[b.count]
+        }
+        let scored = known.map { ($0, distance(Array(key), Array($0))) }.min { $0.1 < $1.1 }
+        guard let best = scored, best.1 <= max(1, min(3, key.count / 2)) else { return nil }
+        return best.0
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+
+/// Runs a `PipelineConfig` into its run folder: `train/` (a `Trainer` run; resumes when rerun), `segment/`,
+/// `explain/`, `pipeline.json` (the resolved configuration) and `report.html`. Every stage skips work a killed
+/// earlier run finished.
+public final class PipelineRun {
+    public let config: PipelineConfig
+    public let runDirectory: URL
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(config: PipelineConfig, runDirectory: URL? = nil) {
+        self.config = config
+        self.runDirectory = runDirectory ?? URL(fileURLWithPath: config.out)
+    }
+
+    /// What a run did: seconds per stage, the trainer's summary, and the segment and explain summaries.
+    public struct Summary {
+        public var stageSeconds: [(String, Double)] = []
+        public var training: Trainer.Summary?
+        public var segment: SegmentRun.Summary?
+        public var explain: ExplainRun.Summary?
+        public var failures: Int { (segment?.failed ?? 0) + (explain?.failed ?? 0) + (training?.skipped.count ?? 0) }
+    }
+
+    public var trainDirectory: URL { runDirectory.appendingPathComponent("train") }
+
+    /// The checkpoint segment and explain use when they name none.
+    public var trainedCheckpoint: URL {
+        let best = trainDirectory.appendingPathComponent("best.safetensors")
+        return FileManager.default.fileExists(atPath: best.path) ? best : trainDirectory.appendingPathComponent("last.safetensors")
+    }
+
+    public func run() throws -> Summary {
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let resolved = try JSONSerialization.data(withJSONObject: config.resolved, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(resolved, to: runDirectory.appendingPathComponent("pipeline.json"))
+        var summary = Summary()
+        func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+            log("== \(stage)")
+            let t0 = Date()
+            defer { summary.stageSeconds.append((stage, Date().timeIntervalSince(t0))) }
+            return try body()
+        }
+        if let training = config.training {
+            summary.training = try timed("train") {
+                let trainer = Trainer(config: training, runDirectory: trainDirectory)
+                trainer.log = log
+                return try trainer.run()
+            }
+        }
+        if let stage = config.segment {
+            summary.segment = try timed("segment") {
+                let run = try SegmentRun(checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
+                                         options: stage.options, out: runDirectory.appendingPathComponent("segment"))
+                run.log = log
+                return try run.run(inputs: stage.inputs)
+            }
+        }
+        if let stage = config.explain {
+            summary.explain = try timed("explain") {
+                var settings = BatchSettings(out: runDirectory.appendingPathComponent("explain"))
+                settings.recursive = false
+                let run = try ExplainRun(model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
+                                         options: stage.options, settings: settings)
+                run.log = log
+                return try run.run(inputs: stage.inputs)
+            }
+        }
+        if config.report {
+            try RunReport(run: self, summary: summary).write(to: runDirectory.appendingPathComponent("report.html"))
+        }
+        return summary
+    }
+}
