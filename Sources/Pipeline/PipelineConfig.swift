@@ -48,6 +48,9 @@ public struct PipelineReader {
     public let file: String
     public static let maxBytes = 1 << 20
 
+    /// A reader whose errors name `file`.
+    public init(file: String) { self.file = file }
+
     /// Reads `url` and applies `overrides` (`section.key=value`, the value in YAML syntax).
     public static func read(_ url: URL, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
         let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
@@ -64,6 +67,7 @@ public struct PipelineReader {
 
     /// Parses pipeline YAML text.
     public func parse(_ text: String, name: String, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
+        try refuseAnchors(text)
         var root: Node
         do {
             root = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
@@ -74,6 +78,28 @@ public struct PipelineReader {
         guard case .mapping = root else { throw fail(root, "", "the file must be a mapping of sections") }
         for o in overrides { root = try apply(override: o, to: root) }
         return try PipelineSchema(reader: self, name: name, checkPaths: checkPaths).config(from: root)
+    }
+
+    /// Anchors (`&name`) outside quotes and comments: without them no alias can expand, so a small file cannot
+    /// stand for an exponentially large document.
+    func refuseAnchors(_ text: String) throws {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var quote: Character?
+            var previous: Character = " "
+            for (column, ch) in line.enumerated() {
+                if let q = quote {
+                    if ch == q { quote = nil }
+                } else if ch == "\"" || ch == "'" {
+                    quote = ch
+                } else if ch == "#" && (previous == " " || column == 0) {
+                    break
+                } else if ch == "&" && " \t[{,:-".contains(previous) {
+                    throw PipelineError(file: file, line: number + 1, column: column + 1, key: "",
+                                        reason: "YAML anchors and aliases are not accepted in pipeline files")
+                }
+                previous = ch
+            }
+        }
     }
 
     func refuseAliases(_ node: Node) throws {

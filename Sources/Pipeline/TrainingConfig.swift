@@ -12,6 +12,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var maskKind: String = "auto"
     /// Declared class count; found from the masks when nil.
     public var classes: Int?
+    /// Names of the classes (default `class0`, `class1`, ...), kept in checkpoints for reports and `--class`.
+    public var classNames: [String]?
     /// `unet` or `resnetN-unet` (N = 18, 34, 50, 101, 152).
     public var model: String = "unet"
     public var depth: Int = 4

@@ -41,7 +41,14 @@ struct TrainingData {
         train = split.train
         validation = split.validation
         self.classes = resolvedClasses
-        classNames = (0..<resolvedClasses).map { "class\($0)" }
+        if let names = config.classNames {
+            guard names.count == resolvedClasses else {
+                throw TrainingError(reason: "\(names.count) class names for \(resolvedClasses) classes")
+            }
+            classNames = names
+        } else {
+            classNames = (0..<resolvedClasses).map { "class\($0)" }
+        }
         maskKindName = kindName
         channels = try ImageCodec.info(of: train.pairs[0].image).channels
         (mean, std) = try TrainingData.statistics(train, channels: channels)

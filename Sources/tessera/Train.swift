@@ -25,6 +25,7 @@ struct Train: ParsableCommand {
     @Option(help: "U-Net convolution padding: same, or valid (the paper's; the output is smaller than the crop).") var padding: String?
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
+    @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames: String?
     @Option(help: "Mask encoding: auto, binary, label, palette.") var maskKind = "auto"
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Epochs (when --steps is not given; default 50).") var epochs: Int?
@@ -77,6 +78,7 @@ struct Train: ParsableCommand {
             guard let lossKind = SegmentationLoss(rawValue: loss) else { throw ValidationError("--loss must be ce, dice, dice_ce, bce or focal") }
             var c = TrainingConfig(images: images, masks: masks)
             c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind
+            c.classNames = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             c.dropout = dropout; c.upsampling = up; c.padding = pad; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
             c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov

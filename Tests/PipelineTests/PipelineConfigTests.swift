@@ -1,0 +1,92 @@
+import Foundation
+import TesseraData
+import TesseraPipeline
+import TestSupport
+import XCTest
+
+/// Pipeline files: the shipped ones are valid, mistakes are reported with file, line, key and a suggestion,
+/// overrides land in the same configuration types as the command-line flags.
+final class PipelineConfigTests: XCTestCase {
+    let root = SharedFixtures.packageRoot
+
+    /// Parses `yaml` with paths resolved from the package root.
+    func parse(_ yaml: String, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
+        let previous = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(root.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        return try PipelineReader(file: "test.yaml").parse(yaml, name: "test", overrides: overrides, checkPaths: checkPaths)
+    }
+
+    func error(_ yaml: String, overrides: [String] = []) -> PipelineError? {
+        do { _ = try parse(yaml, overrides: overrides); return nil } catch { return error as? PipelineError }
+    }
+
+    func testShippedPipelinesAreValid() throws {
+        let previous = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(root.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        let quick = try PipelineReader.read(root.appendingPathComponent("pipelines/quickstart.yaml"))
+        XCTAssertEqual(quick.training?.classes, 3)
+        XCTAssertEqual(quick.training?.width, 16)
+        XCTAssertEqual(quick.segment?.inputs, ["samples/test/images", "samples/large/images"])
+        XCTAssertEqual(quick.explain?.options.targetClass, "nucleus")
+        XCTAssertEqual(quick.training?.classNames, ["background", "cell", "nucleus"])
+        // The ISBI recipe's paths need ../shared; its keys are checked either way.
+        let isbi = try PipelineReader.read(root.appendingPathComponent("pipelines/isbi2012.yaml"), checkPaths: false)
+        XCTAssertEqual(isbi.training?.images, "../shared/data/isbi2012/images")
+        XCTAssertEqual(isbi.training?.validationNames, ["slice05", "slice07", "slice11", "slice19"])
+        XCTAssertEqual(isbi.training?.steps, 400)
+        let moved = try PipelineReader.read(root.appendingPathComponent("pipelines/isbi2012.yaml"),
+                                            overrides: ["data=/elsewhere/isbi"], checkPaths: false)
+        XCTAssertEqual(moved.training?.masks, "/elsewhere/isbi/masks")
+    }
+
+    func testMistakesNameTheLineTheKeyAndASuggestion() throws {
+        let base = "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\n"
+        let unknown = error(base + "train:\n  stesp: 10\n")
+        XCTAssertEqual(unknown?.line, 5)
+        XCTAssertEqual(unknown?.key, "train.stesp")
+        XCTAssertTrue(unknown?.description.contains("did you mean 'steps'?") ?? false, "\(String(describing: unknown))")
+        XCTAssertTrue(unknown?.description.hasPrefix("test.yaml:5:3:") ?? false)
+
+        let type = error(base + "train:\n  steps: ten\n")
+        XCTAssertEqual(type?.line, 5)
+        XCTAssertTrue(type?.reason.contains("expected an integer") ?? false)
+
+        let choice = error(base + "train:\n  optimizer: adma\n")
+        XCTAssertTrue(choice?.reason.contains("did you mean 'adam'?") ?? false, "\(String(describing: choice))")
+
+        let missing = error("ingest:\n  images: samples/nowhere\n  masks: samples/train/masks\n")
+        XCTAssertEqual(missing?.line, 2)
+        XCTAssertTrue(missing?.reason.contains("no such file or folder 'samples/nowhere'") ?? false)
+
+        let section = error("trian:\n  steps: 3\n")
+        XCTAssertTrue(section?.description.contains("did you mean 'train'?") ?? false)
+        XCTAssertNotNil(error("segment:\n  inputs: samples/test/images\n"), "segment without a model or a train stage")
+        XCTAssertNotNil(error(base + "model:\n  arch: unet\n  depth: 12\n"))
+        XCTAssertNotNil(error("- just\n- a list\n"))
+    }
+
+    func testOverridesUseTheSameKeysAndChecks() throws {
+        let base = "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\ntrain:\n  steps: 10\n"
+        let c = try parse(base, overrides: ["train.steps=25", "model.width=8", "train.class_weights=[1, 2, 3]",
+                                            "segment.inputs=[samples/test/images]", "segment.outputs=[overlay]"])
+        XCTAssertEqual(c.training?.steps, 25)
+        XCTAssertEqual(c.training?.width, 8)
+        XCTAssertEqual(c.training?.classWeights, [1, 2, 3])
+        XCTAssertEqual(c.segment?.options.outputs, [.overlay, .mask])
+        XCTAssertEqual(error(base, overrides: ["train.stepz=3"])?.key, "train.stepz")
+        XCTAssertNotNil(error(base, overrides: ["train.steps=-3"]))
+        XCTAssertNotNil(error(base, overrides: ["nonsense"]))
+    }
+
+    /// Untrusted files: aliases (the "billion laughs" expansion) and oversized files are refused.
+    func testAliasesAndHugeFilesAreRefused() throws {
+        let bomb = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+        XCTAssertTrue(error(bomb)?.reason.contains("aliases") ?? false)
+        let big = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-big-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: big) }
+        try Data(repeating: 0x23, count: PipelineReader.maxBytes + 1).write(to: big)
+        XCTAssertThrowsError(try PipelineReader.read(big)) { XCTAssertTrue("\($0)".contains("larger than")) }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import TesseraData
+import TesseraPipeline
+import TestSupport
+import XCTest
+
+/// The committed samples are what `tessera samples generate` makes; a small pipeline over them trains, segments,
+/// explains, writes a self-contained report, and a rerun resumes instead of starting over.
+final class PipelineRunTests: XCTestCase {
+    let root = SharedFixtures.packageRoot
+
+    func testCommittedSamplesAreTheGeneratedOnes() throws {
+        let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-samples-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: fresh) }
+        let files = try CellSampleSet.generate(into: fresh, seed: 0)
+        var bytes = 0
+        for url in files {
+            let relative = url.path.replacingOccurrences(of: fresh.path + "/", with: "")
+            let committed = try Data(contentsOf: root.appendingPathComponent("samples/" + relative))
+            XCTAssertEqual(committed, try Data(contentsOf: url), "samples/\(relative) differs from a fresh generation")
+            bytes += committed.count
+        }
+        XCTAssertLessThan(bytes, 5 << 20)
+        // Every mask holds the three classes; the test images are JPEG.
+        let mask = try MaskDecoder(kind: .label, classes: 3).labels(of: root.appendingPathComponent("samples/train/masks/train00.png"))
+        XCTAssertEqual(Set(mask.ids), [0, 1, 2])
+        XCTAssertEqual(try ImageCodec.info(of: root.appendingPathComponent("samples/test/images/test00.jpg")).format, .jpeg)
+    }
+
+    func testPipelineRunsResumesAndReports() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-run-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let samples = root.appendingPathComponent("samples").path
+        let yaml = """
+            name: tiny
+            ingest: {images: \(samples)/train/images, masks: \(samples)/train/masks, mask_kind: label, classes: 3,
+                     class_names: [background, cell, nucleus], crop: 64}
+            model: {arch: unet, depth: 2, width: 4}
+            train: {steps: 12, batch: 2, val_every: 6, seed: 1}
+            segment: {inputs: [\(samples)/test/images], outputs: [mask, overlay], masks: \(samples)/test/masks}
+            explain: {inputs: [\(samples)/test/images/test00.jpg, \(samples)/test/images/test01.jpg], class: cell}
+            """
+        let config = try PipelineReader(file: "tiny.yaml").parse(yaml, name: "tiny")
+        let run = PipelineRun(config: config, runDirectory: out)
+        run.log = { _ in }
+        let first = try run.run()
+        XCTAssertEqual(first.training?.steps, 12)
+        XCTAssertEqual(first.segment?.records.count, 8)
+        XCTAssertEqual(first.explain?.records.filter { $0.status == .done }.count, 2)
+        XCTAssertEqual(first.failures, 0)
+        XCTAssertEqual(first.stageSeconds.map(\.0), ["train", "segment", "explain"])
+
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
+        XCTAssertFalse(html.contains("http://") && html.contains("<script"), "the report loads nothing from the network")
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 2, "loss and metric curves")
+        let images = html.components(separatedBy: "src=\"data:image/png;base64,").dropFirst()
+        XCTAssertEqual(images.count, 8 + 2, "8 segmentation overlays and 2 Grad-CAM overlays")
+        // Each embedded image decodes.
+        for chunk in images {
+            let data = try XCTUnwrap(Data(base64Encoded: String(chunk.prefix { $0 != "\"" })))
+            XCTAssertNoThrow(try ImageCodec.decode(data, file: "embedded"))
+        }
+        XCTAssertTrue(html.contains("tiny") && html.contains("mean_dice"))
+
+        // Run again: training is complete, every image is already done.
+        let second = try run.run()
+        XCTAssertEqual(second.training?.steps, 12)
+        XCTAssertEqual(second.segment?.records.filter { $0.status == .existing }.count, 8)
+        XCTAssertEqual(second.explain?.records.filter { $0.status == .existing }.count, 2)
+    }
+}
