@@ -97,11 +97,7 @@ public final class ExplainRun {
         guard ["png", "npy"].contains(options.rawFormat) else { throw CAMError(reason: "raw format must be png or npy") }
         cam = GradCAM(method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
                       stride: options.stride)
-        if options.method != .occlusion, model.module.module(at: cam.layer) == nil || cam.layer.isEmpty {
-            throw CAMError(reason: "no layer '\(cam.layer)' in this model; some layers: "
-                           + model.module.namedModules().map(\.name).filter { !$0.isEmpty && $0.split(separator: ".").count <= 2 }
-                           .prefix(40).joined(separator: ", "))
-        }
+        if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
     }
 
@@ -130,7 +126,9 @@ public final class ExplainRun {
         public let seconds: Double
         public var failed: Int { records.filter { $0.status == .failed }.count }
         /// Mean mass on the truth band over the images that have it.
-        public var meanMassInTruth: Double? {
+        public var meanMassInTruth: Double? { Summary.meanMass(records) }
+
+        static func meanMass(_ records: [ExplainRecord]) -> Double? {
             let v = records.compactMap(\.massInTruth)
             return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
         }
@@ -265,13 +263,7 @@ public final class ExplainRun {
         guard FileManager.default.fileExists(atPath: m.path, isDirectory: &isFolder) else {
             throw ImageError(file: m.path, reason: "no such target mask")
         }
-        guard isFolder.boolValue else { return m }
-        let stem = (relative as NSString).deletingPathExtension
-        let candidates = ["png", "jpg", "jpeg"].map { m.appendingPathComponent(stem + "." + $0) }
-        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw ImageError(file: m.appendingPathComponent(stem).path, reason: "no target mask for \(relative)")
-        }
-        return url
+        return isFolder.boolValue ? try TruthMasks.file(for: relative, under: m) : m
     }
 
     func write(_ heat: [Float], image: Image, relative: String) throws {
@@ -339,9 +331,8 @@ public final class ExplainRun {
             let classes: [String]
             let meanMassInTruth: Double?
         }
-        let mass = records.compactMap(\.massInTruth)
         let run = Run(method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
-                      classes: model.classNames, meanMassInTruth: mass.isEmpty ? nil : mass.reduce(0, +) / Double(mass.count))
+                      classes: model.classNames, meanMassInTruth: Summary.meanMass(records))
         try BatchReport(columns: columns).write(records, seconds: seconds, extra: run, to: outDirectory,
                                                 stem: settings.reportStem)
     }

@@ -104,10 +104,7 @@ public struct GradCAM {
     /// The layer's output for `input` and the gradient of the target with respect to it (parameters frozen, so
     /// no weight gradient is computed or left behind).
     func activationAndGradient(model: Module, input: Tensor, target: CAMTarget) throws -> (Tensor, Tensor, Float) {
-        guard let module = model.module(at: layer), !layer.isEmpty else {
-            let names = model.namedModules().map(\.name).filter { !$0.isEmpty && !$0.contains(".") }
-            throw CAMError(reason: "no layer '\(layer)' in this \(type(of: model)); top-level layers: \(names.joined(separator: ", "))")
-        }
+        let module = try layerModule(in: model)
         var captured: Tensor?
         let savedHooks = module.forwardHooks
         module.forwardHooks.append { _, _, output in
@@ -131,6 +128,15 @@ public struct GradCAM {
             throw CAMError(reason: "the target does not depend on layer '\(layer)'")
         }
         return (activation, gradient, value.scalars[0])
+    }
+
+    /// The module `layer` names in `model`; the error lists the model's layers two levels deep.
+    public func layerModule(in model: Module) throws -> Module {
+        guard !layer.isEmpty, let module = model.module(at: layer) else {
+            let names = model.namedModules().map(\.name).filter { !$0.isEmpty && $0.split(separator: ".").count <= 2 }
+            throw CAMError(reason: "no layer '\(layer)' in this \(type(of: model)); layers: \(names.prefix(40).joined(separator: ", "))")
+        }
+        return module
     }
 
     /// Channel weights (if the method has them) and the ReLU'd map [h, w] from one activation and its gradient.

@@ -188,13 +188,19 @@ struct TruthMasks {
     let kind: MaskKind
     let classes: Int
 
-    /// Class ids of the mask for `relative`, checked against the image's size.
-    func labels(for relative: String, width: Int, height: Int) throws -> [Int32] {
+    /// The image file under `root` with `relative`'s path and any image extension.
+    static func file(for relative: String, under root: URL) throws -> URL {
         let stem = (relative as NSString).deletingPathExtension
         let candidates = ["png", "jpg", "jpeg", "PNG", "JPG"].map { root.appendingPathComponent(stem + "." + $0) }
         guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
             throw ImageError(file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
         }
+        return url
+    }
+
+    /// Class ids of the mask for `relative`, checked against the image's size.
+    func labels(for relative: String, width: Int, height: Int) throws -> [Int32] {
+        let url = try Self.file(for: relative, under: root)
         let (w, h, ids) = try MaskDecoder(kind: kind, classes: classes).labels(of: url)
         guard w == width && h == height else {
             throw ImageError(file: url.path, reason: "mask is \(w)x\(h) but the image is \(width)x\(height)")
