@@ -144,7 +144,8 @@ public final class ExplainRun {
             process: { image, entry in try explain(image, relative: entry.relativePath) },
             existing: { entry in
                 var record = ExplainRecord(path: entry.relativePath, status: .existing)
-                let info = try ImageCodec.info(of: outputURL(options.outputs.first ?? .heatmap, relative: entry.relativePath))
+                // The input's header gives the size whatever the outputs are (a raw `.npy` has no image header).
+                let info = try ImageCodec.info(of: entry.url)
                 (record.width, record.height) = (info.width, info.height)
                 return record
             },

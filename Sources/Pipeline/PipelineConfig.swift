@@ -23,6 +23,8 @@ public struct PipelineConfig {
     /// A stage that runs a model over inputs.
     public struct Stage<Options> {
         public var inputs: [String] = []
+        /// Descend into sub-folders of the inputs.
+        public var recursive = false
         /// A checkpoint; nil: the train stage's `best.safetensors`.
         public var model: String?
         public var options: Options

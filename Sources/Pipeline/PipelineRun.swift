@@ -61,7 +61,7 @@ public final class PipelineRun {
         if let stage = config.explain {
             summary.explain = try timed("explain") {
                 var settings = BatchSettings(out: runDirectory.appendingPathComponent("explain"))
-                settings.recursive = false
+                settings.recursive = stage.recursive
                 let run = try ExplainRun(model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
                                          options: stage.options, settings: settings)
                 run.log = log

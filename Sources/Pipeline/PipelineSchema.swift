@@ -215,7 +215,7 @@ struct PipelineSchema {
             switch k {
             case "inputs": stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
             case "model": stage.model = try path(v, key, data: data)
-            case "recursive": o.recursive = try bool(v, key)
+            case "recursive": stage.recursive = try bool(v, key)
             case "outputs":
                 o.outputs = Set(try strings(v, key).map { SegmentOutput(rawValue: try choice(Node($0), key, SegmentOutput.allCases.map(\.rawValue)))! })
                 o.outputs.insert(.mask)
@@ -229,6 +229,7 @@ struct PipelineSchema {
             }
         }
         guard !stage.inputs.isEmpty else { throw reader.fail(node, "segment", "needs 'inputs'") }
+        o.recursive = stage.recursive
         stage.options = o
         return stage
     }
@@ -241,7 +242,7 @@ struct PipelineSchema {
             switch k {
             case "inputs": stage.inputs = try strings(v, key).map { try path(Node($0), key, data: data) }
             case "model": stage.model = try path(v, key, data: data)
-            case "recursive": break
+            case "recursive": stage.recursive = try bool(v, key)
             case "method": o.method = CAMMethod(rawValue: try choice(v, key, CAMMethod.allCases.map(\.rawValue)))!
             case "layer": o.layer = try string(v, key)
             case "class": o.targetClass = try string(v, key)

@@ -40,6 +40,10 @@ final class ExplainSegmentationTests: XCTestCase {
         XCTAssertEqual((10 + headerLength) % 64, 0)
         XCTAssertTrue(String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self).contains("'shape': (512, 512)"))
         XCTAssertEqual(npy.count - 10 - headerLength, 512 * 512 * 4)
+        // A rerun finds every .npy complete and reports the images existing, with their size from the input.
+        let again = try run.run(inputs: validation)
+        XCTAssertEqual(again.records.map(\.status), [BatchStatus](repeating: .existing, count: 4))
+        XCTAssertEqual(again.records.map(\.width), [512, 512, 512, 512])
     }
 
     /// Region targets: a mask file selects the same region as a box; Layer-CAM (gradients per position) of a box

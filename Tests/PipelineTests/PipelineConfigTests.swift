@@ -75,6 +75,9 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(c.training?.width, 8)
         XCTAssertEqual(c.training?.classWeights, [1, 2, 3])
         XCTAssertEqual(c.segment?.options.outputs, [.overlay, .mask])
+        let walked = try parse(base, overrides: ["explain.inputs=[samples]", "explain.recursive=true", "segment.inputs=[samples]",
+                                                 "segment.recursive=true"])
+        XCTAssertEqual([walked.explain?.recursive, walked.segment?.recursive, walked.segment?.options.recursive], [true, true, true])
         XCTAssertEqual(error(base, overrides: ["train.stepz=3"])?.key, "train.stepz")
         XCTAssertNotNil(error(base, overrides: ["train.steps=-3"]))
         XCTAssertNotNil(error(base, overrides: ["nonsense"]))
