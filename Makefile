@@ -1,6 +1,6 @@
 # Tessera: `make demo` installs, builds and runs the quickstart; `make test` runs the whole suite.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libpng-dev libjpeg-dev
+DEBIAN_PACKAGES := libpng-dev libjpeg-dev zlib1g-dev
 BENCH_VENV ?= .build-bench-venv
 
 .PHONY: deps build test demo bench clean

@@ -24,7 +24,7 @@ let package = Package(
         .target(
             name: "CImageCodecs",
             path: "Sources/CImageCodecs",
-            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
         ),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
@@ -41,10 +41,11 @@ let package = Package(
             path: "Sources/tessera"
         ),
         .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
+        .target(name: "CTestSupport", path: "Tests/CTestSupport", linkerSettings: [.linkedLibrary("z")]),
         .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TesseraData", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["TesseraData", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["TesseraData", "TestSupport", "CTestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TesseraData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 // libpng behind a C boundary: png_error's longjmp lands in this file, never in Swift.
 #include "CImageCodecs.h"
+#include "png_rows.h"
 
 #include <png.h>
 #include <setjmp.h>
@@ -142,6 +143,30 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     out->info.bit_depth = bits;
     uint32_t begin = opt ? opt->row_begin : 0, end = opt ? opt->row_end : 0;
     if (end > out->info.height) end = out->info.height;
+    // 8-bit rows that need no conversion come from tc_png_read_rows (libpng's own row loop is the slow part of
+    // decoding: its Paeth filter for 1-byte pixels costs more than inflating); libpng has checked the header.
+    int source_channels = (ct & PNG_COLOR_MASK_COLOR ? 3 : 1) + (ct & PNG_COLOR_MASK_ALPHA ? 1 : 0);
+    int identity = depth == 8 && bits == 8 && ct != PNG_COLOR_TYPE_PALETTE && channels == source_channels &&
+                   !png_get_valid(png, info, PNG_INFO_tRNS) && !out->info.interlaced;
+    if (identity && !(opt && opt->libpng_rows) && r.pos >= 8 && memcmp(data + r.pos - 4, "IDAT", 4) == 0) {
+        if (!(end > 0 && begin < end)) {
+            begin = 0;
+            end = out->info.height;
+        }
+        out->bytes = rowbytes * (end - begin);
+        pixels = malloc(out->bytes ? out->bytes : 1);
+        if (!pixels) {
+            snprintf(err, err_size, "out of memory for %zu bytes of pixels", out->bytes);
+            png_longjmp(png, 1);
+        }
+        if (tc_png_read_rows(data, size, r.pos - 8, rowbytes, channels, begin, end, pixels, err, err_size) != 0)
+            png_longjmp(png, 1);
+        out->pixels = pixels;
+        out->first_row = begin;
+        out->row_count = end - begin;
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
     if (end > 0 && begin < end && !out->info.interlaced && (begin > 0 || end < out->info.height)) {
         // Rows are filtered against the row above, so every row up to `end` is decoded; only the window is kept.
         out->bytes = rowbytes * (end - begin);

@@ -71,6 +71,9 @@ public enum ImageCodec {
         /// Only these rows of the (upright) image, clamped to it. Where the file allows, rows below the window
         /// are neither decoded nor checked, so a random crop of a large image costs a fraction of its decode.
         public var rows: Range<Int>? = nil
+        /// PNG only: read every row through libpng instead of the fast reader for 8-bit non-interlaced files
+        /// (the two give the same pixels; this is the reference the fast reader is tested against).
+        public var libpngRows = false
         public init() {}
     }
 
@@ -122,7 +125,7 @@ public enum ImageCodec {
         var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)), force_rgba8: options.rgba8 ? 1 : 0,
                                     force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0,
                                     row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
-                                    raw_orientation: options.applyOrientation ? 0 : 1)
+                                    raw_orientation: options.applyOrientation ? 0 : 1, libpng_rows: options.libpngRows ? 1 : 0)
         if options.paletteIndices && format != .png {
             throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
         }

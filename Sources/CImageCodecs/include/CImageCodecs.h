@@ -40,6 +40,8 @@ typedef struct {
     // ignored (`raw_orientation`); otherwise every row is returned.
     uint32_t row_begin, row_end;
     int raw_orientation;  // the caller will not apply EXIF orientation, so a JPEG row window is always honoured
+    int libpng_rows;      // PNG only: read every row through libpng, never the fast 8-bit row reader (the
+                          // reference that reader is tested against)
 } tc_decode_options;
 
 /// Reads only the header. Returns 0, or -1 with a message in err.
