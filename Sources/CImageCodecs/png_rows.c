@@ -83,7 +83,7 @@ int tc_png_read_rows(const uint8_t *data, size_t size, size_t idat, size_t rowby
     size_t ring_rows = begin > 0 ? tc_band_rows + 1 : 0;
     uint8_t *filtered = malloc((rowbytes + 1) * tc_band_rows);
     uint8_t *ring = malloc(rowbytes * ring_rows + rowbytes);  // + one row of zeros above the image
-    uint8_t *diag = malloc(TC_PAETH_LANES * (rowbytes + TC_PAETH_LANES));
+    uint8_t *diag = malloc(TC_PAETH_LANES * (rowbytes + 4 * TC_PAETH_LANES));
     int status = -1;
     if (!filtered || !ring || !diag) {
         snprintf(err, err_size, "out of memory for a band of %zu-byte rows", rowbytes);

@@ -50,43 +50,77 @@ static void tc_unfilter_row(int filter, const uint8_t *in, uint8_t *out, const u
 typedef int16_t tc_v16 __attribute__((vector_size(32)));
 typedef uint8_t tc_u8x16 __attribute__((vector_size(16)));
 
-/// Paeth-unfilters `rows` (1..16) consecutive 1-byte-per-pixel rows. `diag` holds 16 * (w + 16) bytes.
+
+/// Transposes a 16 x 16 byte block: v[k][j] becomes v[j][k].
+static inline void tc_transpose16(tc_u8x16 v[16]) {
+    tc_u8x16 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        t[2 * i + 1] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
+                                               30, 15, 31);
+    }
+    // Stage one interleaves rows 2i, 2i+1 byte by byte; the next three interleave 2-, 4- and 8-byte units, after
+    // which each vector is one column.
+    typedef uint16_t u16x8 __attribute__((vector_size(16)));
+    typedef uint32_t u32x4 __attribute__((vector_size(16)));
+    typedef uint64_t u64x2 __attribute__((vector_size(16)));
+    tc_u8x16 u[16];
+    for (int g = 0; g < 4; g++)
+        for (int h = 0; h < 2; h++) {
+            u16x8 a = (u16x8)t[4 * g + h], b = (u16x8)t[4 * g + 2 + h];
+            u[4 * g + 2 * h] = (tc_u8x16)__builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+            u[4 * g + 2 * h + 1] = (tc_u8x16)__builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+        }
+    for (int g = 0; g < 2; g++)
+        for (int h = 0; h < 4; h++) {
+            u32x4 a = (u32x4)u[8 * g + h], b = (u32x4)u[8 * g + 4 + h];
+            t[8 * g + 2 * h] = (tc_u8x16)__builtin_shufflevector(a, b, 0, 4, 1, 5);
+            t[8 * g + 2 * h + 1] = (tc_u8x16)__builtin_shufflevector(a, b, 2, 6, 3, 7);
+        }
+    for (int h = 0; h < 8; h++) {
+        u64x2 a = (u64x2)t[h], b = (u64x2)t[8 + h];
+        u[2 * h] = (tc_u8x16)__builtin_shufflevector(a, b, 0, 2);
+        u[2 * h + 1] = (tc_u8x16)__builtin_shufflevector(a, b, 1, 3);
+    }
+    for (int m = 0; m < 16; m++) v[m] = u[m];  // u[m]: column m of the block
+}
+
+/// Paeth-unfilters `rows` (1..16) consecutive 1-byte-per-pixel rows. `pad` holds 16 * (w + 64) bytes.
 __attribute__((target_clones("avx2", "default")))
 static void tc_paeth_band(const uint8_t *const *in, uint8_t *const *out, const uint8_t *prev, int rows, size_t w,
-                          uint8_t *diag) {
-    size_t steps = w + (size_t)rows - 1;
-    // diag[t][k] = in[k][t - k]: the bytes one vector step handles, zero outside the rows.
-    memset(diag, 0, TC_PAETH_LANES * (steps + 1));
-    for (int k = 0; k < rows; k++) {
-        const uint8_t *s = in[k];
-        uint8_t *d = diag + (size_t)k * TC_PAETH_LANES + k;
-        for (size_t x = 0; x < w; x++) d[x * TC_PAETH_LANES] = s[x];
-    }
+                          uint8_t *pad) {
+    enum { L = TC_PAETH_LANES, margin = 2 * TC_PAETH_LANES };
+    size_t steps = w + (size_t)rows - 1, blocks = (steps + L - 1) / L, stride = w + 2 * margin;
+    // Row k is copied between zero margins, so lane k's byte at step t is pad_k[margin + t - k] for every t.
+    memset(pad, 0, (size_t)L * stride);
+    for (int k = 0; k < rows; k++) memcpy(pad + (size_t)k * stride + margin, in[k], w);
     const tc_v16 zero = {0}, low = zero + 255;
     tc_v16 o = zero, above_left = zero;  // o: every lane's byte of the previous step (its left neighbour)
-    for (size_t t = 0; t < steps; t++) {
-        // Lane k's byte above is lane k-1's previous output; lane 0's comes from the row above the band.
-        tc_v16 above = __builtin_shufflevector(o, zero, 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
-        above[0] = t < w ? prev[t] : 0;
-        tc_v16 p = above - above_left, q = o - above_left;
-        tc_v16 pa = __builtin_elementwise_abs(p), pb = __builtin_elementwise_abs(q);
-        tc_v16 pc = __builtin_elementwise_abs(p + q);
-        tc_v16 take_b = pb <= pc;
-        tc_v16 bc = (above & take_b) | (above_left & ~take_b);
-        tc_v16 take_a = pa <= __builtin_elementwise_min(pb, pc);
-        tc_v16 predicted = (o & take_a) | (bc & ~take_a);
-        tc_u8x16 raw;
-        memcpy(&raw, diag + t * TC_PAETH_LANES, sizeof raw);
-        o = (__builtin_convertvector(raw, tc_v16) + predicted) & low;
-        tc_u8x16 done = __builtin_convertvector(o, tc_u8x16);
-        memcpy(diag + t * TC_PAETH_LANES, &done, sizeof done);
-        above_left = above;
+    for (size_t block = 0; block < blocks; block++) {
+        size_t t0 = block * L;
+        tc_u8x16 v[L];
+        for (int k = 0; k < L; k++) memcpy(&v[k], pad + (size_t)k * stride + margin + t0 - k, sizeof v[k]);
+        tc_transpose16(v);  // v[j]: the 16 lanes' bytes of step t0 + j
+        for (int j = 0; j < L; j++) {
+            size_t t = t0 + j;
+            // Lane k's byte above is lane k-1's previous output; lane 0's comes from the row above the band.
+            tc_v16 above = __builtin_shufflevector(o, zero, 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
+            above[0] = t < w ? prev[t] : 0;
+            tc_v16 p = above - above_left, q = o - above_left;
+            tc_v16 pa = __builtin_elementwise_abs(p), pb = __builtin_elementwise_abs(q);
+            tc_v16 pc = __builtin_elementwise_abs(p + q);
+            tc_v16 take_b = pb <= pc;
+            tc_v16 bc = (above & take_b) | (above_left & ~take_b);
+            tc_v16 take_a = pa <= __builtin_elementwise_min(pb, pc);
+            tc_v16 predicted = (o & take_a) | (bc & ~take_a);
+            o = (__builtin_convertvector(v[j], tc_v16) + predicted) & low;
+            v[j] = __builtin_convertvector(o, tc_u8x16);
+            above_left = above;
+        }
+        tc_transpose16(v);  // back: v[k] holds row k's bytes t0 - k ... t0 - k + 15
+        for (int k = 0; k < L; k++) memcpy(pad + (size_t)k * stride + margin + t0 - k, &v[k], sizeof v[k]);
     }
-    for (int k = 0; k < rows; k++) {
-        uint8_t *d = out[k];
-        const uint8_t *s = diag + (size_t)k * TC_PAETH_LANES + k;
-        for (size_t x = 0; x < w; x++) d[x] = s[x * TC_PAETH_LANES];
-    }
+    for (int k = 0; k < rows; k++) memcpy(out[k], pad + (size_t)k * stride + margin, w);
 }
 
 int tc_png_unfilter_rows(const uint8_t *filtered, uint8_t *const *out, const uint8_t *prev, int rows, size_t rowbytes,
