@@ -32,8 +32,9 @@ struct Bench: ParsableCommand {
             let bench = LoaderBenchmark(images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"))
             for workers in Set([1, Parallel.threadCount]).sorted() {
                 let r = try bench.run(workers: workers, passes: repeats)
-                print(String(format: "loader %d thread(s): %.1f pairs/s (%d pairs: decode + crop 256, flips, rot90, elastic)",
-                             workers, r.pairsPerSecond, r.pairs))
+                print(String(format: "loader %d thread(s): %.1f pairs/s (passes: median %.1f, best %.1f; %.1f pairs per CPU-second) "
+                             + "(%d pairs: decode + crop 256, flips, rot90, elastic)",
+                             workers, r.pairsPerSecond, r.medianPassRate, r.bestPassRate, r.pairsPerCPUSecond, r.pairs))
             }
             return
         }
