@@ -48,20 +48,24 @@ static int tc_next_idat(tc_idat_stream *s, char *err, size_t err_size) {
 
 /// Inflates exactly `n` bytes into `out`, moving on to the next IDAT chunk whenever one runs dry.
 static int tc_inflate(tc_idat_stream *s, uint8_t *out, size_t n, char *err, size_t err_size) {
-    s->zs.next_out = out;
-    s->zs.avail_out = (uInt)n;
-    while (s->zs.avail_out > 0) {
-        if (s->zs.avail_in == 0 && tc_next_idat(s, err, err_size) != 0) return -1;
-        int ret = inflate(&s->zs, Z_NO_FLUSH);
-        if (ret == Z_STREAM_END && s->zs.avail_out > 0) {
-            snprintf(err, err_size, "Not enough image data");
-            return -1;
+    while (n > 0) {
+        uInt piece = n > (1u << 30) ? (1u << 30) : (uInt)n;  // zlib counts in 32 bits
+        s->zs.next_out = out;
+        s->zs.avail_out = piece;
+        while (s->zs.avail_out > 0) {
+            if (s->zs.avail_in == 0 && tc_next_idat(s, err, err_size) != 0) return -1;
+            int ret = inflate(&s->zs, Z_NO_FLUSH);
+            if (ret == Z_STREAM_END && s->zs.avail_out > 0) {
+                snprintf(err, err_size, "Not enough image data");
+                return -1;
+            }
+            if (ret != Z_OK && ret != Z_STREAM_END && !(ret == Z_BUF_ERROR && s->zs.avail_in == 0)) {
+                snprintf(err, err_size, "%s", s->zs.msg ? s->zs.msg : "damaged compressed data");
+                return -1;
+            }
         }
-        if (ret != Z_OK && ret != Z_STREAM_END && !(ret == Z_BUF_ERROR && s->zs.avail_in == 0)) {
-            snprintf(err, err_size, "%s", s->zs.msg ? s->zs.msg : "damaged compressed data");
-            return -1;
-        }
-        if (ret == Z_STREAM_END) break;
+        out += piece;
+        n -= piece;
     }
     return 0;
 }
@@ -79,13 +83,14 @@ int tc_png_read_rows(const uint8_t *data, size_t size, size_t idat, size_t rowby
     }
     // As libpng is told (PNG_IGNORE_ADLER32): each chunk's CRC-32 guards the data, zlib's Adler-32 is not computed.
     inflateValidate(&s.zs, 0);
-    // Rows above the window are unfiltered into a ring one band + 1 rows deep (a band needs the row above it).
-    size_t ring_rows = begin > 0 ? tc_band_rows + 1 : 0;
-    uint8_t *filtered = malloc((rowbytes + 1) * tc_band_rows);
-    uint8_t *ring = malloc(rowbytes * ring_rows + rowbytes);  // + one row of zeros above the image
-    uint8_t *diag = malloc(TC_PAETH_LANES * (rowbytes + 4 * TC_PAETH_LANES));
+    // Memory: a band of at most 64 filtered rows (no more than are needed), and for rows above the window a ring
+    // one band + 1 rows deep (a band needs the row above it), plus a row of zeros above the image.
+    int band_rows = end < tc_band_rows ? (int)end : tc_band_rows;
+    size_t ring_rows = begin > 0 ? (size_t)band_rows + 1 : 0;
+    uint8_t *filtered = malloc((rowbytes + 1) * band_rows);
+    uint8_t *ring = malloc(rowbytes * ring_rows + rowbytes);
     int status = -1;
-    if (!filtered || !ring || !diag) {
+    if (!filtered || !ring) {
         snprintf(err, err_size, "out of memory for a band of %zu-byte rows", rowbytes);
         goto done;
     }
@@ -94,13 +99,13 @@ int tc_png_read_rows(const uint8_t *data, size_t size, size_t idat, size_t rowby
     uint8_t *rows[tc_band_rows];
     const uint8_t *above = zeros;
     for (uint32_t y = 0; y < end;) {
-        int n = end - y < tc_band_rows ? (int)(end - y) : tc_band_rows;
+        int n = end - y < (uint32_t)band_rows ? (int)(end - y) : band_rows;
         if (tc_inflate(&s, filtered, (rowbytes + 1) * n, err, err_size) != 0) goto done;
         for (int k = 0; k < n; k++) {
             uint32_t row = y + k;
             rows[k] = row >= begin ? pixels + (size_t)(row - begin) * rowbytes : ring + (row % ring_rows) * rowbytes;
         }
-        if (tc_png_unfilter_rows(filtered, rows, above, n, rowbytes, bpp, diag) != 0) {
+        if (tc_png_unfilter_rows(filtered, rows, above, n, rowbytes, bpp) != 0) {
             snprintf(err, err_size, "bad adaptive filter value");
             goto done;
         }
@@ -112,6 +117,5 @@ done:
     inflateEnd(&s.zs);
     free(filtered);
     free(ring);
-    free(diag);
     return status;
 }

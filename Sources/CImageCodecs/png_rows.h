@@ -8,10 +8,9 @@
 enum { TC_PAETH_LANES = 16 };
 
 /// Unfilters `rows` rows of `rowbytes` bytes (each stored after its filter-type byte in `filtered`) into `out[y]`;
-/// `prev` is the unfiltered row above the first (zeros at the top of the image), `diag` a scratch of
-/// TC_PAETH_LANES * (rowbytes + 4 * TC_PAETH_LANES) bytes. Returns -1 on a filter type above 4.
+/// `prev` is the unfiltered row above the first (zeros at the top of the image). Returns -1 on a filter type above 4.
 int tc_png_unfilter_rows(const uint8_t *filtered, uint8_t *const *out, const uint8_t *prev, int rows, size_t rowbytes,
-                         int bpp, uint8_t *diag);
+                         int bpp);
 
 /// Reads rows [0, end) of an 8-bit non-interlaced image whose first IDAT chunk starts at `idat` (its length field),
 /// keeping rows [begin, end) in `pixels`: every IDAT chunk's CRC is checked, zlib inflates, rows are unfiltered

@@ -7,6 +7,7 @@
 // bytes; the row above a lane's byte is the lane above it one step earlier.
 #include "png_rows.h"
 
+#include <stddef.h>
 #include <string.h>
 
 enum { tc_none = 0, tc_sub = 1, tc_up = 2, tc_avg = 3, tc_paeth = 4 };
@@ -85,21 +86,56 @@ static inline void tc_transpose16(tc_u8x16 v[16]) {
     for (int m = 0; m < 16; m++) v[m] = u[m];  // u[m]: column m of the block
 }
 
-/// Paeth-unfilters `rows` (1..16) consecutive 1-byte-per-pixel rows. `pad` holds 16 * (w + 64) bytes.
+/// The columns [lo, hi) of 0 ... 15 that a lane's block starting at row byte x0 has inside a row of w bytes.
+static inline void tc_lane_span(ptrdiff_t x0, size_t w, int *lo, int *hi) {
+    *lo = x0 < 0 ? (int)(x0 < -TC_PAETH_LANES ? TC_PAETH_LANES : -x0) : 0;
+    ptrdiff_t room = (ptrdiff_t)w - x0;
+    *hi = room >= TC_PAETH_LANES ? TC_PAETH_LANES : (room < 0 ? 0 : (int)room);
+}
+
+/// Lane bytes x0 ... x0 + 15 of a row of w bytes, zeros outside it (blocks at the row's ends).
+static inline tc_u8x16 tc_load_edge(const uint8_t *row, ptrdiff_t x0, size_t w) {
+    uint8_t bytes[TC_PAETH_LANES] = {0};
+    int lo, hi;
+    tc_lane_span(x0, w, &lo, &hi);
+    if (lo < hi) memcpy(bytes + lo, row + x0 + lo, (size_t)(hi - lo));
+    tc_u8x16 v;
+    memcpy(&v, bytes, sizeof v);
+    return v;
+}
+
+/// Stores the part of lane bytes x0 ... x0 + 15 that lies inside a row of w bytes.
+static inline void tc_store_edge(uint8_t *row, ptrdiff_t x0, size_t w, tc_u8x16 v) {
+    uint8_t bytes[TC_PAETH_LANES];
+    memcpy(bytes, &v, sizeof v);
+    int lo, hi;
+    tc_lane_span(x0, w, &lo, &hi);
+    if (lo < hi) memcpy(row + x0 + lo, bytes + lo, (size_t)(hi - lo));
+}
+
+/// Paeth-unfilters `rows` (1..16) consecutive 1-byte-per-pixel rows of w bytes.
 __attribute__((target_clones("avx2", "default")))
-static void tc_paeth_band(const uint8_t *const *in, uint8_t *const *out, const uint8_t *prev, int rows, size_t w,
-                          uint8_t *pad) {
-    enum { L = TC_PAETH_LANES, margin = 2 * TC_PAETH_LANES };
-    size_t steps = w + (size_t)rows - 1, blocks = (steps + L - 1) / L, stride = w + 2 * margin;
-    // Row k is copied between zero margins, so lane k's byte at step t is pad_k[margin + t - k] for every t.
-    memset(pad, 0, (size_t)L * stride);
-    for (int k = 0; k < rows; k++) memcpy(pad + (size_t)k * stride + margin, in[k], w);
+static void tc_paeth_band(const uint8_t *const *rows_in, uint8_t *const *rows_out, const uint8_t *prev, int rows,
+                          size_t w) {
+    enum { L = TC_PAETH_LANES };
+    // Local copies of the row pointers: byte stores could alias the caller's arrays, these they cannot.
+    const uint8_t *in[L];
+    uint8_t *out[L];
+    for (int k = 0; k < rows; k++) {
+        in[k] = rows_in[k];
+        out[k] = rows_out[k];
+    }
+    size_t steps = w + (size_t)rows - 1;
     const tc_v16 zero = {0}, low = zero + 255;
     tc_v16 o = zero, above_left = zero;  // o: every lane's byte of the previous step (its left neighbour)
-    for (size_t block = 0; block < blocks; block++) {
-        size_t t0 = block * L;
-        tc_u8x16 v[L];
-        for (int k = 0; k < L; k++) memcpy(&v[k], pad + (size_t)k * stride + margin + t0 - k, sizeof v[k]);
+    for (size_t t0 = 0; t0 < steps; t0 += L) {
+        // Lane k's byte at step t is its row's byte t - k: 16 steps are a 16 x 16 block, transposed.
+        tc_u8x16 v[L] = {{0}};
+        int inside = t0 >= L - 1 && t0 + L <= w;  // every lane's 16 bytes lie within its row
+        if (inside)
+            for (int k = 0; k < rows; k++) memcpy(&v[k], in[k] + t0 - k, sizeof v[k]);
+        else
+            for (int k = 0; k < rows; k++) v[k] = tc_load_edge(in[k], (ptrdiff_t)t0 - k, w);
         tc_transpose16(v);  // v[j]: the 16 lanes' bytes of step t0 + j
         for (int j = 0; j < L; j++) {
             size_t t = t0 + j;
@@ -118,13 +154,15 @@ static void tc_paeth_band(const uint8_t *const *in, uint8_t *const *out, const u
             above_left = above;
         }
         tc_transpose16(v);  // back: v[k] holds row k's bytes t0 - k ... t0 - k + 15
-        for (int k = 0; k < L; k++) memcpy(pad + (size_t)k * stride + margin + t0 - k, &v[k], sizeof v[k]);
+        if (inside)
+            for (int k = 0; k < rows; k++) memcpy(out[k] + t0 - k, &v[k], sizeof v[k]);
+        else
+            for (int k = 0; k < rows; k++) tc_store_edge(out[k], (ptrdiff_t)t0 - k, w, v[k]);
     }
-    for (int k = 0; k < rows; k++) memcpy(out[k], pad + (size_t)k * stride + margin, w);
 }
 
 int tc_png_unfilter_rows(const uint8_t *filtered, uint8_t *const *out, const uint8_t *prev, int rows, size_t rowbytes,
-                         int bpp, uint8_t *diag) {
+                         int bpp) {
     for (int y = 0; y < rows; y++)
         if (filtered[(size_t)y * (rowbytes + 1)] > tc_paeth) return -1;
     int y = 0;
@@ -137,7 +175,7 @@ int tc_png_unfilter_rows(const uint8_t *filtered, uint8_t *const *out, const uin
         if (run >= 2) {
             const uint8_t *in[TC_PAETH_LANES];
             for (int k = 0; k < run; k++) in[k] = filtered + (size_t)(y + k) * (rowbytes + 1) + 1;
-            tc_paeth_band(in, out + y, above, run, rowbytes, diag);
+            tc_paeth_band(in, out + y, above, run, rowbytes);
             y += run;
         } else {
             const uint8_t *row = filtered + (size_t)y * (rowbytes + 1);
