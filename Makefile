@@ -1,13 +1,15 @@
 # Tessera: `make demo` installs, builds and runs the quickstart; `make test` runs the whole suite.
 SWIFT ?= swift
 DEBIAN_PACKAGES := libpng-dev libjpeg-dev zlib1g-dev
+# The suite also renders report.html in headless Chromium (about 1 minute to install).
+TEST_PACKAGES := chromium-headless-shell
 BENCH_VENV ?= .build-bench-venv
 
 .PHONY: deps build test demo bench clean
 
-# Installs the Debian packages the build needs, only those missing.
+# Installs the Debian packages the build needs (and, for `make test`, the suite's), only those missing.
 deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBIAN_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
@@ -17,7 +19,8 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
-test: deps
+test:
+	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(TEST_PACKAGES)"
 	$(SWIFT) test -c release --disable-swift-testing
 
 # Trains a small U-Net on the generated samples, segments and explains them, writes runs/quickstart/report.html.

@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -30,13 +31,15 @@ let package = Package(
         .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
-        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams")],
+        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams"),
+                                                   .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",
             dependencies: [
                 "TesseraPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/tessera"
         ),

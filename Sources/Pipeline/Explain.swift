@@ -83,7 +83,7 @@ public final class ExplainRun {
     public let options: ExplainOptions
     public let outDirectory: URL
     public let settings: BatchSettings
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = { Console.logger.info("\($0)") }
     let cam: GradCAM
 
     public init(model url: URL, options: ExplainOptions, settings: BatchSettings) throws {
@@ -183,8 +183,7 @@ public final class ExplainRun {
         record.score = Double(result.score)
         record.zeroMap = result.isZero
         if result.isZero {
-            log("warning: \(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere "
-                + "(every weighted activation is negative); its heatmap is all zeros")
+            Console.logger.warning("\(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere (every weighted activation is negative); its heatmap is all zeros")
         }
         let peak = Self.peak(result.heatmap, width: w)
         (record.peakX, record.peakY) = (peak.x, peak.y)

@@ -74,6 +74,9 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         TemporaryFiles.removeStale(under: settings.out)
         let started = Date()
         var records: [Record] = []
+        let progress = ProgressReporter(unit: "image")
+        progress.start(total: entries.count)
+        defer { progress.finish() }
         let prefetch = Prefetcher(entries.map { settings.overwrite || !isComplete($0.relativePath) ? $0.url : nil },
                                   decode: decode)
         for (i, entry) in entries.enumerated() {
@@ -90,7 +93,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             } catch {
                 record = Record(path: entry.relativePath, status: .failed)
                 record.error = "\(error)"
-                log("failed: \(error)")
+                Console.logger.error("\(error)")
                 if settings.strict {
                     records.append(record)
                     try report(records, Date().timeIntervalSince(started))
@@ -99,8 +102,9 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             }
             record.seconds = Date().timeIntervalSince(t0)
             records.append(record)
-            log(String(format: "[%d/%d] %@ %@ (%.2f s)", i + 1, entries.count, record.status.rawValue,
-                       entry.relativePath, record.seconds))
+            Console.logger.debug("\(record.status.rawValue) \(entry.relativePath)", metadata: [
+                "index": "\(i + 1)", "of": "\(entries.count)", "seconds": "\(String(format: "%.3f", record.seconds))"])
+            progress.update(i + 1)
         }
         let seconds = Date().timeIntervalSince(started)
         try report(records, seconds)

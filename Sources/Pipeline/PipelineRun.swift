@@ -8,7 +8,7 @@ import TesseraEngine
 public final class PipelineRun {
     public let config: PipelineConfig
     public let runDirectory: URL
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = { Console.logger.info("\($0)") }
 
     public init(config: PipelineConfig, runDirectory: URL? = nil) {
         self.config = config

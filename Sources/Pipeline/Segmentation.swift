@@ -64,7 +64,7 @@ public final class SegmentRun {
     public let loaded: Checkpoint.Loaded
     public let options: SegmentOptions
     public let outDirectory: URL
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = { Console.logger.info("\($0)") }
 
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
         loaded = try Checkpoint.load(checkpoint)

@@ -11,7 +11,7 @@ public final class Trainer {
     public let config: TrainingConfig
     public let runDirectory: URL
     /// Where progress goes (a TTY gets one updating line).
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = { Console.logger.info("\($0)") }
     public var progress: ProgressReporter
     /// Stops this invocation after this many steps (the run folder can be resumed), e.g. to time-box a job.
     public var stopAfterSteps: Int?

@@ -42,7 +42,10 @@ struct Explain: ParsableCommand {
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be explained.") var strict = false
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
+        output.apply()
         var o = ExplainOptions()
         guard let m = CAMMethod(rawValue: method) else {
             throw ValidationError("--method takes \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -91,14 +94,19 @@ struct Explain: ParsableCommand {
         let summary = try run.run(inputs: inputs)
         let done = summary.records.filter { $0.status == .done }
         let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
-        print(String(format: "%d images: %d explained, %d already done, %d failed; %.2f s per image",
-                     summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
-                     summary.failed, perImage))
-        if let mass = summary.meanMassInTruth { print(String(format: "  mean share of the map on the truth band: %.4f", mass)) }
-        print("  outputs in \(out)")
+        var result: [String: Any] = ["images": summary.records.count, "done": done.count,
+                                     "existing": summary.records.filter { $0.status == .existing }.count,
+                                     "failed": summary.failed, "seconds_per_image": perImage, "out": out]
+        if let mass = summary.meanMassInTruth { result["mean_mass_in_truth_band"] = mass }
+        try output.result(result) {
+            print(String(format: "%d images: %d explained, %d already done, %d failed; %.2f s per image",
+                         summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
+                         summary.failed, perImage))
+            if let mass = summary.meanMassInTruth { print(String(format: "  mean share of the map on the truth band: %.4f", mass)) }
+            print("  outputs in \(out)")
+        }
         if summary.failed > 0 {
-            FileHandle.standardError.write(Data("\(summary.failed) of \(summary.records.count) images could not be explained\n".utf8))
-            throw ExitCode(1)
+            throw output.fail("\(summary.failed) of \(summary.records.count) images could not be explained")
         }
     }
 }

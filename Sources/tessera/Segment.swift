@@ -28,8 +28,10 @@ struct Segment: ParsableCommand {
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
     @Option(help: "Overlay format: png or jpg.") var overlayFormat = "png"
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
+        output.apply()
         var o = SegmentOptions()
         var kinds = Set<SegmentOutput>()
         for name in outputs.split(separator: ",") {
@@ -61,15 +63,20 @@ struct Segment: ParsableCommand {
         let summary = try run.run(inputs: inputs)
         let done = summary.records.filter { $0.status == .done }
         let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
-        print(String(format: "%d images: %d segmented, %d already done, %d failed; %.2f s per image, %.2f images/s",
-                     summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
-                     summary.failed, perImage, perImage > 0 ? 1 / perImage : 0))
-        if let metrics = summary.metrics {
-            for key in ["pixel_accuracy", "mean_iou", "mean_dice"] { if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) } }
+        var result: [String: Any] = ["images": summary.records.count, "done": done.count,
+                                     "existing": summary.records.filter { $0.status == .existing }.count,
+                                     "failed": summary.failed, "seconds_per_image": perImage, "out": out]
+        if let metrics = summary.metrics { result["metrics"] = metrics }
+        try output.result(result) {
+            print(String(format: "%d images: %d segmented, %d already done, %d failed; %.2f s per image, %.2f images/s",
+                         summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
+                         summary.failed, perImage, perImage > 0 ? 1 / perImage : 0))
+            if let metrics = summary.metrics {
+                for key in ["pixel_accuracy", "mean_iou", "mean_dice"] { if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) } }
+            }
         }
         if summary.failed > 0 {
-            FileHandle.standardError.write(Data("\(summary.failed) of \(summary.records.count) images could not be segmented\n".utf8))
-            throw ExitCode(1)
+            throw output.fail("\(summary.failed) of \(summary.records.count) images could not be segmented")
         }
     }
 }

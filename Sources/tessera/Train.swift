@@ -52,7 +52,10 @@ struct Train: ParsableCommand {
     @Option(help: "Run folder.") var out: String?
     @Option(help: "Continue the run in this folder with its saved configuration.") var resume: String?
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
+        output.apply()
         let trainer: Trainer
         if let resume {
             let dir = URL(fileURLWithPath: resume)
@@ -99,13 +102,15 @@ struct Train: ParsableCommand {
             trainer = Trainer(config: c, runDirectory: dir)
         }
         let summary = try trainer.run()
-        print(String(format: "trained %d steps, %.3f s per training step", summary.steps, summary.trainSecondsPerStep))
-        for (k, v) in summary.last.sorted(by: { $0.key < $1.key }) where !k.contains("_seconds") {
-            print(String(format: "  %@ %.4f", k, v))
+        try output.result(["steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,
+                           "last": summary.last, "skipped": summary.skipped.count]) {
+            print(String(format: "trained %d steps, %.3f s per training step", summary.steps, summary.trainSecondsPerStep))
+            for (k, v) in summary.last.sorted(by: { $0.key < $1.key }) where !k.contains("_seconds") {
+                print(String(format: "  %@ %.4f", k, v))
+            }
         }
         if !summary.skipped.isEmpty {
-            FileHandle.standardError.write(Data("\(summary.skipped.count) samples could not be read and were skipped\n".utf8))
-            throw ExitCode(1)
+            throw output.fail("\(summary.skipped.count) samples could not be read and were skipped")
         }
     }
 }
@@ -117,20 +122,17 @@ struct Eval: ParsableCommand {
     @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
     @Option(help: "Folder of images.") var images: String
     @Option(help: "Folder of masks.") var masks: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
+        output.apply()
         let report = try Evaluation.run(checkpoint: URL(fileURLWithPath: model), images: URL(fileURLWithPath: images),
                                         masks: URL(fileURLWithPath: masks))
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: report.metrics.merging(["pairs": Double(report.pairs)]) { a, _ in a },
-                                                  options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
+        try output.result(report.metrics.merging(["pairs": Double(report.pairs)]) { a, _ in a }) {
             print("\(report.pairs) pairs")
             for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "%-18@ %.4f", k, v)) }
         }
-        for e in report.failures { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+        for e in report.failures { Console.logger.error("\(e)") }
         if !report.failures.isEmpty { throw ExitCode(1) }
     }
 }

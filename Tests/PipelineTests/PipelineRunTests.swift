@@ -63,6 +63,18 @@ final class PipelineRunTests: XCTestCase {
         }
         XCTAssertTrue(html.contains("tiny") && html.contains("mean_dice"))
 
+        // The report as a browser shows it: not blank (a blank page, rendered the same way, is).
+        if let browser = ReportScreenshot.browser() {
+            let shot = try ReportScreenshot.render(out.appendingPathComponent("report.html").absoluteString, browser: browser)
+            let seen = ReportScreenshot.content(of: shot)
+            XCTAssertEqual([shot.width, shot.height], [1000, 1400])
+            XCTAssertGreaterThan(seen.nonBackground, 0.05, "share of the screenshot that is not background")
+            XCTAssertGreaterThan(seen.colours, 100, "distinct colours (charts, overlays)")
+            let blank = ReportScreenshot.content(of: try ReportScreenshot.render("about:blank", browser: browser))
+            XCTAssertEqual(blank.nonBackground, 0, "the check sees a blank page as blank")
+            print(String(format: "report screenshot: %.1f%% non-background, %d colours", seen.nonBackground * 100, seen.colours))
+        }
+
         // Run again: training is complete, every image is already done.
         let second = try run.run()
         XCTAssertEqual(second.training?.steps, 12)
