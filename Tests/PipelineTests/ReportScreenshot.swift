@@ -19,13 +19,13 @@ enum ReportScreenshot {
         return nil
     }
 
-    /// A 1000 x 1400 screenshot of `page` (a URL string) decoded, or a thrown error naming the browser's output.
+    /// A 1000 x 3000 screenshot of `page` (a URL string) decoded, or a thrown error naming the browser's output.
     static func render(_ page: String, browser: String) throws -> Image {
         let png = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shot-\(UUID().uuidString).png")
         defer { try? FileManager.default.removeItem(at: png) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: browser)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,1400",
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,3000",
                              "--screenshot=\(png.path)", page]
         let output = Pipe()
         process.standardOutput = output
