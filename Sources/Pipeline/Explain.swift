@@ -137,7 +137,7 @@ public final class ExplainRun {
     /// Explains `inputs` (files, folders, globs) and writes the reports.
     public func run(inputs: [String]) throws -> Summary {
         let channels = model.inChannels
-        let runner = ImageBatchRunner<ExplainRecord>(settings: settings, log: log)
+        let runner = ImageBatchRunner<ExplainRecord>(settings: settings)
         let (records, seconds) = try runner.run(
             inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
             isComplete: isComplete(relative:),

@@ -56,11 +56,10 @@ public struct BatchSettings: Sendable {
 /// error into a failed record (or stops, when strict), and rewrites the reports after a strict stop and at the end.
 public struct ImageBatchRunner<Record: BatchRecord> {
     public let settings: BatchSettings
-    public var log: (String) -> Void
 
-    public init(settings: BatchSettings, log: @escaping (String) -> Void) {
+    /// Failures are logged as errors and each image at debug level through `Console.logger`; progress is drawn.
+    public init(settings: BatchSettings) {
         self.settings = settings
-        self.log = log
     }
 
     /// Runs `process` on each decoded input, or `existing` on inputs whose outputs `isComplete` says are there.

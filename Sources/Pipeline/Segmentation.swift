@@ -142,7 +142,7 @@ public final class SegmentRun {
             record.metrics = matrix.summary
             total!.merge(matrix)
         }
-        let runner = ImageBatchRunner<SegmentRecord>(settings: settings, log: log)
+        let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
         let (records, seconds) = try runner.run(
             inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
             isComplete: isComplete(relative:),
