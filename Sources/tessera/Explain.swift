@@ -92,16 +92,11 @@ struct Explain: ParsableCommand {
         settings.strict = strict
         let run = try ExplainRun(model: URL(fileURLWithPath: model), options: o, settings: settings)
         let summary = try run.run(inputs: inputs)
-        let done = summary.records.filter { $0.status == .done }
-        let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
-        var result: [String: Any] = ["images": summary.records.count, "done": done.count,
-                                     "existing": summary.records.filter { $0.status == .existing }.count,
-                                     "failed": summary.failed, "seconds_per_image": perImage, "out": out]
+        let outcome = BatchOutcome(summary.records, seconds: summary.seconds)
+        var result = outcome.json(out: out)
         if let mass = summary.meanMassInTruth { result["mean_mass_in_truth_band"] = mass }
         try output.result(result) {
-            print(String(format: "%d images: %d explained, %d already done, %d failed; %.2f s per image",
-                         summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
-                         summary.failed, perImage))
+            print(outcome.line(verb: "explained"))
             if let mass = summary.meanMassInTruth { print(String(format: "  mean share of the map on the truth band: %.4f", mass)) }
             print("  outputs in \(out)")
         }

@@ -42,3 +42,29 @@ struct OutputOptions: ParsableArguments {
         return ExitCode(1)
     }
 }
+
+/// What `segment` and `explain` report at the end: `BatchReport.summary`'s counts, as JSON and as a text line.
+struct BatchOutcome {
+    let images, done, existing, failed: Int
+    let secondsPerImage: Double
+
+    init<Record: BatchRecord>(_ records: [Record], seconds: Double) {
+        let s = BatchReport<Record>.summary(records, seconds: seconds)
+        images = Int(s["images"] ?? 0)
+        done = Int(s["done"] ?? 0)
+        existing = Int(s["existing"] ?? 0)
+        failed = Int(s["failed"] ?? 0)
+        secondsPerImage = s["seconds_per_image"] ?? 0
+    }
+
+    func json(out: String) -> [String: Any] {
+        ["images": images, "done": done, "existing": existing, "failed": failed, "seconds_per_image": secondsPerImage,
+         "out": out]
+    }
+
+    /// `N images: D <verb>, E already done, F failed; S s per image`.
+    func line(verb: String) -> String {
+        String(format: "%d images: %d %@, %d already done, %d failed; %.2f s per image", images, done, verb, existing,
+               failed, secondsPerImage)
+    }
+}

@@ -61,16 +61,12 @@ struct Segment: ParsableCommand {
         o.recursive = recursive
         let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
         let summary = try run.run(inputs: inputs)
-        let done = summary.records.filter { $0.status == .done }
-        let perImage = done.isEmpty ? 0 : done.map(\.seconds).reduce(0, +) / Double(done.count)
-        var result: [String: Any] = ["images": summary.records.count, "done": done.count,
-                                     "existing": summary.records.filter { $0.status == .existing }.count,
-                                     "failed": summary.failed, "seconds_per_image": perImage, "out": out]
+        let outcome = BatchOutcome(summary.records, seconds: summary.seconds)
+        var result = outcome.json(out: out)
         if let metrics = summary.metrics { result["metrics"] = metrics }
         try output.result(result) {
-            print(String(format: "%d images: %d segmented, %d already done, %d failed; %.2f s per image, %.2f images/s",
-                         summary.records.count, done.count, summary.records.filter { $0.status == .existing }.count,
-                         summary.failed, perImage, perImage > 0 ? 1 / perImage : 0))
+            let perImage = outcome.secondsPerImage
+            print(outcome.line(verb: "segmented") + String(format: ", %.2f images/s", perImage > 0 ? 1 / perImage : 0))
             if let metrics = summary.metrics {
                 for key in ["pixel_accuracy", "mean_iou", "mean_dice"] { if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) } }
             }
