@@ -55,6 +55,9 @@ public struct SegmentationDataset: Sendable {
     public let maskKind: MaskKind
     /// Declared number of classes, or nil to accept any id (see `foundClasses`).
     public let classes: Int?
+    /// Channels every image is converted to on loading (`Image.converted(toChannels:file:)`), or nil to keep
+    /// each file's own layout (training then refuses a data set that mixes layouts).
+    public var channels: Int?
 
     static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
 
@@ -139,7 +142,9 @@ public struct SegmentationDataset: Sendable {
     }
 
     private func subset(_ keep: (Int) -> Bool) -> SegmentationDataset {
-        SegmentationDataset(pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)
+        var part = SegmentationDataset(pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)
+        part.channels = channels
+        return part
     }
 
     /// Decodes pair `index`: the image and its class ids.
@@ -169,9 +174,9 @@ public struct SegmentationDataset: Sendable {
                              + "\(pair.image.path) is \(imageSize.width)x\(imageSize.height)")
         }
         let win = window(imageSize.width, imageSize.height)
-        if let win {
-            precondition(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
-                         && win.y + win.height <= imageSize.height, "window \(win) outside the \(imageSize) image")
+        if let win, !(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
+                      && win.y + win.height <= imageSize.height) {
+            throw ImageError(file: pair.image.path, reason: "window \(win) is outside the \(imageSize.width)x\(imageSize.height) image")
         }
         var imageOptions = options, maskOptions = decoder.decodeOptions(options)
         imageOptions.rows = win.map { $0.y..<($0.y + $0.height) }
@@ -180,7 +185,8 @@ public struct SegmentationDataset: Sendable {
             guard let win else { return image }
             return image.cropped(x: win.x, y: 0, width: win.width, height: image.height)
         }
-        let image = windowed(try ImageCodec.decode(imageData, file: pair.image.path, options: imageOptions))
+        var image = windowed(try ImageCodec.decode(imageData, file: pair.image.path, options: imageOptions))
+        if let channels { image = try image.converted(toChannels: channels, file: pair.image.path) }
         let ids: [Int32]
         do {
             let mask = windowed(try ImageCodec.decode(maskData, file: pair.mask.path, options: maskOptions))

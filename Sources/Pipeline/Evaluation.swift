@@ -18,7 +18,8 @@ public enum Evaluation {
         guard let kind = MaskKind(name: info.maskKind) else {
             throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
         }
-        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
+        var dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
+        dataset.channels = loaded.model.inChannels
         let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.classes,
                                                                mean: info.normalizationMean, std: info.normalizationStd,
                                                                inference: inference ?? TiledInference(tile: info.crop))

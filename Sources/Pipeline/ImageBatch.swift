@@ -249,21 +249,9 @@ final class Prefetcher: @unchecked Sendable {
 
 /// Images as a model takes them: decoded with the model's channel count, normalised planes.
 public enum ModelInput {
-    /// Decodes `url` with the channels the model takes (gray to one plane; RGB(A) to three).
+    /// Decodes `url` and converts it to the channels the model takes (`Image.converted(toChannels:file:)`).
     public static func decode(_ url: URL, channels wanted: Int) throws -> Image {
-        var image = try ImageCodec.decode(url)
-        if image.channels == wanted { return image }
-        var options = ImageCodec.Options()
-        if wanted == 1 { options.gray = true } else if wanted == 3 { options.rgba8 = true } else {
-            throw ImageError(file: url.path, reason: "image has \(image.channels) channels, the model takes \(wanted)")
-        }
-        image = try ImageCodec.decode(url, options: options)
-        if wanted == 3, case .uint8(let v) = image.samples, image.channels == 4 {
-            var rgb = [UInt8](repeating: 0, count: image.width * image.height * 3)
-            for i in 0..<(image.width * image.height) { for k in 0..<3 { rgb[i * 3 + k] = v[i * 4 + k] } }
-            image = Image(width: image.width, height: image.height, channels: 3, samples: .uint8(rgb))
-        }
-        return image
+        try ImageCodec.decode(url).converted(toChannels: wanted, file: url.path)
     }
 
     /// Planar float samples [channels][height][width] normalised by per-channel mean and std.

@@ -14,7 +14,7 @@ struct PipelineSchema {
     /// Every section and its keys, for errors, suggestions and the README's schema table.
     static let sections: [String: [String]] = [
         "": ["name", "out", "data", "ingest", "model", "train", "segment", "explain", "report"],
-        "ingest": ["images", "masks", "mask_kind", "classes", "class_names", "val_split", "val_names", "crop", "flips", "elastic"],
+        "ingest": ["images", "masks", "mask_kind", "classes", "class_names", "channels", "val_split", "val_names", "crop", "flips", "elastic"],
         "model": ["arch", "depth", "width", "batch_norm", "dropout", "upsampling", "padding", "encoder_weights"],
         "train": ["steps", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
                   "warmup", "loss", "class_weights", "border_weights", "clip_norm", "val_every", "best_metric",
@@ -147,6 +147,7 @@ struct PipelineSchema {
             case "mask_kind": c.maskKind = try choice(v, key, ["auto", "binary", "label", "palette"])
             case "classes": c.classes = try int(v, key, 1...65536)
             case "class_names": c.classNames = try strings(v, key)
+            case "channels": c.channels = try int(v, key, 1...64)
             case "val_split": c.validationFraction = try double(v, key, 0...0.9)
             case "val_names": c.validationNames = try strings(v, key)
             case "crop": c.crop = try int(v, key, 8...8192)

@@ -14,6 +14,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var classes: Int?
     /// Names of the classes (default `class0`, `class1`, ...), kept in checkpoints for reports and `--class`.
     public var classNames: [String]?
+    /// Input channels of the model; every image is converted to it (`Image.converted(toChannels:file:)`). When
+    /// nil: the first image's colour channels (alpha dropped), and a data set that mixes layouts is refused.
+    public var channels: Int?
     /// `unet` or `resnetN-unet` (N = 18, 34, 50, 101, 152).
     public var model: String = "unet"
     public var depth: Int = 4

@@ -34,12 +34,10 @@ struct TrainingData {
         let resolvedClasses = try classes ?? SegmentationDataset(images: images, masks: masks, maskKind: kind).foundClasses()
         guard resolvedClasses >= 2 else { throw TrainingError(reason: "the masks hold a single class; nothing to learn") }
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
-        let split = config.validationNames.isEmpty
+        var split = config.validationNames.isEmpty
             ? dataset.split(validationFraction: config.validationFraction, seed: config.seed)
             : dataset.split(validationNames: Set(config.validationNames))
         guard !split.train.pairs.isEmpty else { throw TrainingError(reason: "no training pairs left after the validation split") }
-        train = split.train
-        validation = split.validation
         self.classes = resolvedClasses
         if let names = config.classNames {
             guard names.count == resolvedClasses else {
@@ -50,18 +48,40 @@ struct TrainingData {
             classNames = (0..<resolvedClasses).map { "class\($0)" }
         }
         maskKindName = kindName
-        channels = try ImageCodec.info(of: train.pairs[0].image).channels
+        channels = try TrainingData.inputChannels(split.train.pairs + split.validation.pairs, declared: config.channels)
+        split.train.channels = channels
+        split.validation.channels = channels
+        train = split.train
+        validation = split.validation
         (mean, std) = try TrainingData.statistics(train, channels: channels)
     }
 
-    /// Per-channel mean and standard deviation of the training images (in [0, 1] units).
+    /// The model's input channels: `declared`, or the colour channels (alpha not counted) of the first image, which
+    /// every image must then share: a data set that mixes gray and colour is more often a mistake than a wish, so
+    /// converting it is asked for with `--channels`. Read from the headers, before any pixel is decoded.
+    static func inputChannels(_ pairs: [SamplePair], declared: Int?) throws -> Int {
+        if let declared {
+            guard (1...64).contains(declared) else { throw TrainingError(reason: "channels must be 1-64, not \(declared)") }
+            return declared
+        }
+        func colorChannels(_ url: URL) throws -> Int {
+            let c = try ImageCodec.info(of: url).channels
+            return c == 2 || c == 4 ? c - 1 : c
+        }
+        let first = try colorChannels(pairs[0].image)
+        for pair in pairs.dropFirst() where try colorChannels(pair.image) != first {
+            throw TrainingError(reason: "\(pair.image.path) has \(try colorChannels(pair.image)) colour channel(s) but "
+                                + "\(pairs[0].image.path) has \(first): the data set mixes layouts (--channels \(first) "
+                                + "converts every image)")
+        }
+        return first
+    }
+
+    /// Per-channel mean and standard deviation of the training images (in [0, 1] units), as the model sees them.
     static func statistics(_ dataset: SegmentationDataset, channels: Int) throws -> ([Float], [Float]) {
         var sum = [Double](repeating: 0, count: channels), squares = sum, count = 0.0
         for i in dataset.pairs.indices {
             let s = AugmentationSample(try dataset.load(i))
-            guard s.channels == channels else {
-                throw TrainingError(reason: "\(dataset.pairs[i].image.path) has \(s.channels) channels, the first image \(channels)")
-            }
             let n = s.width * s.height
             for c in 0..<channels {
                 for v in s.image[(c * n)..<((c + 1) * n)] { sum[c] += Double(v); squares[c] += Double(v) * Double(v) }

@@ -26,6 +26,8 @@ struct Train: ParsableCommand {
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
     @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames: String?
+    @Option(help: "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused.")
+    var channels: Int?
     @Option(help: "Mask encoding: auto, binary, label, palette.") var maskKind = "auto"
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Epochs (when --steps is not given; default 50).") var epochs: Int?
@@ -80,7 +82,7 @@ struct Train: ParsableCommand {
             }
             guard let lossKind = SegmentationLoss(rawValue: loss) else { throw ValidationError("--loss must be ce, dice, dice_ce, bce or focal") }
             var c = TrainingConfig(images: images, masks: masks)
-            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind
+            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind; c.channels = channels
             c.classNames = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             c.dropout = dropout; c.upsampling = up; c.padding = pad; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr

@@ -1,0 +1,82 @@
+import Foundation
+
+/// The one conversion every command uses to bring a decoded image to the channel count a model takes, so a
+/// folder that mixes layouts (a scanner's RGB export among gray microscope files, an RGBA screenshot, a palette
+/// PNG) reaches the network in its layout instead of stopping the run.
+///
+/// The codecs already expand palettes to RGB(A) and CMYK JPEGs to RGB and apply the EXIF orientation, so the
+/// layouts met here are gray, gray+alpha, RGB and RGBA, 8- or 16-bit:
+/// - alpha is dropped (a model never sees transparency; nnU-Net and Cellpose read only the colour planes);
+/// - RGB to gray by luminance with ITU-R BT.601 weights, L = (299 R + 587 G + 114 B) / 1000 rounded to nearest,
+///   as PIL's `convert("L")` and the JPEG decoder's own gray output;
+/// - gray to RGB by replication;
+/// - the bit depth is kept (16-bit samples stay 16-bit until normalisation).
+public extension Image {
+    /// Colour channels, alpha not counted: 1 for gray and gray+alpha, 3 for RGB and RGBA.
+    var colorChannels: Int { channels == 2 || channels == 4 ? channels - 1 : channels }
+
+    /// The image with `wanted` channels (see `ChannelConversion` above).
+    /// - Throws: an `ImageError` naming `file` and both channel counts when no conversion makes sense
+    ///   (a 2-channel image for a 3-channel model, a 5-channel model).
+    func converted(toChannels wanted: Int, file: String) throws -> Image {
+        if channels == wanted { return self }
+        switch (colorChannels, wanted) {
+        case (1, 1), (3, 3):
+            return mapped(to: wanted) { src, dst, p in
+                for c in 0..<wanted { dst[p * wanted + c] = src[p * channels + c] }
+            }
+        case (3, 1):
+            return mapped(to: 1) { src, dst, p in
+                let i = p * channels
+                let l = (299 * UInt64(src[i]) + 587 * UInt64(src[i + 1]) + 114 * UInt64(src[i + 2]) + 500) / 1000
+                dst[p] = l
+            }
+        case (1, 3):
+            return mapped(to: 3) { src, dst, p in
+                let g = src[p * channels]
+                dst[p * 3] = g
+                dst[p * 3 + 1] = g
+                dst[p * 3 + 2] = g
+            }
+        default:
+            throw ImageError(file: file, reason: "the image has \(channels) channels (\(layoutName)) and the model "
+                             + "takes \(wanted); there is no conversion between them")
+        }
+    }
+
+    /// A name for the layout of `channels` channels, for error messages.
+    var layoutName: String {
+        switch channels {
+        case 1: return "gray"
+        case 2: return "gray+alpha"
+        case 3: return "RGB"
+        case 4: return "RGBA"
+        default: return "\(channels)-channel"
+        }
+    }
+
+    /// Builds an image of `outChannels` channels of the same depth, pixel by pixel, through `body(source,
+    /// destination, pixel)` working on widened samples (UInt64, so weighted sums of 16-bit samples cannot overflow).
+    private func mapped(to outChannels: Int,
+                        _ body: (UnsafeBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt64>, Int) -> Void) -> Image {
+        let n = width * height
+        func convert<T: FixedWidthInteger & UnsignedInteger>(_ v: [T]) -> [T] {
+            var src = [UInt64](repeating: 0, count: channels), dst = [UInt64](repeating: 0, count: outChannels)
+            var out = [T](repeating: 0, count: n * outChannels)
+            src.withUnsafeMutableBufferPointer { s in
+                dst.withUnsafeMutableBufferPointer { d in
+                    for p in 0..<n {
+                        for c in 0..<channels { s[c] = UInt64(v[p * channels + c]) }
+                        body(UnsafeBufferPointer(s), d, 0)
+                        for c in 0..<outChannels { out[p * outChannels + c] = T(truncatingIfNeeded: d[c]) }
+                    }
+                }
+            }
+            return out
+        }
+        switch samples {
+        case .uint8(let v): return Image(width: width, height: height, channels: outChannels, samples: .uint8(convert(v)))
+        case .uint16(let v): return Image(width: width, height: height, channels: outChannels, samples: .uint16(convert(v)))
+        }
+    }
+}
