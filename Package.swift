@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -32,7 +33,8 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
         .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams"),
-                                                   .product(name: "Logging", package: "swift-log")],
+                                                   .product(name: "Logging", package: "swift-log"),
+                                                   .product(name: "Crypto", package: "swift-crypto")],
                 path: "Sources/Pipeline"),
         .executableTarget(
             name: "tessera",

@@ -234,7 +234,7 @@ public enum ImageCodec {
         }
         do {
             try AtomicFile.write(data, to: url)
-        } catch let e as SafeTensorsError {
+        } catch let e as FileWriteError {
             throw ImageError(file: url.path, reason: e.reason)
         } catch {
             throw ImageError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")

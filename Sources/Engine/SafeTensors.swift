@@ -185,23 +185,6 @@ public struct SafeTensorsFile {
     }
 }
 
-/// Writes files by temporary name and rename, so readers never see a partial file.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: tmp)
-            guard rename(tmp.path, url.path) == 0 else {
-                throw SafeTensorsError(file: url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
-        }
-    }
-}
-
 extension Float {
     /// Decodes IEEE half-precision bits.
     init(halfBits h: UInt16) {

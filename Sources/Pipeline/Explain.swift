@@ -89,7 +89,6 @@ public final class ExplainRun {
     public init(model url: URL, options: ExplainOptions, settings: BatchSettings) throws {
         model = try ExplainModel.load(url, mean: options.mean, std: options.std)
         self.options = options
-        self.settings = settings
         outDirectory = settings.out
         guard ["png", "jpg", "jpeg"].contains(options.overlayFormat.lowercased()) else {
             throw CAMError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
@@ -99,6 +98,16 @@ public final class ExplainRun {
                       stride: options.stride)
         if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
+        var recorded = settings
+        func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
+        recorded.provenance = try OutputProvenance(command: "explain", model: url, settings: [
+            "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
+            "target_mask": text(options.targetMask?.path), "box": text(options.box.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
+            "colormap": options.colormap.rawValue, "alpha": "\(options.alpha)",
+            "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","), "raw_format": options.rawFormat,
+            "overlay_format": options.overlayFormat.lowercased(), "patch": text(options.patch), "stride": text(options.stride),
+            "mean": text(options.mean), "std": text(options.std)])
+        self.settings = recorded
     }
 
     /// Output file of `kind` for an input at `relative` path.
@@ -112,12 +121,9 @@ public final class ExplainRun {
         }
     }
 
-    func isComplete(relative: String) -> Bool {
-        options.outputs.allSatisfy { kind in
-            let url = outputURL(kind, relative: relative)
-            guard FileManager.default.fileExists(atPath: url.path) else { return false }
-            return url.pathExtension == "npy" || (try? ImageCodec.info(of: url)) != nil
-        }
+    /// Every file the requested outputs make for one input.
+    func outputFiles(relative: String) -> [URL] {
+        options.outputs.sorted { $0.rawValue < $1.rawValue }.map { outputURL($0, relative: relative) }
     }
 
     /// The summary of a run.
@@ -140,7 +146,7 @@ public final class ExplainRun {
         let runner = ImageBatchRunner<ExplainRecord>(settings: settings)
         let (records, seconds) = try runner.run(
             inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
-            isComplete: isComplete(relative:),
+            outputs: outputFiles(relative:),
             process: { image, entry in try explain(image, relative: entry.relativePath) },
             existing: { entry in
                 var record = ExplainRecord(path: entry.relativePath, status: .existing)

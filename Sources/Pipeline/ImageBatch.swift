@@ -44,6 +44,12 @@ public struct BatchSettings: Sendable {
     public var overwrite = false
     /// Stop at the first input that fails.
     public var strict = false
+    /// What makes this run's outputs (model hash and settings), recorded beside them; outputs made by another
+    /// model or other settings are never reused.
+    public var provenance: OutputProvenance?
+    /// When the folder holds outputs made otherwise: recompute them (`tessera run`, whose folders are its own), or
+    /// stop and say so (the default, unless `overwrite`).
+    public var recomputeStale = false
 
     public init(out: URL) { self.out = out }
 
@@ -51,9 +57,18 @@ public struct BatchSettings: Sendable {
     public var reportStem: String { shard.map { "report-\($0.index)-of-\($0.count)" } ?? "report" }
 }
 
-/// The loop `tessera segment` and `tessera explain` share: expands files, folders and globs, takes its shard,
-/// skips inputs whose outputs are complete, decodes the next image while the current one runs, turns an input's
-/// error into a failed record (or stops, when strict), and rewrites the reports after a strict stop and at the end.
+/// A batch run that cannot start, and why.
+public struct BatchError: Error, CustomStringConvertible {
+    public let reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// The loop `tessera segment` and `tessera explain` share: expands files, folders and globs, stops before any
+/// work when two inputs would write the same file or the folder holds outputs of another model or settings, takes
+/// its shard, skips inputs whose outputs are complete, decodes the next image while the current one runs, turns an
+/// input's error into a failed record (or stops, when strict), and rewrites the reports after a strict stop and at
+/// the end.
 public struct ImageBatchRunner<Record: BatchRecord> {
     public let settings: BatchSettings
 
@@ -62,26 +77,34 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         self.settings = settings
     }
 
-    /// Runs `process` on each decoded input, or `existing` on inputs whose outputs `isComplete` says are there.
-    /// - Parameter report: writes the reports for the records so far and the elapsed seconds.
-    public func run(inputs: [String], decode: @escaping (URL) throws -> Image, isComplete: (String) -> Bool,
+    /// Runs `process` on each decoded input, or `existing` on inputs whose outputs are all there.
+    /// - Parameters:
+    ///   - outputs: the files an input (by relative path) makes.
+    ///   - report: writes the reports for the records so far and the elapsed seconds.
+    public func run(inputs: [String], decode: @escaping (URL) throws -> Image, outputs: (String) -> [URL],
                     process: (Image, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
                     report: ([Record], Double) throws -> Void) throws -> (records: [Record], seconds: Double) {
         let all = try InputFiles(inputs, extensions: ["png", "jpg", "jpeg"], recursive: settings.recursive).entries
+        try Self.checkDistinctOutputs(all, outputs: outputs)
         let entries = settings.shard.map { $0.select(all) } ?? all
         try FileManager.default.createDirectory(at: settings.out, withIntermediateDirectories: true)
         TemporaryFiles.removeStale(under: settings.out)
+        try reconcileProvenance(all, outputs: outputs)
         let started = Date()
         var records: [Record] = []
         let progress = ProgressReporter(unit: "image")
         progress.start(total: entries.count)
         defer { progress.finish() }
-        let prefetch = Prefetcher(entries.map { settings.overwrite || !isComplete($0.relativePath) ? $0.url : nil },
-                                  decode: decode)
+        let prefetch = Prefetcher(entries.map {
+            settings.overwrite || !OutputFiles.complete(outputs($0.relativePath)) ? $0.url : nil
+        }, decode: decode)
         for (i, entry) in entries.enumerated() {
             let t0 = Date()
             var record: Record
             do {
+                if let problem = SafeName.problem(relativePath: entry.relativePath) {
+                    throw ImageError(file: entry.url.path, reason: "the file name \(problem)")
+                }
                 if let image = try prefetch.take(i) {
                     record = try process(image, entry)
                     record.status = .done
@@ -108,6 +131,48 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         let seconds = Date().timeIntervalSince(started)
         try report(records, seconds)
         return (records, seconds)
+    }
+
+    /// Two inputs that would write the same file (`x.png` and `x.jpg` in one folder, two folders holding `x.png`,
+    /// a glob over several folders) stop the run before any work, naming both; the whole list is checked, not the
+    /// shard, so every shard agrees.
+    static func checkDistinctOutputs(_ entries: [InputFiles.Entry], outputs: (String) -> [URL]) throws {
+        var writer: [String: InputFiles.Entry] = [:]
+        for entry in entries {
+            for url in outputs(entry.relativePath) {
+                let key = url.standardizedFileURL.path
+                if let other = writer[key], other != entry {
+                    throw BatchError(reason: "\(other.url.path) and \(entry.url.path) would both write \(key); give the "
+                                     + "folders separately with --out each, or their common parent with --recursive")
+                }
+                writer[key] = entry
+            }
+        }
+    }
+
+    /// Keeps `provenance.json` true: with no outputs yet, or outputs made by the same model and settings, the run
+    /// goes on (and records them); outputs made otherwise (or with no record) stop the run naming what changed,
+    /// unless asked to recompute, when they are deleted first, so a killed recomputation never leaves an old
+    /// output that a later run would take as made by the new model.
+    func reconcileProvenance(_ entries: [InputFiles.Entry], outputs: (String) -> [URL]) throws {
+        guard let current = settings.provenance else { return }
+        let fm = FileManager.default
+        let recorded = try? OutputProvenance.read(in: settings.out)
+        let made = entries.filter { e in outputs(e.relativePath).contains { fm.fileExists(atPath: $0.path) } }
+        if !made.isEmpty && recorded == current { return }
+        if !made.isEmpty {
+            let why = recorded.map { "were made with something else: " + current.changes(from: $0).joined(separator: ", ") }
+                ?? "have no record of the model and settings that made them (\(OutputProvenance.fileName))"
+            guard settings.overwrite || settings.recomputeStale else {
+                throw BatchError(reason: "\(settings.out.path): the outputs of \(made.count) input(s) \(why); "
+                                 + "--overwrite recomputes them, or choose another --out")
+            }
+            Console.logger.notice("\(settings.out.path): recomputing the outputs of \(made.count) input(s), which \(why)")
+            for entry in made {
+                for url in outputs(entry.relativePath) where fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
+            }
+        }
+        try current.write(in: settings.out)
     }
 }
 
@@ -137,7 +202,8 @@ public struct BatchReport<Record: BatchRecord> {
     /// Writes `<stem>.csv` and `<stem>.json` into `folder`; `extra` is encoded beside the summary and records.
     public func write<Extra: Encodable>(_ records: [Record], seconds: Double, extra: Extra, to folder: URL,
                                         stem: String) throws {
-        var csv = (["path", "status"] + columns.map(\.name) + ["seconds", "error"]).joined(separator: ",") + "\n"
+        var csv = (["path", "status"] + columns.map(\.name) + ["seconds", "error"]).map(Self.csvField)
+            .joined(separator: ",") + "\n"
         for r in records {
             let fields = [Self.csvField(r.path), r.status.rawValue] + columns.map { $0.value(r) }
                 + [String(format: "%.4f", r.seconds), Self.csvField(r.error ?? "")]
@@ -150,7 +216,7 @@ public struct BatchReport<Record: BatchRecord> {
     }
 
     static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }
 
@@ -167,21 +233,6 @@ struct BatchReportFile<Record: Encodable, Extra: Encodable>: Encodable {
         try c.encode(summary, forKey: .summary)
         try c.encode(images, forKey: .images)
         try extra.encode(to: encoder)
-    }
-}
-
-/// Temporary files (`.<name>.tmp-<pid>-<n>`, see `AtomicFile`) left in an output tree by killed runs.
-enum TemporaryFiles {
-    /// Deletes those whose process is gone.
-    static func removeStale(under folder: URL) {
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { return }
-        for case let url as URL in walker {
-            let name = url.lastPathComponent
-            guard name.hasPrefix("."), let range = name.range(of: ".tmp-") else { continue }
-            let pid = name[range.upperBound...].prefix { $0.isNumber }
-            guard let p = Int32(pid), kill(p, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(at: url)
-        }
     }
 }
 

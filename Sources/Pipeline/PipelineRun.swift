@@ -52,8 +52,11 @@ public final class PipelineRun {
         }
         if let stage = config.segment {
             summary.segment = try timed("segment") {
+                // The pipeline's folders are its own: after more training (or other settings) outputs are recomputed.
+                var options = stage.options
+                options.recomputeStale = true
                 let run = try SegmentRun(checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                                         options: stage.options, out: runDirectory.appendingPathComponent("segment"))
+                                         options: options, out: runDirectory.appendingPathComponent("segment"))
                 run.log = log
                 return try run.run(inputs: stage.inputs)
             }
@@ -62,6 +65,7 @@ public final class PipelineRun {
             summary.explain = try timed("explain") {
                 var settings = BatchSettings(out: runDirectory.appendingPathComponent("explain"))
                 settings.recursive = stage.recursive
+                settings.recomputeStale = true
                 let run = try ExplainRun(model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
                                          options: stage.options, settings: settings)
                 run.log = log

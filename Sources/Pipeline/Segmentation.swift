@@ -35,6 +35,8 @@ public struct SegmentOptions: Sendable {
     /// `png` or `jpg`.
     public var overlayFormat = "png"
     public var recursive = false
+    /// Outputs made by another model or other settings are recomputed instead of stopping the run.
+    public var recomputeStale = false
 
     public init() {}
 }
@@ -64,6 +66,8 @@ public final class SegmentRun {
     public let loaded: Checkpoint.Loaded
     public let options: SegmentOptions
     public let outDirectory: URL
+    /// The model file and settings the outputs are made with (`provenance.json`).
+    public let provenance: OutputProvenance
     public var log: (String) -> Void = { Console.logger.info("\($0)") }
 
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
@@ -73,6 +77,15 @@ public final class SegmentRun {
         guard ["png", "jpg", "jpeg"].contains(options.overlayFormat.lowercased()) else {
             throw TrainingError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
         }
+        if let tile = options.tile, !(1...65536).contains(tile) { throw TrainingError(reason: "tile must be 1-65536, not \(tile)") }
+        guard (0..<1).contains(options.overlap) else {
+            throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
+        }
+        let overlay = options.overlayFormat.lowercased() == "png" ? "png" : "jpg"
+        provenance = try OutputProvenance(command: "segment", model: checkpoint, settings: [
+            "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)", "blend": options.blend.rawValue,
+            "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
+            "overlay_format": overlay])
     }
 
     var classes: Int { loaded.info.classes }
@@ -102,15 +115,6 @@ public final class SegmentRun {
         }
     }
 
-    /// Whether every output exists and has a readable header (files appear by rename, so existing means whole).
-    func isComplete(relative: String) -> Bool {
-        outputFiles(relative: relative).allSatisfy { url in
-            guard FileManager.default.fileExists(atPath: url.path) else { return false }
-            if url.pathExtension == "safetensors" { return (try? SafeTensorsFile(contentsOf: url)) != nil }
-            return (try? ImageCodec.info(of: url)) != nil
-        }
-    }
-
     /// The summary of a run.
     public struct Summary {
         public let records: [SegmentRecord]
@@ -125,6 +129,8 @@ public final class SegmentRun {
         s.shard = options.shard
         s.overwrite = options.overwrite
         s.strict = options.strict
+        s.provenance = provenance
+        s.recomputeStale = options.recomputeStale
         return s
     }
 
@@ -145,7 +151,7 @@ public final class SegmentRun {
         let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
         let (records, seconds) = try runner.run(
             inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
-            isComplete: isComplete(relative:),
+            outputs: outputFiles(relative:),
             process: { image, entry in
                 var record = SegmentRecord(path: entry.relativePath, status: .done)
                 try scored(&record, labels: try segment(image, relative: entry.relativePath), width: image.width,
