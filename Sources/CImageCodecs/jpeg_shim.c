@@ -149,6 +149,12 @@ int tc_jpeg_decode(const uint8_t *data, size_t size, const tc_decode_options *op
     int inC = c.output_components;
     int outC = (opt && opt->force_rgba8) ? 4 : (gray ? 1 : 3);
     size_t w = c.output_width;
+    uint64_t total = (uint64_t)w * c.output_height * outC;
+    if (opt && opt->max_bytes && total > opt->max_bytes) {
+        snprintf(err, err_size, "image is %ux%u with %d 8-bit samples a pixel = %llu bytes, over the limit of %llu",
+                 c.output_width, c.output_height, outC, (unsigned long long)total, (unsigned long long)opt->max_bytes);
+        longjmp(e.jump, 1);
+    }
     uint32_t begin = 0, end = c.output_height;
     if (opt && opt->row_end > 0 && (out->info.orientation == 1 || opt->raw_orientation)) {
         end = opt->row_end < c.output_height ? opt->row_end : c.output_height;

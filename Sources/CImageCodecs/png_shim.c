@@ -141,6 +141,13 @@ int tc_png_decode(const uint8_t *data, size_t size, const tc_decode_options *opt
     }
     out->info.channels = channels;
     out->info.bit_depth = bits;
+    uint64_t total = (uint64_t)rowbytes * out->info.height;
+    if (opt && opt->max_bytes && total > opt->max_bytes) {
+        snprintf(err, err_size, "image is %ux%u with %d %d-bit samples a pixel = %llu bytes, over the limit of %llu",
+                 out->info.width, out->info.height, channels, bits, (unsigned long long)total,
+                 (unsigned long long)opt->max_bytes);
+        png_longjmp(png, 1);
+    }
     uint32_t begin = opt ? opt->row_begin : 0, end = opt ? opt->row_end : 0;
     if (end > out->info.height) end = out->info.height;
     // 8-bit rows that need no conversion come from tc_png_read_rows (libpng's own row loop is the slow part of

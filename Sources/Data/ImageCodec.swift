@@ -56,10 +56,15 @@ public struct ImageInfo: Equatable, Sendable {
 public enum ImageCodec {
     /// Images with more pixels than this fail from the header, before any pixel buffer is allocated.
     public static let defaultMaxPixels = 1 << 28
+    /// Images whose decoded samples would take more bytes than this fail from the header too: 2^28 pixels of
+    /// 16-bit RGBA are 2 GiB, four times what the pixel limit alone suggests.
+    public static let defaultMaxBytes = 1 << 30
 
     /// Decoding choices.
     public struct Options: Sendable {
         public var maxPixels: Int = ImageCodec.defaultMaxPixels
+        /// Decoded sample bytes (after expansion) above this fail before any pixel buffer is allocated.
+        public var maxBytes: Int = ImageCodec.defaultMaxBytes
         /// Expand everything to 8-bit RGBA (palette, gray, transparency and 16-bit included).
         public var rgba8 = false
         /// JPEG only: decode to a single gray channel.
@@ -122,7 +127,8 @@ public enum ImageCodec {
         if let window, window.0 >= window.1 {
             throw ImageError(file: file, reason: "empty row window \(options.rows!)")
         }
-        var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)), force_rgba8: options.rgba8 ? 1 : 0,
+        var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)),
+                                    max_bytes: UInt64(max(0, options.maxBytes)), force_rgba8: options.rgba8 ? 1 : 0,
                                     force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0,
                                     row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
                                     raw_orientation: options.applyOrientation ? 0 : 1, libpng_rows: options.libpngRows ? 1 : 0)

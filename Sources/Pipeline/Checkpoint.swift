@@ -43,6 +43,36 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
 
     public var classes: Int { network.classes }
 
+    /// Checks every field against the network it describes, so nothing read from a file reaches a precondition,
+    /// an allocation or a path unchecked. Errors name the field as the metadata spells it (`info.crop`).
+    public func validate() throws {
+        func fail(_ field: String, _ reason: String) -> CheckpointFieldError { CheckpointFieldError(field: "info." + field, reason: reason) }
+        do { try network.validate() } catch { throw fail("arch", "\(error)") }
+        let classes = self.classes, channels = network.inChannels
+        guard (1...65536).contains(crop) else { throw fail("crop", "must be 1-65536, is \(crop)") }
+        guard step >= 0 else { throw fail("step", "must be >= 0, is \(step)") }
+        guard epoch >= 0 else { throw fail("epoch", "must be >= 0, is \(epoch)") }
+        guard MaskKind(name: maskKind) != nil else { throw fail("maskKind", "unknown mask kind '\(maskKind)'") }
+        guard normalizationMean.count == channels, normalizationMean.allSatisfy(\.isFinite) else {
+            throw fail("normalizationMean", "needs \(channels) finite value(s), one per input channel, has \(normalizationMean)")
+        }
+        guard normalizationStd.count == channels, normalizationStd.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw fail("normalizationStd", "needs \(channels) positive finite value(s), one per input channel, has \(normalizationStd)")
+        }
+        guard classNames.count == classes else {
+            throw fail("classNames", "has \(classNames.count) name(s) for \(classes) classes")
+        }
+        for name in classNames {
+            if let problem = SafeName.problem(component: name) { throw fail("classNames", "'\(name.debugDescription)' \(problem)") }
+        }
+        guard Set(classNames).count == classNames.count else { throw fail("classNames", "names repeat: \(classNames)") }
+        guard classColors.count == classes, classColors.allSatisfy({ $0.count == 3 && $0.allSatisfy { (0...255).contains($0) } }) else {
+            throw fail("classColors", "needs \(classes) colours of three values 0-255, has \(classColors)")
+        }
+        guard metrics.values.allSatisfy({ !$0.isNaN }) else { throw fail("metrics", "holds NaN") }
+        do { try network.checkMemory(tile: crop) } catch { throw fail(network.unet != nil ? "unet" : "resnetUNet", "\(error)") }
+    }
+
     /// PASCAL VOC's palette: class i gets the colour of its index's bit pattern.
     public static func vocColors(_ count: Int) -> [[Int]] {
         (0..<count).map { i in
@@ -88,18 +118,29 @@ public enum Checkpoint {
         public let optimizerState: [String: Tensor]
     }
 
+    /// Reads and validates a checkpoint: every metadata field (`CheckpointInfo.validate`), the training
+    /// configuration when present, and every weight finite. Errors name the file and the field.
     public static func read(_ url: URL) throws -> Contents {
         let file = try SafeTensorsFile(contentsOf: url)
         func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
-        guard let text = file.metadata["info"], let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) else {
-            throw fail("not a Tessera checkpoint (no 'info' metadata)")
+        guard let text = file.metadata["info"] else { throw fail("not a Tessera checkpoint (no 'info' metadata)") }
+        let info: CheckpointInfo
+        do { info = try JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) } catch {
+            throw fail("info: cannot be read: \(DecodingProblem(error))")
         }
-        do { try info.network.validate() } catch { throw fail("\(error)") }
-        let training = file.metadata["training"].flatMap { try? JSONDecoder().decode(TrainingConfig.self, from: Data($0.utf8)) }
+        do { try info.validate() } catch { throw fail("\(error)") }
+        var training: TrainingConfig?
+        if let text = file.metadata["training"] {
+            do { training = try JSONDecoder().decode(TrainingConfig.self, from: Data(text.utf8)) } catch {
+                throw fail("training: cannot be read: \(DecodingProblem(error))")
+            }
+        }
         var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
         for name in file.names {
-            if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst("optimizer.".count))] = try file.tensor(name) }
-            else { weights[name] = try file.tensor(name) }
+            let tensor = try file.tensor(name)
+            if let bad = tensor.scalars.first(where: { !$0.isFinite }) { throw fail("\(name): holds \(bad) (non-finite weights)") }
+            if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst("optimizer.".count))] = tensor }
+            else { weights[name] = tensor }
         }
         return Contents(weights: weights, info: info, training: training, optimizerState: optimizer)
     }
@@ -113,5 +154,30 @@ public enum Checkpoint {
         }
         do { try model.load(contents.weights) } catch { throw SafeTensorsError(file: url.path, reason: "\(error)") }
         return Loaded(model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
+    }
+}
+
+/// A checkpoint metadata field that fails validation.
+public struct CheckpointFieldError: Error, CustomStringConvertible {
+    public let field: String
+    public let reason: String
+    public var description: String { "\(field): \(reason)" }
+}
+
+/// A JSON decoding error told as the path of the field and what was wrong with it.
+struct DecodingProblem: CustomStringConvertible {
+    let error: Error
+    init(_ error: Error) { self.error = error }
+
+    var description: String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+        }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let c)?: return "\(path(c).isEmpty ? "" : path(c) + ".")\(key.stringValue): missing"
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .dataCorrupted(let c)?:
+            return "\(path(c)): \(c.debugDescription)"
+        default: return "\(error)"
+        }
     }
 }

@@ -94,6 +94,17 @@ public final class ExplainRun {
             throw CAMError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
         }
         guard ["png", "npy"].contains(options.rawFormat) else { throw CAMError(reason: "raw format must be png or npy") }
+        if let b = options.box {
+            let limit = 1 << 24
+            guard b.x >= 0, b.y >= 0, (1...limit).contains(b.width), (1...limit).contains(b.height), b.x <= limit, b.y <= limit else {
+                throw CAMError(reason: "box \(b.x),\(b.y),\(b.width),\(b.height): x and y must be >= 0 and the size positive, each at most \(limit)")
+            }
+        }
+        guard (0...4096).contains(options.band) else { throw CAMError(reason: "band must be 0-4096 pixels, is \(options.band)") }
+        guard options.maxPixels > 0 else { throw CAMError(reason: "max pixels must be positive") }
+        guard options.alpha.isFinite, (0...1).contains(options.alpha) else { throw CAMError(reason: "alpha must be in [0, 1]") }
+        if let p = options.patch, !(1...65536).contains(p) { throw CAMError(reason: "patch must be 1-65536, is \(p)") }
+        if let s = options.stride, !(1...65536).contains(s) { throw CAMError(reason: "stride must be 1-65536, is \(s)") }
         cam = GradCAM(method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
                       stride: options.stride)
         if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
@@ -236,6 +247,9 @@ public final class ExplainRun {
         }
         var region = [Float](repeating: 0, count: oh * ow)
         if let box = options.box {
+            guard box.x + box.width <= w, box.y + box.height <= h else {
+                throw ImageError(file: relative, reason: "the box \(box.x),\(box.y),\(box.width),\(box.height) reaches outside the \(w)x\(h) image")
+            }
             for oy in 0..<oh {
                 for ox in 0..<ow where inImage[oy * ow + ox] {
                     let y = oy + oy0, x = ox + ox0

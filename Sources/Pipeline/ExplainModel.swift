@@ -52,8 +52,15 @@ public struct ExplainModel {
         let c = config.inChannels
         let m = mean ?? floats("mean") ?? (c == 3 ? [0.485, 0.456, 0.406] : [Float](repeating: 0.5, count: c))
         let s = std ?? floats("std") ?? (c == 3 ? [0.229, 0.224, 0.225] : [Float](repeating: 0.25, count: c))
-        guard m.count == c, s.count == c else { throw fail("mean/std need \(c) values") }
-        let classNames = names?.count == config.classes ? names! : (0..<config.classes).map { "class\($0)" }
+        guard m.count == c, m.allSatisfy(\.isFinite) else { throw fail("mean: needs \(c) finite values, has \(m)") }
+        guard s.count == c, s.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("std: needs \(c) positive values, has \(s)") }
+        var classNames = (0..<config.classes).map { "class\($0)" }
+        if let names, names.count == config.classes {
+            for name in names {
+                if let problem = SafeName.problem(component: name) { throw fail("classes: '\(name.debugDescription)' \(problem)") }
+            }
+            classNames = names
+        }
         return ExplainModel(module: model, segmenter: nil, inChannels: c, classNames: classNames, mean: m, std: s,
                             classColors: CheckpointInfo.vocColors(config.classes), maskKind: "label")
     }

@@ -300,9 +300,24 @@ final class Prefetcher: @unchecked Sendable {
 
 /// Images as a model takes them: decoded with the model's channel count, normalised planes.
 public enum ModelInput {
-    /// Decodes `url` and converts it to the channels the model takes (`Image.converted(toChannels:file:)`).
-    public static func decode(_ url: URL, channels wanted: Int) throws -> Image {
-        try ImageCodec.decode(url).converted(toChannels: wanted, file: url.path)
+    /// What one image may take on its way into a model: its decoded samples, the converted samples, the float
+    /// planes and what the caller keeps per pixel (labels, probabilities). 4 GiB: an 8192 x 8192 gray image
+    /// segmented into a mask needs 0.5 GiB; 2^28 pixels of 16-bit RGBA would need 7.5 GiB.
+    public static let memoryBudget = 4 << 30
+
+    /// Decodes `url` and converts it to the channels the model takes (`Image.converted(toChannels:file:)`),
+    /// after checking from the header that the image fits `memoryBudget` with `bytesPerPixel` more per pixel.
+    public static func decode(_ url: URL, channels wanted: Int, bytesPerPixel extra: Int = 0) throws -> Image {
+        let info = try ImageCodec.info(of: url)
+        let sampleBytes = info.bitDepth > 8 ? 2 : 1
+        let perPixel = (info.channels + wanted) * sampleBytes + 4 * wanted + extra
+        let (bytes, overflow) = (info.width * info.height).multipliedReportingOverflow(by: perPixel)
+        guard !overflow, bytes <= memoryBudget else {
+            throw ImageError(file: url.path, reason: String(format: "a %dx%d image needs %.1f GiB on its way through the model "
+                             + "(samples, float planes, outputs), over the %d GiB budget", info.width, info.height,
+                             Double(info.width * info.height) * Double(perPixel) / Double(1 << 30), memoryBudget >> 30))
+        }
+        return try ImageCodec.decode(url).converted(toChannels: wanted, file: url.path)
     }
 
     /// Planar float samples [channels][height][width] normalised by per-channel mean and std.

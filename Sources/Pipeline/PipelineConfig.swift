@@ -82,25 +82,10 @@ public struct PipelineReader {
         return try PipelineSchema(reader: self, name: name, checkPaths: checkPaths).config(from: root)
     }
 
-    /// Anchors (`&name`) outside quotes and comments: without them no alias can expand, so a small file cannot
-    /// stand for an exponentially large document.
+    /// Anchors, aliases and oversized documents, from the parser's events (`YAMLEventGuard`).
     func refuseAnchors(_ text: String) throws {
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var quote: Character?
-            var previous: Character = " "
-            for (column, ch) in line.enumerated() {
-                if let q = quote {
-                    if ch == q { quote = nil }
-                } else if ch == "\"" || ch == "'" {
-                    quote = ch
-                } else if ch == "#" && (previous == " " || column == 0) {
-                    break
-                } else if ch == "&" && " \t[{,:-".contains(previous) {
-                    throw PipelineError(file: file, line: number + 1, column: column + 1, key: "",
-                                        reason: "YAML anchors and aliases are not accepted in pipeline files")
-                }
-                previous = ch
-            }
+        do { try YAMLEventGuard.check(text) } catch let v as YAMLEventGuard.Violation {
+            throw PipelineError(file: file, line: v.line, column: v.column, key: "", reason: v.reason)
         }
     }
 
@@ -125,7 +110,12 @@ public struct PipelineReader {
                                 reason: "expected section.key=value or key=value")
         }
         let value: Node
-        do { value = try Yams.compose(yaml: valueText) ?? Node("") } catch {
+        do {
+            try YAMLEventGuard.check(valueText)
+            value = try Yams.compose(yaml: valueText) ?? Node("")
+        } catch let v as YAMLEventGuard.Violation {
+            throw PipelineError(file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: v.reason)
+        } catch {
             throw PipelineError(file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: "value is not YAML: \(error)")
         }
         try refuseAliases(value)

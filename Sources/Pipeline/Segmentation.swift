@@ -138,6 +138,8 @@ public final class SegmentRun {
     public func run(inputs: [String]) throws -> Summary {
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
         let classes = self.classes, channels = loaded.model.inChannels
+        // Kept for the whole image: labels, an overlay, and 16-bit probabilities and float logits when asked.
+        let perPixel = 2 + 4 + (options.outputs.contains(.prob) ? 2 * classes : 0) + (options.outputs.contains(.logits) ? 4 * classes : 0)
         func scored(_ record: inout SegmentRecord, labels: [UInt16], width: Int, height: Int) throws {
             record.width = width
             record.height = height
@@ -150,7 +152,7 @@ public final class SegmentRun {
         }
         let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
         let (records, seconds) = try runner.run(
-            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
+            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels, bytesPerPixel: perPixel) },
             outputs: outputFiles(relative:),
             process: { image, entry in
                 var record = SegmentRecord(path: entry.relativePath, status: .done)

@@ -40,11 +40,15 @@ public final class Trainer {
     }
 
     public func run() throws -> Summary {
+        try config.validate()
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         let data = try TrainingData(config)
         var cfg = config
         cfg.validationNames = data.validation.pairs.map(\.name)
         cfg.classes = data.classes
+        let last = runDirectory.appendingPathComponent("last.safetensors")
+        let resuming = FileManager.default.fileExists(atPath: last.path)
+        if resuming { try Trainer.checkSameConfiguration(cfg, in: runDirectory) }
         try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: runDirectory.appendingPathComponent("config.json"))
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
@@ -52,6 +56,7 @@ public final class Trainer {
         }
         var generator = RandomGenerator(seed: cfg.seed)
         let spec = try cfg.network(channels: data.channels, classes: data.classes)
+        do { try spec.checkMemory(tile: cfg.crop) } catch { throw TrainingError(reason: "\(error)") }
         let model = try spec.build(generator: &generator)
         guard model.outputSize(forInput: cfg.crop) != nil else {
             let near = model.validInputSizes(near: cfg.crop)
@@ -78,15 +83,24 @@ public final class Trainer {
                                   epoch: 0, metrics: [:])
         let log = MetricsLog(directory: runDirectory)
         var best = -Double.infinity, bestMetrics: [String: Double] = [:], sinceBest = 0
-        var step = 0
-        let last = runDirectory.appendingPathComponent("last.safetensors")
-        if FileManager.default.fileExists(atPath: last.path) {
+        var step = 0, bestStep = -1
+        let bestURL = runDirectory.appendingPathComponent("best.safetensors")
+        if resuming {
             let saved = try Checkpoint.read(last)
             do { try model.load(saved.weights) } catch { throw TrainingError(reason: "\(last.path): \(error)") }
             try optimizer.loadState(saved.optimizerState)
             step = saved.info.step
             try log.truncate(after: step)
             (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric)
+            // best.safetensors may be newer than last.safetensors (killed between the two writes): its own score
+            // stands, so no model worse than it replaces it; its step, recomputed, counts as the improvement it was.
+            if let saved = try? SafeTensorsFile(contentsOf: bestURL).metadata["info"],
+               let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(saved.utf8)) {
+                let score = info.metrics[cfg.bestMetric] ?? -(info.metrics["train_loss"] ?? 0)
+                if score > best || info.step > step {
+                    (best, bestMetrics, bestStep) = (score, info.metrics, info.step)
+                }
+            }
             self.log("resuming \(runDirectory.path) at step \(step) of \(total)")
         }
         model.train()
@@ -94,6 +108,7 @@ public final class Trainer {
         var skipped: [Error] = []
         let started = Date()
         let stopAt = stopAfterSteps.map { min(total, step + $0) } ?? total
+        var savedStep = step
         progress.start(total: total, at: step)
         epochs: while step < stopAt {
             let epoch = step / perEpoch
@@ -140,17 +155,19 @@ public final class Trainer {
                     info.epoch = (step + perEpoch - 1) / perEpoch
                     info.metrics = metrics
                     let score = metrics[cfg.bestMetric] ?? -(metrics["train_loss"] ?? 0)
-                    if score > best {
+                    // Order for a kill at any instant: the metrics row first (a resumed run drops rows past
+                    // last.safetensors and recomputes them), then best, then last (see the resume above).
+                    try log.append(step: step, epoch: info.epoch, metrics: metrics)
+                    if score > best || step == bestStep {
                         best = score
                         bestMetrics = metrics
                         sinceBest = 0
-                        try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg,
-                                             to: runDirectory.appendingPathComponent("best.safetensors"))
+                        try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg, to: bestURL)
                     } else {
                         sinceBest += 1
                     }
                     try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
-                    try log.append(step: step, epoch: info.epoch, metrics: metrics)
+                    savedStep = step
                     progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric])
                     if let patience = cfg.patience, sinceBest >= patience {
                         self.log("early stop at step \(step): \(cfg.bestMetric) did not improve for \(patience) validations")
@@ -160,6 +177,12 @@ public final class Trainer {
                 if step >= stopAt { break epochs }
             }
         }
+        if step > savedStep && step < total {
+            // Stopped between validations (--stop-after): keep the work done, so a resumed run starts here.
+            info.step = step
+            info.epoch = (step + perEpoch - 1) / perEpoch
+            try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+        }
         progress.finish()
         return Summary(steps: step, best: bestMetrics, last: info.metrics,
                        trainSecondsPerStep: trainSeconds / Double(max(1, trainSteps)), skipped: skipped)
@@ -167,6 +190,29 @@ public final class Trainer {
 }
 
 extension Trainer {
+    /// Keys a resumed run may change: how long it trains and when it stops early.
+    static let resumableChanges: Set<String> = ["steps", "epochs", "patience"]
+
+    /// Throws, naming the changed keys, unless `config` equals the configuration the run in `runDirectory` was
+    /// started with (apart from `resumableChanges`): resuming under other settings would silently mix two runs.
+    static func checkSameConfiguration(_ config: TrainingConfig, in runDirectory: URL) throws {
+        let saved = try savedConfig(in: runDirectory)
+        func fields(_ c: TrainingConfig) throws -> [String: String] {
+            let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(c)) as? [String: Any] ?? [:]
+            return object.mapValues { v in
+                (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]))
+                    .map { String(decoding: $0, as: UTF8.self) } ?? "\(v)"
+            }
+        }
+        let old = try fields(saved), new = try fields(config)
+        let changed = Set(old.keys).union(new.keys).subtracting(resumableChanges).sorted().filter { old[$0] != new[$0] }
+        guard changed.isEmpty else {
+            let list = changed.map { "\($0) (was \(old[$0] ?? "unset"), now \(new[$0] ?? "unset"))" }.joined(separator: ", ")
+            throw TrainingError(reason: "\(runDirectory.path) holds a run trained with other settings: \(list); resume it "
+                                + "with its own settings or train into a new folder")
+        }
+    }
+
     /// The U-Net paper's weight map of each label map in [N, H, W], computed in parallel.
     static func borderWeights(_ labels: Tensor) -> Tensor {
         let n = labels.shape[0], h = labels.shape[1], w = labels.shape[2]

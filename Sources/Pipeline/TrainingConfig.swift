@@ -66,6 +66,30 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.masks = masks
     }
 
+    /// Throws the first value out of range, named as the command-line option (`--batch must be 1-4096, is 0`):
+    /// values from a command line, a pipeline file or a saved run never reach an allocation or a division.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
+            if !ok { throw TrainingError(reason: message()) }
+        }
+        try check((1...4096).contains(batch), "--batch must be 1-4096, is \(batch)")
+        try check((8...8192).contains(crop), "--crop must be 8-8192, is \(crop)")
+        try check(steps.map { (1...100_000_000).contains($0) } ?? true, "--steps must be 1-10^8, is \(steps ?? 0)")
+        try check(epochs.map { (1...1_000_000).contains($0) } ?? true, "--epochs must be 1-10^6, is \(epochs ?? 0)")
+        try check(learningRate.isFinite && learningRate > 0 && learningRate <= 10, "--lr must be in (0, 10], is \(learningRate)")
+        try check(momentum.isFinite && (0..<1).contains(momentum), "--momentum must be in [0, 1), is \(momentum)")
+        try check(weightDecay.isFinite && (0...1).contains(weightDecay), "--weight-decay must be in [0, 1], is \(weightDecay)")
+        try check(validationFraction.isFinite && (0..<1).contains(validationFraction),
+                  "--val-split must be in [0, 1), is \(validationFraction)")
+        try check((0...100_000_000).contains(validateEvery), "--val-every must be 0-10^8, is \(validateEvery)")
+        try check(patience.map { $0 >= 1 } ?? true, "--patience must be at least 1, is \(patience ?? 0)")
+        try check(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm must be positive, is \(clipNorm ?? 0)")
+        try check((0...100_000_000).contains(schedule.warmupSteps), "--warmup must be 0-10^8, is \(schedule.warmupSteps)")
+        try check(classes.map { (1...65536).contains($0) } ?? true, "--classes must be 1-65536, is \(classes ?? 0)")
+        try check(channels.map { (1...64).contains($0) } ?? true, "--channels must be 1-64, is \(channels ?? 0)")
+        try check(classWeights?.allSatisfy { $0.isFinite && $0 >= 0 } ?? true, "--class-weights must be finite and >= 0")
+    }
+
     /// The network this configuration trains, for `channels` input channels and `classes` classes.
     public func network(channels: Int, classes: Int) throws -> NetworkSpec {
         if model == "unet" {

@@ -64,7 +64,9 @@ struct Explain: ParsableCommand {
         guard !kinds.isEmpty else { throw ValidationError("--outputs names nothing") }
         if let box {
             let v = box.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard v.count == 4, v[2] > 0, v[3] > 0 else { throw ValidationError("--box takes X,Y,WIDTH,HEIGHT") }
+            guard v.count == 4, v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v.allSatisfy({ $0 <= 1 << 24 }) else {
+                throw ValidationError("--box takes X,Y,WIDTH,HEIGHT: x, y >= 0, a positive size, each at most 2^24")
+            }
             o.box = PixelWindow(x: v[0], y: v[1], width: v[2], height: v[3])
         }
         func floats(_ text: String?, _ flag: String) throws -> [Float]? {
@@ -75,7 +77,7 @@ struct Explain: ParsableCommand {
         }
         if let patch, patch < 1 { throw ValidationError("--patch must be positive") }
         if let stride, stride < 1 { throw ValidationError("--stride must be positive") }
-        guard band >= 0, maxPixels > 0 else { throw ValidationError("--band must be >= 0 and --max-pixels positive") }
+        guard (0...4096).contains(band), maxPixels > 0 else { throw ValidationError("--band must be 0-4096 and --max-pixels positive") }
         (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (m, layer, targetClass, c, alpha, kinds)
         o.targetMask = targetMask.map { URL(fileURLWithPath: $0) }
         (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (rawFormat, overlayFormat.lowercased(), patch, stride, band, maxPixels)

@@ -97,6 +97,7 @@ struct Train: ParsableCommand {
             c.schedule = LearningRateSchedule(kind, warmupSteps: warmup)
             c.loss = lossKind; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
+            do { try c.validate() } catch { throw ValidationError("\(error)") }
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("last.safetensors").path) {
                 throw ValidationError("\(out) already holds a run; use --resume \(out) to continue it or choose another --out")

@@ -86,7 +86,19 @@ final class PipelineConfigTests: XCTestCase {
     /// Untrusted files: aliases (the "billion laughs" expansion) and oversized files are refused.
     func testAliasesAndHugeFilesAreRefused() throws {
         let bomb = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
-        XCTAssertTrue(error(bomb)?.reason.contains("aliases") ?? false)
+        XCTAssertTrue(error(bomb)?.reason.contains("anchors") ?? false)
+        // A quote inside a plain scalar does not hide the anchor (a line scanner took `a'` as opening a quote).
+        let hidden = "name: x\nx: [a', &a [1,2], *a]\n"
+        XCTAssertEqual(error(hidden)?.line, 2)
+        XCTAssertTrue(error(hidden)?.reason.contains("anchors") ?? false, "\(String(describing: error(hidden)))")
+        // An alias with its anchor in a comment-like or quoted context is still found by the parser: only real
+        // anchors count, so '&' inside quotes and comments is accepted.
+        let quoted = error("name: 'a &b *c'  # &d *e\n")?.reason ?? ""
+        XCTAssertFalse(quoted.contains("anchors") || quoted.contains("aliases"), quoted)
+        XCTAssertTrue(error("name: x\ntrain: {steps: *a}\n")?.reason.contains("aliases") ?? false)
+        // Node cap: a flow sequence of 20,000 scalars (well under 1 MB) is refused.
+        let many = "name: [" + Array(repeating: "1", count: 20_000).joined(separator: ",") + "]\n"
+        XCTAssertTrue(error(many)?.reason.contains("YAML nodes") ?? false)
         let big = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-big-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: big) }
         try Data(repeating: 0x23, count: PipelineReader.maxBytes + 1).write(to: big)

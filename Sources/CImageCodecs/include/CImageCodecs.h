@@ -32,6 +32,7 @@ typedef struct {
 /// Output options for decoding.
 typedef struct {
     uint64_t max_pixels;  // width * height above this fails before any pixel buffer is allocated
+    uint64_t max_bytes;   // decoded sample bytes (all rows, after expansion) above this fail the same way
     int force_rgba8;      // expand to 8-bit RGBA (palette, gray, tRNS, 16-bit all converted)
     int force_gray;       // JPEG only: decode to one channel
     int palette_indices;  // PNG only: an indexed image decodes to its 8-bit palette indices (1 channel)

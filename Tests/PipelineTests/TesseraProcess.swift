@@ -1,0 +1,64 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraModels
+import TesseraPipeline
+import TestSupport
+import XCTest
+
+/// The release `tessera` binary run as a user runs it, so a crash (a trap is a signal, not an exit status) fails
+/// a test instead of ending the test process.
+struct TesseraProcess {
+    struct Result {
+        let status: Int32
+        /// false when the process ended by a signal (a crash).
+        let exited: Bool
+        let stdout: String
+        let stderr: String
+    }
+
+    static var binary: URL { SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera") }
+
+    static func run(_ arguments: [String], in folder: URL? = nil) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("\(binary.path) is missing: build the package (swift build -c release) before the tests")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let folder { process.currentDirectoryURL = folder }
+        // Output goes to files: a pipe that fills up would block the process.
+        let stem = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-proc-\(UUID().uuidString)")
+        let outURL = stem.appendingPathExtension("out"), errURL = stem.appendingPathExtension("err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, exited: process.terminationReason == .exit,
+                      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
+    /// An untrained U-Net checkpoint (depth 2, width 4) taking `channels` input channels, written to `url`.
+    static func checkpoint(channels: Int, classes: Int = 3, at url: URL) throws {
+        let spec = NetworkSpec(unet: UNetConfig(inChannels: channels, classes: classes, depth: 2, width: 4))
+        var g = RandomGenerator(seed: 7)
+        let model = try spec.build(generator: &g)
+        let info = CheckpointInfo(network: spec, classNames: (0..<classes).map { "c\($0)" },
+                                  classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
+                                  normalizationMean: [Float](repeating: 0.5, count: channels),
+                                  normalizationStd: [Float](repeating: 0.25, count: channels), crop: 32)
+        try Checkpoint.write(model: model, optimizer: nil, info: info, training: nil, to: url)
+    }
+
+    /// Every file under `folder`, relative, sorted.
+    static func files(under folder: URL) -> [String] {
+        (FileManager.default.enumerator(atPath: folder.path)?.compactMap { $0 as? String } ?? []).sorted()
+    }
+}
