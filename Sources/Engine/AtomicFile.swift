@@ -99,6 +99,11 @@ public enum TemporaryFiles {
         public let pid: Int32
         /// nil for names written before temporary names carried the host.
         public let host: String?
+
+        public init(pid: Int32, host: String?) {
+            self.pid = pid
+            self.host = host
+        }
     }
 
     /// The writer of a temporary file named `name`, or nil when the name is not a temporary file's.

@@ -90,6 +90,56 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(try weights(a), try weights(root.appendingPathComponent("d")), "another seed trains differently")
     }
 
+    /// Stopping between validations keeps the steps done; the resumed run ends with the uninterrupted run's weights.
+    func testStoppingBetweenValidationsWritesACheckpoint() throws {
+        var c = config()
+        c.validateEvery = 3
+        _ = try trainer("whole", c).run()
+        let stopped = trainer("part", c)
+        stopped.stopAfterSteps = 2
+        XCTAssertEqual(try stopped.run().steps, 2)
+        let part = root.appendingPathComponent("part")
+        let info = try Checkpoint.read(part.appendingPathComponent("last.safetensors")).info
+        XCTAssertEqual(info.step, 2, "the two steps before the first validation are kept")
+        XCTAssertEqual(try trainer("part", c).run().steps, 6)
+        XCTAssertEqual(try weights(part), try weights(root.appendingPathComponent("whole")))
+    }
+
+    /// best.safetensors written after last.safetensors (a kill between the two) keeps its place: a resumed run
+    /// that validates worse models does not replace it. Simulated by a best checkpoint scoring a perfect 1.0.
+    func testAResumedRunNeverReplacesABetterBest() throws {
+        let stopped = trainer("r", config())
+        stopped.stopAfterSteps = 3
+        _ = try stopped.run()
+        let run = root.appendingPathComponent("r"), best = run.appendingPathComponent("best.safetensors")
+        let file = try SafeTensorsFile(contentsOf: best)
+        var info = try Checkpoint.read(best).info
+        info.metrics["mean_dice"] = 1.0
+        let tensors = try file.names.map { (name: $0, tensor: try file.tensor($0)) }
+        var metadata = file.metadata
+        metadata["info"] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        try SafeTensorsFile.write(tensors, metadata: metadata, to: best)
+        _ = try trainer("r", config()).run()
+        XCTAssertEqual(try Checkpoint.read(best).info.metrics["mean_dice"], 1.0, "a worse model replaced best.safetensors")
+    }
+
+    /// A run folder resumes only under the settings it was started with (more steps are allowed).
+    func testResumingUnderOtherSettingsIsRefusedNamingThem() throws {
+        let stopped = trainer("s", config())
+        stopped.stopAfterSteps = 2
+        _ = try stopped.run()
+        var changed = config()
+        changed.batch = 3
+        changed.learningRate = 0.5
+        XCTAssertThrowsError(try trainer("s", changed).run()) {
+            let text = "\($0)"
+            XCTAssertTrue(text.contains("batch (was 2, now 3)") && text.contains("learningRate"), text)
+        }
+        var longer = config()
+        longer.steps = 8
+        XCTAssertEqual(try trainer("s", longer).run().steps, 8)
+    }
+
     func testEvalReportsTheValidationMetricsOfTheCheckpoint() throws {
         var c = config()
         c.steps = 30
