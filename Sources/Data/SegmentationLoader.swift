@@ -60,6 +60,11 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// in the batch's `skipped` and in `failures`, and the others go on.
     public let strict: Bool
     private let failureLog = FailureLog()
+    private let producers = ProducerCount()
+
+    /// Producer threads of this loader still running (an epoch being prepared, or one whose iterator was dropped
+    /// and that has not yet seen the cancellation).
+    public var runningProducers: Int { producers.value }
 
     public init(dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
                 normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
@@ -132,7 +137,9 @@ public final class SegmentationLoader: @unchecked Sendable {
         let order = order(epoch: epoch)
         let count = batchesPerEpoch
         let queue = PrefetchQueue<Result<SegmentationBatch, Error>>(capacity: prefetch)
+        producers.add(1)
         let producer = Thread { [self] in
+            defer { producers.add(-1) }
             for b in min(start, count)..<count {
                 if queue.isCancelled { return }
                 let indices = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
@@ -172,6 +179,14 @@ public final class SegmentationLoader: @unchecked Sendable {
         let handle = CancelOnRelease(queue)
         return AnyIterator { handle.queue.take() }
     }
+}
+
+/// A count shared by the producer threads and the loader.
+final class ProducerCount: @unchecked Sendable {
+    private var count = 0
+    private let lock = NSLock()
+    var value: Int { lock.withLock { count } }
+    func add(_ delta: Int) { lock.withLock { count += delta } }
 }
 
 /// A bounded first-in first-out hand-over between one producer thread and one consumer.

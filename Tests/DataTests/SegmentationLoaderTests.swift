@@ -72,5 +72,15 @@ final class SegmentationLoaderTests: XCTestCase {
         // Take one batch and drop the iterator: the producer must stop rather than block forever.
         for _ in 0..<20 { _ = strict.batches(epoch: 1).next() }
         for _ in 0..<20 { _ = lenient.batches(epoch: 1).next() }
+        let deadline = Date().addingTimeInterval(30)
+        while strict.runningProducers + lenient.runningProducers > 0 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(strict.runningProducers, 0, "producer threads of dropped iterators still running")
+        XCTAssertEqual(lenient.runningProducers, 0, "producer threads of dropped iterators still running")
+        // An iterator that is kept keeps its producer until the epoch is delivered (so the count can be non-zero).
+        let kept = lenient.batches(epoch: 2)
+        XCTAssertGreaterThanOrEqual(lenient.runningProducers, 1)
+        while kept.next() != nil {}
+        while lenient.runningProducers > 0 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(lenient.runningProducers, 0)
     }
 }

@@ -28,60 +28,112 @@ final class ResNetParityTests: XCTestCase {
             let checked = fixture.checkedGradients
             XCTAssertFalse(checked.isEmpty)
             let expected = try Dictionary(uniqueKeysWithValues: checked.map { ($0, try ref.tensor("train.grad.\($0)")) })
-            func mismatches(_ grads: [String: Tensor]) -> [String] {
-                checked.compactMap { name in
-                    guard let g = grads[name] else { return "\(name): no gradient" }
-                    return closeness(g, expected[name]!, atol: 1e-4, rtol: 1e-3).map { "\(name): \($0)" }
-                }
-            }
-            let direct = mismatches(ours)
-            if direct.isEmpty { continue }
-            // A ReLU whose input lies within float32 rounding of zero has no well-defined side: PyTorch's float32
-            // and an exact (float64) evaluation may disagree, and every gradient upstream of it changes. Such
-            // units are listed, and the gradients must match PyTorch once they take PyTorch's side.
+            if Self.mismatches(ours, expected).isEmpty { continue }
+            // A ReLU whose float32 input lies within rounding of zero has no well-defined side: PyTorch's sum and
+            // ours, added in another order, may put it on either, and every gradient upstream of it moves (by about
+            // 1% of the tensor's norm for the one unit of ResNet-18, in layer3.0.bn1). Such units are found (any
+            // number of them), each is given the side that explains PyTorch's gradients, and the gradients must
+            // then match element by element: a wrong derivative cannot be explained away like this (see
+            // `testTheGradientCheckRejectsRealBugs`).
             let probe = ReLUDecisions(model: model)
             let plain = probe.gradients(x, target, flips: [])
             for name in checked {
                 assertClose(plain.grads[name]!, ours[name]!, atol: 1e-6, rtol: 1e-5, "\(fixture.arch) explicit forward \(name)")
             }
-            let ambiguous = plain.ambiguous
-            XCTAssertLessThanOrEqual(ambiguous.count, 8, "\(fixture.arch): too many ambiguous ReLUs \(ambiguous)")
-            var matched: [ReLUDecisions.Unit]?
-            for subset in 1..<(1 << min(ambiguous.count, 8)) {
-                let flips = ambiguous.indices.filter { subset & (1 << $0) != 0 }.map { ambiguous[$0] }
-                if mismatches(probe.gradients(x, target, flips: Set(flips)).grads).isEmpty { matched = flips; break }
-            }
-            if let matched {
-                print("\(fixture.arch): gradients match PyTorch once these ReLU inputs within rounding of zero take its side: "
-                      + matched.map { "\($0.layer)[\($0.index)] = \($0.value)" }.joined(separator: ", "))
+            let (flips, remaining) = probe.explain(expected, x: x, target: target)
+            if remaining.isEmpty {
+                print("\(fixture.arch): gradients match PyTorch once these \(flips.count) of \(plain.ambiguous.count) ReLU "
+                      + "inputs within rounding of zero take its side: " + flips.map(\.description).joined(separator: ", "))
             } else {
-                XCTFail("\(fixture.arch): gradients differ from PyTorch (ambiguous ReLUs \(ambiguous)):\n" + direct.joined(separator: "\n"))
+                XCTFail("\(fixture.arch): gradients differ from PyTorch (ambiguous ReLUs \(plain.ambiguous)):\n"
+                        + remaining.joined(separator: "\n"))
             }
         }
+    }
+
+    /// The gradients (by name) that differ from `expected` beyond |a - b| <= 1e-4 + 1e-3 |b|.
+    static func mismatches(_ grads: [String: Tensor], _ expected: [String: Tensor]) -> [String] {
+        expected.keys.sorted().compactMap { name in
+            guard let g = grads[name] else { return "\(name): no gradient" }
+            return closeness(g, expected[name]!, atol: 1e-4, rtol: 1e-3).map { "\(name): \($0)" }
+        }
+    }
+
+    /// The search for ReLU sides cannot explain away a real bug: the gradients of a network whose ReLUs leak a
+    /// tenth of negative inputs (a wrong derivative everywhere) still differ from PyTorch's after it, and so do
+    /// the correct ones with one tensor off by 1%.
+    func testTheGradientCheckRejectsRealBugs() throws {
+        let folder = try SharedFixtures.require(SharedFixtures.torchFolder)
+        guard let fixture = try ResNetFixture.all(in: folder).first else { return XCTFail("no ResNet fixture in \(folder.path)") }
+        let model = try fixture.model()
+        model.train()
+        let ref = fixture.reference
+        let x = try ref.tensor("train.input"), target = try ref.tensor("train.target")
+        let expected = try Dictionary(uniqueKeysWithValues: fixture.checkedGradients.map { ($0, try ref.tensor("train.grad.\($0)")) })
+        let leaky = ReLUDecisions(model: model, negativeSlope: 0.1)
+        XCTAssertFalse(leaky.explain(expected, x: x, target: target).remaining.isEmpty, "a leaky ReLU passed")
+        var scaled = expected
+        let name = fixture.checkedGradients[0]
+        scaled[name] = expected[name]! * Tensor([1.01], shape: [1])
+        XCTAssertFalse(ReLUDecisions(model: model).explain(scaled, x: x, target: target).remaining.isEmpty,
+                       "a 1% error in \(name) passed")
     }
 }
 
 /// Re-runs a ResNet's train-mode forward with explicit ReLU masks, so units whose input is within float32
 /// rounding of zero can be listed and decided the other way.
 struct ReLUDecisions {
+    /// A ReLU input, identified by its layer and index (its value moves slightly when another unit flips).
     struct Unit: Hashable, CustomStringConvertible {
         let layer: String, index: Int, value: Float
         var description: String { "\(layer)[\(index)]=\(value)" }
+        static func == (a: Unit, b: Unit) -> Bool { a.layer == b.layer && a.index == b.index }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(layer)
+            hasher.combine(index)
+        }
     }
     let model: ResNet
+    /// Slope of the negative side (0: ReLU; other values emulate a bug for `testTheGradientCheckRejectsRealBugs`).
+    var negativeSlope: Float = 0
     /// Inputs closer to zero than this are ambiguous (float32 sums of a few thousand products).
     static let band: Float = 1e-5
+
+    /// Gives each ambiguous unit the side that brings the gradients closer to `expected` (a flip's effect on the
+    /// gradients is its own, nearly independent of the others', so two passes over the units decide them all, two
+    /// forward and backward passes per unit and no cap on their number), then compares the gradients of that
+    /// choice element by element. Returns the flipped units and the mismatches left.
+    func explain(_ expected: [String: Tensor], x: Tensor, target: Tensor) -> (flips: [Unit], remaining: [String]) {
+        func distance(_ grads: [String: Tensor]) -> Double {
+            expected.reduce(0) { total, item in
+                guard let g = grads[item.key] else { return .infinity }
+                let a = g.scalars, b = item.value.scalars
+                guard a.count == b.count else { return .infinity }
+                return total + zip(a, b).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            }
+        }
+        let plain = gradients(x, target, flips: [])
+        var chosen: Set<Unit> = [], best = distance(plain.grads)
+        // Units that explain the most first (a unit with no effect of its own can look useful beside a real one).
+        let alone = plain.ambiguous.map { ($0, distance(gradients(x, target, flips: [$0]).grads)) }
+        for (unit, _) in alone.sorted(by: { $0.1 < $1.1 }) {
+            let trial = distance(gradients(x, target, flips: chosen.union([unit])).grads)
+            if trial < best { chosen.insert(unit); best = trial }
+        }
+        let final = gradients(x, target, flips: chosen).grads
+        return (plain.ambiguous.filter(chosen.contains), ResNetParityTests.mismatches(final, expected))
+    }
 
     func gradients(_ x: Tensor, _ target: Tensor, flips: Set<Unit>) -> (grads: [String: Tensor], ambiguous: [Unit]) {
         for p in model.parameters { p.grad = nil }
         var ambiguous: [Unit] = []
         func relu(_ name: String, _ t: Tensor) -> Tensor {
             let v = t.scalars
-            var mask = v.map { $0 > 0 ? Float(1) : 0 }
+            var mask = v.map { $0 > 0 ? Float(1) : negativeSlope }
             for (i, value) in v.enumerated() where abs(value) < Self.band {
                 let unit = Unit(layer: name, index: i, value: value)
                 ambiguous.append(unit)
-                if flips.contains(unit) { mask[i] = 1 - mask[i] }
+                if flips.contains(unit) { mask[i] = mask[i] == 1 ? negativeSlope : 1 }
             }
             return t * Tensor(mask, shape: t.shape)
         }

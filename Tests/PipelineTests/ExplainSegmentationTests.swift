@@ -31,7 +31,9 @@ final class ExplainSegmentationTests: XCTestCase {
         let mass = try XCTUnwrap(summary.meanMassInTruth)
         let area = summary.records.compactMap(\.truthArea).reduce(0, +) / Double(summary.records.count)
         print(String(format: "ISBI membrane Grad-CAM (decoder.3): %.4f of the mass on membrane + 2 px (%.4f of the area)", mass, area))
+        // A uniform map puts `area` of its mass on the band (the trivial baseline); the map must beat it clearly.
         XCTAssertGreaterThan(mass, 0.5)
+        XCTAssertGreaterThan(mass, area + 0.25, "barely better than a uniform map")
         XCTAssertEqual(summary.records.first?.layer, "decoder.3")
         // The raw map is a float32 .npy of the image's size with values in [0, 1].
         let npy = try Data(contentsOf: run.outputURL(.raw, relative: summary.records[0].path))
@@ -91,6 +93,7 @@ final class ExplainSegmentationTests: XCTestCase {
         XCTAssertEqual(boxed, masked)
         print(String(format: "corner share: Grad-CAM whole-image target %.3f, corner box %.3f; Layer-CAM corner box %.3f",
                      cornerShare(whole), cornerShare(boxed), cornerShare(layerCAM)))
+        // The corner is 1/16 of the image, a uniform map's share (the baseline both bars are far from).
         XCTAssertGreaterThan(cornerShare(layerCAM), 0.95)
         XCTAssertLessThan(cornerShare(whole), 0.2)
         for i in stride(from: 0, to: whole.count, by: 101) { XCTAssertEqual(boxed[i], whole[i], accuracy: 1e-3) }

@@ -108,10 +108,15 @@ final class GradCAMTests: XCTestCase {
 
     /// A ResNet trained on the generated shapes (one object at a random place per 128x128 image): its Grad-CAM
     /// peak for the predicted class lies inside the object's bounding box in at least 90% of unseen images, at the
-    /// default layer (`layer4`, 4x4) and at `layer3` (8x8).
+    /// default layer (`layer4`, 4x4) and at `layer3` (8x8), and Grad-CAM++ and Layer-CAM at `layer4` in at least
+    /// 85%. The trivial baseline, a peak at a random place, lands in the box as often as the boxes' mean share of
+    /// the image (0.21 here); every bar is also required to beat it by 0.5.
     func testClassifierGradCAMPeaksInsideTheObject() throws {
         let (model, size, seed) = ShapeClassifier.trained
         let validation = (1_000_000..<1_000_200).map { ShapeSample(size: size, seed: seed, index: $0) }
+        let baseline = validation.map { Double($0.box.width * $0.box.height) / Double(size * size) }.reduce(0, +)
+            / Double(validation.count)
+        let bars: [CAMMethod: Double] = [.gradcam: 0.9, .gradcamPlusPlus: 0.85, .layercam: 0.85]
         for (layer, method) in [("layer4", CAMMethod.gradcam), ("layer3", .gradcam), ("layer4", .gradcamPlusPlus), ("layer4", .layercam)] {
             var hits = 0
             for s in validation {
@@ -121,8 +126,10 @@ final class GradCAMTests: XCTestCase {
                 if ShapeClassifier.contains(s.box, ExplainRun.peak(r.heatmap, width: size)) { hits += 1 }
             }
             let share = Double(hits) / Double(validation.count)
-            print("shapes ResNet-18: \(method.rawValue) peak at \(layer) inside the box in \(hits) of \(validation.count) images")
-            if method == .gradcam { XCTAssertGreaterThanOrEqual(share, 0.9, layer) }
+            print("shapes ResNet-18: \(method.rawValue) peak at \(layer) inside the box in \(hits) of \(validation.count) "
+                  + "images (random peak: \(String(format: "%.3f", baseline)))")
+            XCTAssertGreaterThanOrEqual(share, bars[method] ?? 1, "\(method.rawValue) at \(layer)")
+            XCTAssertGreaterThanOrEqual(share, baseline + 0.5, "\(method.rawValue) at \(layer)")
         }
     }
 

@@ -54,49 +54,60 @@ final class SegmentTests: XCTestCase {
         XCTAssertEqual(report.split(separator: "\n").count, 21)
     }
 
-    /// Killed with SIGKILL half-way through 20 images and run again: all 20 outputs exist and decode in full, no
+    /// Killed with SIGKILL part-way through 40 images and run again: all 40 outputs exist and decode in full, no
     /// temporary file is left, and the images finished before the kill are reported as existing, not recomputed.
+    /// The process is stopped (SIGSTOP) as soon as 8 masks exist and checked to be still running before the kill,
+    /// with 32 images to go, so the test cannot pass by a run that finished first.
     func testKilledRunFinishesOnRerunWithoutRecomputing() throws {
         let checkpoint = try ISBICheckpoint.trained.get()
-        let binary = SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera")
+        let binary = TesseraProcess.binary
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             return XCTFail("\(binary.path) is missing: build the package (swift build -c release) before the tests")
         }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kill-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let args = ["segment", isbi.appendingPathComponent("images").path, "--model", checkpoint.path,
-                    "--out", out.path, "--outputs", "mask,prob,overlay"]
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("in"), out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
+        let names = (0..<40).map { String(format: "image%02d", $0) }
+        for (k, name) in names.enumerated() {
+            try FileManager.default.createSymbolicLink(
+                at: input.appendingPathComponent(name + ".png"),
+                withDestinationURL: isbi.appendingPathComponent(String(format: "images/slice%02d.png", k % 20)))
+        }
         let process = Process()
         process.executableURL = binary
-        process.arguments = args
+        process.arguments = ["segment", input.path, "--model", checkpoint.path, "--out", out.path, "--outputs", "mask,prob,overlay"]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         func masks() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []).filter { $0.hasPrefix("slice") }
+            ((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []).filter { $0.hasPrefix("image") }
         }
         let deadline = Date().addingTimeInterval(300)
-        while masks().count < 8 && process.isRunning && Date() < deadline { usleep(20_000) }
+        while masks().count < 8 && process.isRunning && Date() < deadline { usleep(5_000) }
+        kill(process.processIdentifier, SIGSTOP)
+        let stillRunning = process.isRunning
+        let before = Set(masks())
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        let before = Set(masks())
-        print("killed with \(before.count) of 20 masks written")
-        XCTAssertGreaterThan(before.count, 0)
-        XCTAssertLessThan(before.count, 20, "the run finished before it could be killed")
+        XCTAssertTrue(stillRunning, "the run ended before it could be killed")
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertGreaterThanOrEqual(before.count, 8)
+        XCTAssertLessThan(before.count, 40)
 
         var o = SegmentOptions()
         o.outputs = [.mask, .prob, .overlay]
         let rerun = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
         rerun.log = { _ in }
-        let summary = try rerun.run(inputs: [isbi.appendingPathComponent("images").path])
-        XCTAssertEqual(summary.records.count, 20)
+        let summary = try rerun.run(inputs: [input.path])
+        XCTAssertEqual(summary.records.count, 40)
         XCTAssertEqual(summary.failed, 0)
         // A mask present before the rerun might belong to an image whose other outputs were not all written yet:
         // those are recomputed; every other one is reported existing.
         let existing = Set(summary.records.filter { $0.status == .existing }.map(\.path))
         XCTAssertTrue(existing.isSubset(of: before))
         XCTAssertGreaterThanOrEqual(existing.count, before.count - 1)
-        for name in (0..<20).map({ String(format: "slice%02d", $0) }) {
+        for name in names {
             for file in ["\(name).png", "prob/\(name)_class0.png", "prob/\(name)_class1.png", "overlay/\(name).png"] {
                 XCTAssertNoThrow(try ImageCodec.decode(out.appendingPathComponent(file)), file)
             }
@@ -106,7 +117,7 @@ final class SegmentTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
         let s = json["summary"] as! [String: Double]
         XCTAssertEqual(s["existing"]!, Double(existing.count))
-        XCTAssertEqual(s["done"]!, Double(20 - existing.count))
+        XCTAssertEqual(s["done"]!, Double(40 - existing.count))
     }
 
     /// A truncated image among good ones: reported with its path and reason, the others are segmented; with
