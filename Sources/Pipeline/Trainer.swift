@@ -178,7 +178,7 @@ public final class Trainer {
             }
         }
         if step > savedStep && step < total {
-            // Stopped between validations (--stop-after): keep the work done, so a resumed run starts here.
+            // Stopped between validations (`--stop-after`): keep the work done, so a resumed run starts here.
             info.step = step
             info.epoch = (step + perEpoch - 1) / perEpoch
             try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)

@@ -26,6 +26,8 @@ struct Train: ParsableCommand {
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
     @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames: String?
+    @Option(help: "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit.")
+    var stopAfter: Int?
     @Option(help: "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused.")
     var channels: Int?
     @Option(help: "Mask encoding: auto, binary, label, palette.") var maskKind = "auto"
@@ -103,6 +105,10 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(out) already holds a run; use --resume \(out) to continue it or choose another --out")
             }
             trainer = Trainer(config: c, runDirectory: dir)
+        }
+        if let stopAfter {
+            guard stopAfter >= 1 else { throw ValidationError("--stop-after must be at least 1") }
+            trainer.stopAfterSteps = stopAfter
         }
         let summary = try trainer.run()
         try output.result(["steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,

@@ -61,6 +61,27 @@ final class CodecTests: XCTestCase {
         }
     }
 
+    /// Bytes count as well as pixels: 16384 x 12000 16-bit RGBA is under the 2^28-pixel limit but 1.5 GiB of
+    /// samples, over the 1 GiB byte limit; 8-bit gray of the same size (192 MiB) passes the check and fails only
+    /// at its missing pixel data.
+    func testDecodedBytesAreLimitedBeforeAllocating() throws {
+        func header(width: UInt32, height: UInt32, depth: UInt8, colorType: UInt8) throws -> Data {
+            var png = try ImageCodec.encodePNG(Image(width: 1, height: 1, channels: 1, samples: .uint8([0])))
+            let be = { (v: UInt32) in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+            png.replaceSubrange(16..<26, with: be(width) + be(height) + [depth, colorType])
+            png.replaceSubrange(29..<33, with: be(crc32(png[12..<29])))
+            return png
+        }
+        let deep = try header(width: 16384, height: 12000, depth: 16, colorType: 6)
+        XCTAssertThrowsError(try ImageCodec.decode(deep, file: "deep.png")) { error in
+            XCTAssertTrue("\(error)".contains("deep.png") && "\(error)".contains("bytes, over the limit"), "\(error)")
+        }
+        let gray = try header(width: 16384, height: 12000, depth: 8, colorType: 0)
+        XCTAssertThrowsError(try ImageCodec.decode(gray, file: "gray.png")) { error in
+            XCTAssertFalse("\(error)".contains("over the limit"), "\(error)")
+        }
+    }
+
     func testGarbageAndMutationsNeverCrash() throws {
         XCTAssertThrowsError(try ImageCodec.decode(Data("hello".utf8), file: "t.png")) { XCTAssertTrue("\($0)".contains("not a PNG or JPEG")) }
         let n = 16 * 16 * 3

@@ -175,7 +175,7 @@ final class GradCAMTests: XCTestCase {
             XCTAssertEqual([heat.width, heat.channels, raw.bitDepth], [size, 3, 16])
             XCTAssertEqual(try ImageCodec.info(of: run.outputURL(.overlay, relative: r.path)).width, size)
         }
-        XCTAssertGreaterThanOrEqual(hits, 10)
+        XCTAssertGreaterThanOrEqual(hits, 10, "peaks inside the object (a random place: about 21%, 2.5 of 12)")
         let csv = try String(contentsOf: out.appendingPathComponent("report.csv"), encoding: .utf8)
         XCTAssertEqual(csv.split(separator: "\n").count, 14)
         XCTAssertTrue(csv.hasPrefix("path,status,width,height,layer,class,class_name,score"))
