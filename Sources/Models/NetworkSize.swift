@@ -37,6 +37,23 @@ extension NetworkSpec {
         return floats >= Double(Int.max / 8) ? Int.max / 8 : Int(floats)
     }
 
+    /// Values per channel, per sample, at the network's deepest batch-normalised level for a `size` x `size` input:
+    /// training-mode batch norm needs more than one over the batch (PyTorch refuses the same case).
+    public func deepestFeaturePixels(forInput size: Int) -> Int {
+        if let u = unet, arch == "unet" {
+            let loss = u.padding == .valid ? 4 : 0
+            var s = size
+            for _ in 0..<u.depth { s = (s - loss) / 2 }
+            s -= loss
+            return max(0, s) * max(0, s)
+        }
+        let s = size / 32
+        return s * s
+    }
+
+    /// Whether the network normalises with batch statistics when it trains.
+    public var usesBatchNorm: Bool { unet.map(\.batchNorm) ?? true }
+
     /// Throws unless parameters and the activations of a `tile` x `tile` inference fit `memoryBudget`.
     public func checkMemory(tile: Int) throws {
         let parameters = parameterCount, activations = activationFloats(tile: tile)

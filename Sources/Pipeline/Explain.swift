@@ -162,8 +162,7 @@ public final class ExplainRun {
             existing: { entry in
                 var record = ExplainRecord(path: entry.relativePath, status: .existing)
                 // The input's header gives the size whatever the outputs are (a raw `.npy` has no image header).
-                let info = try ImageCodec.info(of: entry.url)
-                (record.width, record.height) = (info.width, info.height)
+                (record.width, record.height) = try ImageCodec.info(of: entry.url).uprightSize(true)
                 return record
             },
             report: writeReports)

@@ -57,6 +57,13 @@ public final class Trainer {
         var generator = RandomGenerator(seed: cfg.seed)
         let spec = try cfg.network(channels: data.channels, classes: data.classes)
         do { try spec.checkMemory(tile: cfg.crop) } catch { throw TrainingError(reason: "\(error)") }
+        // Batch norm in training mode needs more than one value per channel at the deepest level.
+        let deepest = spec.deepestFeaturePixels(forInput: cfg.crop)
+        let smallestBatch = min(cfg.batch, data.train.pairs.count)
+        if spec.usesBatchNorm && smallestBatch * deepest <= 1 {
+            throw TrainingError(reason: "batch \(smallestBatch) at crop \(cfg.crop) leaves \(deepest) value(s) per channel at the "
+                                + "network's deepest level; batch norm needs more than one: raise --batch or --crop")
+        }
         let model = try spec.build(generator: &generator)
         guard model.outputSize(forInput: cfg.crop) != nil else {
             let near = model.validInputSizes(near: cfg.crop)
@@ -120,6 +127,12 @@ public final class Trainer {
                 }
                 skipped += batch.skipped
                 for e in batch.skipped { self.log("skipped: \(e)") }
+                if spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1 {
+                    // Unreadable samples left one image at a size batch norm cannot train on: reported, not used.
+                    skipped.append(TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
+                    self.log("skipped step \(step + 1): one image left in the batch, too small for batch norm")
+                    continue
+                }
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 optimizer.learningRate = Float(cfg.schedule.rate(step: step, total: total, base: cfg.learningRate))
                 optimizer.zeroGrad()

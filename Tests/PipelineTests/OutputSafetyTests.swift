@@ -117,3 +117,57 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.write(bytes, to: dir.appendingPathComponent("missing/file.bin")))
     }
 }
+
+/// A process killed while it writes a checkpoint leaves no temporary file in the run folder: the bytes go to an
+/// unnamed file (`O_TMPFILE`) that vanishes with the process.
+final class KilledCheckpointWriteTests: XCTestCase {
+    func testAKilledCheckpointWriteLeavesNoTemporaryFile() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-killwrite-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for sub in ["images", "masks"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
+            for i in 0..<2 {
+                let v = (0..<(32 * 32)).map { UInt8(sub == "images" ? ($0 * 7 + i) % 256 : ($0 / 16 + i) % 2) }
+                try ImageCodec.write(Image(width: 32, height: 32, channels: 1, samples: .uint8(v)),
+                                     to: root.appendingPathComponent("\(sub)/s\(i).png"))
+            }
+        }
+        let run = root.appendingPathComponent("run")
+        // Width 64, depth 4: 31 M parameters, so last.safetensors (weights and Adam's two moments) is 370 MB.
+        let process = Process()
+        process.executableURL = TesseraProcess.binary
+        guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else { throw XCTSkip("no binary") }
+        process.arguments = ["train", "--images", root.appendingPathComponent("images").path, "--masks",
+                             root.appendingPathComponent("masks").path, "--out", run.path, "--width", "64", "--depth", "4",
+                             "--crop", "32", "--batch", "1", "--steps", "3", "--val-every", "1", "--val-split", "0.5", "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the process holds an open unnamed file in the run folder (shown as `#<inode> (deleted)`) with
+        // more than 10 MB in it: a checkpoint being written.
+        let fds = "/proc/\(process.processIdentifier)/fd"
+        func writingUnnamed() -> Bool {
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? [] {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + fd),
+                      target.hasPrefix(run.path + "/"), target.hasSuffix("(deleted)") else { continue }
+                var info = stat()
+                if stat(fds + "/" + fd, &info) == 0, info.st_size > 10_000_000 { return true }
+            }
+            return false
+        }
+        let deadline = Date().addingTimeInterval(120)
+        var caught = false
+        while process.isRunning && Date() < deadline {
+            if writingUnnamed() { kill(process.processIdentifier, SIGKILL); caught = true; break }
+            usleep(500)
+        }
+        process.waitUntilExit()
+        XCTAssertTrue(caught, "never saw the checkpoint being written through an unnamed file")
+        let left = TesseraProcess.files(under: run).filter { $0.contains(".tmp-") || $0.hasPrefix("#") }
+        XCTAssertEqual(left, [], "temporary files left in the run folder")
+        let sizes = TesseraProcess.files(under: run).map {
+            (try? FileManager.default.attributesOfItem(atPath: run.appendingPathComponent($0).path)[.size] as? Int) ?? 0
+        }
+        print("killed while writing a checkpoint; the run folder holds \(TesseraProcess.files(under: run)) (\(sizes) bytes)")
+    }
+}
