@@ -81,5 +81,24 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(second.training?.steps, 12)
         XCTAssertEqual(second.segment?.records.filter { $0.status == .existing }.count, 8)
         XCTAssertEqual(second.explain?.records.filter { $0.status == .existing }.count, 2)
+
+        // More training: the best checkpoint changes, so segment and explain recompute with it instead of
+        // reporting the old model's outputs.
+        let longer = try PipelineReader(file: "tiny.yaml").parse(yaml, name: "tiny", overrides: ["train.steps=24"])
+        let before = try OutputProvenance.read(in: out.appendingPathComponent("segment"))?.modelSHA256
+        let third = try PipelineRun(config: longer, runDirectory: out).run()
+        XCTAssertEqual(third.training?.steps, 24)
+        let best = out.appendingPathComponent("train/best.safetensors")
+        let after = try OutputProvenance.read(in: out.appendingPathComponent("segment"))?.modelSHA256
+        XCTAssertEqual(after, try OutputProvenance.sha256(of: best))
+        if after != before {
+            XCTAssertEqual(third.segment?.records.filter { $0.status == .done }.count, 8, "the new model's masks")
+            XCTAssertEqual(third.explain?.records.filter { $0.status == .done }.count, 2)
+        }
+        // Other settings for a run folder's training are refused, naming them.
+        let other = try PipelineReader(file: "tiny.yaml").parse(yaml, name: "tiny", overrides: ["train.batch=3"])
+        XCTAssertThrowsError(try PipelineRun(config: other, runDirectory: out).run()) {
+            XCTAssertTrue("\($0)".contains("batch (was 2, now 3)"), "\($0)")
+        }
     }
 }
