@@ -45,10 +45,26 @@ final class ResNetParityTests: XCTestCase {
                 print("\(fixture.arch): gradients match PyTorch once these \(flips.count) of \(plain.ambiguous.count) ReLU "
                       + "inputs within rounding of zero take its side: " + flips.map(\.description).joined(separator: ", "))
             } else {
-                XCTFail("\(fixture.arch): gradients differ from PyTorch (ambiguous ReLUs \(plain.ambiguous)):\n"
-                        + remaining.joined(separator: "\n"))
+                let relative = checked.map { name in
+                    String(format: "%@ %.2e", name, Self.relativeError(ours[name]!, expected[name]!))
+                }
+                XCTFail("\(fixture.arch): gradients differ from PyTorch (\(plain.ambiguous.count) ambiguous ReLUs: "
+                        + "\(plain.ambiguous.prefix(20))):\n" + remaining.joined(separator: "\n")
+                        + "\n||ours - PyTorch|| / ||PyTorch|| per tensor: " + relative.joined(separator: ", "))
             }
         }
+    }
+
+    /// ||a - b|| / ||b|| in float64 (for the failure message).
+    static func relativeError(_ a: Tensor, _ b: Tensor) -> Double {
+        let x = a.scalars, y = b.scalars
+        guard x.count == y.count else { return .infinity }
+        var diff = 0.0, norm = 0.0
+        for i in x.indices {
+            diff += (Double(x[i]) - Double(y[i])) * (Double(x[i]) - Double(y[i]))
+            norm += Double(y[i]) * Double(y[i])
+        }
+        return (diff / max(norm, 1e-300)).squareRoot()
     }
 
     /// The gradients (by name) that differ from `expected` beyond |a - b| <= 1e-4 + 1e-3 |b|.
