@@ -13,7 +13,10 @@ import Foundation
 /// - the bit depth is kept (16-bit samples stay 16-bit until normalisation).
 public extension Image {
     /// Colour channels, alpha not counted: 1 for gray and gray+alpha, 3 for RGB and RGBA.
-    var colorChannels: Int { channels == 2 || channels == 4 ? channels - 1 : channels }
+    var colorChannels: Int { Image.colorChannels(of: channels) }
+
+    /// The colour channels of a layout of `channels` samples a pixel (2 and 4 carry alpha).
+    static func colorChannels(of channels: Int) -> Int { channels == 2 || channels == 4 ? channels - 1 : channels }
 
     /// The image with `wanted` channels (see `ChannelConversion` above).
     /// - Throws: an `ImageError` naming `file` and both channel counts when no conversion makes sense
@@ -22,21 +25,16 @@ public extension Image {
         if channels == wanted { return self }
         switch (colorChannels, wanted) {
         case (1, 1), (3, 3):
-            return mapped(to: wanted) { src, dst, p in
-                for c in 0..<wanted { dst[p * wanted + c] = src[p * channels + c] }
+            return mapped(to: wanted) { src, dst in
+                for c in 0..<wanted { dst[c] = src[c] }
             }
         case (3, 1):
-            return mapped(to: 1) { src, dst, p in
-                let i = p * channels
-                let l = (299 * UInt64(src[i]) + 587 * UInt64(src[i + 1]) + 114 * UInt64(src[i + 2]) + 500) / 1000
-                dst[p] = l
+            return mapped(to: 1) { src, dst in
+                dst[0] = (299 * src[0] + 587 * src[1] + 114 * src[2] + 500) / 1000
             }
         case (1, 3):
-            return mapped(to: 3) { src, dst, p in
-                let g = src[p * channels]
-                dst[p * 3] = g
-                dst[p * 3 + 1] = g
-                dst[p * 3 + 2] = g
+            return mapped(to: 3) { src, dst in
+                for c in 0..<3 { dst[c] = src[0] }
             }
         default:
             throw ImageError(file: file, reason: "the image has \(channels) channels (\(layoutName)) and the model "
@@ -56,9 +54,10 @@ public extension Image {
     }
 
     /// Builds an image of `outChannels` channels of the same depth, pixel by pixel, through `body(source,
-    /// destination, pixel)` working on widened samples (UInt64, so weighted sums of 16-bit samples cannot overflow).
+    /// destination)`: one pixel's samples in and out, widened to UInt64 (weighted sums of 16-bit samples cannot
+    /// overflow).
     private func mapped(to outChannels: Int,
-                        _ body: (UnsafeBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt64>, Int) -> Void) -> Image {
+                        _ body: (UnsafeBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt64>) -> Void) -> Image {
         let n = width * height
         func convert<T: FixedWidthInteger & UnsignedInteger>(_ v: [T]) -> [T] {
             var src = [UInt64](repeating: 0, count: channels), dst = [UInt64](repeating: 0, count: outChannels)
@@ -67,7 +66,7 @@ public extension Image {
                 dst.withUnsafeMutableBufferPointer { d in
                     for p in 0..<n {
                         for c in 0..<channels { s[c] = UInt64(v[p * channels + c]) }
-                        body(UnsafeBufferPointer(s), d, 0)
+                        body(UnsafeBufferPointer(s), d)
                         for c in 0..<outChannels { out[p * outChannels + c] = T(truncatingIfNeeded: d[c]) }
                     }
                 }

@@ -40,6 +40,8 @@ public struct ImageInfo: Equatable, Sendable {
     public let width: Int, height: Int
     /// Channels of the decoded image (tRNS counts as alpha).
     public let channels: Int
+    /// Colour channels of the decoded image, alpha not counted (`Image.colorChannels`).
+    public var colorChannels: Int { Image.colorChannels(of: channels) }
     /// Bits per sample in the file.
     public let bitDepth: Int
     public let interlaced: Bool
@@ -82,7 +84,8 @@ public enum ImageCodec {
         public init() {}
     }
 
-    static func readFile(_ url: URL) throws -> Data {
+    /// The bytes of `url`, mapped; an error names the file.
+    public static func readFile(_ url: URL) throws -> Data {
         do {
             return try Data(contentsOf: url, options: .alwaysMapped)
         } catch {

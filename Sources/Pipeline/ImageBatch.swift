@@ -308,7 +308,8 @@ public enum ModelInput {
     /// Decodes `url` and converts it to the channels the model takes (`Image.converted(toChannels:file:)`),
     /// after checking from the header that the image fits `memoryBudget` with `bytesPerPixel` more per pixel.
     public static func decode(_ url: URL, channels wanted: Int, bytesPerPixel extra: Int = 0) throws -> Image {
-        let info = try ImageCodec.info(of: url)
+        let data = try ImageCodec.readFile(url)
+        let info = try ImageCodec.info(of: data, file: url.path)
         let sampleBytes = info.bitDepth > 8 ? 2 : 1
         let perPixel = (info.channels + wanted) * sampleBytes + 4 * wanted + extra
         let (bytes, overflow) = (info.width * info.height).multipliedReportingOverflow(by: perPixel)
@@ -317,7 +318,7 @@ public enum ModelInput {
                              + "(samples, float planes, outputs), over the %d GiB budget", info.width, info.height,
                              Double(info.width * info.height) * Double(perPixel) / Double(1 << 30), memoryBudget >> 30))
         }
-        return try ImageCodec.decode(url).converted(toChannels: wanted, file: url.path)
+        return try ImageCodec.decode(data, file: url.path).converted(toChannels: wanted, file: url.path)
     }
 
     /// Planar float samples [channels][height][width] normalised by per-channel mean and std.

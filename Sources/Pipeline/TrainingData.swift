@@ -56,23 +56,19 @@ struct TrainingData {
         (mean, std) = try TrainingData.statistics(train, channels: channels)
     }
 
-    /// The model's input channels: `declared`, or the colour channels (alpha not counted) of the first image, which
-    /// every image must then share: a data set that mixes gray and colour is more often a mistake than a wish, so
-    /// converting it is asked for with `--channels`. Read from the headers, before any pixel is decoded.
+    /// The model's input channels: `declared` (range-checked by `TrainingConfig.validate`), or the colour channels
+    /// (alpha not counted) of the first image, which every image must then share: a data set that mixes gray and
+    /// colour is more often a mistake than a wish, so converting it is asked for with `--channels`. Read from the
+    /// headers, before any pixel is decoded.
     static func inputChannels(_ pairs: [SamplePair], declared: Int?) throws -> Int {
-        if let declared {
-            guard (1...64).contains(declared) else { throw TrainingError(reason: "channels must be 1-64, not \(declared)") }
-            return declared
-        }
-        func colorChannels(_ url: URL) throws -> Int {
-            let c = try ImageCodec.info(of: url).channels
-            return c == 2 || c == 4 ? c - 1 : c
-        }
-        let first = try colorChannels(pairs[0].image)
-        for pair in pairs.dropFirst() where try colorChannels(pair.image) != first {
-            throw TrainingError(reason: "\(pair.image.path) has \(try colorChannels(pair.image)) colour channel(s) but "
-                                + "\(pairs[0].image.path) has \(first): the data set mixes layouts (--channels \(first) "
-                                + "converts every image)")
+        if let declared { return declared }
+        let first = try ImageCodec.info(of: pairs[0].image).colorChannels
+        for pair in pairs.dropFirst() {
+            let these = try ImageCodec.info(of: pair.image).colorChannels
+            guard these == first else {
+                throw TrainingError(reason: "\(pair.image.path) has \(these) colour channel(s) but \(pairs[0].image.path) "
+                                    + "has \(first): the data set mixes layouts (--channels \(first) converts every image)")
+            }
         }
         return first
     }
