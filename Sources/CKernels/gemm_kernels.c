@@ -125,15 +125,33 @@ static void kernel_avx512(long kc, const float *a, const float *b0p, const long 
 
 // MARK: - reduction-along-rows GEMM (weight gradients)
 
+// Portable: 8 independent lanes per (row, column) pair, so the compiler vectorises the loop (SSE on a baseline
+// x86-64 build, NEON on aarch64) without reassociating a float sum.
+#define DOTP_LANES 8
 static void dot_scalar(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
                        float *c, long ldc, int accumulate) {
-    for (int i = 0; i < m; i++) {
-        const float *ai = a + (long)i * lda;
+    for (int i0 = 0; i0 < m; i0 += 2) {
+        int mm = m - i0 < 2 ? m - i0 : 2;
+        const float *a0 = a + (long)i0 * lda, *a1 = a + (long)(i0 + mm - 1) * lda;
         for (int j = 0; j < n; j++) {
             const float *bj = b + boff[j];
-            double s = 0;
-            for (long q = 0; q < len; q++) s += (double)ai[q] * bj[q];
-            c[(long)i * ldc + j] = (float)s + (accumulate ? c[(long)i * ldc + j] : 0.0f);
+            float l0[DOTP_LANES] = {0}, l1[DOTP_LANES] = {0};
+            long q = 0;
+            for (; q + DOTP_LANES <= len; q += DOTP_LANES) {
+                for (int l = 0; l < DOTP_LANES; l++) {
+                    l0[l] += a0[q + l] * bj[q + l];
+                    l1[l] += a1[q + l] * bj[q + l];
+                }
+            }
+            for (; q < len; q++) {
+                l0[0] += a0[q] * bj[q];
+                l1[0] += a1[q] * bj[q];
+            }
+            float s0 = 0, s1 = 0;
+            for (int l = 0; l < DOTP_LANES; l++) { s0 += l0[l]; s1 += l1[l]; }
+            float *c0 = c + (long)i0 * ldc + j;
+            *c0 = accumulate ? *c0 + s0 : s0;
+            if (mm == 2) c0[ldc] = accumulate ? c0[ldc] + s1 : s1;
         }
     }
 }
@@ -194,10 +212,83 @@ static void dot_avx512(int m, int n, long len, const float *a, long lda, const f
     }
 }
 
+#define DOT2_MR 4
+#define DOT2_NR 3
+// Lane masks for the last partial 8-float step: entry r of tk_dot_masks + 8 - r enables r lanes.
+static const int tk_dot_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+__attribute__((target("avx2,fma")))
+static inline float tk_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// A 4 x 3 tile: 12 accumulators, 3 B rows and one A row in registers (16 ymm); 12 FMAs per 7 loads.
+__attribute__((target("avx2,fma")))
+static void dot_tile_avx2(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                          float *c, long ldc, int accumulate) {
+    __m256 acc[DOT2_MR][DOT2_NR];
+    const float *ar[DOT2_MR], *br[DOT2_NR];
+    for (int i = 0; i < DOT2_MR; i++) ar[i] = a + (long)(i < m ? i : 0) * lda;
+    for (int j = 0; j < DOT2_NR; j++) br[j] = b + boff[j < n ? j : 0];
+#pragma GCC unroll 4
+    for (int i = 0; i < DOT2_MR; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < DOT2_NR; j++) acc[i][j] = _mm256_setzero_ps();
+    long q = 0;
+    for (; q + 8 <= len; q += 8) {
+        __m256 b0 = _mm256_loadu_ps(br[0] + q), b1 = _mm256_loadu_ps(br[1] + q), b2 = _mm256_loadu_ps(br[2] + q);
+#pragma GCC unroll 4
+        for (int i = 0; i < DOT2_MR; i++) {
+            __m256 av = _mm256_loadu_ps(ar[i] + q);
+            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(av, b2, acc[i][2]);
+        }
+    }
+    if (q < len) {
+        // Masked loads never touch the lanes past `len`, so a row ending at a page boundary is safe.
+        __m256i mask = _mm256_loadu_si256((const __m256i *)(tk_dot_masks + 8 - (len - q)));
+        __m256 bv[DOT2_NR];
+        for (int j = 0; j < DOT2_NR; j++) bv[j] = _mm256_maskload_ps(br[j] + q, mask);
+        for (int i = 0; i < DOT2_MR; i++) {
+            __m256 av = _mm256_maskload_ps(ar[i] + q, mask);
+            for (int j = 0; j < DOT2_NR; j++) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float v = tk_hsum256(acc[i][j]);
+            float *cij = c + (long)i * ldc + j;
+            *cij = accumulate ? *cij + v : v;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void dot_avx2(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                     float *c, long ldc, int accumulate) {
+    for (int j0 = 0; j0 < n; j0 += DOT2_NR) {
+        int nn = n - j0 < DOT2_NR ? n - j0 : DOT2_NR;
+        for (int i0 = 0; i0 < m; i0 += DOT2_MR) {
+            int mm = m - i0 < DOT2_MR ? m - i0 : DOT2_MR;
+            dot_tile_avx2(mm, nn, len, a + (long)i0 * lda, lda, b, boff + j0, c + (long)i0 * ldc + j0, ldc, accumulate);
+        }
+    }
+}
+
+void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
+                         const long *boff, float *c, long ldc, int accumulate) {
+    if (strcmp(isa, "avx512") == 0) dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    else if (strcmp(isa, "avx2") == 0) dot_avx2(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    else dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+}
+
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
                  float *c, long ldc, int accumulate) {
-    if (strcmp(tk_kernel()->name, "avx512") == 0) dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
-    else dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    tk_gemm_dot_variant(tk_kernel()->name, m, n, len, a, lda, b, boff, c, ldc, accumulate);
 }
 
 // MARK: - dispatch

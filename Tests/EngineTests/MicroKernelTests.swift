@@ -57,4 +57,41 @@ final class MicroKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Each row-reduction variant the CPU supports against the portable one, at lengths 1-129 around the vector
+    /// widths (8 and 16) and at tile edges (4 x 3 and 4 x 6), with A and B ending at an inaccessible page, so
+    /// that a load past the last column faults.
+    func testRowReductionVariantsMatchPortableInsideGuardedMemory() {
+        var g = RandomGenerator(seed: 13)
+        var tested: [String] = []
+        for name in ["avx2", "avx512"] where tk_kernel_named(name) != nil {
+            tested.append(name)
+            for len in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 127, 128, 129] {
+                for (m, n) in [(1, 1), (3, 2), (4, 3), (5, 7), (9, 13)] {
+                    let aCount = m * len, bCount = n * len
+                    let aBytes = aCount * 4, bBytes = bCount * 4
+                    guard let ar = tk_guarded_alloc(aBytes), let br = tk_guarded_alloc(bBytes) else {
+                        return XCTFail("guarded allocation failed")
+                    }
+                    defer { tk_guarded_free(ar, aBytes); tk_guarded_free(br, bBytes) }
+                    let a = ar.bindMemory(to: Float.self, capacity: aCount)
+                    let b = br.bindMemory(to: Float.self, capacity: bCount)
+                    for i in 0..<aCount { a[i] = g.nextNormal() }
+                    for i in 0..<bCount { b[i] = g.nextNormal() }
+                    // Rows of B in reverse order, so the last tile reads the row that ends at the guard page.
+                    let offsets = (0..<n).map { (n - 1 - $0) * len }
+                    var expected = [Float](repeating: 0.25, count: m * n), got = expected
+                    tk_gemm_dot_variant("scalar", Int32(m), Int32(n), len, a, len, b, offsets, &expected, n, 1)
+                    tk_gemm_dot_variant(name, Int32(m), Int32(n), len, a, len, b, offsets, &got, n, 1)
+                    for i in 0..<(m * n) {
+                        XCTAssertEqual(got[i], expected[i], accuracy: 1e-5 * Float(len) + 1e-5,
+                                       "\(name) m \(m) n \(n) len \(len) [\(i)]")
+                    }
+                    tk_gemm_dot_variant(name, Int32(m), Int32(n), len, a, len, b, offsets, &got, n, 0)
+                    XCTAssertEqual(got[0], expected[0] - 0.25, accuracy: 1e-5 * Float(len) + 1e-5, "\(name) overwrite")
+                }
+            }
+        }
+        print("row-reduction variants checked against the portable one: \(tested.joined(separator: ", "))")
+    }
 }

@@ -64,6 +64,9 @@ void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, flo
 /// C[i][j] (=|+=) sum_{q < len} A[i*lda + q] * B[boff[j] + q] for i < m, j < n (reduction along rows).
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
                  float *c, long ldc, int accumulate);
+/// tk_gemm_dot through one named variant (scalar | avx2 | avx512), which the CPU must support.
+void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
+                         const long *boff, float *c, long ldc, int accumulate);
 
 /// y[c][i] = act(y[c][i] * scale[c] + shift[c]) for c < rows, i < cols (row stride ld).
 /// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.
