@@ -14,13 +14,9 @@ public struct ConvEpilogue {
     var isIdentity: Bool { scale == nil && shift == nil && !relu }
 }
 
-/// The tiled convolution core: every pass is an implicit GEMM over bounded im2col tiles.
+/// The tiled convolution core: every pass is an implicit GEMM, over row bands (stride 1, 2-d) or bounded im2col
+/// tiles (any geometry); which route a shape takes is measured on the running machine (`ConvPlanCache`).
 enum ConvolutionKernels {
-    /// Below this output width the weight gradient reduces over too few pixels per band for the dot kernel, and
-    /// the row-band packed route only pays while the per-worker partial (M x C*taps) stays near L2 size; the
-    /// im2col + packed-kernel path is faster otherwise (measured with `tessera bench --conv`).
-    static let minimumDotWidth = 96
-
     /// Columns of output computed per task: a multiple of the GEMM's B block.
     static var tileColumns: Int { GEMM.nc * 2 }
 
@@ -35,19 +31,42 @@ enum ConvolutionKernels {
         let groups = g.groups
         let kv = g.kernelVolume
         let k = c * kv
-        let p = columns.reduce(1, *)
-        let sourceVolume = sourceSize.reduce(1, *)
         let packed = (0..<groups).map { gi in
             swappedWeights
                 ? GEMM.PackedA(m: m, k: k, swapped: weights + gi * m * k, rs: kv, inner: kv, outerStride: m * kv)
                 : GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
         }
-        if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
-                                  transposed: transposed) {
-            band.forward(batch: g.batch, groups: groups, source: source, weights: packed, rows: m,
-                         output: output, epilogue: epilogue)
-            return
+        let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
+                               transposed: transposed)
+        let key = planKey(.product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
+                          transposed: transposed, swapped: swappedWeights)
+        ConvPlanCache.shared.run(key, candidates: band == nil ? [.im2col] : ConvRoute.productRoutes) { route in
+            if route == .rowBand, let band {
+                band.forward(batch: g.batch, groups: groups, source: source, weights: packed, rows: m,
+                             output: output, epilogue: epilogue)
+            } else {
+                im2colProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize, columns: columns,
+                              transposed: transposed, weights: packed, rows: m, output: output, epilogue: epilogue)
+            }
         }
+    }
+
+    /// The shape of one pass as the plan cache keys it: everything that changes which route is fastest.
+    static func planKey(_ pass: ConvPass, _ g: ConvGeometry, channels c: Int, rows m: Int, sourceSize: [Int],
+                        columns: [Int], transposed: Bool, swapped: Bool = false) -> String {
+        func dims(_ v: [Int]) -> String { v.map(String.init).joined(separator: "x") }
+        return "\(pass.rawValue) n\(g.batch) g\(g.groups) c\(c) m\(m) src \(dims(sourceSize)) cols \(dims(columns))"
+            + " k \(dims(g.kernel)) s \(dims(g.stride)) p \(dims(g.padFront)) d \(dims(g.dilation))"
+            + (transposed ? " transposed" : "") + (swapped ? " swapped" : "")
+    }
+
+    /// The product over bounded im2col tiles: any geometry.
+    static func im2colProduct(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+                              sourceSize: [Int], columns: [Int], transposed: Bool, weights packed: [GEMM.PackedA],
+                              rows m: Int, output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        let groups = g.groups
+        let p = columns.reduce(1, *)
+        let sourceVolume = sourceSize.reduce(1, *)
         let tile = tileColumns
         let tilesPerImage = (p + tile - 1) / tile
         let tasks = g.batch * groups * tilesPerImage
@@ -86,16 +105,29 @@ enum ConvolutionKernels {
     static func weightGradient(geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
                                source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
                                columns: [Int], into result: UnsafeMutablePointer<Float>) {
+        let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns, transposed: false)
+        let key = planKey(.weightGradient, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
+                          transposed: false)
+        let candidates = band == nil ? [.im2col] : ConvRoute.weightGradientRoutes
+        ConvPlanCache.shared.run(key, candidates: candidates) { route in
+            if let band, route == .rowBandDot || route == .rowBandPacked {
+                band.weightGradient(batch: g.batch, groups: g.groups, a: a, rows: m, source: source,
+                                    packed: route == .rowBandPacked, into: result)
+            } else {
+                im2colWeightGradient(geometry: g, a: a, rows: m, source: source, sourceChannels: c,
+                                     sourceSize: sourceSize, columns: columns, into: result)
+            }
+        }
+    }
+
+    /// The weight gradient over im2col rows of the source, transposed into packed panels: any geometry.
+    static func im2colWeightGradient(geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
+                                     source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
+                                     columns: [Int], into result: UnsafeMutablePointer<Float>) {
         let groups = g.groups
         let kg = c * g.kernelVolume
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
-        if let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
-                                  transposed: false),
-           band.outWidth >= minimumDotWidth || (RowBandPlan.usesPackedProduct(rows: m) && m * kg <= 1 << 19) {
-            band.weightGradient(batch: g.batch, groups: groups, a: a, rows: m, source: source, into: result)
-            return
-        }
         let block = GEMM.kc
         let blocksPerImage = (p + block - 1) / block
         let tasks = g.batch * groups * blocksPerImage

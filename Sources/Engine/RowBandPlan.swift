@@ -192,11 +192,6 @@ struct RowBandPlan {
         }
     }
 
-    /// Whether the weight gradient with `rows` output channels per group goes through transposed packing and the
-    /// packed micro-kernel (many channels) rather than the row-reduction kernel (few channels): the transposes
-    /// cost about 16 (M + N) / (M N) of the multiply-adds.
-    static func usesPackedProduct(rows: Int) -> Bool { rows >= 64 }
-
     /// C[i][j] += sum_q a[i * aStride + q] * b[bOffsets[j] + q] through the packed micro-kernel: both operands
     /// are transposed into panels one depth block of `GEMM.kc` columns at a time.
     func packedProduct(a: UnsafePointer<Float>, aRows m: Int, aStride: Int, b: UnsafePointer<Float>,
@@ -232,8 +227,12 @@ struct RowBandPlan {
     }
 
     /// dW[g*M + m][(c, tap)] = sum over images and output pixels of a[n, g*M + m, pixel] * source tap value.
+    ///
+    /// - Parameter packed: both operands transposed into packed panels for the GEMM micro-kernel (pays with many
+    ///   output channels: the transposes cost about 16 (M + N) / (M N) of the multiply-adds), rather than the
+    ///   row-reduction kernel reading both in place (few channels).
     func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
-                        into result: UnsafeMutablePointer<Float>) {
+                        packed: Bool, into result: UnsafeMutablePointer<Float>) {
         let bands = bandCount
         let tasks = batch * groups * bands
         let offs = offsets
@@ -259,7 +258,7 @@ struct RowBandPlan {
                     }
                 }
                 offs.withUnsafeBufferPointer { ob in
-                    if RowBandPlan.usesPackedProduct(rows: m) {
+                    if packed {
                         packedProduct(a: gbuf.pointer, aRows: m, aStride: n, b: band.pointer, bOffsets: ob.baseAddress!,
                                       bRows: kg, length: rowsHere * paddedWidth, into: acc + gi * m * kg, ldc: kg,
                                       aPack: aPack.pointer, bPack: bPack.pointer)

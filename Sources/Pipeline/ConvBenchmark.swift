@@ -1,24 +1,93 @@
 import Foundation
 import TesseraEngine
 
-/// Times one 3x3 same-padded convolution layer: forward, input gradient and weight gradient separately.
-public struct ConvBenchmark {
-    public let inChannels: Int, outChannels: Int, size: Int, batch: Int
+/// One convolution layer as `tessera bench --conv` times it.
+public struct ConvLayerCase: Sendable, Codable {
+    public var name: String
+    public var inChannels: Int, outChannels: Int
+    public var kernel: Int, stride: Int, padding: Int
+    public var size: Int, batch: Int
+    /// A transposed convolution (up-sampling), whose output is `stride` times larger.
+    public var transposed: Bool
 
-    public init(inChannels: Int, outChannels: Int, size: Int, batch: Int = 1) {
+    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil,
+                size: Int, batch: Int = 1, transposed: Bool = false) {
+        self.name = name
         self.inChannels = inChannels
         self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding ?? (transposed ? 0 : kernel / 2)
         self.size = size
         self.batch = batch
+        self.transposed = transposed
+    }
+
+    /// The layers a U-Net, a ResNet and their first layers are made of: 3x3 same at each U-Net level, 1x1 (U-Net
+    /// head, ResNet bottlenecks), 2x2 stride-2 transposed (U-Net up-sampling), strided 3x3 and the 7x7 stem of
+    /// ResNet, and first layers with 1 and 3 input channels.
+    public static let matrix: [ConvLayerCase] = [
+        ConvLayerCase(name: "3x3 16->16 @512", inChannels: 16, outChannels: 16, size: 512),
+        ConvLayerCase(name: "3x3 32->32 @256 x4", inChannels: 32, outChannels: 32, size: 256, batch: 4),
+        ConvLayerCase(name: "3x3 64->64 @128", inChannels: 64, outChannels: 64, size: 128),
+        ConvLayerCase(name: "3x3 64->64 @512", inChannels: 64, outChannels: 64, size: 512),
+        ConvLayerCase(name: "3x3 256->256 @32", inChannels: 256, outChannels: 256, size: 32),
+        ConvLayerCase(name: "3x3 512->512 @64", inChannels: 512, outChannels: 512, size: 64),
+        ConvLayerCase(name: "1x1 64->2 @512 (head)", inChannels: 64, outChannels: 2, kernel: 1, size: 512),
+        ConvLayerCase(name: "1x1 256->64 @56 x8", inChannels: 256, outChannels: 64, kernel: 1, size: 56, batch: 8),
+        ConvLayerCase(name: "1x1 64->256 @56 x8", inChannels: 64, outChannels: 256, kernel: 1, size: 56, batch: 8),
+        ConvLayerCase(name: "2x2 up 128->64 @128", inChannels: 128, outChannels: 64, kernel: 2, stride: 2, size: 128,
+                      transposed: true),
+        ConvLayerCase(name: "3x3/2 64->128 @56 x8", inChannels: 64, outChannels: 128, stride: 2, size: 56, batch: 8),
+        ConvLayerCase(name: "7x7/2 3->64 @224 x8 (stem)", inChannels: 3, outChannels: 64, kernel: 7, stride: 2,
+                      size: 224, batch: 8),
+        ConvLayerCase(name: "3x3 1->16 @512 (first)", inChannels: 1, outChannels: 16, size: 512),
+        ConvLayerCase(name: "3x3 3->32 @512 (first)", inChannels: 3, outChannels: 32, size: 512),
+    ]
+
+    var outputSize: Int { transposed ? (size - 1) * stride - 2 * padding + kernel : (size + 2 * padding - kernel) / stride + 1 }
+
+    /// 2 x multiply-adds of the forward pass.
+    var flops: Double {
+        let taps = Double(kernel * kernel * inChannels * outChannels * batch)
+        return 2 * taps * Double(transposed ? size * size : outputSize * outputSize)
+    }
+}
+
+/// Times each pass of one convolution layer alone: forward (no autodiff), input gradient and weight gradient
+/// (the graph is recorded once, outside the timed region).
+public struct ConvBenchmark {
+    public struct Result: Codable, Sendable {
+        public let layer: String
+        public let pass: String
+        public let ms: Double
+        public let gflops: Double
+    }
+
+    public let layer: ConvLayerCase
+
+    public init(_ layer: ConvLayerCase) { self.layer = layer }
+
+    /// A 3x3 same-padded layer, as `--layer IN,OUT,SIZE[,BATCH]` names it.
+    public init(inChannels: Int, outChannels: Int, size: Int, batch: Int = 1) {
+        layer = ConvLayerCase(name: "3x3 \(inChannels)->\(outChannels) @\(size)" + (batch > 1 ? " x\(batch)" : ""),
+                              inChannels: inChannels, outChannels: outChannels, size: size, batch: batch)
     }
 
     /// Median milliseconds and GFLOP/s of (forward, input gradient, weight gradient).
-    public func run(repeats: Int = 5) -> [(pass: String, ms: Double, gflops: Double)] {
+    public func run(repeats: Int = 5) -> [Result] {
         var g = RandomGenerator(seed: 0)
-        let x = Tensor.randn([batch, inChannels, size, size], generator: &g)
-        let w = Tensor.randn([outChannels, inChannels, 3, 3], generator: &g)
-        let flops = 2.0 * Double(batch * inChannels * outChannels * 9 * size * size)
-        let upstream = Tensor.randn([batch, outChannels, size, size], generator: &g)
+        let l = layer
+        let x = Tensor.randn([l.batch, l.inChannels, l.size, l.size], generator: &g)
+        let w = l.transposed
+            ? Tensor.randn([l.inChannels, l.outChannels, l.kernel, l.kernel], generator: &g)
+            : Tensor.randn([l.outChannels, l.inChannels, l.kernel, l.kernel], generator: &g)
+        let apply = { (x: Tensor, w: Tensor) -> Tensor in
+            l.transposed
+                ? Functional.convTranspose(x, weight: w, stride: [l.stride], padding: [l.padding])
+                : Functional.conv(x, weight: w, stride: [l.stride], padding: .explicit([l.padding]))
+        }
+        let upstream = Tensor.randn([l.batch, l.outChannels, l.outputSize, l.outputSize], generator: &g)
         func time(_ body: () -> Void) -> Double {
             var t: [Double] = []
             for i in 0...repeats {
@@ -28,22 +97,22 @@ public struct ConvBenchmark {
             }
             return t.sorted()[t.count / 2]
         }
-        let fwd = time { _ = withNoGrad { Functional.conv(x, weight: w, padding: .same) } }
-        // Each gradient pass is timed alone: the graph is recorded once, outside the timed region.
+        let fwd = time { _ = withNoGrad { apply(x, w) } }
         x.requiresGrad = true
-        let yx = Functional.conv(x, weight: w, padding: .same)
+        let yx = apply(x, w)
         let dx = time {
             x.grad = nil
             yx.backward(upstream, retainGraph: true)
         }
         x.requiresGrad = false
         w.requiresGrad = true
-        let yw = Functional.conv(x, weight: w, padding: .same)
+        let yw = apply(x, w)
         let dw = time {
             w.grad = nil
             yw.backward(upstream, retainGraph: true)
         }
-        return [("forward", fwd, flops / (fwd * 1e6)), ("grad_input", dx, flops / (dx * 1e6)),
-                ("grad_weight", dw, flops / (dw * 1e6))]
+        return [("forward", fwd), ("grad_input", dx), ("grad_weight", dw)].map {
+            Result(layer: l.name, pass: $0.0, ms: $0.1, gflops: l.flops / ($0.1 * 1e6))
+        }
     }
 }

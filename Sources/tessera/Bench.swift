@@ -20,8 +20,14 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print a JSON array.")
     var json = false
 
-    @Option(help: "Time one 3x3 conv layer instead: IN,OUT,SIZE[,BATCH].")
-    var conv: String?
+    @Flag(help: "Time each pass of a matrix of convolution layers instead, against the machine's FMA peak.")
+    var conv = false
+
+    @Option(help: "Time one 3x3 convolution layer instead: IN,OUT,SIZE[,BATCH].")
+    var layer: String?
+
+    @Flag(help: "Measure the machine's FMA peak (register-only loop) for each instruction set it supports.")
+    var peak = false
 
     @Option(help: "Time decode + augmentation of a dataset instead: a folder with images/ and masks/.")
     var loader: String?
@@ -38,13 +44,24 @@ struct Bench: ParsableCommand {
             }
             return
         }
-        if let conv {
-            let v = conv.split(separator: ",").compactMap { Int($0) }
-            guard v.count == 3 || v.count == 4 else { throw ValidationError("--conv takes IN,OUT,SIZE[,BATCH]") }
-            let b = ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1)
-            for r in b.run(repeats: repeats) {
-                print(String(format: "conv %@ %-12@ %9.2f ms %8.1f GFLOP/s", conv as NSString, r.pass as NSString, r.ms, r.gflops))
+        if peak {
+            for isa in ["scalar", "avx2", "avx512"] {
+                guard let p = FMAPeak.measure(isa: isa) else { continue }
+                print(String(format: "peak %-7@ %7.1f GFLOP/s on one core, %7.1f on %d threads",
+                             isa as NSString, p.perCore, p.allCores, p.threads))
             }
+            return
+        }
+        if conv || layer != nil {
+            var layers = ConvLayerCase.matrix
+            if let layer {
+                let v = layer.split(separator: ",").compactMap { Int($0) }
+                guard v.count == 3 || v.count == 4, v.allSatisfy({ (1...65_536).contains($0) }) else {
+                    throw ValidationError("--layer takes IN,OUT,SIZE[,BATCH], each 1...65536")
+                }
+                layers = [ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1).layer]
+            }
+            try runConvolutions(layers)
             return
         }
         let cases = UNetBenchmark.cases.filter { caseName == nil || $0.name == caseName }
@@ -62,6 +79,32 @@ struct Bench: ParsableCommand {
                     print(String(format: "%-18@ %-8@ %9.1f ms %8.1f GFLOP/s  peak RSS %7.0f MB",
                                  r.case as NSString, r.mode as NSString, r.ms, r.gflops, r.peak_rss_mb))
                 }
+            }
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
+    }
+
+    /// Each pass of each layer: GFLOP/s, its share of the measured FMA peak, and its rate against the forward's.
+    func runConvolutions(_ layers: [ConvLayerCase]) throws {
+        let peak = FMAPeak.measure()
+        var results: [ConvBenchmark.Result] = []
+        if !json {
+            print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads, FMA peak "
+                  + String(format: "%.1f GFLOP/s (%.1f on one core)", peak?.allCores ?? 0, peak?.perCore ?? 0))
+            print("layer                         pass              ms   GFLOP/s  of peak  of forward")
+        }
+        for l in layers {
+            let passes = ConvBenchmark(l).run(repeats: repeats)
+            results += passes
+            guard !json else { continue }
+            for r in passes {
+                print(String(format: "%-29@ %-12@ %9.2f %9.1f %7.0f%% %10.0f%%", l.name as NSString, r.pass as NSString,
+                             r.ms, r.gflops, 100 * r.gflops / (peak?.allCores ?? .infinity),
+                             100 * r.gflops / passes[0].gflops))
             }
         }
         if json {

@@ -72,6 +72,10 @@ void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a
 /// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.
 void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act);
 
+/// Runs `iterations` rounds of independent register-only FMAs with the named variant (scalar | avx2 | avx512, which
+/// the CPU must support) and returns the floating-point operations done.
+double tk_fma_peak_loop(const char *isa, long iterations);
+
 // Augmentation kernels (resample.c).
 
 /// dst[y * ow + x] = src[start + x * dx + y * dy] for 32-bit elements (flips, rotations by 90 degrees).
