@@ -29,7 +29,7 @@ demo: build
 
 # Tessera's benchmark and PyTorch's on the same work, side by side (PyTorch in a throw-away virtualenv).
 bench: build
-	@[ -x $(BENCH_VENV)/bin/python ] || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q torch numpy)
+	@[ -x $(BENCH_VENV)/bin/python ] || (python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q torch torchvision numpy onnx onnxruntime)
 	$(BENCH_VENV)/bin/python Benchmarks/compare.py --tessera .build/release/tessera $(BENCH_ARGS)
 
 clean:

@@ -19,7 +19,13 @@ CASES = {
     "unet-w64-b1-512": (64, 1, 512),
     "unet-w32-b4-256": (32, 4, 256),
     "unet-w16-b1-512": (16, 1, 512),
+    "resnet18-b1-224": (18, 1, 224),
+    "resnet18-b8-224": (18, 8, 224),
+    "resnet50-b1-224": (50, 1, 224),
+    "resnet50-b8-224": (50, 8, 224),
 }
+# Multiply-adds of one 224x224 ResNet forward (torchvision's published counts), as `tessera bench` uses.
+RESNET_MACS = {18: 1.814e9, 50: 4.089e9}
 
 
 def double_conv(cin, cout):
@@ -79,13 +85,29 @@ def forward_flops(width, batch, size, depth=4, in_channels=1, classes=2):
     return total * batch
 
 
-def run(name, mode, warmup, repeats):
+def build(name):
+    """The case's model (eval mode), an input batch, a target and the forward pass's FLOPs."""
     width, batch, size = CASES[name]
     torch.manual_seed(0)
-    model = UNet(width=width)
-    x = torch.randn(batch, 1, size, size)
-    target = torch.randint(0, 2, (batch, size, size))
-    flops = forward_flops(width, batch, size)
+    if name.startswith("resnet"):
+        import torchvision
+
+        model = getattr(torchvision.models, f"resnet{width}")()
+        x = torch.randn(batch, 3, size, size)
+        return model, x, torch.randint(0, 1000, (batch,)), 2 * RESNET_MACS[width] * batch
+    return UNet(width=width), torch.randn(batch, 1, size, size), torch.randint(0, 2, (batch, size, size)), \
+        forward_flops(width, batch, size)
+
+
+def export_onnx(name, path):
+    """Writes the case's model, eval mode, with its input shape fixed, as ONNX (opset 17)."""
+    model, x, _, _ = build(name)
+    model.eval()
+    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+
+
+def run(name, mode, warmup, repeats):
+    model, x, target, flops = build(name)
     if mode == "train":
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -120,7 +142,11 @@ def main():
     ap.add_argument("--mode", choices=["forward", "train", "both"], default="both")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--export-onnx", metavar="PATH", help="write the case's model as ONNX instead of timing it")
     args = ap.parse_args()
+    if args.export_onnx:
+        export_onnx(args.case, args.export_onnx)
+        return
     threads = int(os.environ.get("TESSERA_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
     cases = [args.case] if args.case else list(CASES)

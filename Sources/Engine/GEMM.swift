@@ -12,20 +12,32 @@ public enum GEMM {
     public static var kernelName: String { String(cString: info.name) }
     static var mr: Int { Int(info.mr) }
     static var nr: Int { Int(info.nr) }
-    /// Depth of one packed block (fits a B micro-panel in L1).
+    /// Depth of one block of a reduction over pixels (weight gradients).
     static let kc = 128
+    /// Deepest block of a weight operand: its B rows (256 x 64 bytes) and A panel stay in a 32 KB L1.
+    static let maxDepthBlock = 256
     /// Columns per packed B block (fits the block in L2).
     static var nc: Int { nr * 8 }
 
-    /// Row offsets of a packed B panel: k * nr for k < kc.
-    static let packedOffsets: [Int] = (0..<kc).map { $0 * GEMM.nr }
+    /// Depth blocks of equal size, at most `maxDepthBlock`, for a reduction of depth k: a 3x3 layer with 16
+    /// input channels (k = 144) runs as one block, not as 128 + 16, whose second block reloads and stores the
+    /// whole C tile for 16 multiply-adds (measured: W=16 U-Net forward 5% faster on AVX2).
+    static func depthBlock(_ k: Int) -> Int {
+        let blocks = max(1, (k + maxDepthBlock - 1) / maxDepthBlock)
+        return max(1, (k + blocks - 1) / blocks)
+    }
+
+    /// Row offsets of a packed B panel: k * nr for k < maxDepthBlock.
+    static let packedOffsets: [Int] = (0..<maxDepthBlock).map { $0 * GEMM.nr }
 
     /// Scratch floats one `multiply` call needs for packing B.
-    static var scratchCount: Int { kc * ((nc + nr - 1) / nr) * nr }
+    static var scratchCount: Int { maxDepthBlock * ((nc + nr - 1) / nr) * nr }
 
     /// The A operand packed once into kc-blocks of mr-row panels.
     final class PackedA {
         let m: Int, k: Int
+        /// Depth of each block but the last (`GEMM.depthBlock(k)`).
+        let kc: Int
         let panels: Int
         let storage: TensorStorage
 
@@ -48,12 +60,13 @@ public enum GEMM {
         private init(m: Int, k: Int, packBlock: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
             self.m = m
             self.k = k
+            kc = GEMM.depthBlock(k)
             panels = (m + GEMM.mr - 1) / GEMM.mr
             storage = TensorStorage(count: max(1, panels * GEMM.mr * k), zeroed: false)
             var pc = 0
             while pc < k {
-                packBlock(pc, min(GEMM.kc, k - pc), block(pc))
-                pc += GEMM.kc
+                packBlock(pc, min(kc, k - pc), block(pc))
+                pc += kc
             }
         }
 
@@ -74,7 +87,7 @@ public enum GEMM {
             let nPanels = (ncb + nr - 1) / nr
             var pc = 0
             while pc < a.k {
-                let kcb = min(kc, a.k - pc)
+                let kcb = min(a.kc, a.k - pc)
                 packB(pc, kcb, jc, ncb, scratch)
                 let aBlock = a.block(pc)
                 let acc: Int32 = (accumulate || pc > 0) ? 1 : 0
@@ -88,7 +101,7 @@ public enum GEMM {
                              Int32(rows), Int32(cols), acc)
                     }
                 }
-                pc += kc
+                pc += a.kc
             }
             jc += nc
         }

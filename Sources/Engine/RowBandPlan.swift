@@ -104,7 +104,7 @@ struct RowBandPlan {
         let tasks = batch * groups * bands
         let offs = offsets
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
-        let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
@@ -125,7 +125,7 @@ struct RowBandPlan {
                             let bRow = band.pointer + y * paddedWidth, cRow = outBase + y * outWidth
                             var pc = 0
                             while pc < a.k {
-                                let kcb = min(kc, a.k - pc)
+                                let kcb = min(a.kc, a.k - pc)
                                 let aBlock = a.block(pc)
                                 var j = 0
                                 while j < outWidth {
@@ -137,7 +137,7 @@ struct RowBandPlan {
                                     }
                                     j += nr
                                 }
-                                pc += kc
+                                pc += a.kc
                             }
                             if a.k == 0 {
                                 for row in 0..<m { (cRow + row * planeOut).initialize(repeating: 0, count: outWidth) }
@@ -153,7 +153,7 @@ struct RowBandPlan {
                             let chunkEnd = min(nHere, jc + chunk)
                             var pc = 0
                             while pc < a.k {
-                                let kcb = min(kc, a.k - pc)
+                                let kcb = min(a.kc, a.k - pc)
                                 let aBlock = a.block(pc)
                                 var j = jc
                                 while j < chunkEnd {
@@ -165,7 +165,7 @@ struct RowBandPlan {
                                     }
                                     j += nr
                                 }
-                                pc += kc
+                                pc += a.kc
                             }
                             jc = chunkEnd
                         }

@@ -3,13 +3,17 @@ import TesseraEngine
 import TesseraModels
 import TesseraNN
 
-/// The reference U-Net benchmark: inference forward and a full train step (forward, cross-entropy,
-/// backward, Adam) at three sizes.
+/// The reference models benchmark: the U-Net's inference forward and full train step (forward, cross-entropy,
+/// backward, Adam) at three sizes, and the ResNet classifiers' forward as `explain` runs them.
 public struct UNetBenchmark {
-    /// One benchmark case: width, batch and square image size.
+    /// One benchmark case: a U-Net (width) or a ResNet classifier (depth), batch and square image size.
     public struct Case: Sendable {
         public let name: String
         public let width: Int, batch: Int, size: Int
+        /// ResNet depth (18, 50); 0 for the U-Net.
+        public var resNetDepth = 0
+        /// Modes the case runs in by default.
+        public var modes: [String] { resNetDepth > 0 ? ["forward"] : ["forward", "train"] }
     }
 
     /// One measured result, in the JSON schema shared with the PyTorch reference script.
@@ -25,18 +29,35 @@ public struct UNetBenchmark {
         Case(name: "unet-w64-b1-512", width: 64, batch: 1, size: 512),
         Case(name: "unet-w32-b4-256", width: 32, batch: 4, size: 256),
         Case(name: "unet-w16-b1-512", width: 16, batch: 1, size: 512),
+        Case(name: "resnet18-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 18),
+        Case(name: "resnet18-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 18),
+        Case(name: "resnet50-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 50),
+        Case(name: "resnet50-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 50),
     ]
+
+    /// Multiply-adds of one 224x224 ResNet forward (torchvision's published counts: 1.81 and 4.09 G).
+    static let resNetMultiplyAdds: [Int: Double] = [18: 1.814e9, 50: 4.089e9]
 
     public init() {}
 
     /// Times `mode` ("forward" or "train") of `c`: `warmup` untimed runs, then the median of `repeats`.
     public func run(_ c: Case, mode: String, warmup: Int = 1, repeats: Int = 5) -> Result {
         var generator = RandomGenerator(seed: 0)
-        let model = UNet(UNetConfig(inChannels: 1, classes: 2, depth: 4, width: c.width), generator: &generator)
-        let input = Tensor.randn([c.batch, 1, c.size, c.size], generator: &generator)
-        let target = Tensor(zeros: [c.batch, c.size, c.size])
+        let model: Module
+        let flops: Double
+        let input: Tensor
+        if c.resNetDepth > 0 {
+            model = ResNet(ResNetConfig(depth: c.resNetDepth, inChannels: 3, classes: 1000), generator: &generator)
+            input = Tensor.randn([c.batch, 3, c.size, c.size], generator: &generator)
+            flops = 2 * (Self.resNetMultiplyAdds[c.resNetDepth] ?? 0) * Double(c.batch)
+        } else {
+            let unet = UNet(UNetConfig(inChannels: 1, classes: 2, depth: 4, width: c.width), generator: &generator)
+            model = unet
+            input = Tensor.randn([c.batch, 1, c.size, c.size], generator: &generator)
+            flops = unet.forwardFlops(batch: c.batch, height: c.size, width: c.size)
+        }
+        let target = Tensor(zeros: c.resNetDepth > 0 ? [c.batch] : [c.batch, c.size, c.size])
         for i in 0..<target.count { target.pointer[i] = Float(generator.nextInt(2)) }
-        let flops = model.forwardFlops(batch: c.batch, height: c.size, width: c.size)
         var times: [Double] = []
         let body: () -> Void
         var work = flops

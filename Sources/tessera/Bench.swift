@@ -6,9 +6,11 @@ import TesseraPipeline
 /// `tessera bench`: times the reference U-Net (forward and train step) and prints ms and GFLOP/s.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark the reference U-Net: inference forward and train step.")
+        abstract: "Benchmark the reference U-Net (forward and train step), ResNet classifiers and convolution layers.")
 
-    @Option(name: .customLong("case"), help: "Run one case: unet-w64-b1-512, unet-w32-b4-256 or unet-w16-b1-512.")
+    @Option(name: .customLong("case"), help: ArgumentHelp(
+        "Run one case: \(UNetBenchmark.cases.map(\.name).joined(separator: ", ")).",
+        discussion: "Without it: the three U-Net cases, forward and train; the ResNet cases run forward only."))
     var caseName: String?
 
     @Option(help: "forward, train, or both.")
@@ -64,15 +66,14 @@ struct Bench: ParsableCommand {
             try runConvolutions(layers)
             return
         }
-        let cases = UNetBenchmark.cases.filter { caseName == nil || $0.name == caseName }
+        let cases = UNetBenchmark.cases.filter { caseName == nil ? $0.resNetDepth == 0 : $0.name == caseName }
         guard !cases.isEmpty else { throw ValidationError("unknown case '\(caseName ?? "")'") }
-        let modes = mode == "both" ? ["forward", "train"] : [mode]
-        guard modes.allSatisfy({ ["forward", "train"].contains($0) }) else { throw ValidationError("mode must be forward, train or both") }
+        guard ["forward", "train", "both"].contains(mode) else { throw ValidationError("mode must be forward, train or both") }
         let bench = UNetBenchmark()
         var results: [UNetBenchmark.Result] = []
         if !json { print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads") }
         for c in cases {
-            for m in modes {
+            for m in mode == "both" ? c.modes : [mode] {
                 let r = bench.run(c, mode: m, repeats: repeats)
                 results.append(r)
                 if !json {
