@@ -12,31 +12,31 @@ import Foundation
 ///
 /// Every output comes from the chosen route, also on the call that measured (the chosen route runs last), so a
 /// run's numbers do not depend on whether the choice was measured or read back.
-final class ConvPlanCache: @unchecked Sendable {
+public final class ConvPlanCache: @unchecked Sendable {
     /// The process's cache, configured from the environment on first use. It holds only memoised measurements:
     /// results never depend on it beyond float rounding.
-    static let shared = ConvPlanCache(environment: ProcessInfo.processInfo.environment)
+    public static let shared = ConvPlanCache(environment: ProcessInfo.processInfo.environment)
 
     /// Where choices persist; nil when the disk cache is off.
-    let file: URL?
+    public let file: URL?
     /// CPU model, instruction set and threads: choices measured elsewhere do not apply here.
-    let machine: String
+    public let machine: String
     /// A route forced by `TESSERA_CONV_ROUTE`.
-    let forcedByEnvironment: ConvRoute?
+    public let forcedByEnvironment: ConvRoute?
     private var routes: [String: ConvRoute] = [:]
     private var loaded = false
     private let lock = NSLock()
 
     /// Largest plan file read (it holds a few hundred short entries).
-    static let maximumFileBytes = 1 << 20
+    public static let maximumFileBytes = 1 << 20
 
-    init(file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil) {
+    public init(file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil) {
         self.file = file
         self.machine = machine
         forcedByEnvironment = forcedRoute
     }
 
-    convenience init(environment env: [String: String]) {
+    public convenience init(environment env: [String: String]) {
         let file: URL?
         switch env["TESSERA_PLAN_CACHE"] {
         case "off", "0", "false": file = nil
@@ -49,10 +49,10 @@ final class ConvPlanCache: @unchecked Sendable {
         self.init(file: file, forcedRoute: env["TESSERA_CONV_ROUTE"].flatMap(ConvRoute.init(rawValue:)))
     }
 
-    static var machineKey: String { "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads" }
+    public static var machineKey: String { "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads" }
 
     /// The processor's model name (Linux `/proc/cpuinfo`), or the architecture where it cannot be read.
-    static let cpuModel: String = {
+    public static let cpuModel: String = {
         if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
             for line in text.split(separator: "\n") where line.hasPrefix("model name") || line.hasPrefix("Model") {
                 if let colon = line.firstIndex(of: ":") {
@@ -72,7 +72,7 @@ final class ConvPlanCache: @unchecked Sendable {
 
     /// Runs the pass `key` through one of `candidates` (in order of preference when nothing is known): the
     /// forced route, the remembered one, or each in turn, timed, remembering the fastest.
-    func run(_ key: String, candidates: [ConvRoute], _ body: (ConvRoute) -> Void) {
+    public func run(_ key: String, candidates: [ConvRoute], _ body: (ConvRoute) -> Void) {
         guard let first = candidates.first else { return }
         if let forced = ConvRoute.forced ?? forcedByEnvironment, candidates.contains(forced) { return body(forced) }
         if candidates.count == 1 { return body(first) }
@@ -96,7 +96,7 @@ final class ConvPlanCache: @unchecked Sendable {
     }
 
     /// The remembered route for `key`, loading the file on first use.
-    func route(for key: String) -> ConvRoute? {
+    public func route(for key: String) -> ConvRoute? {
         lock.lock()
         defer { lock.unlock() }
         if !loaded {

@@ -85,6 +85,48 @@ final class ConvolutionPathTests: XCTestCase {
     /// Narrow image, large per-worker partial: the im2col tile path.
     func testIm2colWeightGradient() { check(inChannels: 920, outChannels: 64, height: 3, width: 5) }
 
+    /// Every route the plan cache can choose gives the direct sum's result on every shape it applies to (where a
+    /// forced route does not apply, the pass takes the measured one): stride-1 bands, wide rows, narrow images,
+    /// few and many channels, grouped.
+    func testEveryRouteAgreesWithTheDirectSum() {
+        for route in ConvRoute.allCases {
+            ConvRoute.forcing(route) {
+                check(inChannels: 3, outChannels: 72, height: 10, width: 13)
+                check(inChannels: 2, outChannels: 8, height: 4, width: 100)
+                check(inChannels: 5, outChannels: 11, height: 6, width: 150)
+                check(inChannels: 17, outChannels: 1, height: 7, width: 9)
+            }
+        }
+    }
+
+    /// A strided and a transposed convolution take the same result through every route that applies to them.
+    func testStridedAndTransposedRoutesAgree() {
+        var gen = RandomGenerator(seed: 21)
+        let x = Tensor.randn([2, 6, 9, 11], generator: &gen)
+        let down = Tensor.randn([7, 6, 3, 3], generator: &gen), up = Tensor.randn([6, 5, 3, 3], generator: &gen)
+        func passes() -> [[Float]] {
+            x.grad = nil
+            down.grad = nil
+            up.grad = nil
+            x.requiresGrad = true
+            down.requiresGrad = true
+            up.requiresGrad = true
+            let z = Functional.conv(x, weight: down, stride: [2, 2], padding: .explicit([1, 1]))
+            let y = Functional.convTranspose(x, weight: up, stride: [2, 2], padding: [1])
+            ((z * z).sum() + (y * y).sum()).backward()
+            return [z.scalars, y.scalars, x.grad!.scalars, down.grad!.scalars, up.grad!.scalars]
+        }
+        let reference = ConvRoute.forcing(.im2col) { passes() }
+        for route in ConvRoute.allCases {
+            let got = ConvRoute.forcing(route) { passes() }
+            for (a, b) in zip(got, reference) {
+                for i in a.indices {
+                    XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, Swift.abs(b[i])), "\(route) [\(i)]")
+                }
+            }
+        }
+    }
+
     /// Every route, at every width around the micro-kernel's tile (48 columns) and below it, reads and writes only
     /// inside its scratch buffers: they end at an inaccessible page here, so an overrun faults. (A forward read of
     /// a whole 48-column tile past the band buffer of a narrow image crashed CI once, only where the buffer
