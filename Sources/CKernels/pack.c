@@ -221,3 +221,41 @@ void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, cons
         }
     }
 }
+
+void tk_col2im_add(const tk_conv_geom *g, int rows, const float *cols, long ldcols, long s0, int ns, float *out) {
+    const int taps = g->kd * g->kh * g->kw;
+    const long colVolume = (long)g->od * g->oh * g->ow;
+    const long shw = (long)g->ih * g->iw;
+    for (int r = 0; r < rows; r++) {
+        float *o = out + (long)r * colVolume;
+        for (int t = 0; t < taps; t++) {
+            const int kx = t % g->kw, ky = (t / g->kw) % g->kh, kz = t / (g->kw * g->kh);
+            const float *c = cols + ((long)r * taps + t) * ldcols;
+            long s = s0;
+            const long end = s0 + ns;
+            while (s < end) {
+                // One run of source pixels along x: the same source row.
+                const int sz = (int)(s / shw), sy = (int)((s % shw) / g->iw), sx0 = (int)(s % g->iw);
+                int run = g->iw - sx0;
+                if (run > end - s) run = (int)(end - s);
+                const int z = sz * g->sd + kz * g->dd - g->pd, y = sy * g->sh + ky * g->dh - g->ph;
+                if (z >= 0 && z < g->od && y >= 0 && y < g->oh) {
+                    float *orow = o + ((long)z * g->oh + y) * g->ow;
+                    const float *crow = c + (s - s0);
+                    // x = sx * sw + kx * dw - pw must lie in [0, ow): the valid sx form one interval.
+                    const int base = kx * g->dw - g->pw;
+                    int lo = 0, hi = run;
+                    while (lo < hi && (sx0 + lo) * g->sw + base < 0) lo++;
+                    while (hi > lo && (sx0 + hi - 1) * g->sw + base >= g->ow) hi--;
+                    if (g->sw == 1) {
+                        float *op = orow + sx0 + base;
+                        for (int j = lo; j < hi; j++) op[j] += crow[j];
+                    } else {
+                        for (int j = lo; j < hi; j++) orow[(sx0 + j) * g->sw + base] += crow[j];
+                    }
+                }
+                s += run;
+            }
+        }
+    }
+}

@@ -8,13 +8,18 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     case rowBand = "row-band"
     /// Bounded im2col tiles packed for the micro-kernel: every geometry (strided, 3-d, transposed, dilated).
     case im2col
+    /// Transposed products (the input gradient of a strided convolution, a transposed convolution): a GEMM of
+    /// the weights with the source into columns, scattered into the output (col2im). Its gathering work grows
+    /// with the source, not with the output times the kernel as im2col's does: a 7x7 stride-2 stem's input
+    /// gradient through im2col reads 49 taps per output pixel, 3/4 of them zero.
+    case col2im
     /// Weight gradient over row bands with the row-reduction ("dot") kernel: few output channels.
     case rowBandDot = "row-band-dot"
     /// Weight gradient over row bands with both operands transposed into packed panels: many output channels.
     case rowBandPacked = "row-band-packed"
 
     /// Routes that compute a forward-style pass (forward, input gradient, transposed forward).
-    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col]
+    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im]
     /// Routes that compute a weight gradient.
     public static let weightGradientRoutes: [ConvRoute] = [.rowBandDot, .rowBandPacked, .im2col]
 

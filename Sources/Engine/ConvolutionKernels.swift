@@ -40,10 +40,16 @@ enum ConvolutionKernels {
                                transposed: transposed)
         let key = planKey(.product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
                           transposed: transposed, swapped: swappedWeights)
-        ConvPlanCache.shared.run(key, candidates: band == nil ? [.im2col] : ConvRoute.productRoutes) { route in
+        let candidates = ConvRoute.productRoutes.filter {
+            $0 == .im2col || ($0 == .rowBand && band != nil) || ($0 == .col2im && transposed && swappedWeights)
+        }
+        ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .rowBand, let band {
                 band.forward(batch: g.batch, groups: groups, source: source, weights: packed, rows: m,
                              output: output, epilogue: epilogue)
+            } else if route == .col2im {
+                col2imProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize,
+                              columns: columns, weights: weights, rows: m, output: output, epilogue: epilogue)
             } else {
                 im2colProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize, columns: columns,
                               transposed: transposed, weights: packed, rows: m, output: output, epilogue: epilogue)
@@ -58,6 +64,59 @@ enum ConvolutionKernels {
         return "\(pass.rawValue) n\(g.batch) g\(g.groups) c\(c) m\(m) src \(dims(sourceSize)) cols \(dims(columns))"
             + " k \(dims(g.kernel)) s \(dims(g.stride)) p \(dims(g.padFront)) d \(dims(g.dilation))"
             + (transposed ? " transposed" : "") + (swapped ? " swapped" : "")
+    }
+
+    /// The transposed product (swapped weights [groups][C][M][taps]) as cols[(m, tap)][s] = sum_c W[c][m][tap] *
+    /// source[c][s] over chunks of source pixels s, each chunk scattered into the output at once (col2im).
+    /// Workers own disjoint blocks of output channels, so no two write the same float.
+    static func col2imProduct(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+                              sourceSize: [Int], columns: [Int], weights: UnsafePointer<Float>, rows m: Int,
+                              output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        let groups = g.groups, taps = g.kernelVolume
+        let s = sourceSize.reduce(1, *), p = columns.reduce(1, *)
+        let images = g.batch * groups
+        let blocksWanted = max(1, min(m, (2 * Parallel.threadCount + images - 1) / images))
+        let mb = (m + blocksWanted - 1) / blocksWanted
+        let blocks = (m + mb - 1) / mb
+        let packed: [[GEMM.PackedA]] = (0..<groups).map { gi in
+            (0..<blocks).map { b in
+                let m0 = b * mb
+                return GEMM.PackedA(m: min(mb, m - m0) * taps, k: c, src: weights + gi * c * m * taps + m0 * taps,
+                                    rs: 1, cs: m * taps)
+            }
+        }
+        // Source pixels per chunk: the chunk's columns (mb * taps rows) stay within about 1 MB.
+        let nr = GEMM.nr
+        let chunk = min(s, max(nr, (1 << 18) / max(1, mb * taps) / nr * nr))
+        Parallel.workers(images * blocks) { _, mine in
+            let scratch = ScratchBuffer(count: GEMM.scratchCount)
+            let cols = ScratchBuffer(count: mb * taps * chunk)
+            for t in mine {
+                let b = t % blocks, gi = (t / blocks) % groups, n = t / (blocks * groups)
+                let m0 = b * mb, rowsHere = min(mb, m - m0)
+                let src = source + (n * groups + gi) * c * s
+                let out = output + ((n * groups + gi) * m + m0) * p
+                out.initialize(repeating: 0, count: rowsHere * p)
+                var geom = g.im2col(source: src, channels: c, sourceSize: sourceSize, columns: columns, transposed: true)
+                var s0 = 0
+                while s0 < s {
+                    let ns = min(chunk, s - s0)
+                    GEMM.multiply(packed[gi][b], n: ns, c: cols.pointer, ldc: ns, accumulate: false,
+                                  scratch: scratch.pointer) { k0, kc, j0, nc, dst in
+                        tk_pack_b(src + k0 * s + s0 + j0, s, 1, Int32(kc), Int32(nc), GEMM.info.nr, dst)
+                    }
+                    tk_col2im_add(&geom, Int32(rowsHere), cols.pointer, ns, s0, Int32(ns), out)
+                    s0 += ns
+                }
+                if !epilogue.isIdentity {
+                    withOptionalSlice(epilogue.scale, gi * m + m0) { sp in
+                        withOptionalSlice(epilogue.shift, gi * m + m0) { tp in
+                            tk_epilogue(out, p, Int32(rowsHere), Int32(p), sp, tp, epilogue.relu ? 1 : 0)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The product over bounded im2col tiles: any geometry.

@@ -116,9 +116,25 @@ final class ConvolutionPathTests: XCTestCase {
             ((z * z).sum() + (y * y).sum()).backward()
             return [z.scalars, y.scalars, x.grad!.scalars, down.grad!.scalars, up.grad!.scalars]
         }
-        let reference = ConvRoute.forcing(.im2col) { passes() }
+        // Grouped, dilated and 3-d: the col2im scatter along every axis.
+        let v = Tensor.randn([1, 4, 5, 6, 7], generator: &gen)
+        let w3 = Tensor.randn([4, 3, 3, 2, 3], generator: &gen), wg = Tensor.randn([6, 2, 3, 3], generator: &gen)
+        func more() -> [[Float]] {
+            v.grad = nil
+            x.grad = nil
+            w3.grad = nil
+            wg.grad = nil
+            v.requiresGrad = true
+            w3.requiresGrad = true
+            wg.requiresGrad = true
+            let a = Functional.convTranspose(v, weight: w3, stride: [2, 1, 2], padding: [1, 0, 1])
+            let b = Functional.conv(x, weight: wg, stride: [2, 1], padding: .explicit([2]), dilation: [2], groups: 3)
+            ((a * a).sum() + (b * b).sum()).backward()
+            return [a.scalars, b.scalars, v.grad!.scalars, x.grad!.scalars, w3.grad!.scalars, wg.grad!.scalars]
+        }
+        let reference = ConvRoute.forcing(.im2col) { passes() + more() }
         for route in ConvRoute.allCases {
-            let got = ConvRoute.forcing(route) { passes() }
+            let got = ConvRoute.forcing(route) { passes() + more() }
             for (a, b) in zip(got, reference) {
                 for i in a.indices {
                     XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, Swift.abs(b[i])), "\(route) [\(i)]")

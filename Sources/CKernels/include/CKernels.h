@@ -61,6 +61,12 @@ void tk_im2col_packed(const tk_conv_geom *g, long k0, int kc, long n0, int nc, i
 /// Writes im2col rows k0..k0+kc for columns n0..n0+nc row-major: dst[k*ld + n].
 void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, float *dst, long ld);
 
+/// The scatter of a transposed product computed as columns: for each row r < rows, tap t and source pixel s in
+/// s0..<s0+ns, out[r][col(s, t)] += cols[(r * taps + t) * ldcols + s - s0], where col(s, t) = s * stride +
+/// t * dilation - pad per axis (g's forward relation, source size id/ih/iw, column size od/oh/ow) where it is
+/// inside the column space. `out` holds `rows` planes of the column space.
+void tk_col2im_add(const tk_conv_geom *g, int rows, const float *cols, long ldcols, long s0, int ns, float *out);
+
 /// C[i][j] (=|+=) sum_{q < len} A[i*lda + q] * B[boff[j] + q] for i < m, j < n (reduction along rows).
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
                  float *c, long ldc, int accumulate);
