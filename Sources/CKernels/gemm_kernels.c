@@ -1,8 +1,10 @@
 // Register-tiled SGEMM micro-kernels over packed panels, one per instruction set, chosen at run time.
 #include "CKernels.h"
 
-#include <immintrin.h>
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 // Copies (or adds) an m x n corner of a full tile computed into tmp (leading dimension nr).
@@ -36,6 +38,7 @@ static void kernel_scalar(long kc, const float *a, const float *b, const long *b
     tk_store_partial(&acc[0][0], SC_NR, c, ldc, m, n, accumulate);
 }
 
+#if defined(__x86_64__)
 // MARK: - AVX2 + FMA, 6 x 16
 
 #define A2_MR 6
@@ -123,6 +126,8 @@ static void kernel_avx512(long kc, const float *a, const float *b0p, const long 
     tk_store_partial(tmp, A5_NR, c, ldc, m, n, accumulate);
 }
 
+#endif  // __x86_64__
+
 // MARK: - reduction-along-rows GEMM (weight gradients)
 
 // Portable: 8 independent lanes per (row, column) pair, so the compiler vectorises the loop (SSE on a baseline
@@ -156,6 +161,7 @@ static void dot_scalar(int m, int n, long len, const float *a, long lda, const f
     }
 }
 
+#if defined(__x86_64__)
 #define DOT_MR 4
 #define DOT_NR 6
 __attribute__((target("avx512f,fma")))
@@ -279,11 +285,15 @@ static void dot_avx2(int m, int n, long len, const float *a, long lda, const flo
     }
 }
 
+#endif  // __x86_64__
+
 void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
                          const long *boff, float *c, long ldc, int accumulate) {
-    if (strcmp(isa, "avx512") == 0) dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
-    else if (strcmp(isa, "avx2") == 0) dot_avx2(m, n, len, a, lda, b, boff, c, ldc, accumulate);
-    else dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+#if defined(__x86_64__)
+    if (strcmp(isa, "avx512") == 0) return dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    if (strcmp(isa, "avx2") == 0) return dot_avx2(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+#endif
+    dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
 }
 
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
@@ -293,20 +303,25 @@ void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *
 
 // MARK: - dispatch
 
+// Best first. Elsewhere than x86-64 (aarch64: NEON) the portable kernels are the compiler's vectorisation.
 static const tk_kernel_info tk_variants[] = {
+#if defined(__x86_64__)
     {"avx512", A5_MR, A5_NR, kernel_avx512},
     {"avx2", A2_MR, A2_NR, kernel_avx2},
+#endif
     {"scalar", SC_MR, SC_NR, kernel_scalar},
 };
 
 static int tk_supported(const tk_kernel_info *info) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
     if (strcmp(info->name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
     if (strcmp(info->name, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
     return 1;
 }
 
 const tk_kernel_info *tk_kernel_named(const char *name) {
-    __builtin_cpu_init();
     for (size_t i = 0; i < sizeof(tk_variants) / sizeof(tk_variants[0]); i++) {
         if (strcmp(tk_variants[i].name, name) == 0) return tk_supported(&tk_variants[i]) ? &tk_variants[i] : NULL;
     }
@@ -319,7 +334,6 @@ const tk_kernel_info *tk_kernel(void) {
     const char *forced = getenv("TESSERA_ISA");
     const tk_kernel_info *pick = forced ? tk_kernel_named(forced) : NULL;
     if (!pick) {
-        __builtin_cpu_init();
         for (size_t i = 0; i < sizeof(tk_variants) / sizeof(tk_variants[0]); i++) {
             if (tk_supported(&tk_variants[i])) { pick = &tk_variants[i]; break; }
         }

@@ -1,8 +1,10 @@
 // Operand packing for the GEMM micro-kernels: plain matrices, im2col of convolutions, fused epilogues.
 #include "CKernels.h"
 
-#include <immintrin.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst) {
     for (int m0 = 0; m0 < mc; m0 += mr) {
@@ -39,6 +41,7 @@ void tk_pack_a_swapped(const float *src, long rs, long inner, long outer_stride,
     }
 }
 
+#if defined(__x86_64__)
 // Transposes an 8 x 8 block: rows r[0..8) of 8 floats each into dst rows of stride ld.
 __attribute__((target("avx2")))
 static inline void tk_transpose8x8(const float *const r[8], long q, float *dst, long ld) {
@@ -76,10 +79,17 @@ static int tk_pack_transposed_avx2(const float *base, const long *row_offsets, i
     return q8;
 }
 
+// Whether the active variant (TESSERA_ISA or the CPU's best) has AVX2.
+static int tk_active_avx2(void) { return strcmp(tk_kernel()->name, "scalar") != 0; }
+#endif
+
 void tk_pack_transposed(const float *base, const long *row_offsets, int rows, long q0, int kc, int width, float *dst) {
-    int vector = width % 8 == 0 && __builtin_cpu_supports("avx2");
+#if defined(__x86_64__)
+    int vector = width % 8 == 0 && tk_active_avx2();
+#endif
     for (int p0 = 0; p0 < rows; p0 += width) {
         int here = rows - p0 < width ? rows - p0 : width;
+#if defined(__x86_64__)
         if (vector) {
             int full = here / 8 * 8;
             int done = tk_pack_transposed_avx2(base, row_offsets + p0, here, q0, kc, width, dst);
@@ -98,6 +108,7 @@ void tk_pack_transposed(const float *base, const long *row_offsets, int rows, lo
             dst += (long)kc * width;
             continue;
         }
+#endif
         for (int i = 0; i < here; i++) {
             const float *src = base + row_offsets[p0 + i] + q0;
             float *d = dst + i;
