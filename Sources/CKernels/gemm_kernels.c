@@ -38,6 +38,20 @@ static void kernel_scalar(long kc, const float *a, const float *b, const long *b
     tk_store_partial(&acc[0][0], SC_NR, c, ldc, m, n, accumulate);
 }
 
+// One row of A at a time (layers with 1-3 output rows: a first layer's input gradient, a 2-class head), where
+// the 4-8 row tiles above would spend most of their multiply-adds on padding rows.
+#define SN_NR 16
+static void kernel_narrow_scalar(long kc, const float *a, const float *b, const long *boff, float *c, long ldc, int m,
+                                 int n, int accumulate) {
+    (void)m;
+    float acc[SN_NR] = {0};
+    for (long k = 0; k < kc; k++) {
+        const float *bk = b + boff[k];
+        for (int j = 0; j < SN_NR; j++) acc[j] += a[k] * bk[j];
+    }
+    tk_store_partial(acc, SN_NR, c, ldc, 1, n, accumulate);
+}
+
 #if defined(__x86_64__)
 // MARK: - AVX2 + FMA, 6 x 16
 
@@ -79,6 +93,42 @@ static void kernel_avx2(long kc, const float *a, const float *b0p, const long *b
         }
     }
     if (!full) tk_store_partial(tmp, A2_NR, c, ldc, m, n, accumulate);
+}
+
+// One row x 32 columns: four accumulators, a load of B per multiply-add.
+#define N2_NR 32
+__attribute__((target("avx2,fma")))
+static void kernel_narrow_avx2(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m,
+                               int n, int accumulate) {
+    (void)m;
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
+    for (long k = 0; k < kc; k++) {
+        const float *b = b0p + boff[k];
+        __m256 av = _mm256_broadcast_ss(a + k);
+        c0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b), c0);
+        c1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 8), c1);
+        c2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 16), c2);
+        c3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + 24), c3);
+    }
+    if (n == N2_NR) {
+        if (accumulate) {
+            c0 = _mm256_add_ps(c0, _mm256_loadu_ps(c));
+            c1 = _mm256_add_ps(c1, _mm256_loadu_ps(c + 8));
+            c2 = _mm256_add_ps(c2, _mm256_loadu_ps(c + 16));
+            c3 = _mm256_add_ps(c3, _mm256_loadu_ps(c + 24));
+        }
+        _mm256_storeu_ps(c, c0);
+        _mm256_storeu_ps(c + 8, c1);
+        _mm256_storeu_ps(c + 16, c2);
+        _mm256_storeu_ps(c + 24, c3);
+        return;
+    }
+    float tmp[N2_NR];
+    _mm256_storeu_ps(tmp, c0);
+    _mm256_storeu_ps(tmp + 8, c1);
+    _mm256_storeu_ps(tmp + 16, c2);
+    _mm256_storeu_ps(tmp + 24, c3);
+    tk_store_partial(tmp, N2_NR, c, ldc, 1, n, accumulate);
 }
 
 // MARK: - AVX-512, 8 x 48
@@ -124,6 +174,25 @@ static void kernel_avx512(long kc, const float *a, const float *b0p, const long 
         _mm512_storeu_ps(tmp + i * A5_NR + 32, acc[i][2]);
     }
     tk_store_partial(tmp, A5_NR, c, ldc, m, n, accumulate);
+}
+
+// One row x 64 columns.
+#define N5_NR 64
+__attribute__((target("avx512f,fma")))
+static void kernel_narrow_avx512(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc,
+                                 int m, int n, int accumulate) {
+    (void)m;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (long k = 0; k < kc; k++) {
+        const float *b = b0p + boff[k];
+        __m512 av = _mm512_set1_ps(a[k]);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16 * j), acc[j]);
+    }
+    float tmp[N5_NR];
+    float *dst = n == N5_NR && !accumulate ? c : tmp;
+    for (int j = 0; j < 4; j++) _mm512_storeu_ps(dst + 16 * j, acc[j]);
+    if (dst == tmp) tk_store_partial(tmp, N5_NR, c, ldc, 1, n, accumulate);
 }
 
 #endif  // __x86_64__
@@ -311,6 +380,14 @@ static const tk_kernel_info tk_variants[] = {
 #endif
     {"scalar", SC_MR, SC_NR, kernel_scalar},
 };
+// The one-row kernels, in the same order.
+static const tk_kernel_info tk_narrow_variants[] = {
+#if defined(__x86_64__)
+    {"avx512", 1, N5_NR, kernel_narrow_avx512},
+    {"avx2", 1, N2_NR, kernel_narrow_avx2},
+#endif
+    {"scalar", 1, SN_NR, kernel_narrow_scalar},
+};
 
 static int tk_supported(const tk_kernel_info *info) {
 #if defined(__x86_64__)
@@ -341,3 +418,14 @@ const tk_kernel_info *tk_kernel(void) {
     chosen = pick;
     return chosen;
 }
+
+const tk_kernel_info *tk_narrow_kernel_named(const char *name) {
+    const tk_kernel_info *wide = tk_kernel_named(name);
+    if (!wide) return NULL;
+    for (size_t i = 0; i < sizeof(tk_narrow_variants) / sizeof(tk_narrow_variants[0]); i++) {
+        if (strcmp(tk_narrow_variants[i].name, name) == 0) return &tk_narrow_variants[i];
+    }
+    return NULL;
+}
+
+const tk_kernel_info *tk_narrow_kernel(void) { return tk_narrow_kernel_named(tk_kernel()->name); }

@@ -102,8 +102,8 @@ enum ConvolutionKernels {
                 while s0 < s {
                     let ns = min(chunk, s - s0)
                     GEMM.multiply(packed[gi][b], n: ns, c: cols.pointer, ldc: ns, accumulate: false,
-                                  scratch: scratch.pointer) { k0, kc, j0, nc, dst in
-                        tk_pack_b(src + k0 * s + s0 + j0, s, 1, Int32(kc), Int32(nc), GEMM.info.nr, dst)
+                                  scratch: scratch.pointer) { k0, kc, j0, nc, nr, dst in
+                        tk_pack_b(src + k0 * s + s0 + j0, s, 1, Int32(kc), Int32(nc), nr, dst)
                     }
                     tk_col2im_add(&geom, Int32(rowsHere), cols.pointer, ns, s0, Int32(ns), out)
                     s0 += ns
@@ -143,8 +143,8 @@ enum ConvolutionKernels {
                                     transposed: transposed)
                 let out = output + (n * groups + gi) * m * p + col0
                 GEMM.multiply(packed[gi], n: cols, c: out, ldc: p, accumulate: false, scratch: scratch.pointer) {
-                    k0, kc, j0, nc, dst in
-                    tk_im2col_packed(&geom, k0, Int32(kc), col0 + j0, Int32(nc), GEMM.info.nr, dst)
+                    k0, kc, j0, nc, nr, dst in
+                    tk_im2col_packed(&geom, k0, Int32(kc), col0 + j0, Int32(nc), nr, dst)
                 }
                 if !epilogue.isIdentity {
                     let rowBase = gi * m

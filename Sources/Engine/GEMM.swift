@@ -20,8 +20,8 @@ public enum GEMM {
     static var nc: Int { nr * 8 }
 
     /// Depth blocks of equal size, at most `maxDepthBlock`, for a reduction of depth k: a 3x3 layer with 16
-    /// input channels (k = 144) runs as one block, not as 128 + 16, whose second block reloads and stores the
-    /// whole C tile for 16 multiply-adds (measured: W=16 U-Net forward 5% faster on AVX2).
+    /// input channels (k = 144) runs as one block, not as 128 + 16, whose second block would reload and store
+    /// the whole C tile for 16 multiply-adds.
     static func depthBlock(_ k: Int) -> Int {
         let blocks = max(1, (k + maxDepthBlock - 1) / maxDepthBlock)
         return max(1, (k + blocks - 1) / blocks)
@@ -30,12 +30,44 @@ public enum GEMM {
     /// Row offsets of a packed B panel: k * nr for k < maxDepthBlock.
     static let packedOffsets: [Int] = (0..<maxDepthBlock).map { $0 * GEMM.nr }
 
+    /// A micro-kernel, its tile shape and the row offsets of its packed B panels.
+    struct Kernel: @unchecked Sendable {
+        let info: tk_kernel_info
+        /// k * nr for k < maxDepthBlock.
+        let offsets: [Int]
+        init(_ info: tk_kernel_info) {
+            self.info = info
+            offsets = (0..<GEMM.maxDepthBlock).map { $0 * Int(info.nr) }
+        }
+        var mr: Int { Int(info.mr) }
+        var nr: Int { Int(info.nr) }
+        /// Columns per packed B block (fits the block in L2).
+        var nc: Int { nr * 8 }
+        var function: tk_gemm_kernel_fn { info.kernel! }
+    }
+
+    /// The register-tiled kernel (6 x 16 on AVX2, 8 x 48 on AVX-512).
+    static let wide = Kernel(info)
+    /// The one-row kernel (1 x 32 on AVX2, 1 x 64 on AVX-512) of the same instruction set.
+    static let narrow: Kernel = {
+        guard let p = tk_narrow_kernel() else { fatalError("no one-row GEMM micro-kernel available") }
+        return Kernel(p.pointee)
+    }()
+    /// Up to this many rows, a product runs one row at a time: with 1-3 rows the wide tile's padding rows would
+    /// do most of its multiply-adds (a first layer's input gradient has one row, a 2-class head two).
+    static let narrowRows = 3
+    static func kernel(rows m: Int) -> Kernel { m <= narrowRows ? narrow : wide }
+    /// Widest B row any kernel reads: buffers read in place keep this many floats of slack.
+    static var maxNr: Int { max(wide.nr, narrow.nr) }
+
     /// Scratch floats one `multiply` call needs for packing B.
-    static var scratchCount: Int { maxDepthBlock * ((nc + nr - 1) / nr) * nr }
+    static var scratchCount: Int { maxDepthBlock * max(wide.nc, narrow.nc) }
 
     /// The A operand packed once into kc-blocks of mr-row panels.
     final class PackedA {
         let m: Int, k: Int
+        /// The micro-kernel the panels are packed for (`GEMM.kernel(rows: m)`).
+        let kernel: Kernel
         /// Depth of each block but the last (`GEMM.depthBlock(k)`).
         let kc: Int
         let panels: Int
@@ -43,44 +75,45 @@ public enum GEMM {
 
         /// Packs A[i][j] = src[i*rs + j*cs] for i < m, j < k.
         convenience init(m: Int, k: Int, src: UnsafePointer<Float>, rs: Int, cs: Int) {
-            self.init(m: m, k: k) { pc, kcb, dst in
-                tk_pack_a(src + pc * cs, rs, cs, Int32(m), Int32(kcb), info.mr, dst)
+            self.init(m: m, k: k) { pc, kcb, mr, dst in
+                tk_pack_a(src + pc * cs, rs, cs, Int32(m), Int32(kcb), Int32(mr), dst)
             }
         }
 
         /// Packs A[i][(o, t)] = src[o * outerStride + i * rs + t] for i < m, o * inner + t < k: a convolution
         /// weight [outer][m][inner] read with its first two axes swapped, without materialising the swap.
         convenience init(m: Int, k: Int, swapped src: UnsafePointer<Float>, rs: Int, inner: Int, outerStride: Int) {
-            self.init(m: m, k: k) { pc, kcb, dst in
-                tk_pack_a_swapped(src, rs, inner, outerStride, Int32(m), pc, Int32(kcb), info.mr, dst)
+            self.init(m: m, k: k) { pc, kcb, mr, dst in
+                tk_pack_a_swapped(src, rs, inner, outerStride, Int32(m), pc, Int32(kcb), Int32(mr), dst)
             }
         }
 
-        /// Allocates the panels and lets `packBlock(pc, kc, destination)` fill each depth block.
-        private init(m: Int, k: Int, packBlock: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        /// Allocates the panels and lets `packBlock(pc, kc, mr, destination)` fill each depth block.
+        private init(m: Int, k: Int, packBlock: (Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
             self.m = m
             self.k = k
+            kernel = GEMM.kernel(rows: m)
             kc = GEMM.depthBlock(k)
-            panels = (m + GEMM.mr - 1) / GEMM.mr
-            storage = TensorStorage(count: max(1, panels * GEMM.mr * k), zeroed: false)
+            panels = (m + kernel.mr - 1) / kernel.mr
+            storage = TensorStorage(count: max(1, panels * kernel.mr * k), zeroed: false)
             var pc = 0
             while pc < k {
-                packBlock(pc, min(kc, k - pc), block(pc))
+                packBlock(pc, min(kc, k - pc), kernel.mr, block(pc))
                 pc += kc
             }
         }
 
         /// Start of the block for depth offset `pc`.
-        func block(_ pc: Int) -> UnsafeMutablePointer<Float> { storage.base + pc * panels * GEMM.mr }
+        func block(_ pc: Int) -> UnsafeMutablePointer<Float> { storage.base + pc * panels * kernel.mr }
     }
 
     /// C[0..<m][0..<n] (=|+=) A · B for columns 0..<n, sequentially, where
-    /// `packB(k0, kc, n0, nc, dst)` packs B[k0..<k0+kc][n0..<n0+nc] into nr-column panels.
+    /// `packB(k0, kc, n0, nc, nr, dst)` packs B[k0..<k0+kc][n0..<n0+nc] into nr-column panels.
     static func multiply(_ a: PackedA, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                          scratch: UnsafeMutablePointer<Float>,
-                         packB: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let mr = GEMM.mr, nr = GEMM.nr, kern = info.kernel!
-        packedOffsets.withUnsafeBufferPointer { offs in
+                         packB: (Int, Int, Int, Int, Int32, UnsafeMutablePointer<Float>) -> Void) {
+        let mr = a.kernel.mr, nr = a.kernel.nr, nc = a.kernel.nc, kern = a.kernel.function
+        a.kernel.offsets.withUnsafeBufferPointer { offs in
         var jc = 0
         while jc < n {
             let ncb = min(nc, n - jc)
@@ -88,7 +121,7 @@ public enum GEMM {
             var pc = 0
             while pc < a.k {
                 let kcb = min(a.kc, a.k - pc)
-                packB(pc, kcb, jc, ncb, scratch)
+                packB(pc, kcb, jc, ncb, Int32(nr), scratch)
                 let aBlock = a.block(pc)
                 let acc: Int32 = (accumulate || pc > 0) ? 1 : 0
                 for jr in 0..<nPanels {
@@ -125,9 +158,9 @@ public enum GEMM {
             let n0 = t * chunk, nn = min(chunk, n - n0)
             let scratch = ScratchBuffer(count: scratchCount)
             multiply(packed, n: nn, c: c + n0, ldc: ldc, accumulate: accumulate, scratch: scratch.pointer) {
-                k0, kcb, j0, ncb, dst in
+                k0, kcb, j0, ncb, nr, dst in
                 tk_pack_b(b + k0 * bRowStride + (n0 + j0) * bColStride, bRowStride, bColStride,
-                          Int32(kcb), Int32(ncb), info.nr, dst)
+                          Int32(kcb), Int32(ncb), nr, dst)
             }
         }
         if tiny { for t in 0..<chunks { run(t) } } else { Parallel.forEach(chunks, run) }

@@ -26,9 +26,9 @@ struct RowBandPlan {
     var bandSourceRows: Int { bandRows + rowSpan + 1 }
     var bandPlane: Int { bandSourceRows * paddedWidth }
     /// Floats of a band buffer: the planes plus one tile of slack, because the micro-kernel reads a whole
-    /// `GEMM.nr`-column row of B even for a partial panel, and on a narrow image the last panel of the last tap
+    /// `GEMM.maxNr`-column row of B even for a partial panel, and on a narrow image the last panel of the last tap
     /// starts less than `nr` columns before the end of the planes.
-    var bandBufferCount: Int { channels * bandPlane + GEMM.nr }
+    var bandBufferCount: Int { channels * bandPlane + GEMM.maxNr }
     var taps: Int { tapRows.count }
 
     /// A plan when the convolution has stride 1 and no depth axis; nil otherwise.
@@ -104,13 +104,13 @@ struct RowBandPlan {
         let tasks = batch * groups * bands
         let offs = offsets
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
-        let kern = GEMM.info.kernel!, mr = GEMM.mr, nr = GEMM.nr
+        let kernel = GEMM.kernel(rows: m), kern = kernel.function, mr = kernel.mr, nr = kernel.nr
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: bandBufferCount)
-            (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.nr)
+            (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
             let cbuf = ScratchBuffer(count: writesDirectly ? 1 : m * n)
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
@@ -241,7 +241,7 @@ struct RowBandPlan {
         let n = bandRows * paddedWidth
         Parallel.accumulating(tasks, count: groups * m * kg, into: result) { mine, acc in
             let band = ScratchBuffer(count: bandBufferCount)
-            (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.nr)
+            (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
             let gbuf = ScratchBuffer(count: m * n)
             gbuf.pointer.initialize(repeating: 0, count: m * n)
             let aPack = ScratchBuffer(count: ((m + GEMM.mr - 1) / GEMM.mr) * GEMM.mr * GEMM.kc)

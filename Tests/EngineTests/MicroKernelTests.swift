@@ -15,10 +15,12 @@ final class MicroKernelTests: XCTestCase {
         var g = RandomGenerator(seed: 11)
         var tested: [String] = []
         for name in ["scalar", "avx2", "avx512"] {
-            guard let info = tk_kernel_named(name)?.pointee else { continue }
+            for (kind, variant) in [("", tk_kernel_named(name)), (" one-row", tk_narrow_kernel_named(name))] {
+            guard let info = variant?.pointee else { continue }
+            let name = name + kind
             tested.append(name)
             let mr = Int(info.mr), nr = Int(info.nr)
-            for (m, n, k) in [(mr, nr, 37), (mr - 1, nr - 3, 5), (1, 1, 1), (mr, 2, 64)] {
+            for (m, n, k) in [(mr, nr, 37), (max(1, mr - 1), nr - 3, 5), (1, 1, 1), (mr, 2, 64)] {
                 let a = (0..<(m * k)).map { _ in g.nextNormal() }, b = (0..<(k * n)).map { _ in g.nextNormal() }
                 var ap = [Float](repeating: .nan, count: mr * k), bp = [Float](repeating: .nan, count: nr * k)
                 tk_pack_a(a, k, 1, Int32(m), Int32(k), Int32(mr), &ap)
@@ -36,6 +38,7 @@ final class MicroKernelTests: XCTestCase {
                 }
                 info.kernel(k, ap, bp, offsets, &c, ldc, Int32(m), Int32(n), 0)
                 XCTAssertEqual(c[0], expected[0], accuracy: 1e-4 * Float(k), "\(name) overwrite mode")
+            }
             }
         }
         XCTAssertTrue(tested.contains("scalar"))

@@ -26,6 +26,9 @@ typedef struct {
 const tk_kernel_info *tk_kernel(void);
 /// A named variant if this CPU supports it, else NULL.
 const tk_kernel_info *tk_kernel_named(const char *name);
+/// The one-row (mr = 1) kernel of the same instruction set as tk_kernel(), for products with 1-3 rows.
+const tk_kernel_info *tk_narrow_kernel(void);
+const tk_kernel_info *tk_narrow_kernel_named(const char *name);
 
 /// Packs A[m][k] = src[m*rs + k*cs] (m < mc, k < kc) into panels of mr rows, zero-padding the last.
 void tk_pack_a(const float *src, long rs, long cs, int mc, int kc, int mr, float *dst);
