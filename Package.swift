@@ -29,7 +29,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
         ),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
-        .target(name: "TesseraNN", dependencies: ["TesseraEngine"], path: "Sources/NN"),
+        .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
         .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams"),

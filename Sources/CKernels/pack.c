@@ -217,22 +217,6 @@ void tk_im2col_rows(const tk_conv_geom *g, long k0, int kc, long n0, int nc, flo
     for (int k = 0; k < kc; k++) tk_im2col_segment(g, k0 + k, n0, nc, dst + (long)k * ld);
 }
 
-void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act) {
-    for (int c = 0; c < rows; c++) {
-        float s = scale ? scale[c] : 1.0f;
-        float t = shift ? shift[c] : 0.0f;
-        float *yc = y + (long)c * ld;
-        if (act == 1) {
-            for (int i = 0; i < cols; i++) {
-                float v = yc[i] * s + t;
-                yc[i] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            for (int i = 0; i < cols; i++) yc[i] = yc[i] * s + t;
-        }
-    }
-}
-
 void tk_col2im_add(const tk_conv_geom *g, int rows, const float *cols, long ldcols, long s0, int ns, float *out) {
     const int taps = g->kd * g->kh * g->kw;
     const long colVolume = (long)g->od * g->oh * g->ow;

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Functional {
@@ -54,12 +55,7 @@ extension Functional {
                 let ch = plane % c
                 let scale = invStd[ch] * (wv?[ch] ?? 1)
                 let shift = (bv?[ch] ?? 0) - mean[ch] * scale
-                let p = src + plane * inner, d = dst + plane * inner
-                if relu {
-                    for i in 0..<inner { let v = p[i] * scale + shift; d[i] = v > 0 ? v : 0 }
-                } else {
-                    for i in 0..<inner { d[i] = p[i] * scale + shift }
-                }
+                tk_affine(src + plane * inner, dst + plane * inner, inner, scale, shift, relu ? 1 : 0)
             }
         }
         let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])

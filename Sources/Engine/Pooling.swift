@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Functional {
@@ -81,18 +82,9 @@ extension Functional {
         Parallel.forRanges(n * c * oh, grain: 64) { r in
             for row in r {
                 let plane = row / oh, oy = row % oh
-                let r0 = src + plane * h * w + 2 * oy * w, r1 = r0 + w
-                let o = dst + row * ow
+                let r0 = src + plane * h * w + 2 * oy * w
                 // As torch: a later value wins if it is larger or NaN, so NaN propagates.
-                for ox in 0..<ow {
-                    var best = r0[2 * ox], bi: UInt8 = 0
-                    let v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1]
-                    if v1 > best || v1.isNaN { best = v1; bi = 1 }
-                    if v2 > best || v2.isNaN { best = v2; bi = 2 }
-                    if v3 > best || v3.isNaN { best = v3; bi = 3 }
-                    o[ox] = best
-                    am?[row * ow + ox] = bi
-                }
+                tk_maxpool2x2_row(r0, r0 + w, ow, dst + row * ow, am.map { $0 + row * ow })
             }
         }
         return Tensor.record(out, [x]) { g in

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import TesseraEngine
 
@@ -73,20 +74,13 @@ public final class Adam: Optimizer {
     public func step() {
         stepCount += 1
         let bc1 = 1 - Foundation.pow(beta1, Float(stepCount)), bc2 = 1 - Foundation.pow(beta2, Float(stepCount))
-        let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay, decoupled = decoupled
-        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+        var hyper = tk_adam_params(lr: learningRate, beta1: beta1, beta2: beta2, eps: eps, weight_decay: weightDecay,
+                                   step_size: learningRate / bc1, bias_correction2_sqrt: bc2.squareRoot(),
+                                   decoupled: decoupled ? 1 : 0)
         forEachParameter(parameters) { i, p, g in
             let pp = p.pointer, gp = g.pointer, mp = m[i].pointer, vp = v[i].pointer
             Parallel.forRanges(p.count, grain: 65_536) { r in
-                for j in r {
-                    var grad = gp[j]
-                    if wd != 0 {
-                        if decoupled { pp[j] -= lr * wd * pp[j] } else { grad += wd * pp[j] }
-                    }
-                    mp[j] = b1 * mp[j] + (1 - b1) * grad
-                    vp[j] = b2 * vp[j] + (1 - b2) * grad * grad
-                    pp[j] -= stepSize * mp[j] / (vp[j].squareRoot() / bc2Sqrt + eps)
-                }
+                tk_adam(pp + r.lowerBound, gp + r.lowerBound, mp + r.lowerBound, vp + r.lowerBound, r.count, &hyper)
             }
         }
     }

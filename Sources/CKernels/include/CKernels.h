@@ -77,9 +77,34 @@ void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *
 void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
                          const long *boff, float *c, long ldc, int accumulate);
 
+// Vector loops (vector_loops.c): each has a `_variant(isa, ...)` form (scalar | avx2 | avx512, which the CPU must
+// support) that tests compare; the plain form runs the active variant.
+
 /// y[c][i] = act(y[c][i] * scale[c] + shift[c]) for c < rows, i < cols (row stride ld).
 /// scale or shift may be NULL (1 and 0); act: 0 none, 1 relu.
 void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act);
+void tk_epilogue_variant(const char *isa, float *y, long ld, int rows, int cols, const float *scale,
+                         const float *shift, int act);
+/// y[i] = act(x[i] * scale + shift) for i < n (batch-norm application); act: 0 none, 1 relu.
+void tk_affine(const float *x, float *y, long n, float scale, float shift, int act);
+void tk_affine_variant(const char *isa, const float *x, float *y, long n, float scale, float shift, int act);
+/// One output row of a 2x2 stride-2 max pool over input rows r0 and r1 (2 * ow values each); argmax (may be
+/// NULL) gets the winner's index in the window (0-3). NaN propagates, and ties keep the first value, as in torch.
+void tk_maxpool2x2_row(const float *r0, const float *r1, long ow, float *out, uint8_t *argmax);
+void tk_maxpool2x2_row_variant(const char *isa, const float *r0, const float *r1, long ow, float *out,
+                               uint8_t *argmax);
+
+/// Hyper-parameters of one Adam step (torch.optim.Adam / AdamW).
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    /// lr / (1 - beta1^t) and sqrt(1 - beta2^t).
+    float step_size, bias_correction2_sqrt;
+    /// AdamW: weight decay applied to the parameter, not added to the gradient.
+    int decoupled;
+} tk_adam_params;
+/// One Adam step over n parameters p with gradients g and moments m, v (updated in place).
+void tk_adam(float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h);
+void tk_adam_variant(const char *isa, float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h);
 
 /// Runs `iterations` rounds of independent register-only FMAs with the named variant (scalar | avx2 | avx512, which
 /// the CPU must support) and returns the floating-point operations done.

@@ -1,0 +1,126 @@
+// The hot loops outside the convolutions' GEMMs (fused epilogues and batch-norm application, 2x2 max pooling,
+// the Adam update), written once as plain C loops that the compiler vectorises, and compiled three times: for
+// AVX-512, for AVX2 + FMA, and portable (SSE2 on x86-64, NEON on aarch64). The variant that runs is the active one
+// (TESSERA_ISA or the CPU's best), as for the GEMM kernels.
+#include "CKernels.h"
+
+#include <string.h>
+
+// Instruction-set variants of one loop: BODY is an always-inline function; NAME##_avx512 / _avx2 / _portable call it
+// under their target, so each copy is vectorised for its own registers.
+#if defined(__x86_64__)
+#define TK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define TK_VARIANTS(NAME, PARAMS, ARGS)                                                                    \
+    TK_TARGET_AVX512 static void NAME##_avx512 PARAMS { NAME##_body ARGS; }                                \
+    TK_TARGET_AVX2 static void NAME##_avx2 PARAMS { NAME##_body ARGS; }                                    \
+    static void NAME##_portable PARAMS { NAME##_body ARGS; }                                               \
+    void NAME##_variant(const char *isa, TK_UNPAREN PARAMS) {                                              \
+        if (strcmp(isa, "avx512") == 0) NAME##_avx512 ARGS;                                                \
+        else if (strcmp(isa, "avx2") == 0) NAME##_avx2 ARGS;                                               \
+        else NAME##_portable ARGS;                                                                         \
+    }
+#else
+#define TK_VARIANTS(NAME, PARAMS, ARGS)                                                                    \
+    static void NAME##_portable PARAMS { NAME##_body ARGS; }                                               \
+    void NAME##_variant(const char *isa, TK_UNPAREN PARAMS) { (void)isa; NAME##_portable ARGS; }
+#endif
+#define TK_UNPAREN(...) __VA_ARGS__
+#define TK_INLINE static inline __attribute__((always_inline))
+
+// MARK: - per-row affine + ReLU (convolution epilogues, batch-norm application)
+
+TK_INLINE void tk_epilogue_body(float *y, long ld, int rows, int cols, const float *scale, const float *shift,
+                                int act) {
+    for (int c = 0; c < rows; c++) {
+        const float s = scale ? scale[c] : 1.0f;
+        const float t = shift ? shift[c] : 0.0f;
+        float *yc = y + (long)c * ld;
+        if (act == 1) {
+            for (int i = 0; i < cols; i++) {
+                const float v = yc[i] * s + t;
+                yc[i] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int i = 0; i < cols; i++) yc[i] = yc[i] * s + t;
+        }
+    }
+}
+TK_VARIANTS(tk_epilogue, (float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act),
+            (y, ld, rows, cols, scale, shift, act))
+
+void tk_epilogue(float *y, long ld, int rows, int cols, const float *scale, const float *shift, int act) {
+    tk_epilogue_variant(tk_kernel()->name, y, ld, rows, cols, scale, shift, act);
+}
+
+TK_INLINE void tk_affine_body(const float *x, float *y, long n, float scale, float shift, int act) {
+    if (act == 1) {
+        for (long i = 0; i < n; i++) {
+            const float v = x[i] * scale + shift;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (long i = 0; i < n; i++) y[i] = x[i] * scale + shift;
+    }
+}
+TK_VARIANTS(tk_affine, (const float *x, float *y, long n, float scale, float shift, int act),
+            (x, y, n, scale, shift, act))
+
+void tk_affine(const float *x, float *y, long n, float scale, float shift, int act) {
+    tk_affine_variant(tk_kernel()->name, x, y, n, scale, shift, act);
+}
+
+// MARK: - 2x2 max pooling, stride 2
+
+// As torch: a later value wins if it is larger or NaN, so NaN propagates; the winner's index (0-3, row-major in
+// the window) goes to argmax when it is not NULL.
+TK_INLINE void tk_maxpool2x2_row_body(const float *r0, const float *r1, long ow, float *out, uint8_t *argmax) {
+    for (long x = 0; x < ow; x++) {
+        float best = r0[2 * x];
+        uint8_t bi = 0;
+        const float v1 = r0[2 * x + 1], v2 = r1[2 * x], v3 = r1[2 * x + 1];
+        const int t1 = v1 > best || v1 != v1;
+        best = t1 ? v1 : best;
+        bi = t1 ? 1 : bi;
+        const int t2 = v2 > best || v2 != v2;
+        best = t2 ? v2 : best;
+        bi = t2 ? 2 : bi;
+        const int t3 = v3 > best || v3 != v3;
+        best = t3 ? v3 : best;
+        bi = t3 ? 3 : bi;
+        out[x] = best;
+        if (argmax) argmax[x] = bi;
+    }
+}
+TK_VARIANTS(tk_maxpool2x2_row, (const float *r0, const float *r1, long ow, float *out, uint8_t *argmax),
+            (r0, r1, ow, out, argmax))
+
+void tk_maxpool2x2_row(const float *r0, const float *r1, long ow, float *out, uint8_t *argmax) {
+    tk_maxpool2x2_row_variant(tk_kernel()->name, r0, r1, ow, out, argmax);
+}
+
+// MARK: - Adam / AdamW
+
+TK_INLINE void tk_adam_body(float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h) {
+    const float b1 = h->beta1, b2 = h->beta2, eps = h->eps, step = h->step_size;
+    const float inv_bc2_sqrt = 1.0f / h->bias_correction2_sqrt;
+    // L2 penalty added to the gradient (Adam), or the parameter shrunk first (AdamW); one is zero.
+    const float l2 = h->decoupled ? 0.0f : h->weight_decay;
+    const float shrink = h->decoupled ? 1.0f - h->lr * h->weight_decay : 1.0f;
+    for (long j = 0; j < n; j++) {
+        const float pj = p[j];
+        const float grad = g[j] + l2 * pj;
+        const float mj = b1 * m[j] + (1 - b1) * grad;
+        const float vj = b2 * v[j] + (1 - b2) * grad * grad;
+        m[j] = mj;
+        v[j] = vj;
+        // The builtin, not sqrtf: sqrtf may set errno, which keeps the compiler from vectorising the loop.
+        p[j] = pj * shrink - step * mj / (__builtin_elementwise_sqrt(vj) * inv_bc2_sqrt + eps);
+    }
+}
+TK_VARIANTS(tk_adam, (float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h),
+            (p, g, m, v, n, h))
+
+void tk_adam(float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h) {
+    tk_adam_variant(tk_kernel()->name, p, g, m, v, n, h);
+}

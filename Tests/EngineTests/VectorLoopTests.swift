@@ -1,0 +1,121 @@
+import CKernels
+import Foundation
+import TesseraEngine
+import XCTest
+
+/// Each instruction-set variant of the vector loops (epilogue, batch-norm affine, 2x2 max pool, Adam) against the
+/// portable one, at lengths 1-129 around the vector widths, with every operand ending at an inaccessible page.
+final class VectorLoopTests: XCTestCase {
+    let lengths = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129]
+    var variants: [String] { ["avx2", "avx512"].filter { tk_kernel_named($0) != nil } }
+
+    /// `count` floats ending at a guard page, filled by `fill`; freed after `body`.
+    func guarded<R>(_ count: Int, _ fill: (Int) -> Float, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let bytes = max(1, count) * 4
+        let raw = tk_guarded_alloc(bytes)!
+        defer { tk_guarded_free(raw, bytes) }
+        let p = raw.bindMemory(to: Float.self, capacity: count)
+        for i in 0..<count { p[i] = fill(i) }
+        return body(p)
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        for i in a.indices where !(a[i].isNaN && b[i].isNaN) {
+            if Swift.abs(a[i] - b[i]) > 1e-6 * max(1, Swift.abs(b[i])) {
+                return XCTFail("\(what) [\(i)]: \(a[i]) vs \(b[i])", file: file, line: line)
+            }
+        }
+    }
+
+    func testEpilogueAndAffine() {
+        var g = RandomGenerator(seed: 31)
+        for isa in variants {
+            for n in lengths {
+                let x = (0..<(3 * n)).map { _ in g.nextNormal() }
+                let scale: [Float] = [0.5, -2, 1.25], shift: [Float] = [0.1, 0, -0.3]
+                for act in [Int32(0), 1] {
+                    func epilogue(_ v: String) -> [Float] {
+                        guarded(3 * n, { x[$0] }) { p in
+                            tk_epilogue_variant(v, p, n, 3, Int32(n), scale, shift, act)
+                            return Array(UnsafeBufferPointer(start: p, count: 3 * n))
+                        }
+                    }
+                    assertClose(epilogue(isa), epilogue("scalar"), "\(isa) epilogue n \(n) act \(act)")
+                    func affine(_ v: String) -> [Float] {
+                        guarded(n, { x[$0] }) { src in
+                            guarded(n, { _ in .nan }) { dst in
+                                tk_affine_variant(v, src, dst, n, -1.5, 0.25, act)
+                                return Array(UnsafeBufferPointer(start: dst, count: n))
+                            }
+                        }
+                    }
+                    assertClose(affine(isa), affine("scalar"), "\(isa) affine n \(n) act \(act)")
+                }
+            }
+        }
+    }
+
+    /// Ties keep the first value, NaN anywhere in a window wins (as torch), and the argmax says which.
+    func testMaxPoolRowWithTiesAndNaN() {
+        var g = RandomGenerator(seed: 32)
+        for isa in variants {
+            for ow in lengths {
+                let values: [Float] = (0..<(4 * ow)).map { i in
+                    switch i % 11 { case 3: return .nan; case 5, 6: return 1; default: return Float(g.nextInt(4)) }
+                }
+                func pool(_ v: String) -> ([Float], [UInt8]) {
+                    guarded(2 * ow, { values[$0] }) { r0 in
+                        guarded(2 * ow, { values[2 * ow + $0] }) { r1 in
+                            guarded(ow, { _ in 0 }) { out in
+                                var argmax = [UInt8](repeating: 9, count: ow)
+                                tk_maxpool2x2_row_variant(v, r0, r1, ow, out, &argmax)
+                                return (Array(UnsafeBufferPointer(start: out, count: ow)), argmax)
+                            }
+                        }
+                    }
+                }
+                let (a, ai) = pool(isa), (b, bi) = pool("scalar")
+                XCTAssertEqual(ai, bi, "\(isa) argmax ow \(ow)")
+                for i in 0..<ow { XCTAssertTrue(a[i] == b[i] || (a[i].isNaN && b[i].isNaN), "\(isa) ow \(ow) [\(i)]") }
+                // The portable loop itself against the rule, window by window.
+                for x in 0..<ow {
+                    let w = [values[2 * x], values[2 * x + 1], values[2 * ow + 2 * x], values[2 * ow + 2 * x + 1]]
+                    var best = 0
+                    for k in 1..<4 where w[k] > w[best] || w[k].isNaN { best = k }
+                    XCTAssertEqual(Int(bi[x]), best, "window \(x) of \(w)")
+                }
+            }
+        }
+    }
+
+    func testAdamStep() {
+        var g = RandomGenerator(seed: 33)
+        for isa in variants {
+            for n in lengths {
+                for decoupled in [Int32(0), 1] {
+                    let p0 = (0..<n).map { _ in g.nextNormal() }, g0 = (0..<n).map { _ in g.nextNormal() }
+                    let m0 = (0..<n).map { _ in g.nextNormal() * 0.1 }, v0 = (0..<n).map { _ in Swift.abs(g.nextNormal()) * 0.01 }
+                    var h = tk_adam_params(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01,
+                                           step_size: 1e-3 / 0.19, bias_correction2_sqrt: 0.0447, decoupled: decoupled)
+                    func step(_ v: String) -> [Float] {
+                        guarded(n, { p0[$0] }) { p in
+                            guarded(n, { g0[$0] }) { gp in
+                                guarded(n, { m0[$0] }) { m in
+                                    guarded(n, { v0[$0] }) { vv in
+                                        tk_adam_variant(v, p, gp, m, vv, n, &h)
+                                        return Array(UnsafeBufferPointer(start: p, count: n))
+                                            + Array(UnsafeBufferPointer(start: m, count: n))
+                                            + Array(UnsafeBufferPointer(start: vv, count: n))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    assertClose(step(isa), step("scalar"), "\(isa) adam n \(n) decoupled \(decoupled)")
+                }
+            }
+        }
+        print("vector loop variants checked against the portable ones: \(variants.joined(separator: ", "))")
+    }
+}
