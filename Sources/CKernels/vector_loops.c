@@ -124,3 +124,38 @@ TK_VARIANTS(tk_adam, (float *p, const float *g, float *m, float *v, long n, cons
 void tk_adam(float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h) {
     tk_adam_variant(tk_kernel()->name, p, g, m, v, n, h);
 }
+
+// MARK: - max pooling, any window
+
+// One plane of a 2-d max pool (torch's max_pool2d: padding never wins, NaN propagates, ties keep the first);
+// argmax (may be NULL) gets the winner's flat index in the plane.
+TK_INLINE void tk_maxpool2d_plane_body(const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax) {
+    for (int oy = 0; oy < g->oh; oy++) {
+        for (int ox = 0; ox < g->ow; ox++) {
+            float best = 0.0f;
+            int32_t bi = -1;
+            for (int ky = 0; ky < g->kh; ky++) {
+                const int iy = oy * g->sh - g->ph + ky * g->dh;
+                if (iy < 0 || iy >= g->h) continue;
+                const float *row = src + (long)iy * g->w;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    const int ix = ox * g->sw - g->pw + kx * g->dw;
+                    if (ix < 0 || ix >= g->w) continue;
+                    const float v = row[ix];
+                    if (bi < 0 || v > best || v != v) {
+                        best = v;
+                        bi = iy * g->w + ix;
+                    }
+                }
+            }
+            dst[(long)oy * g->ow + ox] = best;
+            if (argmax) argmax[(long)oy * g->ow + ox] = bi;
+        }
+    }
+}
+TK_VARIANTS(tk_maxpool2d_plane, (const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax),
+            (src, g, dst, argmax))
+
+void tk_maxpool2d_plane(const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax) {
+    tk_maxpool2d_plane_variant(tk_kernel()->name, src, g, dst, argmax);
+}

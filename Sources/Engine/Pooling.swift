@@ -25,30 +25,19 @@ extension Functional {
             return maxPool2x2(xc, oh: oh, ow: ow)
         }
         let out = Tensor(zeros: [n, c, oh, ow], zeroed: false)
-        var argmax = [Int32](repeating: 0, count: n * c * oh * ow)
+        let recording = GradMode.isEnabled && x.requiresGrad
+        var argmax = [Int32](repeating: 0, count: recording ? n * c * oh * ow : 0)
         let src = xc.pointer, dst = out.pointer
+        let geometry = tk_pool_geom(h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k[0]),
+                                    kw: Int32(k[1]), sh: Int32(s[0]), sw: Int32(s[1]), ph: Int32(p[0]),
+                                    pw: Int32(p[1]), dh: Int32(d[0]), dw: Int32(d[1]))
         argmax.withUnsafeMutableBufferPointer { am in
-            let amp = am.baseAddress!
-            Parallel.forRanges(n * c, grain: 4) { r in
-                for plane in r {
-                    let sp = src + plane * h * w
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var best = -Float.infinity, bestI: Int32 = -1
-                            for ky in 0..<k[0] {
-                                let iy = oy * s[0] - p[0] + ky * d[0]
-                                if iy < 0 || iy >= h { continue }
-                                for kx in 0..<k[1] {
-                                    let ix = ox * s[1] - p[1] + kx * d[1]
-                                    if ix < 0 || ix >= w { continue }
-                                    let v = sp[iy * w + ix]
-                                    if v > best || bestI < 0 || v.isNaN { best = v; bestI = Int32(iy * w + ix) }
-                                }
-                            }
-                            let o = (plane * oh + oy) * ow + ox
-                            dst[o] = best
-                            amp[o] = bestI
-                        }
+            let amp = am.baseAddress
+            withUnsafePointer(to: geometry) { gp in
+                Parallel.forRanges(n * c, grain: 4) { r in
+                    for plane in r {
+                        tk_maxpool2d_plane(src + plane * h * w, gp, dst + plane * oh * ow,
+                                           recording ? amp! + plane * oh * ow : nil)
                     }
                 }
             }

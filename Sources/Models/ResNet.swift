@@ -87,7 +87,7 @@ public final class ResidualBlock: Module {
     public override func forward(_ x: Tensor) -> Tensor {
         var y = x
         for i in convs.indices {
-            y = norms[i].forward(convs[i](y), relu: i < convs.count - 1)
+            y = convs[i].forward(y, batchNorm: norms[i], relu: i < convs.count - 1)
         }
         return Functional.relu(y + (downsample?(x) ?? x))
     }
@@ -138,7 +138,7 @@ public final class ResNet: Module {
 
     /// The stem and stage outputs: strides 2 (after `bn1` + ReLU), 4, 8, 16 and 32.
     public func features(_ x: Tensor) -> [Tensor] {
-        var out = [bn1.forward(conv1(x), relu: true)]
+        var out = [conv1.forward(x, batchNorm: bn1, relu: true)]
         var y = pool(out[0])
         for layer in layers {
             y = layer(y)

@@ -39,6 +39,16 @@ public final class Conv: Module {
                         groups: groups, paddingMode: paddingMode)
     }
 
+    /// This convolution, then `norm` and optionally a ReLU. In inference (no autodiff, the batch norm in eval mode,
+    /// no hooks on either) one fused pass: the folded batch norm and ReLU applied to each output tile in cache.
+    public func forward(_ x: Tensor, batchNorm norm: BatchNorm, relu: Bool) -> Tensor {
+        if !GradMode.isEnabled, !norm.isTraining, forwardHooks.isEmpty, norm.forwardHooks.isEmpty {
+            let affine = norm.foldedAffine
+            return fusedForward(x, scale: affine.scale, shift: affine.shift, relu: relu)
+        }
+        return norm.forward(self(x), relu: relu)
+    }
+
     /// Inference with a per-channel affine (folded batch norm, bias included) and optional ReLU fused in.
     func fusedForward(_ x: Tensor, scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor {
         var shiftAll = shift

@@ -89,6 +89,45 @@ final class VectorLoopTests: XCTestCase {
         }
     }
 
+    /// Any window (3x3 stride 2 padding 1 as ResNet's stem, dilated, wide): variants agree with the portable loop,
+    /// which agrees with a direct reading of torch's rule.
+    func testMaxPoolPlane() {
+        var g = RandomGenerator(seed: 34)
+        for isa in variants {
+            for (h, w, k, s, p, d) in [(9, 13, 3, 2, 1, 1), (1, 1, 3, 2, 1, 1), (17, 33, 2, 1, 0, 2), (8, 65, 5, 3, 2, 1)] {
+                let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1
+                let x: [Float] = (0..<(h * w)).map { i in i % 13 == 4 ? .nan : Float(g.nextInt(5)) }
+                let geometry = tk_pool_geom(h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k),
+                                            kw: Int32(k), sh: Int32(s), sw: Int32(s), ph: Int32(p), pw: Int32(p),
+                                            dh: Int32(d), dw: Int32(d))
+                func pool(_ v: String) -> ([Float], [Int32]) {
+                    guarded(h * w, { x[$0] }) { src in
+                        var out = [Float](repeating: 0, count: oh * ow), am = [Int32](repeating: -7, count: oh * ow)
+                        withUnsafePointer(to: geometry) { tk_maxpool2d_plane_variant(v, src, $0, &out, &am) }
+                        return (out, am)
+                    }
+                }
+                let (a, ai) = pool(isa), (b, bi) = pool("scalar")
+                XCTAssertEqual(ai, bi, "\(isa) argmax \(h)x\(w) k\(k)")
+                for i in a.indices { XCTAssertTrue(a[i] == b[i] || (a[i].isNaN && b[i].isNaN)) }
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -1
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let iy = oy * s - p + ky * d, ix = ox * s - p + kx * d
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                let v = x[iy * w + ix]
+                                if best < 0 || v > x[best] || v.isNaN { best = iy * w + ix }
+                            }
+                        }
+                        XCTAssertEqual(Int(bi[oy * ow + ox]), best, "window (\(oy), \(ox))")
+                    }
+                }
+            }
+        }
+    }
+
     func testAdamStep() {
         var g = RandomGenerator(seed: 33)
         for isa in variants {

@@ -94,6 +94,15 @@ void tk_maxpool2x2_row(const float *r0, const float *r1, long ow, float *out, ui
 void tk_maxpool2x2_row_variant(const char *isa, const float *r0, const float *r1, long ow, float *out,
                                uint8_t *argmax);
 
+/// Geometry of one plane of a 2-d pooling window sweep.
+typedef struct {
+    int h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+} tk_pool_geom;
+/// One plane of a 2-d max pool (torch's rules: padding never wins, NaN propagates, ties keep the first); argmax
+/// (may be NULL) gets each winner's flat index in the plane.
+void tk_maxpool2d_plane(const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax);
+void tk_maxpool2d_plane_variant(const char *isa, const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax);
+
 /// Hyper-parameters of one Adam step (torch.optim.Adam / AdamW).
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
