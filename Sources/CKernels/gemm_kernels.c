@@ -356,13 +356,31 @@ static void dot_avx2(int m, int n, long len, const float *a, long lda, const flo
 
 #endif  // __x86_64__
 
+// Floats of all rows of one length chunk: 256 KB, so the rows a chunk's tiles re-read stay in L2. Without
+// chunks, each 4 x 3 tile streamed its seven rows end to end (a band of 128 rows of a 512-wide image is 263 KB per
+// row), and A and B came from L3 once per tile: a 1 -> 16 first layer's weight gradient ran at 14% of peak.
+#define DOT_CHUNK_FLOATS (64 * 1024)
+
 void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
                          const long *boff, float *c, long ldc, int accumulate) {
+    void (*dot)(int, int, long, const float *, long, const float *, const long *, float *, long, int) = dot_scalar;
 #if defined(__x86_64__)
-    if (strcmp(isa, "avx512") == 0) return dot_avx512(m, n, len, a, lda, b, boff, c, ldc, accumulate);
-    if (strcmp(isa, "avx2") == 0) return dot_avx2(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    if (strcmp(isa, "avx512") == 0) dot = dot_avx512;
+    else if (strcmp(isa, "avx2") == 0) dot = dot_avx2;
+#else
+    (void)isa;
 #endif
-    dot_scalar(m, n, len, a, lda, b, boff, c, ldc, accumulate);
+    long chunk = DOT_CHUNK_FLOATS / (m + n);
+    chunk = chunk < 256 ? 256 : chunk > 8192 ? 8192 : chunk;
+    chunk = chunk / 16 * 16;
+    if (len == 0) {
+        dot(m, n, 0, a, lda, b, boff, c, ldc, accumulate);
+        return;
+    }
+    for (long q0 = 0; q0 < len; q0 += chunk) {
+        long here = len - q0 < chunk ? len - q0 : chunk;
+        dot(m, n, here, a + q0, lda, b + q0, boff, c, ldc, q0 > 0 || accumulate);
+    }
 }
 
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,

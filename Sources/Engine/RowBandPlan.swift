@@ -192,6 +192,10 @@ struct RowBandPlan {
         }
     }
 
+    /// From this output width on, the dot route's weight gradient reads the upstream gradient's rows in place
+    /// (copying them into the band cost more than the products for a 1 -> 16 first layer at 512 x 512).
+    static let rowByRowWidth = 64
+
     /// C[i][j] += sum_q a[i * aStride + q] * b[bOffsets[j] + q] through the packed micro-kernel: both operands
     /// are transposed into panels one depth block of `GEMM.kc` columns at a time.
     func packedProduct(a: UnsafePointer<Float>, aRows m: Int, aStride: Int, b: UnsafePointer<Float>,
@@ -239,11 +243,14 @@ struct RowBandPlan {
         let kg = channels * taps
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
         let n = bandRows * paddedWidth
+        // The dot kernel reads wide rows of the upstream gradient in place, one output row per call; the packed
+        // product and narrow images copy them into a zero-padded band first (one call over the whole band).
+        let rowByRow = !packed && outWidth >= RowBandPlan.rowByRowWidth
         Parallel.accumulating(tasks, count: groups * m * kg, into: result) { mine, acc in
             let band = ScratchBuffer(count: bandBufferCount)
             (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
-            let gbuf = ScratchBuffer(count: m * n)
-            gbuf.pointer.initialize(repeating: 0, count: m * n)
+            let gbuf = ScratchBuffer(count: rowByRow ? 1 : m * n)
+            if !rowByRow { gbuf.pointer.initialize(repeating: 0, count: m * n) }
             let aPack = ScratchBuffer(count: ((m + GEMM.mr - 1) / GEMM.mr) * GEMM.mr * GEMM.kc)
             let bPack = ScratchBuffer(count: ((GEMM.nc + GEMM.nr - 1) / GEMM.nr) * GEMM.nr * GEMM.kc)
             for t in mine {
@@ -251,6 +258,15 @@ struct RowBandPlan {
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
                 fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
                 let aBase = a + (img * groups + gi) * m * planeOut + r0 * outWidth
+                if rowByRow {
+                    offs.withUnsafeBufferPointer { ob in
+                        for y in 0..<rowsHere {
+                            tk_gemm_dot(Int32(m), Int32(kg), outWidth, aBase + y * outWidth, planeOut,
+                                        band.pointer + y * paddedWidth, ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                        }
+                    }
+                    continue
+                }
                 for row in 0..<m {
                     for y in 0..<rowsHere {
                         (gbuf.pointer + row * n + y * paddedWidth).update(from: aBase + row * planeOut + y * outWidth,
