@@ -6,8 +6,8 @@ import Foundation
 /// processes on the same machine skip the measurement.
 ///
 /// The file is `$TESSERA_PLAN_CACHE`, or `$XDG_CACHE_HOME/tessera/conv-plans.json` (`~/.cache/...` without it);
-/// `TESSERA_PLAN_CACHE=off` keeps choices in memory only. Entries are keyed by CPU model, instruction set and
-/// thread count, then by shape; a damaged or foreign file is ignored and rewritten. `TESSERA_CONV_ROUTE` forces one
+/// `TESSERA_PLAN_CACHE=off` keeps choices in memory only. Entries are keyed by CPU model, instruction set, thread
+/// count and kernel revision, then by shape; a damaged or foreign file is ignored and rewritten. `TESSERA_CONV_ROUTE` forces one
 /// route wherever it applies (as `ConvRoute.forcing` does for one task).
 ///
 /// Every output comes from the chosen route, also on the call that measured (the chosen route runs last), so a
@@ -49,7 +49,13 @@ public final class ConvPlanCache: @unchecked Sendable {
         self.init(file: file, forcedRoute: env["TESSERA_CONV_ROUTE"].flatMap(ConvRoute.init(rawValue:)))
     }
 
-    public static var machineKey: String { "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads" }
+    /// Changes whenever a route's kernels change enough to change which route wins: choices measured with
+    /// other kernels are not reused.
+    public static let kernelRevision = 2
+
+    public static var machineKey: String {
+        "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads | kernels r\(kernelRevision)"
+    }
 
     /// The processor's model name (Linux `/proc/cpuinfo`), or the architecture where it cannot be read.
     public static let cpuModel: String = {
