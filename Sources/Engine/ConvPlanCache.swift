@@ -7,11 +7,12 @@ import Foundation
 ///
 /// The file is `$TESSERA_PLAN_CACHE`, or `$XDG_CACHE_HOME/tessera/conv-plans.json` (`~/.cache/...` without it);
 /// `TESSERA_PLAN_CACHE=off` keeps choices in memory only. Entries are keyed by CPU model, instruction set, thread
-/// count and kernel revision, then by shape; a damaged or foreign file is ignored and rewritten. `TESSERA_CONV_ROUTE` forces one
-/// route wherever it applies (as `ConvRoute.forcing` does for one task).
+/// count and kernel revision, then by shape; a damaged or foreign file is ignored and rewritten.
+/// `TESSERA_CONV_ROUTE` forces one route wherever it applies (as `ConvRoute.forcing` does for one task).
 ///
 /// Every output comes from the chosen route, also on the call that measured (the chosen route runs last), so a
-/// run's numbers do not depend on whether the choice was measured or read back.
+/// run's numbers do not depend on whether the choice was measured or read back. The measurement costs each
+/// candidate's run once (three times for passes under 2 ms), the first time a shape runs on a machine.
 public final class ConvPlanCache: @unchecked Sendable {
     /// The process's cache, configured from the environment on first use. It holds only memoised measurements:
     /// results never depend on it beyond float rounding.
