@@ -4,7 +4,8 @@ import Foundation
 /// The arithmetic ceiling of this machine for one instruction set: a register-only FMA loop, no memory traffic.
 ///
 /// Every kernel's GFLOP/s is stated as a fraction of this (`tessera bench --peak`, `--conv`). Measured on an AMD
-/// EPYC (Zen 3, KVM guest): AVX2 about 60-94 GFLOP/s per core depending on the host's phase.
+/// EPYC KVM guest (2026-12-05, a slow phase of the host): AVX2 38-40 GFLOP/s on one core, 70-77 on two; the
+/// same machine kind has shown 94 per core.
 public struct FMAPeak: Sendable {
     /// Variant measured (scalar | avx2 | avx512).
     public let isa: String
