@@ -1,5 +1,6 @@
 // Data-path kernels for augmentation: strided 32-bit re-indexing, bilinear warps, sample conversion.
 #include "CKernels.h"
+#include "variants.h"
 
 #include <math.h>
 
@@ -43,10 +44,9 @@ static inline long tk_floor(float x) {
 // One channel (and the labels, when asked) at coordinates reflected into [0, w-1] x [0, h-1]. Bilinear
 // interpolation of the mirrored image equals interpolation at the reflected coordinate, so this is branch-free
 // and vectorises with gathers. Labels take the pixel nearest the reflected coordinate, floor(x + 0.5).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void tk_warp_plane(const float *restrict src, const int32_t *restrict labels, long w, long h,
-                          const float *restrict sx, const float *restrict sy, long count, float *restrict dst,
-                          int32_t *restrict dst_labels) {
+TK_INLINE void tk_warp_plane_body(const float *restrict src, const int32_t *restrict labels, long w, long h,
+                                   const float *restrict sx, const float *restrict sy, long count,
+                                   float *restrict dst, int32_t *restrict dst_labels) {
     const float lx = (float)(w - 1), ly = (float)(h - 1), px = 2 * lx, py = 2 * ly;
     const int iw = (int)w, xlast = (int)w - 2, ylast = (int)h - 2;
     for (long i = 0; i < count; i++) {
@@ -67,11 +67,23 @@ static void tk_warp_plane(const float *restrict src, const int32_t *restrict lab
     }
 }
 
+TK_VARIANTS(tk_warp_plane,
+            (const float *restrict src, const int32_t *restrict labels, long w, long h, const float *restrict sx,
+             const float *restrict sy, long count, float *restrict dst, int32_t *restrict dst_labels),
+            (src, labels, w, h, sx, sy, count, dst, dst_labels))
+
 void tk_warp_bilinear(const float *src, const int32_t *labels, long w, long h, long channels, const float *sx,
                       const float *sy, long out_n, float *dst, int32_t *dst_labels) {
+    tk_warp_bilinear_variant(tk_kernel()->name, src, labels, w, h, channels, sx, sy, out_n, dst, dst_labels);
+}
+
+void tk_warp_bilinear_variant(const char *isa, const float *src, const int32_t *labels, long w, long h,
+                              long channels, const float *sx, const float *sy, long out_n, float *dst,
+                              int32_t *dst_labels) {
     if (w >= 2 && h >= 2 && w * h < (1L << 30)) {
         for (long c = 0; c < channels; c++)
-            tk_warp_plane(src + c * w * h, labels, w, h, sx, sy, out_n, dst + c * out_n, c == 0 ? dst_labels : NULL);
+            tk_warp_plane_variant(isa, src + c * w * h, labels, w, h, sx, sy, out_n, dst + c * out_n,
+                                  c == 0 ? dst_labels : NULL);
         if (channels == 0) {
             for (long i = 0; i < out_n; i++) {
                 float x = sx[i], y = sy[i];

@@ -45,7 +45,7 @@ final class PortableKernelTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("aarch64-\(UUID().uuidString).s")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out) }
         let handle = try FileHandle(forWritingTo: out)
         process.standardOutput = handle

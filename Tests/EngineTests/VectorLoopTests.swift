@@ -3,7 +3,7 @@ import Foundation
 import TesseraEngine
 import XCTest
 
-/// Each instruction-set variant of the vector loops (epilogue, batch-norm affine, 2x2 max pool, Adam) against the
+/// Each instruction-set variant of the vector loops (epilogue, batch-norm affine, max pools, warp, Adam) against the
 /// portable one, at lengths 1-129 around the vector widths, with every operand ending at an inaccessible page.
 final class VectorLoopTests: XCTestCase {
     let lengths = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129]
@@ -123,6 +123,29 @@ final class VectorLoopTests: XCTestCase {
                         }
                         XCTAssertEqual(Int(bi[oy * ow + ox]), best, "window (\(oy), \(ox))")
                     }
+                }
+            }
+        }
+    }
+
+    /// The augmentation's bilinear warp (image planes and nearest labels at mirrored coordinates).
+    func testWarp() {
+        var g = RandomGenerator(seed: 35)
+        for isa in variants {
+            for (w, h) in [(7, 5), (2, 2), (33, 17)] {
+                for n in [1, 9, 64, 129] {
+                    let src = (0..<(2 * w * h)).map { _ in g.nextNormal() }
+                    let labels = (0..<(w * h)).map { Int32($0 % 3) }
+                    let sx = (0..<n).map { _ in (g.nextFloat() * 3 - 1) * Float(w) }
+                    let sy = (0..<n).map { _ in (g.nextFloat() * 3 - 1) * Float(h) }
+                    func warp(_ v: String) -> ([Float], [Int32]) {
+                        var out = [Float](repeating: 0, count: 2 * n), lab = [Int32](repeating: -1, count: n)
+                        tk_warp_bilinear_variant(v, src, labels, w, h, 2, sx, sy, n, &out, &lab)
+                        return (out, lab)
+                    }
+                    let (a, al) = warp(isa), (b, bl) = warp("scalar")
+                    assertClose(a, b, "\(isa) warp \(w)x\(h) n \(n)")
+                    XCTAssertEqual(al, bl, "\(isa) warp labels \(w)x\(h) n \(n)")
                 }
             }
         }

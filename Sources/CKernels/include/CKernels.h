@@ -126,6 +126,9 @@ void tk_remap32(const uint32_t *src, long start, long dx, long dy, long ow, long
 /// Planar image bilinearly and labels by nearest neighbour at source coordinates (sx[i], sy[i]), mirrored borders.
 void tk_warp_bilinear(const float *src, const int32_t *labels, long w, long h, long channels, const float *sx,
                       const float *sy, long out_n, float *dst, int32_t *dst_labels);
+/// tk_warp_bilinear through one named variant (scalar | avx2 | avx512), which the CPU must support.
+void tk_warp_bilinear_variant(const char *isa, const float *src, const int32_t *labels, long w, long h, long channels,
+                              const float *sx, const float *sy, long out_n, float *dst, int32_t *dst_labels);
 /// out[y][x] = sum_k weights[4y+k] * rows[clamp(base[y]-1+k, 0, n-1)][x] + (along_x ? x : y), for n rows of w.
 void tk_field_rows(const float *rows, long n, const int32_t *base, const float *weights, long w, long h, int along_x,
                    float *out);
