@@ -202,32 +202,28 @@ static void kernel_narrow_avx512(long kc, const float *a, const float *b0p, cons
 // Portable: 8 independent lanes per (row, column) pair, so the compiler vectorises the loop (SSE on a baseline
 // x86-64 build, NEON on aarch64) without reassociating a float sum.
 #define DOTP_LANES 8
-static void dot_scalar(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
-                       float *c, long ldc, int accumulate) {
-    for (int i0 = 0; i0 < m; i0 += 2) {
-        int mm = m - i0 < 2 ? m - i0 : 2;
-        const float *a0 = a + (long)i0 * lda, *a1 = a + (long)(i0 + mm - 1) * lda;
-        for (int j = 0; j < n; j++) {
-            const float *bj = b + boff[j];
-            float l0[DOTP_LANES] = {0}, l1[DOTP_LANES] = {0};
-            long q = 0;
-            for (; q + DOTP_LANES <= len; q += DOTP_LANES) {
-                for (int l = 0; l < DOTP_LANES; l++) {
-                    l0[l] += a0[q + l] * bj[q + l];
-                    l1[l] += a1[q + l] * bj[q + l];
-                }
-            }
-            for (; q < len; q++) {
-                l0[0] += a0[q] * bj[q];
-                l1[0] += a1[q] * bj[q];
-            }
-            float s0 = 0, s1 = 0;
-            for (int l = 0; l < DOTP_LANES; l++) { s0 += l0[l]; s1 += l1[l]; }
-            float *c0 = c + (long)i0 * ldc + j;
-            *c0 = accumulate ? *c0 + s0 : s0;
-            if (mm == 2) c0[ldc] = accumulate ? c0[ldc] + s1 : s1;
+#define DOTP_MR 2
+#define DOTP_NR 1
+static void dot_tile_portable(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                              float *c, long ldc, int accumulate) {
+    (void)n;
+    const float *a0 = a, *a1 = a + (long)(m - 1) * lda, *bj = b + boff[0];
+    float l0[DOTP_LANES] = {0}, l1[DOTP_LANES] = {0};
+    long q = 0;
+    for (; q + DOTP_LANES <= len; q += DOTP_LANES) {
+        for (int l = 0; l < DOTP_LANES; l++) {
+            l0[l] += a0[q + l] * bj[q + l];
+            l1[l] += a1[q + l] * bj[q + l];
         }
     }
+    for (; q < len; q++) {
+        l0[0] += a0[q] * bj[q];
+        l1[0] += a1[q] * bj[q];
+    }
+    float s0 = 0, s1 = 0;
+    for (int l = 0; l < DOTP_LANES; l++) { s0 += l0[l]; s1 += l1[l]; }
+    c[0] = accumulate ? c[0] + s0 : s0;
+    if (m == 2) c[ldc] = accumulate ? c[ldc] + s1 : s1;
 }
 
 #if defined(__x86_64__)
@@ -270,19 +266,6 @@ static void dot_tile_avx512(int m, int n, long len, const float *a, long lda, co
             float v = _mm512_reduce_add_ps(acc[i][j]);
             float *cij = c + (long)i * ldc + j;
             *cij = accumulate ? *cij + v : v;
-        }
-    }
-}
-
-__attribute__((target("avx512f,fma")))
-static void dot_avx512(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
-                       float *c, long ldc, int accumulate) {
-    // B rows of one column tile stay in L1 while every row tile of A streams past them.
-    for (int j0 = 0; j0 < n; j0 += DOT_NR) {
-        int nn = n - j0 < DOT_NR ? n - j0 : DOT_NR;
-        for (int i0 = 0; i0 < m; i0 += DOT_MR) {
-            int mm = m - i0 < DOT_MR ? m - i0 : DOT_MR;
-            dot_tile_avx512(mm, nn, len, a + (long)i0 * lda, lda, b, boff + j0, c + (long)i0 * ldc + j0, ldc, accumulate);
         }
     }
 }
@@ -342,18 +325,6 @@ static void dot_tile_avx2(int m, int n, long len, const float *a, long lda, cons
     }
 }
 
-__attribute__((target("avx2,fma")))
-static void dot_avx2(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
-                     float *c, long ldc, int accumulate) {
-    for (int j0 = 0; j0 < n; j0 += DOT2_NR) {
-        int nn = n - j0 < DOT2_NR ? n - j0 : DOT2_NR;
-        for (int i0 = 0; i0 < m; i0 += DOT2_MR) {
-            int mm = m - i0 < DOT2_MR ? m - i0 : DOT2_MR;
-            dot_tile_avx2(mm, nn, len, a + (long)i0 * lda, lda, b, boff + j0, c + (long)i0 * ldc + j0, ldc, accumulate);
-        }
-    }
-}
-
 #endif  // __x86_64__
 
 // Floats of all rows of one length chunk: 256 KB, so the rows a chunk's tiles re-read stay in L2. Without
@@ -361,26 +332,37 @@ static void dot_avx2(int m, int n, long len, const float *a, long lda, const flo
 // has rows of 263 KB), and A and B come from L3 once per tile.
 #define DOT_CHUNK_FLOATS (64 * 1024)
 
+// One register tile of the row reduction: C[i][j] (=|+=) A row i . B row j for i < m <= mr, j < n <= nr.
+typedef void (*tk_dot_tile_fn)(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,
+                               float *c, long ldc, int accumulate);
+
 void tk_gemm_dot_variant(const char *isa, int m, int n, long len, const float *a, long lda, const float *b,
                          const long *boff, float *c, long ldc, int accumulate) {
-    void (*dot)(int, int, long, const float *, long, const float *, const long *, float *, long, int) = dot_scalar;
+    tk_dot_tile_fn tile = dot_tile_portable;
+    int mr = DOTP_MR, nr = DOTP_NR;
 #if defined(__x86_64__)
-    if (strcmp(isa, "avx512") == 0) dot = dot_avx512;
-    else if (strcmp(isa, "avx2") == 0) dot = dot_avx2;
+    if (strcmp(isa, "avx512") == 0) { tile = dot_tile_avx512; mr = DOT_MR; nr = DOT_NR; }
+    else if (strcmp(isa, "avx2") == 0) { tile = dot_tile_avx2; mr = DOT2_MR; nr = DOT2_NR; }
 #else
     (void)isa;
 #endif
     long chunk = DOT_CHUNK_FLOATS / (m + n);
     chunk = chunk < 256 ? 256 : chunk > 8192 ? 8192 : chunk;
     chunk = chunk / 16 * 16;
-    if (len == 0) {
-        dot(m, n, 0, a, lda, b, boff, c, ldc, accumulate);
-        return;
-    }
-    for (long q0 = 0; q0 < len; q0 += chunk) {
+    long q0 = 0;
+    do {
         long here = len - q0 < chunk ? len - q0 : chunk;
-        dot(m, n, here, a + q0, lda, b + q0, boff, c, ldc, q0 > 0 || accumulate);
-    }
+        int acc = q0 > 0 || accumulate;
+        // B rows of one column tile stay in L1 while every row tile of A streams past them.
+        for (int j0 = 0; j0 < n; j0 += nr) {
+            int nn = n - j0 < nr ? n - j0 : nr;
+            for (int i0 = 0; i0 < m; i0 += mr) {
+                int mm = m - i0 < mr ? m - i0 : mr;
+                tile(mm, nn, here, a + (long)i0 * lda + q0, lda, b + q0, boff + j0, c + (long)i0 * ldc + j0, ldc, acc);
+            }
+        }
+        q0 += here;
+    } while (q0 < len);
 }
 
 void tk_gemm_dot(int m, int n, long len, const float *a, long lda, const float *b, const long *boff,

@@ -31,10 +31,17 @@ enum ConvolutionKernels {
         let groups = g.groups
         let kv = g.kernelVolume
         let k = c * kv
-        let packed = (0..<groups).map { gi in
-            swappedWeights
-                ? GEMM.PackedA(m: m, k: k, swapped: weights + gi * m * k, rs: kv, inner: kv, outerStride: m * kv)
-                : GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
+        // Packed once, and only for the routes that read packed weights (col2im packs its own transposed blocks).
+        var packedWeights: [GEMM.PackedA]?
+        func packed() -> [GEMM.PackedA] {
+            if let packedWeights { return packedWeights }
+            let p = (0..<groups).map { gi in
+                swappedWeights
+                    ? GEMM.PackedA(m: m, k: k, swapped: weights + gi * m * k, rs: kv, inner: kv, outerStride: m * kv)
+                    : GEMM.PackedA(m: m, k: k, src: weights + gi * m * k, rs: k, cs: 1)
+            }
+            packedWeights = p
+            return p
         }
         let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
                                transposed: transposed)
@@ -45,14 +52,14 @@ enum ConvolutionKernels {
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .rowBand, let band {
-                band.forward(batch: g.batch, groups: groups, source: source, weights: packed, rows: m,
+                band.forward(batch: g.batch, groups: groups, source: source, weights: packed(), rows: m,
                              output: output, epilogue: epilogue)
             } else if route == .col2im {
                 col2imProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize,
                               columns: columns, weights: weights, rows: m, output: output, epilogue: epilogue)
             } else {
                 im2colProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize, columns: columns,
-                              transposed: transposed, weights: packed, rows: m, output: output, epilogue: epilogue)
+                              transposed: transposed, weights: packed(), rows: m, output: output, epilogue: epilogue)
             }
         }
     }
@@ -216,7 +223,7 @@ enum ConvolutionKernels {
                         tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr), bPack.pointer)
                     }
                     let cBase = acc + gi * m * kg + jc
-                    GEMM.packedOffsets.withUnsafeBufferPointer { offs in
+                    GEMM.wide.offsets.withUnsafeBufferPointer { offs in
                         for jr in 0..<((ncb + nr - 1) / nr) {
                             let cols = min(nr, ncb - jr * nr)
                             for ir in 0..<((m + mr - 1) / mr) {

@@ -27,9 +27,6 @@ public enum GEMM {
         return max(1, (k + blocks - 1) / blocks)
     }
 
-    /// Row offsets of a packed B panel: k * nr for k < maxDepthBlock.
-    static let packedOffsets: [Int] = (0..<maxDepthBlock).map { $0 * GEMM.nr }
-
     /// A micro-kernel, its tile shape and the row offsets of its packed B panels.
     struct Kernel: @unchecked Sendable {
         let info: tk_kernel_info

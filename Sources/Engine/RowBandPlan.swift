@@ -204,7 +204,7 @@ struct RowBandPlan {
         let mr = GEMM.mr, nr = GEMM.nr, kern = GEMM.info.kernel!
         let aOffsets = (0..<m).map { $0 * aStride }
         aOffsets.withUnsafeBufferPointer { ao in
-            GEMM.packedOffsets.withUnsafeBufferPointer { po in
+            GEMM.wide.offsets.withUnsafeBufferPointer { po in
                 var q0 = 0
                 while q0 < length {
                     let kc = Swift.min(GEMM.kc, length - q0)

@@ -104,13 +104,15 @@ final class ConvolutionPathTests: XCTestCase {
         var gen = RandomGenerator(seed: 21)
         let x = Tensor.randn([2, 6, 9, 11], generator: &gen)
         let down = Tensor.randn([7, 6, 3, 3], generator: &gen), up = Tensor.randn([6, 5, 3, 3], generator: &gen)
+        /// Fresh gradients for each route's run.
+        func track(_ tensors: Tensor...) {
+            for t in tensors {
+                t.grad = nil
+                t.requiresGrad = true
+            }
+        }
         func passes() -> [[Float]] {
-            x.grad = nil
-            down.grad = nil
-            up.grad = nil
-            x.requiresGrad = true
-            down.requiresGrad = true
-            up.requiresGrad = true
+            track(x, down, up)
             let z = Functional.conv(x, weight: down, stride: [2, 2], padding: .explicit([1, 1]))
             let y = Functional.convTranspose(x, weight: up, stride: [2, 2], padding: [1])
             ((z * z).sum() + (y * y).sum()).backward()
@@ -120,13 +122,7 @@ final class ConvolutionPathTests: XCTestCase {
         let v = Tensor.randn([1, 4, 5, 6, 7], generator: &gen)
         let w3 = Tensor.randn([4, 3, 3, 2, 3], generator: &gen), wg = Tensor.randn([6, 2, 3, 3], generator: &gen)
         func more() -> [[Float]] {
-            v.grad = nil
-            x.grad = nil
-            w3.grad = nil
-            wg.grad = nil
-            v.requiresGrad = true
-            w3.requiresGrad = true
-            wg.requiresGrad = true
+            track(v, x, w3, wg)
             let a = Functional.convTranspose(v, weight: w3, stride: [2, 1, 2], padding: [1, 0, 1])
             let b = Functional.conv(x, weight: wg, stride: [2, 1], padding: .explicit([2]), dilation: [2], groups: 3)
             ((a * a).sum() + (b * b).sum()).backward()
