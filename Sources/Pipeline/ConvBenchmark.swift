@@ -66,6 +66,9 @@ public struct ConvBenchmark {
 
     public let layer: ConvLayerCase
 
+    /// Largest tensor a benchmarked layer may need (4 GiB of floats); `--layer` refuses larger ones.
+    public static let maximumTensorFloats = 1 << 30
+
     public init(_ layer: ConvLayerCase) { self.layer = layer }
 
     /// A 3x3 same-padded layer, as `--layer IN,OUT,SIZE[,BATCH]` names it.

@@ -57,9 +57,17 @@ struct Bench: ParsableCommand {
         if conv || layer != nil {
             var layers = ConvLayerCase.matrix
             if let layer {
-                let v = layer.split(separator: ",").compactMap { Int($0) }
-                guard v.count == 3 || v.count == 4, v.allSatisfy({ (1...65_536).contains($0) }) else {
-                    throw ValidationError("--layer takes IN,OUT,SIZE[,BATCH], each 1...65536")
+                let parts = layer.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+                guard parts.count == 3 || parts.count == 4, parts.allSatisfy({ ($0 ?? 0) >= 1 && $0! <= 65_536 }) else {
+                    throw ValidationError("--layer takes IN,OUT,SIZE[,BATCH], whole numbers 1...65536, got '\(layer)'")
+                }
+                let v = parts.map { $0! }
+                // Input, weight and output tensors, counted in Double so that no product overflows.
+                let batch = Double(v.count == 4 ? v[3] : 1), area = Double(v[2]) * Double(v[2])
+                let floats = [Double(v[0]) * area * batch, Double(v[0]) * Double(v[1]) * 9, Double(v[1]) * area * batch]
+                guard floats.allSatisfy({ $0 <= Double(ConvBenchmark.maximumTensorFloats) }) else {
+                    throw ValidationError("--layer \(layer): a tensor of the layer would exceed "
+                                          + "\(ConvBenchmark.maximumTensorFloats) floats (4 GiB)")
                 }
                 layers = [ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1).layer]
             }

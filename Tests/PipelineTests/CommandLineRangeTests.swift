@@ -35,6 +35,9 @@ final class CommandLineRangeTests: XCTestCase {
             (explain + ["--box", "-3,0,5,5"], "--box"),
             (["segment", dir.appendingPathComponent("images").path, "--model", model.path, "--out",
               dir.appendingPathComponent("seg").path, "--tile", "0"], "--tile"),
+            // Each value in range, but the layer's tensors would overflow Int (65536^4 floats) or need 64 GiB.
+            (["bench", "--layer", "65536,65536,65536,65536"], "--layer"),
+            (["bench", "--layer", "16,16,x,512"], "--layer"),
         ]
         for c in cases {
             let r = try TesseraProcess.run(c.arguments)
