@@ -139,3 +139,25 @@ TK_VARIANTS(tk_maxpool2d_plane, (const float *src, const tk_pool_geom *g, float 
 void tk_maxpool2d_plane(const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax) {
     tk_maxpool2d_plane_variant(tk_kernel()->name, src, g, dst, argmax);
 }
+
+// MARK: - SGD
+
+TK_INLINE void tk_sgd_body(float *p, const float *g, float *buf, long n, const tk_sgd_params *h) {
+    const float lr = h->lr, mu = h->momentum, wd = h->weight_decay;
+    if (mu == 0.0f || !buf) {
+        for (long j = 0; j < n; j++) p[j] -= lr * (g[j] + wd * p[j]);
+        return;
+    }
+    const int first = h->first, nesterov = h->nesterov;  // loop-invariant: the compiler unswitches them
+    for (long j = 0; j < n; j++) {
+        const float d = g[j] + wd * p[j];
+        const float bj = first ? d : mu * buf[j] + d;  // torch: the buffer starts as the first step's d
+        buf[j] = bj;
+        p[j] -= lr * (nesterov ? d + mu * bj : bj);
+    }
+}
+TK_VARIANTS(tk_sgd, (float *p, const float *g, float *buf, long n, const tk_sgd_params *h), (p, g, buf, n, h))
+
+void tk_sgd(float *p, const float *g, float *buf, long n, const tk_sgd_params *h) {
+    tk_sgd_variant(tk_kernel()->name, p, g, buf, n, h);
+}

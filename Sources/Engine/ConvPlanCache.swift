@@ -39,7 +39,7 @@ public final class ConvPlanCache: @unchecked Sendable {
 
     public convenience init(environment env: [String: String]) {
         let file: URL?
-        switch env["TESSERA_PLAN_CACHE"] {
+        switch env[EngineEnvironment.planCache.rawValue] {
         case "off", "0", "false": file = nil
         case let path? where !path.isEmpty: file = URL(fileURLWithPath: path)
         default:
@@ -47,7 +47,7 @@ public final class ConvPlanCache: @unchecked Sendable {
                 ?? env["HOME"].map { URL(fileURLWithPath: $0).appendingPathComponent(".cache") }
             file = base?.appendingPathComponent("tessera/conv-plans.json")
         }
-        self.init(file: file, forcedRoute: env["TESSERA_CONV_ROUTE"].flatMap(ConvRoute.init(rawValue:)))
+        self.init(file: file, forcedRoute: env[EngineEnvironment.convRoute.rawValue].flatMap(ConvRoute.init(rawValue:)))
     }
 
     /// Changes whenever a route's kernels change enough to change which route wins: choices measured with

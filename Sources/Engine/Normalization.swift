@@ -23,11 +23,11 @@ extension Functional {
                     Parallel.forRanges(c, grain: 1) { r in
                         for ch in r {
                             var s: Double = 0
-                            for b in 0..<n { s += Double(VectorMath.sum(src + (b * c + ch) * inner, inner)) }
+                            for b in 0..<n { s += Double(tk_sum(src + (b * c + ch) * inner, inner)) }
                             let mu = s / Double(m)
                             var v: Double = 0
                             for b in 0..<n {
-                                v += Double(VectorMath.squaredDeviation(src + (b * c + ch) * inner, inner, mean: Float(mu)))
+                                v += Double(tk_squared_deviation(src + (b * c + ch) * inner, inner, Float(mu)))
                             }
                             mp[ch] = Float(mu)
                             ip[ch] = Float(1 / (v / Double(m) + Double(eps)).squareRoot())
@@ -74,9 +74,8 @@ extension Functional {
                             let mu = mean[ch], inv = invStd[ch]
                             for bi in 0..<n {
                                 let at = (bi * c + ch) * inner
-                                let (la, lb) = relu
-                                    ? VectorMath.maskedGradientMoments(gp + at, src + at, yp + at, inner, mean: mu)
-                                    : VectorMath.gradientMoments(gp + at, src + at, inner, mean: mu)
+                                var la: Float = 0, lb: Float = 0
+                                tk_gradient_moments(gp + at, src + at, relu ? yp + at : nil, inner, mu, &la, &lb)
                                 a += Double(la); b += Double(lb)
                             }
                             sg[ch] = Float(a)
@@ -92,32 +91,13 @@ extension Functional {
                 Parallel.forRanges(n * c, grain: 1) { range in
                     for plane in range {
                         let ch = plane % c
-                        let w = wv?[ch] ?? 1, inv = invStd[ch], mu = mean[ch]
-                        let p = src + plane * inner, q = gp + plane * inner, d = rp + plane * inner
-                        let y = yp + plane * inner
-                        if training {
-                            let k = w * inv / Float(m)
-                            let a = sumG[ch], b = sumGX[ch]
-                            if relu {
-                                for i in 0..<inner {
-                                    let xhat = (p[i] - mu) * inv
-                                    let qi = q[i], yi = y[i]   // both loaded unconditionally, so this vectorises
-                                    d[i] = k * (Float(m) * (yi > 0 ? qi : 0) - a - xhat * b)
-                                }
-                            } else {
-                                for i in 0..<inner {
-                                    let xhat = (p[i] - mu) * inv
-                                    d[i] = k * (Float(m) * q[i] - a - xhat * b)
-                                }
-                            }
-                        } else {
-                            let k = w * inv
-                            if relu {
-                                for i in 0..<inner { let qi = q[i], yi = y[i]; d[i] = yi > 0 ? qi * k : 0 }
-                            } else {
-                                for i in 0..<inner { d[i] = q[i] * k }
-                            }
-                        }
+                        let w = wv?[ch] ?? 1
+                        let at = plane * inner
+                        var constants = tk_batchnorm_grad(
+                            k: training ? w * invStd[ch] / Float(m) : w * invStd[ch], count: Float(m),
+                            mean: mean[ch], inv_std: invStd[ch], sum_g: sumG[ch], sum_gx: sumGX[ch],
+                            training: training ? 1 : 0)
+                        tk_batchnorm_input_grad(gp + at, src + at, relu ? yp + at : nil, inner, &constants, rp + at)
                     }
                 }
                 gx = r

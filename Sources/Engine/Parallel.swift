@@ -4,7 +4,7 @@ import Foundation
 public enum Parallel {
     /// Worker count: `TESSERA_THREADS` if set, else the active processor count.
     public static let threadCount: Int = {
-        if let s = ProcessInfo.processInfo.environment["TESSERA_THREADS"], let n = Int(s), n > 0 { return n }
+        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.threads.rawValue], let n = Int(s), (1...4096).contains(n) { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 

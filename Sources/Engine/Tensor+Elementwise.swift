@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // MARK: - Broadcasting
@@ -48,9 +49,37 @@ extension Tensor {
 
 /// A per-element function as a value type, so generic kernels specialise and inline it (a closure passed
 /// across the thread pool would be called per element).
-protocol UnaryFunctor { func callAsFunction(_ x: Float) -> Float }
+protocol UnaryFunctor {
+    func callAsFunction(_ x: Float) -> Float
+    /// out[i] = f(x[i]) for i < n; the operators with a C loop per instruction set override it.
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int)
+}
+extension UnaryFunctor {
+    @inline(__always) func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = self(x[i]) }
+    }
+}
+
 /// A two-argument per-element function as a value type.
-protocol BinaryFunctor { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+protocol BinaryFunctor {
+    func callAsFunction(_ a: Float, _ b: Float) -> Float
+    /// The C loop (per instruction set) that computes this function, if there is one.
+    var vectorOp: tk_binary_op? { get }
+}
+extension BinaryFunctor {
+    var vectorOp: tk_binary_op? { nil }
+
+    /// out[i] = f(a[i], b[i]) for i < n, with a or b one value by `operands`.
+    @inline(__always) func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                 _ out: UnsafeMutablePointer<Float>, _ n: Int, operands: tk_operands) {
+        if let op = vectorOp { return tk_binary(Int32(op.rawValue), Int32(operands.rawValue), a, b, out, n) }
+        switch operands {
+        case TK_SCALAR_B: let s = b[0]; for i in 0..<n { out[i] = self(a[i], s) }
+        case TK_SCALAR_A: let s = a[0]; for i in 0..<n { out[i] = self(s, b[i]) }
+        default: for i in 0..<n { out[i] = self(a[i], b[i]) }
+        }
+    }
+}
 
 struct ClosureUnary: UnaryFunctor {
     let f: (Float) -> Float
@@ -60,17 +89,38 @@ struct ClosureBinary: BinaryFunctor {
     let f: (Float, Float) -> Float
     @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { f(a, b) }
 }
-struct AddOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
-struct SubOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
-struct MulOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
-struct DivOp: BinaryFunctor { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+struct AddOp: BinaryFunctor {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b }
+    var vectorOp: tk_binary_op? { TK_ADD }
+}
+struct SubOp: BinaryFunctor {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b }
+    var vectorOp: tk_binary_op? { TK_SUB }
+}
+struct MulOp: BinaryFunctor {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b }
+    var vectorOp: tk_binary_op? { TK_MUL }
+}
+struct DivOp: BinaryFunctor {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b }
+    var vectorOp: tk_binary_op? { TK_DIV }
+}
 struct AffineOp: UnaryFunctor {
     let scale: Float, shift: Float
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x * scale + shift }
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        tk_affine(x, out, n, scale, shift, 0)
+    }
 }
-struct ReluOp: UnaryFunctor { @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 } }
+struct ReluOp: UnaryFunctor {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) { tk_affine(x, out, n, 1, 0, 1) }
+}
 /// Gradient of ReLU: passes g where the input (or output) was positive.
-struct ReluGradOp: BinaryFunctor { @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : 0 } }
+struct ReluGradOp: BinaryFunctor {
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : 0 }
+    var vectorOp: tk_binary_op? { TK_RELU_GRAD }
+}
 
 enum Elementwise {
     /// out[i] = f(x[i]) over a contiguous result (closure form, for rarely used operators).
@@ -88,9 +138,7 @@ enum Elementwise {
         let xc = x.contiguous()
         let out = Tensor(zeros: x.shape, zeroed: false)
         let src = xc.pointer, dst = out.pointer
-        Parallel.forRanges(out.count) { r in
-            for i in r { dst[i] = f(src[i]) }
-        }
+        Parallel.forRanges(out.count) { r in f.apply(src + r.lowerBound, dst + r.lowerBound, r.count) }
         return out
     }
 
@@ -103,17 +151,23 @@ enum Elementwise {
         let dst = out.pointer
         if a.shape == b.shape && a.isContiguous && b.isContiguous {
             let pa = a.pointer, pb = b.pointer
-            Parallel.forRanges(n) { r in for i in r { dst[i] = f(pa[i], pb[i]) } }
+            Parallel.forRanges(n) { r in
+                f.apply(pa + r.lowerBound, pb + r.lowerBound, dst + r.lowerBound, r.count, operands: TK_BOTH_ARRAYS)
+            }
             return out
         }
         if b.count == 1 && a.shape == shape && a.isContiguous {
-            let pa = a.pointer, s = b.storage.base[b.offset]
-            Parallel.forRanges(n) { r in for i in r { dst[i] = f(pa[i], s) } }
+            let pa = a.pointer, pb = UnsafePointer(b.storage.base + b.offset)
+            Parallel.forRanges(n) { r in
+                f.apply(pa + r.lowerBound, pb, dst + r.lowerBound, r.count, operands: TK_SCALAR_B)
+            }
             return out
         }
         if a.count == 1 && b.shape == shape && b.isContiguous {
-            let pb = b.pointer, s = a.storage.base[a.offset]
-            Parallel.forRanges(n) { r in for i in r { dst[i] = f(s, pb[i]) } }
+            let pb = b.pointer, pa = UnsafePointer(a.storage.base + a.offset)
+            Parallel.forRanges(n) { r in
+                f.apply(pa, pb + r.lowerBound, dst + r.lowerBound, r.count, operands: TK_SCALAR_A)
+            }
             return out
         }
         // General strided broadcast: iterate rows of the last axis.
@@ -133,13 +187,11 @@ enum Elementwise {
                 }
                 let pa = baseA + oa, pb = baseB + ob, po = dst + row * inner
                 if ia == 1 && ib == 1 {
-                    for i in 0..<inner { po[i] = f(pa[i], pb[i]) }
+                    f.apply(pa, pb, po, inner, operands: TK_BOTH_ARRAYS)
                 } else if ia == 1 && ib == 0 {
-                    let v = pb[0]
-                    for i in 0..<inner { po[i] = f(pa[i], v) }
+                    f.apply(pa, pb, po, inner, operands: TK_SCALAR_B)
                 } else if ia == 0 && ib == 1 {
-                    let v = pa[0]
-                    for i in 0..<inner { po[i] = f(v, pb[i]) }
+                    f.apply(pa, pb, po, inner, operands: TK_SCALAR_A)
                 } else {
                     for i in 0..<inner { po[i] = f(pa[i * ia], pb[i * ib]) }
                 }

@@ -29,7 +29,7 @@ final class StoragePool: @unchecked Sendable {
     /// Buffers below this many floats are not pooled.
     static let minimumPooled = 1 << 14
     let limitBytes: Int = {
-        if let s = ProcessInfo.processInfo.environment["TESSERA_POOL_MB"], let mb = Int(s) { return mb << 20 }
+        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.poolMegabytes.rawValue], let mb = Int(s), (0...(1 << 24)).contains(mb) { return mb << 20 }
         return Int(min(UInt64(4) << 30, ProcessInfo.processInfo.physicalMemory / 4))
     }()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
@@ -114,5 +114,5 @@ public enum AllocatorTuning {
     /// reads or writes past the memory it was given faults at once instead of touching a neighbour's bytes.
     /// Starts on when the environment sets TESSERA_GUARD_SCRATCH=1.
     nonisolated(unsafe) public static var guardsScratchOverruns =
-        ProcessInfo.processInfo.environment["TESSERA_GUARD_SCRATCH"] == "1"
+        ProcessInfo.processInfo.environment[EngineEnvironment.guardScratch.rawValue] == "1"
 }

@@ -122,21 +122,25 @@ public final class SGD: Optimizer {
 
     public func step() {
         forEachParameter(parameters) { i, p, g in
-            let pp = p.pointer, gp = g.pointer, n = p.count
-            var d = [Float](repeating: 0, count: n)
-            for j in 0..<n { d[j] = gp[j] + weightDecay * pp[j] }
+            var hyper = tk_sgd_params(lr: learningRate, momentum: momentum, weight_decay: weightDecay,
+                                      nesterov: nesterov ? 1 : 0, first: 0)
+            var buffer: UnsafeMutablePointer<Float>?
             if momentum != 0 {
-                let buf: Tensor
                 if let b = buffers[i] {
-                    buf = b
-                    for j in 0..<n { buf.pointer[j] = momentum * buf.pointer[j] + d[j] }
+                    buffer = b.pointer
                 } else {
-                    buf = Tensor(d, shape: p.shape)
-                    buffers[i] = buf
+                    let b = Tensor(zeros: p.shape, zeroed: false)
+                    buffers[i] = b
+                    buffer = b.pointer
+                    hyper.first = 1
                 }
-                for j in 0..<n { d[j] = nesterov ? d[j] + momentum * buf.pointer[j] : buf.pointer[j] }
             }
-            for j in 0..<n { pp[j] -= learningRate * d[j] }
+            let pp = p.pointer, gp = g.pointer
+            withUnsafePointer(to: hyper) { h in
+                Parallel.forRanges(p.count, grain: 65_536) { r in
+                    tk_sgd(pp + r.lowerBound, gp + r.lowerBound, buffer.map { $0 + r.lowerBound }, r.count, h)
+                }
+            }
         }
     }
 

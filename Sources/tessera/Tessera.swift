@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TesseraEngine
 
 @main
@@ -6,10 +7,16 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
+        discussion: "Environment:\n" + EngineEnvironment.helpText,
         subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Bench.self]
     )
 
     static func main() {
+        let problems = EngineEnvironment.problems()
+        if !problems.isEmpty {
+            FileHandle.standardError.write(Data(problems.map { "tessera: \($0)\n" }.joined().utf8))
+            Foundation.exit(64)  // EX_USAGE
+        }
         AllocatorTuning.retainFreedMemory()
         main(nil)
     }

@@ -52,3 +52,26 @@ final class CommandLineRangeTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("a.png") && r.stderr.contains("outside the 20x12 image"), r.stderr)
     }
 }
+
+/// An engine setting in the environment that would be ignored or misread is a usage error naming the variable.
+final class EnvironmentSettingTests: XCTestCase {
+    func testBadEngineSettingsAreRefused() throws {
+        let cases: [(String, String)] = [
+            ("TESSERA_ISA", "avx-2"), ("TESSERA_THREADS", "0"), ("TESSERA_THREADS", "lots"),
+            ("TESSERA_CONV_ROUTE", "winograd-ish"), ("TESSERA_POOL_MB", "-1"), ("TESSERA_PLAN_CACHE", ""),
+            ("TESSERA_GUARD_SCRATCH", "yes"),
+        ]
+        for (name, value) in cases {
+            let r = try TesseraProcess.run(["bench", "--peak"], environment: [name: value])
+            XCTAssertTrue(r.exited, "\(name)=\(value) crashed")
+            XCTAssertEqual(r.status, 64, "\(name)=\(value): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("\(name)=\(value):"), "\(name)=\(value): \(r.stderr)")
+        }
+        // Valid settings pass, and --help lists every variable.
+        let ok = try TesseraProcess.run(["--help"], environment: ["TESSERA_ISA": "scalar", "TESSERA_CONV_ROUTE": "im2col"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        for name in ["TESSERA_ISA", "TESSERA_THREADS", "TESSERA_PLAN_CACHE", "TESSERA_CONV_ROUTE", "TESSERA_POOL_MB"] {
+            XCTAssertTrue(ok.stdout.contains(name), "--help does not list \(name)")
+        }
+    }
+}

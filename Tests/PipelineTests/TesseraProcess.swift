@@ -19,13 +19,17 @@ struct TesseraProcess {
 
     static var binary: URL { SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera") }
 
-    static func run(_ arguments: [String], in folder: URL? = nil) throws -> Result {
+    /// `environment` entries are added to (or replace) this process's environment.
+    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("\(binary.path) is missing: build the package (swift build -c release) before the tests")
         }
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let folder { process.currentDirectoryURL = folder }
         // Output goes to files: a pipe that fills up would block the process.
         let stem = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-proc-\(UUID().uuidString)")

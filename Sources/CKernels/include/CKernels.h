@@ -115,6 +115,56 @@ typedef struct {
 void tk_adam(float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h);
 void tk_adam_variant(const char *isa, float *p, const float *g, float *m, float *v, long n, const tk_adam_params *h);
 
+/// One SGD step (torch.optim.SGD): d = g + weight_decay * p; with momentum, buf = momentum * buf + d (buf = d
+/// on the first step, `first` set) and d = nesterov ? d + momentum * buf : buf; then p -= lr * d.
+typedef struct {
+    float lr, momentum, weight_decay;
+    int nesterov, first;
+} tk_sgd_params;
+/// buf may be NULL when momentum is 0.
+void tk_sgd(float *p, const float *g, float *buf, long n, const tk_sgd_params *h);
+void tk_sgd_variant(const char *isa, float *p, const float *g, float *buf, long n, const tk_sgd_params *h);
+
+// Batch-norm loops (batchnorm_loops.c), with `_variant` forms as above (the variant writes its result through the
+// last pointer).
+
+/// Sum of x[0..n) in 16 lanes.
+float tk_sum(const float *x, long n);
+void tk_sum_variant(const char *isa, const float *x, long n, float *sum);
+/// Sum of (x[i] - mean)^2.
+float tk_squared_deviation(const float *x, long n, float mean);
+void tk_squared_deviation_variant(const char *isa, const float *x, long n, float mean, float *result);
+/// sum_g = sum of g'[i], sum_gx = sum of g'[i] * (x[i] - mean), where g' = g, or g where y > 0 when y (a fused
+/// ReLU's output) is not NULL.
+void tk_gradient_moments(const float *g, const float *x, const float *y, long n, float mean, float *sum_g,
+                         float *sum_gx);
+void tk_gradient_moments_variant(const char *isa, const float *g, const float *x, const float *y, long n, float mean,
+                                 float *sum_g, float *sum_gx);
+/// One channel's constants of the batch-norm input gradient.
+typedef struct {
+    /// training: weight * inv_std / count; evaluation: weight * inv_std.
+    float k;
+    float count, mean, inv_std, sum_g, sum_gx;
+    int training;
+} tk_batchnorm_grad;
+/// out[i] = k * (count * g'[i] - sum_g - (x[i] - mean) * inv_std * sum_gx) in training, k * g'[i] in evaluation,
+/// with g' as in tk_gradient_moments.
+void tk_batchnorm_input_grad(const float *g, const float *x, const float *y, long n, const tk_batchnorm_grad *c,
+                             float *out);
+void tk_batchnorm_input_grad_variant(const char *isa, const float *g, const float *x, const float *y, long n,
+                                     const tk_batchnorm_grad *c, float *out);
+
+// Element-wise loops (elementwise_loops.c), with `_variant` forms as above.
+
+/// The element-wise operators with a vector loop.
+typedef enum { TK_ADD = 0, TK_SUB, TK_MUL, TK_DIV, TK_RELU_GRAD } tk_binary_op;
+/// How the two operands of tk_binary are read.
+typedef enum { TK_BOTH_ARRAYS = 0, TK_SCALAR_B, TK_SCALAR_A } tk_operands;
+/// out[i] = op(a[i], b[i]), with a or b a single value by `operands`. TK_RELU_GRAD is (a, b) -> b > 0 ? a : 0
+/// (a gradient through a ReLU whose output is b).
+void tk_binary(int op, int operands, const float *a, const float *b, float *out, long n);
+void tk_binary_variant(const char *isa, int op, int operands, const float *a, const float *b, float *out, long n);
+
 /// Runs `iterations` rounds of independent register-only FMAs with the named variant (scalar | avx2 | avx512, which
 /// the CPU must support) and returns the floating-point operations done.
 double tk_fma_peak_loop(const char *isa, long iterations);
