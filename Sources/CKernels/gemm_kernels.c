@@ -57,42 +57,56 @@ static void kernel_narrow_scalar(long kc, const float *a, const float *b, const 
 
 #define A2_MR 6
 #define A2_NR 16
-__attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+// The tile for the first `rows` rows only (a compile-time constant in each instantiation below): a product with
+// 1-4 rows (a first layer's input gradient has 1 or 3) would otherwise spend most multiply-adds on padding rows.
+// A stays packed A2_MR rows apart.
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+tile_avx2(const int rows, long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m,
+          int n, int accumulate) {
+    __m256 acc[A2_MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < rows; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (long k = 0; k < kc; k++) {
         const float *b = b0p + boff[k];
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 av;
-        av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < rows; i++) {
+            const __m256 av = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+        }
         a += A2_MR;
     }
-    float tmp[A2_MR * A2_NR];
-    int full = (m == A2_MR && n == A2_NR);
-    float *dst = full ? c : tmp;
-    long ld = full ? ldc : A2_NR;
-    __m256 rows[A2_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    for (int i = 0; i < A2_MR; i++) {
-        float *di = dst + (long)i * ld;
-        if (full && accumulate) {
-            _mm256_storeu_ps(di, _mm256_add_ps(_mm256_loadu_ps(di), rows[i][0]));
-            _mm256_storeu_ps(di + 8, _mm256_add_ps(_mm256_loadu_ps(di + 8), rows[i][1]));
-        } else {
-            _mm256_storeu_ps(di, rows[i][0]);
-            _mm256_storeu_ps(di + 8, rows[i][1]);
+    if (m == rows && n == A2_NR) {
+#pragma GCC unroll 6
+        for (int i = 0; i < rows; i++) {
+            float *ci = c + (long)i * ldc;
+            if (accumulate) {
+                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+                acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+            }
+            _mm256_storeu_ps(ci, acc[i][0]);
+            _mm256_storeu_ps(ci + 8, acc[i][1]);
         }
+        return;
     }
-    if (!full) tk_store_partial(tmp, A2_NR, c, ldc, m, n, accumulate);
+    float tmp[A2_MR * A2_NR];
+    for (int i = 0; i < rows; i++) {
+        _mm256_storeu_ps(tmp + i * A2_NR, acc[i][0]);
+        _mm256_storeu_ps(tmp + i * A2_NR + 8, acc[i][1]);
+    }
+    tk_store_partial(tmp, A2_NR, c, ldc, m, n, accumulate);
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
+    switch (m) {
+    case 1: tile_avx2(1, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 2: tile_avx2(2, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 3: tile_avx2(3, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 4: tile_avx2(4, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    default: tile_avx2(A2_MR, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    }
 }
 
 // One row x 32 columns: four accumulators, a load of B per multiply-add.
@@ -135,26 +149,28 @@ static void kernel_narrow_avx2(long kc, const float *a, const float *b0p, const 
 
 #define A5_MR 8
 #define A5_NR 48
-__attribute__((target("avx512f,fma")))
-static void kernel_avx512(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
+// As tile_avx2: the first `rows` rows only, A packed A5_MR rows apart.
+__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void
+tile_avx512(const int rows, long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m,
+            int n, int accumulate) {
     __m512 acc[A5_MR][3];
 #pragma GCC unroll 8
-    for (int i = 0; i < A5_MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); acc[i][2] = _mm512_setzero_ps(); }
+    for (int i = 0; i < rows; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
     for (long k = 0; k < kc; k++) {
         const float *b = b0p + boff[k];
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
 #pragma GCC unroll 8
-        for (int i = 0; i < A5_MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
+        for (int i = 0; i < rows; i++) {
+            const __m512 av = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
             acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
         }
         a += A5_MR;
     }
-    if (m == A5_MR && n == A5_NR) {
+    if (m == rows && n == A5_NR) {
 #pragma GCC unroll 8
-        for (int i = 0; i < A5_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             float *ci = c + (long)i * ldc;
             if (accumulate) {
                 acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(ci));
@@ -168,12 +184,23 @@ static void kernel_avx512(long kc, const float *a, const float *b0p, const long 
         return;
     }
     float tmp[A5_MR * A5_NR];
-    for (int i = 0; i < A5_MR; i++) {
+    for (int i = 0; i < rows; i++) {
         _mm512_storeu_ps(tmp + i * A5_NR, acc[i][0]);
         _mm512_storeu_ps(tmp + i * A5_NR + 16, acc[i][1]);
         _mm512_storeu_ps(tmp + i * A5_NR + 32, acc[i][2]);
     }
     tk_store_partial(tmp, A5_NR, c, ldc, m, n, accumulate);
+}
+
+__attribute__((target("avx512f,fma")))
+static void kernel_avx512(long kc, const float *a, const float *b0p, const long *boff, float *c, long ldc, int m, int n, int accumulate) {
+    switch (m) {
+    case 1: tile_avx512(1, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 2: tile_avx512(2, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 3: tile_avx512(3, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    case 4: tile_avx512(4, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    default: tile_avx512(A5_MR, kc, a, b0p, boff, c, ldc, m, n, accumulate); break;
+    }
 }
 
 // One row x 64 columns.

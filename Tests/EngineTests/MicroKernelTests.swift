@@ -3,7 +3,7 @@ import Foundation
 import TesseraEngine
 import XCTest
 
-/// Every micro-kernel variant this CPU supports agrees with a naive product, on full and edge tiles.
+/// Every micro-kernel variant this CPU supports agrees with a naive product, on full and edge tiles of every row count.
 final class MicroKernelTests: XCTestCase {
     func naive(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
@@ -20,7 +20,9 @@ final class MicroKernelTests: XCTestCase {
             let name = name + kind
             tested.append(name)
             let mr = Int(info.mr), nr = Int(info.nr)
-            for (m, n, k) in [(mr, nr, 37), (max(1, mr - 1), nr - 3, 5), (1, 1, 1), (mr, 2, 64)] {
+            // Every row count (the wide kernels have a tile per count of active rows), full and partial widths.
+            let shapes = (1...mr).flatMap { m in [(m, nr, 37), (m, max(1, nr - 3), 5)] } + [(1, 1, 1), (mr, 2, 64)]
+            for (m, n, k) in shapes {
                 let a = (0..<(m * k)).map { _ in g.nextNormal() }, b = (0..<(k * n)).map { _ in g.nextNormal() }
                 var ap = [Float](repeating: .nan, count: mr * k), bp = [Float](repeating: .nan, count: nr * k)
                 tk_pack_a(a, k, 1, Int32(m), Int32(k), Int32(mr), &ap)
