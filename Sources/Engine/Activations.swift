@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Functional {
@@ -70,22 +71,9 @@ extension Functional {
         let (outer, n, inner) = xc.around(a)
         let out = Tensor(zeros: x.shape, zeroed: false)
         let src = xc.pointer, dst = out.pointer
-        Parallel.forRanges(outer * inner, grain: 4096) { r in
-            for idx in r {
-                let o = idx / inner, i = idx % inner
-                let base = o * n * inner + i
-                var m = -Float.infinity
-                for j in 0..<n { m = Swift.max(m, src[base + j * inner]) }
-                var s: Float = 0
-                for j in 0..<n { s += Foundation.exp(src[base + j * inner] - m) }
-                if log {
-                    let lse = m + Foundation.log(s)
-                    for j in 0..<n { dst[base + j * inner] = src[base + j * inner] - lse }
-                } else {
-                    let inv = 1 / s
-                    for j in 0..<n { dst[base + j * inner] = Foundation.exp(src[base + j * inner] - m) * inv }
-                }
-            }
+        Parallel.forPixelRuns(outer: outer, inner: inner) { o, i, count in
+            let base = o * n * inner + i
+            tk_softmax_channels(src + base, dst + base, n, inner, count, log ? 1 : 0)
         }
         return out
     }

@@ -15,6 +15,12 @@ public struct FMAPeak: Sendable {
     public let allCores: Double
     public let threads: Int
 
+    /// The best of `rounds` measurements: a shared host's slow phases only ever lower a peak (one 0.2 s
+    /// measurement on a noisy KVM guest once read 25% low, and layers then showed 125% of "peak").
+    public static func best(isa: String = GEMM.kernelName, rounds: Int = 3) -> FMAPeak? {
+        (0..<max(1, rounds)).compactMap { _ in measure(isa: isa) }.max { $0.allCores < $1.allCores }
+    }
+
     /// Measures the named variant (the active one by default); nil if this CPU does not support it.
     public static func measure(isa: String = GEMM.kernelName, seconds: Double = 0.2) -> FMAPeak? {
         guard tk_kernel_named(isa) != nil else { return nil }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Functional {
@@ -43,19 +44,16 @@ extension Functional {
         return Tensor.record(out, [logits]) { g in
             let lp = logp.pointer, tp = tc.pointer
             let scale = g.item / Float(denom)
-            let grad = Tensor(zeros: logits.shape)
+            let grad = Tensor(zeros: logits.shape, zeroed: false)
             let gp = grad.pointer
-            Parallel.forRanges(n * inner, grain: 4096) { r in
-                for idx in r {
-                    let b = idx / inner, i = idx % inner
-                    let y = Int(tp[idx])
-                    if let ignoreIndex, y == ignoreIndex { continue }
-                    let base = b * c * inner + i
-                    for k in 0..<c {
-                        let p = Foundation.exp(lp[base + k * inner])
-                        var d = (1 - eps) * weights[y] * (p - (k == y ? 1 : 0))
-                        if eps > 0 { d += eps / Float(c) * (p * weightTotal - weights[k]) }
-                        gp[base + k * inner] = d * scale
+            weights.withUnsafeBufferPointer { w in
+                let hyper = tk_cross_entropy_grad_params(
+                    weights: w.baseAddress, weight_total: weightTotal, smoothing: eps, scale: scale,
+                    ignore_index: Float(ignoreIndex ?? 0), has_ignore: ignoreIndex == nil ? 0 : 1)
+                withUnsafePointer(to: hyper) { h in
+                    Parallel.forPixelRuns(outer: n, inner: inner) { b, i, count in
+                        let base = b * c * inner + i
+                        tk_cross_entropy_grad(lp + base, tp + b * inner + i, gp + base, c, inner, count, h)
                     }
                 }
             }

@@ -57,3 +57,20 @@ extension Parallel {
         }
     }
 }
+
+extension Parallel {
+    /// Splits the pixels of [outer, channels, inner] data over the workers in runs that stay inside one outer
+    /// slice: `body(o, i, count)` covers pixels i..<i+count of slice o (per-pixel loops over channels).
+    static func forPixelRuns(outer: Int, inner: Int, grain: Int = 4096,
+                             _ body: (_ outer: Int, _ first: Int, _ count: Int) -> Void) {
+        forRanges(outer * inner, grain: grain) { r in
+            var idx = r.lowerBound
+            while idx < r.upperBound {
+                let o = idx / inner, i = idx % inner
+                let count = min(r.upperBound - idx, inner - i)
+                body(o, i, count)
+                idx += count
+            }
+        }
+    }
+}

@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
         }
         if peak {
             for isa in ["scalar", "avx2", "avx512"] {
-                guard let p = FMAPeak.measure(isa: isa) else { continue }
+                guard let p = FMAPeak.best(isa: isa) else { continue }
                 print(String(format: "peak %-7@ %7.1f GFLOP/s on one core, %7.1f on %d threads",
                              isa as NSString, p.perCore, p.allCores, p.threads))
             }
@@ -99,7 +99,7 @@ struct Bench: ParsableCommand {
 
     /// Each pass of each layer: GFLOP/s, its share of the measured FMA peak, and its rate against the forward's.
     func runConvolutions(_ layers: [ConvLayerCase]) throws {
-        let peak = FMAPeak.measure()
+        let peak = FMAPeak.best()
         var results: [ConvBenchmark.Result] = []
         if !json {
             print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads, FMA peak "

@@ -165,6 +165,34 @@ typedef enum { TK_BOTH_ARRAYS = 0, TK_SCALAR_B, TK_SCALAR_A } tk_operands;
 void tk_binary(int op, int operands, const float *a, const float *b, float *out, long n);
 void tk_binary_variant(const char *isa, int op, int operands, const float *a, const float *b, float *out, long n);
 
+// Softmax and cross-entropy loops (softmax_loops.c), with `_variant` forms as above.
+
+/// (log-)softmax over `channels` rows `stride` floats apart, for `count` pixels: out = x - logsumexp(x) (log) or
+/// exp(x - max) / sum. NaN propagates.
+void tk_softmax_channels(const float *x, float *out, long channels, long stride, long count, int log);
+void tk_softmax_channels_variant(const char *isa, const float *x, float *out, long channels, long stride, long count,
+                                 int log);
+/// The vectorisable exp and log those loops use, element by element (for tests).
+void tk_exp_log_variant(const char *isa, const float *x, float *exp_out, float *log_out, long n);
+/// Constants of the cross-entropy gradient (torch's cross_entropy with class weights and label smoothing).
+typedef struct {
+    /// `channels` class weights and their sum.
+    const float *weights;
+    float weight_total;
+    float smoothing;
+    /// The upstream gradient divided by the summed weights of the counted targets.
+    float scale;
+    /// Targets equal to ignore_index (when has_ignore) get a zero gradient.
+    float ignore_index;
+    int has_ignore;
+} tk_cross_entropy_grad_params;
+/// grad[j][i] = scale * ((1 - s) w[y] (p - [j == y]) + s / C (p * weight_total - w[j])), p = exp(logp[j][i]),
+/// y = target[i] (class ids as floats), for `count` pixels of `channels` rows `stride` apart.
+void tk_cross_entropy_grad(const float *logp, const float *target, float *grad, long channels, long stride,
+                           long count, const tk_cross_entropy_grad_params *h);
+void tk_cross_entropy_grad_variant(const char *isa, const float *logp, const float *target, float *grad,
+                                   long channels, long stride, long count, const tk_cross_entropy_grad_params *h);
+
 /// Runs `iterations` rounds of independent register-only FMAs with the named variant (scalar | avx2 | avx512, which
 /// the CPU must support) and returns the floating-point operations done.
 double tk_fma_peak_loop(const char *isa, long iterations);
