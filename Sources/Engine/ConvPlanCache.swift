@@ -24,6 +24,8 @@ public final class ConvPlanCache: @unchecked Sendable {
     public let machine: String
     /// A route forced by `TESSERA_CONV_ROUTE`.
     public let forcedByEnvironment: ConvRoute?
+    /// An algorithm family forced by `TESSERA_CONV_ALGO`.
+    public let algorithm: ConvAlgorithm?
     private var routes: [String: ConvRoute] = [:]
     private var loaded = false
     private let lock = NSLock()
@@ -31,10 +33,12 @@ public final class ConvPlanCache: @unchecked Sendable {
     /// Largest plan file read (it holds a few hundred short entries).
     public static let maximumFileBytes = 1 << 20
 
-    public init(file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil) {
+    public init(file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil,
+                algorithm: ConvAlgorithm? = nil) {
         self.file = file
         self.machine = machine
         forcedByEnvironment = forcedRoute
+        self.algorithm = algorithm
     }
 
     public convenience init(environment env: [String: String]) {
@@ -47,12 +51,13 @@ public final class ConvPlanCache: @unchecked Sendable {
                 ?? env["HOME"].map { URL(fileURLWithPath: $0).appendingPathComponent(".cache") }
             file = base?.appendingPathComponent("tessera/conv-plans.json")
         }
-        self.init(file: file, forcedRoute: env[EngineEnvironment.convRoute.rawValue].flatMap(ConvRoute.init(rawValue:)))
+        self.init(file: file, forcedRoute: env[EngineEnvironment.convRoute.rawValue].flatMap(ConvRoute.init(rawValue:)),
+                  algorithm: env[EngineEnvironment.convAlgorithm.rawValue].flatMap(ConvAlgorithm.init(rawValue:)))
     }
 
     /// Changes whenever a route's kernels change enough to change which route wins: choices measured with
     /// other kernels are not reused.
-    public static let kernelRevision = 3
+    public static let kernelRevision = 4
 
     public static var machineKey: String {
         "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads | kernels r\(kernelRevision)"
@@ -80,6 +85,19 @@ public final class ConvPlanCache: @unchecked Sendable {
     /// Runs the pass `key` through one of `candidates` (in order of preference when nothing is known): the
     /// forced route, the remembered one, or each in turn, timed, remembering the fastest.
     public func run(_ key: String, candidates: [ConvRoute], _ body: (ConvRoute) -> Void) {
+        choose(key, candidates: candidates) { route in
+            ConvRoute.log?.record(route)
+            body(route)
+        }
+    }
+
+    private func choose(_ key: String, candidates: [ConvRoute], _ body: (ConvRoute) -> Void) {
+        var candidates = candidates
+        switch algorithm {
+        case .direct?: candidates.removeAll { $0 == .winograd }
+        case .winograd? where candidates.contains(.winograd): candidates = [.winograd]
+        default: break
+        }
         guard let first = candidates.first else { return }
         if let forced = ConvRoute.forced ?? forcedByEnvironment, candidates.contains(forced) { return body(forced) }
         if candidates.count == 1 { return body(first) }

@@ -17,9 +17,12 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     case rowBandDot = "row-band-dot"
     /// Weight gradient over row bands with both operands transposed into packed panels: many output channels.
     case rowBandPacked = "row-band-packed"
+    /// Stride-1 3x3 2-d products by Winograd's F(4x4, 3x3): 36 multiply-adds per 4x4 tile and input channel
+    /// instead of 144, plus the tile transforms (`WinogradPlan`).
+    case winograd
 
     /// Routes that compute a forward-style pass (forward, input gradient, transposed forward).
-    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im]
+    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im, .winograd]
     /// Routes that compute a weight gradient.
     public static let weightGradientRoutes: [ConvRoute] = [.rowBandDot, .rowBandPacked, .im2col]
 
@@ -31,6 +34,29 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     public static func forcing<R>(_ route: ConvRoute?, _ body: () throws -> R) rethrows -> R {
         try $forced.withValue(route, operation: body)
     }
+
+    /// `body`'s result and the routes its convolution passes took (tests check that a forced route applied).
+    public static func taken<R>(_ body: () throws -> R) rethrows -> (result: R, routes: Set<ConvRoute>) {
+        let log = Log()
+        let result = try $log.withValue(log, operation: body)
+        return (result, log.routes)
+    }
+
+    @TaskLocal static var log: Log?
+
+    /// Routes taken, recorded where a pass runs its chosen route.
+    final class Log: @unchecked Sendable {
+        private let lock = NSLock()
+        private var taken = Set<ConvRoute>()
+        var routes: Set<ConvRoute> { lock.withLock { taken } }
+        func record(_ route: ConvRoute) { lock.withLock { _ = taken.insert(route) } }
+    }
+}
+
+/// Which family of algorithms a product may use (`TESSERA_CONV_ALGO`): `direct` keeps to the direct routes
+/// (row band, im2col, col2im), `winograd` takes Winograd wherever it applies; unset, the plan measures both.
+public enum ConvAlgorithm: String, CaseIterable, Sendable {
+    case direct, winograd
 }
 
 /// Which pass of a convolution a plan is for.

@@ -47,11 +47,16 @@ enum ConvolutionKernels {
                                transposed: transposed)
         let key = planKey(.product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
                           transposed: transposed, swapped: swappedWeights)
+        let winograd = WinogradPlan(geometry: g, sourceSize: sourceSize, columns: columns, transposed: transposed)
         let candidates = ConvRoute.productRoutes.filter {
             $0 == .im2col || ($0 == .rowBand && band != nil) || ($0 == .col2im && transposed && swappedWeights)
+                || ($0 == .winograd && winograd != nil)
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
-            if route == .rowBand, let band {
+            if route == .winograd, let winograd {
+                winograd.forward(batch: g.batch, groups: groups, source: source, channels: c, weights: weights,
+                                 swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
+            } else if route == .rowBand, let band {
                 band.forward(batch: g.batch, groups: groups, source: source, weights: packed(), rows: m,
                              output: output, epilogue: epilogue)
             } else if route == .col2im {

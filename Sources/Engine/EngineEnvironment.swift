@@ -9,6 +9,7 @@ public enum EngineEnvironment: String, CaseIterable, Sendable {
     case threads = "TESSERA_THREADS"
     case planCache = "TESSERA_PLAN_CACHE"
     case convRoute = "TESSERA_CONV_ROUTE"
+    case convAlgorithm = "TESSERA_CONV_ALGO"
     case poolMegabytes = "TESSERA_POOL_MB"
     case guardScratch = "TESSERA_GUARD_SCRATCH"
 
@@ -22,6 +23,8 @@ public enum EngineEnvironment: String, CaseIterable, Sendable {
         case .threads: "worker threads, 1 or more (default: the active cores)"
         case .planCache: "convolution plan file path, or off (default: ~/.cache/tessera/conv-plans.json)"
         case .convRoute: "force a convolution route: \(ConvRoute.allCases.map(\.rawValue).joined(separator: " | "))"
+        case .convAlgorithm:
+            "convolution algorithm: \(ConvAlgorithm.allCases.map(\.rawValue).joined(separator: " | ")) (default: measured per layer)"
         case .poolMegabytes: "tensor pool limit in MB (default: 1/4 of memory, at most 4096)"
         case .guardScratch: "1: kernel scratch ends at a guard page (slow; for tests)"
         }
@@ -42,6 +45,9 @@ public enum EngineEnvironment: String, CaseIterable, Sendable {
         case .convRoute:
             return ConvRoute(rawValue: value) == nil
                 ? "unknown route; one of \(ConvRoute.allCases.map(\.rawValue).joined(separator: ", "))" : nil
+        case .convAlgorithm:
+            return ConvAlgorithm(rawValue: value) == nil
+                ? "unknown algorithm; one of \(ConvAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))" : nil
         case .poolMegabytes:
             return Int(value).map { (0...(1 << 24)).contains($0) } == true ? nil : "not a whole number 0...16777216"
         case .guardScratch:

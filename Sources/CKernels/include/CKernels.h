@@ -214,6 +214,33 @@ void tk_field_rows(const float *rows, long n, const int32_t *base, const float *
 void tk_planar_from_u8(const uint8_t *src, long pixels, long channels, float scale, float *dst);
 void tk_planar_from_u16(const uint16_t *src, long pixels, long channels, float scale, float *dst);
 
+// Winograd F(4x4, 3x3) transforms (winograd.c). xi indexes the 36 points of a 6x6 transformed tile; tiles are
+// numbered row-major, tiles_x per tile row; tile (ty, tx) covers output rows 4ty..4ty+3, columns 4tx..4tx+3.
+
+/// U[xi * xi_stride + m * ldu + c] = (G g G^T)[xi] for the 3x3 filter g[tap] = w[m * ms + c * cs + tap]
+/// (tap = 3 ky + kx, or 8 - that when flip: the rotated filter of an input gradient).
+void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels, int flip, float *u, long xi_stride,
+                        long ldu);
+/// V[xi * xi_stride + c * ldv + i] = (B^T d B)[xi] for tiles tile0 + i (i < count) of `channels` planes of an
+/// ih x iw source (plane floats apart) read from row 4 ty - pad_top, column 4 tx - pad_left, zero outside.
+/// scratch: tk_winograd_input_scratch(count) floats.
+void tk_winograd_input(const float *src, long plane, int ih, int iw, int channels, int pad_top, int pad_left,
+                       long tiles_x, long tile0, int count, float *v, long xi_stride, long ldv, float *scratch);
+void tk_winograd_input_variant(const char *isa, const float *src, long plane, int ih, int iw, int channels,
+                               int pad_top, int pad_left, long tiles_x, long tile0, int count, float *v,
+                               long xi_stride, long ldv, float *scratch);
+long tk_winograd_input_scratch(long count);
+/// out[m * out_plane + y * ow + x] = act(scale[m] * (A^T M A)[y, x] + shift[m]) for the parts of tiles tile0 + i
+/// (i < count) inside oh x ow, from M[xi * xi_stride + m * ldm + i], m < rows. scale, shift may be NULL; relu 0 or 1.
+/// scratch: tk_winograd_output_scratch(count) floats.
+void tk_winograd_output(const float *mm, long xi_stride, long ldm, int rows, long tiles_x, long tile0, int count,
+                        float *out, long out_plane, int oh, int ow, const float *scale, const float *shift, int relu,
+                        float *scratch);
+void tk_winograd_output_variant(const char *isa, const float *mm, long xi_stride, long ldm, int rows, long tiles_x,
+                                long tile0, int count, float *out, long out_plane, int oh, int ow, const float *scale,
+                                const float *shift, int relu, float *scratch);
+long tk_winograd_output_scratch(long count);
+
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
 /// `bytes` of memory ending exactly at an inaccessible page (any overrun faults), or NULL; free with tk_guarded_free.

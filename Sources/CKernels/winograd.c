@@ -1,0 +1,228 @@
+// Winograd F(4x4, 3x3) transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+// a 3x3 stride-1 convolution computed on 4x4 output tiles as 36 element-wise products of transformed 6x6 input
+// tiles and transformed filters, Y = A^T [(G g G^T) . (B^T d B)] A, with the interpolation points 0, +-1, +-2 and
+// infinity. The 36 element-wise products over channels are batched GEMMs run by the packed micro-kernels; the
+// transforms here are written once as plain loops over tiles that the compiler vectorises, and compiled per
+// instruction set (variants.h). Tiles are read along one tile row at a time: the rows of the window are copied into
+// a zero-padded buffer (borders and padding cost nothing in the loop), split into the four column phases
+// (x = 4t + j), and transformed with unit-stride loads across tiles.
+#include "CKernels.h"
+
+#include <string.h>
+
+#include "variants.h"
+
+// MARK: - filter transform (scalar: M x C x 3x3 weights, once per call)
+
+void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels, int flip, float *u, long xi_stride,
+                        long ldu) {
+    for (int m = 0; m < rows; m++) {
+        for (int c = 0; c < channels; c++) {
+            const float *g = w + m * ms + c * cs;
+            float k[3][3];
+            for (int t = 0; t < 9; t++) k[t / 3][t % 3] = g[flip ? 8 - t : t];
+            // G k (6x3), then (G k) G^T (6x6).
+            float gk[6][3];
+            for (int j = 0; j < 3; j++) {
+                const float a = k[0][j], b = k[1][j], d = k[2][j];
+                gk[0][j] = a / 4.0f;
+                gk[1][j] = -(a + b + d) / 6.0f;
+                gk[2][j] = -(a - b + d) / 6.0f;
+                gk[3][j] = a / 24.0f + b / 12.0f + d / 6.0f;
+                gk[4][j] = a / 24.0f - b / 12.0f + d / 6.0f;
+                gk[5][j] = d;
+            }
+            float *dst = u + (long)m * ldu + c;
+            for (int i = 0; i < 6; i++) {
+                const float a = gk[i][0], b = gk[i][1], d = gk[i][2];
+                const float row[6] = {a / 4.0f, -(a + b + d) / 6.0f, -(a - b + d) / 6.0f,
+                                      a / 24.0f + b / 12.0f + d / 6.0f, a / 24.0f - b / 12.0f + d / 6.0f, d};
+                for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xi_stride] = row[j];
+            }
+        }
+    }
+}
+
+// MARK: - input transform: V = B^T d B per tile and channel
+
+// B^T applied to six values.
+#define TK_BT(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5) \
+    do {                                                      \
+        o0 = 4.0f * d0 - 5.0f * d2 + d4;                      \
+        o1 = -4.0f * (d1 + d2) + d3 + d4;                     \
+        o2 = 4.0f * (d1 - d2) - d3 + d4;                      \
+        o3 = -2.0f * (d1 - d3) - d2 + d4;                     \
+        o4 = 2.0f * (d1 - d3) - d2 + d4;                      \
+        o5 = 4.0f * d1 - 5.0f * d3 + d5;                      \
+    } while (0)
+
+// B^T over six rows of tiles: o_k[t] = (B^T (d_0[t] .. d_5[t]))_k; unit-stride loops across tiles vectorise.
+TK_INLINE void tk_bt_rows(const float *restrict d0, const float *restrict d1, const float *restrict d2,
+                          const float *restrict d3, const float *restrict d4, const float *restrict d5,
+                          float *restrict o, long ostride, int len) {
+    float *restrict o0 = o, *restrict o1 = o + ostride, *restrict o2 = o + 2 * ostride;
+    float *restrict o3 = o + 3 * ostride, *restrict o4 = o + 4 * ostride, *restrict o5 = o + 5 * ostride;
+    for (int t = 0; t < len; t++) {
+        TK_BT(d0[t], d1[t], d2[t], d3[t], d4[t], d5[t], o0[t], o1[t], o2[t], o3[t], o4[t], o5[t]);
+    }
+}
+
+// One run of `len` tiles of one tile row and one channel. ph[i][j][t] = window row i, column 4t + j (t <= len);
+// h: 36 * len floats.
+TK_INLINE void tk_winograd_input_run(float *const ph[6][4], int len, float *v, long xi_stride, float *h) {
+    // Along rows: h[i][j] = B^T (row i of each tile).
+    for (int i = 0; i < 6; i++)
+        tk_bt_rows(ph[i][0], ph[i][1], ph[i][2], ph[i][3], ph[i][0] + 1, ph[i][1] + 1, h + i * 6 * len, len, len);
+    // Down columns: v[k][j] = B^T (column j of h).
+    for (int j = 0; j < 6; j++) {
+        const float *c = h + j * len;
+        tk_bt_rows(c, c + 6 * len, c + 12 * len, c + 18 * len, c + 24 * len, c + 30 * len, v + j * xi_stride,
+                   6 * xi_stride, len);
+    }
+}
+
+TK_INLINE void tk_winograd_input_body(const float *src, long plane, int ih, int iw, int channels, int pad_top,
+                                      int pad_left, long tiles_x, long tile0, int count, float *v, long xi_stride,
+                                      long ldv, float *scratch) {
+    long done = 0;
+    while (done < count) {
+        const long tile = tile0 + done;
+        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
+        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        const long width = 4L * (len + 1);  // columns 4 * tx0 - pad_left ..< + width
+        float *row = scratch;               // one padded window row
+        float *phases = scratch + width;    // [6][4][len + 1]
+        const long stride = len + 1;
+        float *h = phases + 24 * stride;    // [6][6][len]
+        float *ph[6][4];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 4; j++) ph[i][j] = phases + (i * 4 + j) * stride;
+        const long x0 = 4 * tx0 - pad_left;
+        const long lo = x0 < 0 ? -x0 : 0;
+        const long hi = (iw - x0 < width) ? iw - x0 : width;
+        for (int c = 0; c < channels; c++) {
+            const float *plane_c = src + c * plane;
+            for (int i = 0; i < 6; i++) {
+                const long y = 4 * ty - pad_top + i;
+                if (y < 0 || y >= ih || hi <= lo) {
+                    memset(row, 0, sizeof(float) * width);
+                } else {
+                    if (lo > 0) memset(row, 0, sizeof(float) * lo);
+                    memcpy(row + lo, plane_c + y * iw + x0 + lo, sizeof(float) * (hi - lo));
+                    if (hi < width) memset(row + hi, 0, sizeof(float) * (width - hi));
+                }
+                float *p0 = ph[i][0], *p1 = ph[i][1], *p2 = ph[i][2], *p3 = ph[i][3];
+                for (long t = 0; t < stride; t++) {
+                    p0[t] = row[4 * t];
+                    p1[t] = row[4 * t + 1];
+                    p2[t] = row[4 * t + 2];
+                    p3[t] = row[4 * t + 3];
+                }
+            }
+            tk_winograd_input_run(ph, len, v + c * ldv + done, xi_stride, h);
+        }
+        done += len;
+    }
+}
+TK_VARIANTS(tk_winograd_input,
+            (const float *src, long plane, int ih, int iw, int channels, int pad_top, int pad_left, long tiles_x,
+             long tile0, int count, float *v, long xi_stride, long ldv, float *scratch),
+            (src, plane, ih, iw, channels, pad_top, pad_left, tiles_x, tile0, count, v, xi_stride, ldv, scratch))
+
+void tk_winograd_input(const float *src, long plane, int ih, int iw, int channels, int pad_top, int pad_left,
+                       long tiles_x, long tile0, int count, float *v, long xi_stride, long ldv, float *scratch) {
+    tk_winograd_input_variant(tk_kernel()->name, src, plane, ih, iw, channels, pad_top, pad_left, tiles_x, tile0,
+                              count, v, xi_stride, ldv, scratch);
+}
+
+long tk_winograd_input_scratch(long count) { return 28 * (count + 1) + 36 * count; }
+
+// MARK: - output transform: Y = A^T M A per tile and output channel, then the epilogue
+
+// A^T applied to six values.
+#define TK_AT(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3) \
+    do {                                              \
+        const float s12 = m1 + m2, d12 = m1 - m2;     \
+        const float s34 = m3 + m4, d34 = m3 - m4;     \
+        o0 = m0 + s12 + s34;                          \
+        o1 = d12 + 2.0f * d34;                        \
+        o2 = s12 + 4.0f * s34;                        \
+        o3 = d12 + 8.0f * d34 + m5;                   \
+    } while (0)
+
+// A^T over six rows of tiles m_k[t] = m[k * mstride + t]: o_r[t] = (A^T m)_r at o + r * ostride.
+TK_INLINE void tk_at_rows(const float *m, long mstride, float *o, long ostride, int len) {
+    const float *restrict m0 = m, *restrict m1 = m + mstride, *restrict m2 = m + 2 * mstride;
+    const float *restrict m3 = m + 3 * mstride, *restrict m4 = m + 4 * mstride, *restrict m5 = m + 5 * mstride;
+    float *restrict o0 = o, *restrict o1 = o + ostride, *restrict o2 = o + 2 * ostride, *restrict o3 = o + 3 * ostride;
+    for (int t = 0; t < len; t++) TK_AT(m0[t], m1[t], m2[t], m3[t], m4[t], m5[t], o0[t], o1[t], o2[t], o3[t]);
+}
+
+TK_INLINE void tk_affine_rows(float *restrict y, long n, float s, float b, int relu) {
+    if (relu) {
+        for (long i = 0; i < n; i++) {
+            const float v = y[i] * s + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (long i = 0; i < n; i++) y[i] = y[i] * s + b;
+    }
+}
+
+TK_INLINE void tk_winograd_output_body(const float *mm, long xi_stride, long ldm, int rows, long tiles_x, long tile0,
+                                       int count, float *out, long out_plane, int oh, int ow, const float *scale,
+                                       const float *shift, int relu, float *scratch) {
+    long done = 0;
+    while (done < count) {
+        const long tile = tile0 + done;
+        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
+        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        float *q = scratch;  // [4][4][len]: output row r, column phase c
+        float *line = scratch + 16L * len;
+        float *h = line + 4L * len;  // [4][6][len]
+        for (int m = 0; m < rows; m++) {
+            const float *src = mm + m * ldm + done;
+            const float s = scale ? scale[m] : 1.0f, b = shift ? shift[m] : 0.0f;
+            // Down columns: h[r][j] = A^T (column j of the 6x6 product).
+            for (int j = 0; j < 6; j++)
+                tk_at_rows(src + j * xi_stride, 6 * xi_stride, h + j * len, 6L * len, len);
+            // Along rows, then the epilogue: q[r][c] = act(s * (A^T (row r of h))_c + b).
+            for (int r = 0; r < 4; r++) {
+                float *qr = q + r * 4 * len;
+                tk_at_rows(h + r * 6 * len, len, qr, len, len);
+                tk_affine_rows(qr, 4L * len, s, b, relu);
+            }
+            float *plane = out + m * out_plane;
+            const long x0 = 4 * tx0;
+            const long valid = (ow - x0 < 4L * len) ? ow - x0 : 4L * len;
+            for (int r = 0; r < 4; r++) {
+                const long y = 4 * ty + r;
+                if (y >= oh) break;
+                const float *q0 = q + (r * 4 + 0) * len, *q1 = q + (r * 4 + 1) * len;
+                const float *q2 = q + (r * 4 + 2) * len, *q3 = q + (r * 4 + 3) * len;
+                float *dst = valid == 4L * len ? plane + y * ow + x0 : line;
+                for (int t = 0; t < len; t++) {
+                    dst[4 * t] = q0[t];
+                    dst[4 * t + 1] = q1[t];
+                    dst[4 * t + 2] = q2[t];
+                    dst[4 * t + 3] = q3[t];
+                }
+                if (dst == line) memcpy(plane + y * ow + x0, line, sizeof(float) * valid);
+            }
+        }
+        done += len;
+    }
+}
+TK_VARIANTS(tk_winograd_output,
+            (const float *mm, long xi_stride, long ldm, int rows, long tiles_x, long tile0, int count, float *out,
+             long out_plane, int oh, int ow, const float *scale, const float *shift, int relu, float *scratch),
+            (mm, xi_stride, ldm, rows, tiles_x, tile0, count, out, out_plane, oh, ow, scale, shift, relu, scratch))
+
+void tk_winograd_output(const float *mm, long xi_stride, long ldm, int rows, long tiles_x, long tile0, int count,
+                        float *out, long out_plane, int oh, int ow, const float *scale, const float *shift, int relu,
+                        float *scratch) {
+    tk_winograd_output_variant(tk_kernel()->name, mm, xi_stride, ldm, rows, tiles_x, tile0, count, out, out_plane, oh,
+                               ow, scale, shift, relu, scratch);
+}
+
+long tk_winograd_output_scratch(long count) { return 44 * count; }
