@@ -14,6 +14,17 @@
 
 // MARK: - filter transform (scalar: M x C x 3x3 weights, once per call)
 
+// G applied to three values, written to o[0], o[stride], ... o[5 * stride].
+static inline void tk_g(float a, float b, float d, float *o, int stride) {
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, quarter_sixth = 1.0f / 24.0f;
+    o[0] = 0.25f * a;
+    o[stride] = -(a + b + d) * sixth;
+    o[2 * stride] = -(a - b + d) * sixth;
+    o[3 * stride] = a * quarter_sixth + b * twelfth + d * sixth;
+    o[4 * stride] = a * quarter_sixth - b * twelfth + d * sixth;
+    o[5 * stride] = d;
+}
+
 void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels, int flip, float *u, long xi_stride,
                         long ldu) {
     for (int m = 0; m < rows; m++) {
@@ -23,23 +34,78 @@ void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels
             for (int t = 0; t < 9; t++) k[t / 3][t % 3] = g[flip ? 8 - t : t];
             // G k (6x3), then (G k) G^T (6x6).
             float gk[6][3];
-            for (int j = 0; j < 3; j++) {
-                const float a = k[0][j], b = k[1][j], d = k[2][j];
-                gk[0][j] = a / 4.0f;
-                gk[1][j] = -(a + b + d) / 6.0f;
-                gk[2][j] = -(a - b + d) / 6.0f;
-                gk[3][j] = a / 24.0f + b / 12.0f + d / 6.0f;
-                gk[4][j] = a / 24.0f - b / 12.0f + d / 6.0f;
-                gk[5][j] = d;
-            }
+            for (int j = 0; j < 3; j++) tk_g(k[0][j], k[1][j], k[2][j], &gk[0][j], 3);
             float *dst = u + (long)m * ldu + c;
             for (int i = 0; i < 6; i++) {
-                const float a = gk[i][0], b = gk[i][1], d = gk[i][2];
-                const float row[6] = {a / 4.0f, -(a + b + d) / 6.0f, -(a - b + d) / 6.0f,
-                                      a / 24.0f + b / 12.0f + d / 6.0f, a / 24.0f - b / 12.0f + d / 6.0f, d};
+                float row[6];
+                tk_g(gk[i][0], gk[i][1], gk[i][2], row, 1);
                 for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xi_stride] = row[j];
             }
         }
+    }
+}
+
+// MARK: - 4-way (de)interleaving across tiles with portable vector shuffles (one shuffle form per instruction set)
+
+typedef float tk_v8 __attribute__((vector_size(32), aligned(4)));
+
+// p_j[t] = row[4t + j] for t < n.
+TK_INLINE void tk_deinterleave4(const float *row, long n, float *p0, float *p1, float *p2, float *p3) {
+    long t = 0;
+    for (; t + 8 <= n; t += 8) {
+        tk_v8 r0, r1, r2, r3;
+        memcpy(&r0, row + 4 * t, 32);
+        memcpy(&r1, row + 4 * t + 8, 32);
+        memcpy(&r2, row + 4 * t + 16, 32);
+        memcpy(&r3, row + 4 * t + 24, 32);
+        const tk_v8 a = __builtin_shufflevector(r0, r1, 0, 4, 8, 12, 1, 5, 9, 13);
+        const tk_v8 b = __builtin_shufflevector(r0, r1, 2, 6, 10, 14, 3, 7, 11, 15);
+        const tk_v8 c = __builtin_shufflevector(r2, r3, 0, 4, 8, 12, 1, 5, 9, 13);
+        const tk_v8 d = __builtin_shufflevector(r2, r3, 2, 6, 10, 14, 3, 7, 11, 15);
+        const tk_v8 q0 = __builtin_shufflevector(a, c, 0, 1, 2, 3, 8, 9, 10, 11);
+        const tk_v8 q1 = __builtin_shufflevector(a, c, 4, 5, 6, 7, 12, 13, 14, 15);
+        const tk_v8 q2 = __builtin_shufflevector(b, d, 0, 1, 2, 3, 8, 9, 10, 11);
+        const tk_v8 q3 = __builtin_shufflevector(b, d, 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(p0 + t, &q0, 32);
+        memcpy(p1 + t, &q1, 32);
+        memcpy(p2 + t, &q2, 32);
+        memcpy(p3 + t, &q3, 32);
+    }
+    for (; t < n; t++) {
+        p0[t] = row[4 * t];
+        p1[t] = row[4 * t + 1];
+        p2[t] = row[4 * t + 2];
+        p3[t] = row[4 * t + 3];
+    }
+}
+
+// row[4t + j] = p_j[t] for t < n.
+TK_INLINE void tk_interleave4(const float *p0, const float *p1, const float *p2, const float *p3, long n, float *row) {
+    long t = 0;
+    for (; t + 8 <= n; t += 8) {
+        tk_v8 q0, q1, q2, q3;
+        memcpy(&q0, p0 + t, 32);
+        memcpy(&q1, p1 + t, 32);
+        memcpy(&q2, p2 + t, 32);
+        memcpy(&q3, p3 + t, 32);
+        const tk_v8 a = __builtin_shufflevector(q0, q1, 0, 8, 1, 9, 2, 10, 3, 11);
+        const tk_v8 b = __builtin_shufflevector(q0, q1, 4, 12, 5, 13, 6, 14, 7, 15);
+        const tk_v8 c = __builtin_shufflevector(q2, q3, 0, 8, 1, 9, 2, 10, 3, 11);
+        const tk_v8 d = __builtin_shufflevector(q2, q3, 4, 12, 5, 13, 6, 14, 7, 15);
+        const tk_v8 o0 = __builtin_shufflevector(a, c, 0, 1, 8, 9, 2, 3, 10, 11);
+        const tk_v8 o1 = __builtin_shufflevector(a, c, 4, 5, 12, 13, 6, 7, 14, 15);
+        const tk_v8 o2 = __builtin_shufflevector(b, d, 0, 1, 8, 9, 2, 3, 10, 11);
+        const tk_v8 o3 = __builtin_shufflevector(b, d, 4, 5, 12, 13, 6, 7, 14, 15);
+        memcpy(row + 4 * t, &o0, 32);
+        memcpy(row + 4 * t + 8, &o1, 32);
+        memcpy(row + 4 * t + 16, &o2, 32);
+        memcpy(row + 4 * t + 24, &o3, 32);
+    }
+    for (; t < n; t++) {
+        row[4 * t] = p0[t];
+        row[4 * t + 1] = p1[t];
+        row[4 * t + 2] = p2[t];
+        row[4 * t + 3] = p3[t];
     }
 }
 
@@ -104,20 +170,17 @@ TK_INLINE void tk_winograd_input_body(const float *src, long plane, int ih, int 
             const float *plane_c = src + c * plane;
             for (int i = 0; i < 6; i++) {
                 const long y = 4 * ty - pad_top + i;
+                const float *from = row;
                 if (y < 0 || y >= ih || hi <= lo) {
                     memset(row, 0, sizeof(float) * width);
+                } else if (lo == 0 && hi == width) {
+                    from = plane_c + y * iw + x0;  // inside the image: read in place
                 } else {
                     if (lo > 0) memset(row, 0, sizeof(float) * lo);
                     memcpy(row + lo, plane_c + y * iw + x0 + lo, sizeof(float) * (hi - lo));
                     if (hi < width) memset(row + hi, 0, sizeof(float) * (width - hi));
                 }
-                float *p0 = ph[i][0], *p1 = ph[i][1], *p2 = ph[i][2], *p3 = ph[i][3];
-                for (long t = 0; t < stride; t++) {
-                    p0[t] = row[4 * t];
-                    p1[t] = row[4 * t + 1];
-                    p2[t] = row[4 * t + 2];
-                    p3[t] = row[4 * t + 3];
-                }
+                tk_deinterleave4(from, stride, ph[i][0], ph[i][1], ph[i][2], ph[i][3]);
             }
             tk_winograd_input_run(ph, len, v + c * ldv + done, xi_stride, h);
         }
@@ -201,12 +264,7 @@ TK_INLINE void tk_winograd_output_body(const float *mm, long xi_stride, long ldm
                 const float *q0 = q + (r * 4 + 0) * len, *q1 = q + (r * 4 + 1) * len;
                 const float *q2 = q + (r * 4 + 2) * len, *q3 = q + (r * 4 + 3) * len;
                 float *dst = valid == 4L * len ? plane + y * ow + x0 : line;
-                for (int t = 0; t < len; t++) {
-                    dst[4 * t] = q0[t];
-                    dst[4 * t + 1] = q1[t];
-                    dst[4 * t + 2] = q2[t];
-                    dst[4 * t + 3] = q3[t];
-                }
+                tk_interleave4(q0, q1, q2, q3, len, dst);
                 if (dst == line) memcpy(plane + y * ow + x0, line, sizeof(float) * valid);
             }
         }
