@@ -284,3 +284,105 @@ void tk_winograd_output(const float *mm, long xi_stride, long ldm, int rows, lon
 }
 
 long tk_winograd_output_scratch(long count) { return 44 * count; }
+
+// MARK: - weight gradient: dW = G^T [sum over tiles (A w A^T) . (B^T d B)] G
+//
+// By the transposition principle the forward's identity y = A^T [(G g) . (B^T d)] also gives the correlation of an
+// input tile d with an output-gradient tile w: dW = G^T [(A w) . (B^T d)]. The input tiles take the forward's
+// transform; output-gradient tiles take A (4 -> 6); the sum over tiles is a product per point xi.
+
+// A applied to four values.
+#define TK_A(w0, w1, w2, w3, o0, o1, o2, o3, o4, o5) \
+    do {                                             \
+        const float s02 = w0 + w2, s13 = w1 + w3;    \
+        const float f02 = w0 + 4.0f * w2, f13 = 2.0f * w1 + 8.0f * w3; \
+        o0 = w0;                                     \
+        o1 = s02 + s13;                              \
+        o2 = s02 - s13;                              \
+        o3 = f02 + f13;                              \
+        o4 = f02 - f13;                              \
+        o5 = w3;                                     \
+    } while (0)
+
+TK_INLINE void tk_a_rows(const float *restrict w0, const float *restrict w1, const float *restrict w2,
+                         const float *restrict w3, float *restrict o, long ostride, int len) {
+    float *restrict o0 = o, *restrict o1 = o + ostride, *restrict o2 = o + 2 * ostride;
+    float *restrict o3 = o + 3 * ostride, *restrict o4 = o + 4 * ostride, *restrict o5 = o + 5 * ostride;
+    for (int t = 0; t < len; t++) TK_A(w0[t], w1[t], w2[t], w3[t], o0[t], o1[t], o2[t], o3[t], o4[t], o5[t]);
+}
+
+TK_INLINE void tk_winograd_gradient_body(const float *g, long plane, int oh, int ow, int rows, long tiles_x,
+                                         long tile0, int count, float *w, long xi_stride, long ldw, float *scratch) {
+    long done = 0;
+    while (done < count) {
+        const long tile = tile0 + done;
+        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
+        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        const long width = 4L * len, x0 = 4 * tx0;
+        const long valid = ow - x0 < width ? ow - x0 : width;
+        float *line = scratch;           // one zero-extended row of 4 len
+        float *ph = line + width;        // [4 rows][4 phases][len]
+        float *h = ph + 16L * len;       // [4 rows][6][len]
+        for (int m = 0; m < rows; m++) {
+            const float *plane_m = g + m * plane;
+            for (int r = 0; r < 4; r++) {
+                const long y = 4 * ty + r;
+                const float *from = line;
+                if (y >= oh) {
+                    memset(line, 0, sizeof(float) * width);
+                } else if (valid == width) {
+                    from = plane_m + y * ow + x0;
+                } else {
+                    memcpy(line, plane_m + y * ow + x0, sizeof(float) * valid);
+                    memset(line + valid, 0, sizeof(float) * (width - valid));
+                }
+                float *p = ph + r * 4 * len;
+                tk_deinterleave4(from, len, p, p + len, p + 2 * len, p + 3 * len);
+                // Along the row: h[r][eta] = A (row r of each tile).
+                tk_a_rows(p, p + len, p + 2 * len, p + 3 * len, h + r * 6 * len, len, len);
+            }
+            // Down the columns: w[xi][eta] = A (column eta of h).
+            for (int eta = 0; eta < 6; eta++) {
+                const float *c = h + eta * len;
+                tk_a_rows(c, c + 6 * len, c + 12 * len, c + 18 * len, w + m * ldw + done + eta * xi_stride,
+                          6 * xi_stride, len);
+            }
+        }
+        done += len;
+    }
+}
+TK_VARIANTS(tk_winograd_gradient,
+            (const float *g, long plane, int oh, int ow, int rows, long tiles_x, long tile0, int count, float *w,
+             long xi_stride, long ldw, float *scratch),
+            (g, plane, oh, ow, rows, tiles_x, tile0, count, w, xi_stride, ldw, scratch))
+
+void tk_winograd_gradient(const float *g, long plane, int oh, int ow, int rows, long tiles_x, long tile0, int count,
+                          float *w, long xi_stride, long ldw, float *scratch) {
+    tk_winograd_gradient_variant(tk_kernel()->name, g, plane, oh, ow, rows, tiles_x, tile0, count, w, xi_stride, ldw,
+                                 scratch);
+}
+
+long tk_winograd_gradient_scratch(long count) { return 44 * count; }
+
+// G^T applied to six values.
+static inline void tk_gt(const float *s, long stride, float *o, int ostride) {
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f, quarter_sixth = 1.0f / 24.0f;
+    const float s0 = s[0], s1 = s[stride], s2 = s[2 * stride], s3 = s[3 * stride], s4 = s[4 * stride],
+                s5 = s[5 * stride];
+    o[0] = 0.25f * s0 - (s1 + s2) * sixth + (s3 + s4) * quarter_sixth;
+    o[ostride] = (s2 - s1) * sixth + (s3 - s4) * twelfth;
+    o[2 * ostride] = (s3 + s4 - s1 - s2) * sixth + s5;
+}
+
+void tk_winograd_filter_gradient(const float *s, long xi_stride, long lds, int rows, int channels, float *dw, long ms,
+                                 long cs) {
+    for (int m = 0; m < rows; m++) {
+        for (int c = 0; c < channels; c++) {
+            const float *p = s + (long)m * lds + c;
+            float t[3][6];  // G^T S: rows k, columns eta
+            for (int eta = 0; eta < 6; eta++) tk_gt(p + eta * xi_stride, 6 * xi_stride, &t[0][eta], 6);
+            float *dst = dw + m * ms + c * cs;
+            for (int k = 0; k < 3; k++) tk_gt(t[k], 1, dst + 3 * k, 1);
+        }
+    }
+}

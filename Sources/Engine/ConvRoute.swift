@@ -24,7 +24,7 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     /// Routes that compute a forward-style pass (forward, input gradient, transposed forward).
     public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im, .winograd]
     /// Routes that compute a weight gradient.
-    public static let weightGradientRoutes: [ConvRoute] = [.rowBandDot, .rowBandPacked, .im2col]
+    public static let weightGradientRoutes: [ConvRoute] = [.rowBandDot, .rowBandPacked, .im2col, .winograd]
 
     /// A route forced for the current task (tests compare every route on the same layer; benchmarks time each).
     /// Where the forced route does not apply to a layer's pass, the measured choice is used.

@@ -179,9 +179,17 @@ enum ConvolutionKernels {
         let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns, transposed: false)
         let key = planKey(.weightGradient, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
                           transposed: false)
-        let candidates = band == nil ? [.im2col] : ConvRoute.weightGradientRoutes
+        let winograd = WinogradPlan(geometry: g, sourceSize: sourceSize, columns: columns, transposed: false)
+            .flatMap { WinogradPlan.coversWeightGradient(rows: m, channels: c, groups: g.groups) ? $0 : nil }
+        let candidates = ConvRoute.weightGradientRoutes.filter {
+            $0 == .im2col || (band != nil && ($0 == .rowBandDot || $0 == .rowBandPacked))
+                || ($0 == .winograd && winograd != nil)
+        }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
-            if let band, route == .rowBandDot || route == .rowBandPacked {
+            if route == .winograd, let winograd {
+                winograd.weightGradient(batch: g.batch, groups: g.groups, a: a, rows: m, source: source, channels: c,
+                                        into: result)
+            } else if let band, route == .rowBandDot || route == .rowBandPacked {
                 band.weightGradient(batch: g.batch, groups: g.groups, a: a, rows: m, source: source,
                                     packed: route == .rowBandPacked, into: result)
             } else {

@@ -125,4 +125,73 @@ struct WinogradPlan {
             }
         }
     }
+
+    /// Largest accumulator (36 x M x C floats per group and worker) the weight gradient takes: 16 MB.
+    static let maxGradientAccumulator = 1 << 22
+
+    /// Whether the weight gradient of `rows` x `channels` (per group) fits the accumulator bound.
+    static func coversWeightGradient(rows m: Int, channels c: Int, groups: Int) -> Bool {
+        points * m * c * groups <= maxGradientAccumulator
+    }
+
+    /// dW[g][m][c][3][3] = sum over images and tiles of the correlation of source tiles with output-gradient tiles,
+    /// as G^T [sum_tiles (A w A^T) . (B^T d B)] G: per block of tiles, the 36 products S_xi += W_xi · V_xi^T
+    /// reduce over the block's tiles through the micro-kernel (both operands packed transposed), and one filter
+    /// transform per weight ends it.
+    func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
+                        channels c: Int, into result: UnsafeMutablePointer<Float>) {
+        let points = Self.points
+        let kernel = GEMM.wide, kern = kernel.function, mr = kernel.mr, nr = kernel.nr
+        let tileBlock = min(GEMM.maxDepthBlock, 64)
+        let blocks = (tiles + tileBlock - 1) / tileBlock
+        let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
+        let tasks = batch * groups * blocks
+        let perGroup = points * m * c
+        let sums = TensorStorage(count: groups * perGroup, zeroed: false)
+        let mPanels = (m + mr - 1) / mr, cPanels = (c + nr - 1) / nr
+        Parallel.accumulating(tasks, count: groups * perGroup, into: sums.base) { mine, acc in
+            let v = ScratchBuffer(count: points * c * tileBlock)
+            let w = ScratchBuffer(count: points * m * tileBlock)
+            let aPack = ScratchBuffer(count: mPanels * mr * tileBlock)
+            let bPack = ScratchBuffer(count: cPanels * nr * tileBlock)
+            let inScratch = ScratchBuffer(count: tk_winograd_input_scratch(tileBlock))
+            let gradScratch = ScratchBuffer(count: tk_winograd_gradient_scratch(tileBlock))
+            let rowOffsetsM = (0..<m).map { $0 * tileBlock }, rowOffsetsC = (0..<c).map { $0 * tileBlock }
+            GEMM.wide.offsets.withUnsafeBufferPointer { offs in
+                for t in mine {
+                    let bi = t % blocks, gi = (t / blocks) % groups, img = t / (blocks * groups)
+                    let tile0 = bi * tileBlock, count = min(tileBlock, tiles - tile0)
+                    tk_winograd_input(source + (img * groups + gi) * c * planeIn, planeIn, Int32(sourceHeight),
+                                      Int32(sourceWidth), Int32(c), Int32(padTop), Int32(padLeft), tilesX, tile0,
+                                      Int32(count), v.pointer, c * tileBlock, tileBlock, inScratch.pointer)
+                    tk_winograd_gradient(a + (img * groups + gi) * m * planeOut, planeOut, Int32(outHeight),
+                                         Int32(outWidth), Int32(m), tilesX, tile0, Int32(count), w.pointer,
+                                         m * tileBlock, tileBlock, gradScratch.pointer)
+                    let sum = acc + gi * perGroup
+                    for xi in 0..<points {
+                        rowOffsetsM.withUnsafeBufferPointer { ro in
+                            tk_pack_transposed(w.pointer + xi * m * tileBlock, ro.baseAddress!, Int32(m), 0,
+                                               Int32(count), Int32(mr), aPack.pointer)
+                        }
+                        rowOffsetsC.withUnsafeBufferPointer { ro in
+                            tk_pack_transposed(v.pointer + xi * c * tileBlock, ro.baseAddress!, Int32(c), 0,
+                                               Int32(count), Int32(nr), bPack.pointer)
+                        }
+                        let s = sum + xi * m * c
+                        for jr in 0..<cPanels {
+                            for ir in 0..<mPanels {
+                                kern(count, aPack.pointer + ir * count * mr, bPack.pointer + jr * count * nr,
+                                     offs.baseAddress!, s + ir * mr * c + jr * nr, c, Int32(min(mr, m - ir * mr)),
+                                     Int32(min(nr, c - jr * nr)), 1)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for gi in 0..<groups {
+            tk_winograd_filter_gradient(sums.base + gi * perGroup, m * c, c, Int32(m), Int32(c),
+                                        result + gi * m * c * 9, c * 9, 9)
+        }
+    }
 }

@@ -4,7 +4,7 @@ import TesseraEngine
 import XCTest
 
 /// Winograd F(4x4, 3x3) against a float64 direct convolution: every tile remainder, padding, channel counts off the
-/// kernels' blocks, batches and groups, forward and input gradient, and each instruction-set variant of the
+/// kernels' blocks, batches and groups, forward, input gradient and weight gradient, and each instruction-set variant of the
 /// transforms against the portable one.
 final class WinogradTests: XCTestCase {
     /// Largest |error| over the largest |reference|: Winograd's rounding grows with the transform's constants (up to
@@ -53,6 +53,25 @@ final class WinogradTests: XCTestCase {
         return dx
     }
 
+    /// The weight gradient of that convolution for output gradient `g`, in float64.
+    func referenceWeightGradient(g: Tensor, x: Tensor, weightShape: [Int], groups: Int, pad: Int) -> [Double] {
+        let (n, co, oh, ow) = (g.shape[0], g.shape[1], g.shape[2], g.shape[3])
+        let (ci, h, wd) = (x.shape[1], x.shape[2], x.shape[3])
+        let cg = ci / groups, mg = co / groups
+        let gs = g.scalars, xs = x.scalars
+        var dw = [Double](repeating: 0, count: weightShape.reduce(1, *))
+        for b in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
+            let gv = Double(gs[((b * co + o) * oh + y) * ow + xx])
+            let gi = o / mg
+            for c in 0..<cg { for ky in 0..<3 { for kx in 0..<3 {
+                let iy = y + ky - pad, ix = xx + kx - pad
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                dw[((o * cg + c) * 3 + ky) * 3 + kx] += gv * Double(xs[((b * ci + gi * cg + c) * h + iy) * wd + ix])
+            } } }
+        } } } }
+        return dw
+    }
+
     /// Output sizes 1-19 on both axes (every remainder of a 4-pixel tile, one to five tiles), padding 0, 1 and 2,
     /// channel counts 1, 3, 17 and 20 (off the 8/6-row and 48/16-column blocks), batch 2, and 2 groups.
     func testEveryTileRemainderPaddingAndChannelCount() {
@@ -67,6 +86,7 @@ final class WinogradTests: XCTestCase {
                 let x = Tensor.randn([2, shape.c, oh + 2 - 2 * pad, ow + 2 - 2 * pad], generator: &gen)
                 let w = Tensor.randn([shape.m, shape.c / shape.groups, 3, 3], generator: &gen)
                 x.requiresGrad = true
+                w.requiresGrad = true
                 let (y, routes) = ConvRoute.taken {
                     ConvRoute.forcing(.winograd) {
                         Functional.conv(x, weight: w, padding: .explicit([pad]), groups: shape.groups)
@@ -78,11 +98,14 @@ final class WinogradTests: XCTestCase {
                 XCTAssertLessThan(e, 1e-5, "forward, output \(oh)x\(ow), pad \(pad), \(shape)")
                 let g = Tensor.randn(y.shape, generator: &gen)
                 let (_, backRoutes) = ConvRoute.taken { ConvRoute.forcing(.winograd) { y.backward(g) } }
-                XCTAssertTrue(backRoutes.contains(.winograd), "size \(size) pad \(pad): input gradient took \(backRoutes)")
+                XCTAssertEqual(backRoutes, [.winograd], "size \(size) pad \(pad): the gradients took \(backRoutes)")
                 let dx = referenceInputGradient(g: g, w: w, input: x.shape, groups: shape.groups, pad: pad)
                 let ge = scaledError(x.grad!.scalars, dx)
                 XCTAssertLessThan(ge, 1e-5, "input gradient, output \(oh)x\(ow), pad \(pad), \(shape)")
-                worst = max(worst, e, ge)
+                let dw = referenceWeightGradient(g: g, x: x, weightShape: w.shape, groups: shape.groups, pad: pad)
+                let we = scaledError(w.grad!.scalars, dw)
+                XCTAssertLessThan(we, 1e-5, "weight gradient, output \(oh)x\(ow), pad \(pad), \(shape)")
+                worst = max(worst, e, ge, we)
             }
         }
         print("Winograd F(4x4,3x3) vs float64 on small layers: largest scaled error \(worst)")
@@ -152,6 +175,20 @@ final class WinogradTests: XCTestCase {
                                                    &out, oh * ow, Int32(oh), Int32(ow), scale, shift, 1, scratch.pointer)
                     }
                     return out
+                }
+                func gradient(_ name: String) -> [Float] {
+                    var w = [Float](repeating: .nan, count: vCount)
+                    let scratch = GuardedFloats(tk_winograd_gradient_scratch(count))
+                    src.withUnsafeBufferPointer { s in
+                        tk_winograd_gradient_variant(name, s.baseAddress!, h * width, Int32(h), Int32(width),
+                                                     Int32(channels), tilesX, 1, Int32(count), &w, channels * count,
+                                                     count, scratch.pointer)
+                    }
+                    return w
+                }
+                let wantGrad = gradient("portable"), gotGrad = gradient(isa)
+                for i in 0..<vCount {
+                    XCTAssertEqual(gotGrad[i], wantGrad[i], accuracy: 1e-4 * max(1, abs(wantGrad[i])), "\(isa) gradient \(count) [\(i)]")
                 }
                 let wantOut = output("portable"), gotOut = output(isa)
                 for i in wantOut.indices {

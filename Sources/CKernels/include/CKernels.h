@@ -240,6 +240,16 @@ void tk_winograd_output_variant(const char *isa, const float *mm, long xi_stride
                                 long tile0, int count, float *out, long out_plane, int oh, int ow, const float *scale,
                                 const float *shift, int relu, float *scratch);
 long tk_winograd_output_scratch(long count);
+/// W[xi * xi_stride + m * ldw + i] = (A w A^T)[xi] for the 4x4 tiles tile0 + i (i < count) of `rows` output-gradient
+/// planes (oh x ow, plane floats apart; zero outside). scratch: tk_winograd_gradient_scratch(count) floats.
+void tk_winograd_gradient(const float *g, long plane, int oh, int ow, int rows, long tiles_x, long tile0, int count,
+                          float *w, long xi_stride, long ldw, float *scratch);
+void tk_winograd_gradient_variant(const char *isa, const float *g, long plane, int oh, int ow, int rows, long tiles_x,
+                                  long tile0, int count, float *w, long xi_stride, long ldw, float *scratch);
+long tk_winograd_gradient_scratch(long count);
+/// dw[m * ms + c * cs + 3 ky + kx] = (G^T S G)[ky][kx] for S[xi] = s[xi * xi_stride + m * lds + c].
+void tk_winograd_filter_gradient(const float *s, long xi_stride, long lds, int rows, int channels, float *dw, long ms,
+                                 long cs);
 
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
