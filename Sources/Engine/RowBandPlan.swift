@@ -108,6 +108,8 @@ struct RowBandPlan {
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
+        let layouts = m == 1 ? weights.compactMap(singleRowLayout) : []
+        let singleRowWeights = !layouts.isEmpty && layouts.count == weights.count ? layouts : nil
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: bandBufferCount)
             (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
@@ -118,7 +120,12 @@ struct RowBandPlan {
                 fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
                 let a = weights[gi]
                 let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
-                if writesDirectly {
+                if let single = singleRowWeights?[gi] {  // [Float]
+                    single.withUnsafeBufferPointer { w in
+                        tk_conv3x3_single_row(band.pointer, bandPlane, paddedWidth, Int32(channels), w.baseAddress!,
+                                              Int32(rowsHere), Int32(outWidth), outBase, outWidth)
+                    }
+                } else if writesDirectly {
                     // Column panels stay inside one output row, so results go straight to the output tensor.
                     offs.withUnsafeBufferPointer { ob in
                         for y in 0..<rowsHere {
@@ -190,6 +197,22 @@ struct RowBandPlan {
                 }
             }
         }
+    }
+
+    /// For a one-row product of a 3x3 undilated kernel, its weights as w[c][band row][band column] for
+    /// `tk_conv3x3_single_row`, which reuses each loaded source vector for the output rows it reaches (the gray
+    /// first layer's input gradient at 512x512 ran at 22-24% of the FMA peak through the one-row GEMM kernel);
+    /// nil for other shapes.
+    func singleRowLayout(_ a: GEMM.PackedA) -> [Float]? {
+        guard a.m == 1, taps == 9, rowSpan == 2, tapCols.max()! - minCol == 2, a.kernel.mr == 1 else { return nil }
+        let packed = a.storage.base  // one row, mr = 1: the k-th weight at k in every depth block
+        var w = [Float](repeating: 0, count: channels * 9)
+        for c in 0..<channels {
+            for t in 0..<9 {
+                w[c * 9 + (tapRows[t] - minRow) * 3 + (tapCols[t] - minCol)] = packed[c * 9 + t]
+            }
+        }
+        return w
     }
 
     /// From this output width on, the dot route's weight gradient reads the upstream gradient's rows in place

@@ -224,3 +224,40 @@ final class GuardedFloats {
     }
     deinit { tk_guarded_free(pointer, bytes) }
 }
+
+/// The one-output-channel 3x3 kernel (a gray first layer's input gradient) against a float64 sum, on every
+/// variant, at widths around its 16/32-column chunks and row counts around its 4-row blocks, its band ending at a
+/// guard page after the slack it may read.
+final class SingleRowConvolutionTests: XCTestCase {
+    func testVariantsAgreeWithADirectSum() {
+        let variants: [String] = ["portable", "avx2", "avx512"].filter { $0 == "portable" || tk_kernel_named($0) != nil }
+        var gen = RandomGenerator(seed: 5)
+        for isa in variants {
+            for width in [1, 2, 15, 16, 17, 31, 32, 33, 63, 100, 129] {
+                for rows in [1, 3, 4, 5, 8, 9] {
+                    let channels = 1 + width % 4
+                    let pw = width + 2, plane = (rows + 2) * pw
+                    let band = GuardedFloats(channels * plane + Int(tk_conv3x3_single_row_overread()))
+                    let values = Tensor.randn([channels * plane], generator: &gen).scalars
+                    for i in 0..<(channels * plane + Int(tk_conv3x3_single_row_overread())) {
+                        band.pointer[i] = i < values.count ? values[i] : .nan
+                    }
+                    let w = Tensor.randn([channels * 9], generator: &gen).scalars
+                    var out = [Float](repeating: .nan, count: rows * width)
+                    tk_conv3x3_single_row_variant(isa, band.pointer, plane, pw, Int32(channels), w, Int32(rows),
+                                                  Int32(width), &out, width)
+                    for r in 0..<rows {
+                        for x in 0..<width {
+                            var s = 0.0
+                            for c in 0..<channels { for ky in 0..<3 { for kx in 0..<3 {
+                                s += Double(w[c * 9 + ky * 3 + kx]) * Double(values[c * plane + (r + ky) * pw + x + kx])
+                            } } }
+                            XCTAssertEqual(Double(out[r * width + x]), s, accuracy: 1e-4 * max(1, abs(s)),
+                                           "\(isa) width \(width) rows \(rows) [\(r), \(x)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -251,6 +251,15 @@ long tk_winograd_gradient_scratch(long count);
 void tk_winograd_filter_gradient(const float *s, long xi_stride, long lds, int rows, int channels, float *dw, long ms,
                                  long cs);
 
+/// One output channel of a 3x3 stride-1 convolution over a zero-padded band of `channels` planes (band_plane floats
+/// apart, rows pw floats apart): out[r * ldo + x] = sum_c,ky,kx w[9c + 3ky + kx] band[c][r + ky][x + kx], r < rows,
+/// x < width. Reads up to tk_conv3x3_single_row_overread() floats past the last row's width (slack for the buffer).
+void tk_conv3x3_single_row(const float *band, long band_plane, long pw, int channels, const float *w, int rows,
+                           int width, float *out, long ldo);
+void tk_conv3x3_single_row_variant(const char *isa, const float *band, long band_plane, long pw, int channels,
+                                   const float *w, int rows, int width, float *out, long ldo);
+long tk_conv3x3_single_row_overread(void);
+
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
 /// `bytes` of memory ending exactly at an inaccessible page (any overrun faults), or NULL; free with tk_guarded_free.
