@@ -27,20 +27,26 @@ static inline void tk_g(float a, float b, float d, float *o, int stride) {
 
 void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels, int flip, float *u, long xi_stride,
                         long ldu) {
+    enum { B = 16 };  // channels per block: each point's values are written as one contiguous run
+    float tmp[36][B];
     for (int m = 0; m < rows; m++) {
-        for (int c = 0; c < channels; c++) {
-            const float *g = w + m * ms + c * cs;
-            float k[3][3];
-            for (int t = 0; t < 9; t++) k[t / 3][t % 3] = g[flip ? 8 - t : t];
-            // G k (6x3), then (G k) G^T (6x6).
-            float gk[6][3];
-            for (int j = 0; j < 3; j++) tk_g(k[0][j], k[1][j], k[2][j], &gk[0][j], 3);
-            float *dst = u + (long)m * ldu + c;
-            for (int i = 0; i < 6; i++) {
-                float row[6];
-                tk_g(gk[i][0], gk[i][1], gk[i][2], row, 1);
-                for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xi_stride] = row[j];
+        for (int c0 = 0; c0 < channels; c0 += B) {
+            const int n = channels - c0 < B ? channels - c0 : B;
+            for (int cc = 0; cc < n; cc++) {
+                const float *g = w + m * ms + (c0 + cc) * cs;
+                float k[3][3];
+                for (int t = 0; t < 9; t++) k[t / 3][t % 3] = g[flip ? 8 - t : t];
+                // G k (6x3), then (G k) G^T (6x6).
+                float gk[6][3];
+                for (int j = 0; j < 3; j++) tk_g(k[0][j], k[1][j], k[2][j], &gk[0][j], 3);
+                for (int i = 0; i < 6; i++) {
+                    float row[6];
+                    tk_g(gk[i][0], gk[i][1], gk[i][2], row, 1);
+                    for (int j = 0; j < 6; j++) tmp[i * 6 + j][cc] = row[j];
+                }
             }
+            float *dst = u + (long)m * ldu + c0;
+            for (int xi = 0; xi < 36; xi++) memcpy(dst + xi * xi_stride, tmp[xi], sizeof(float) * n);
         }
     }
 }
@@ -156,7 +162,6 @@ TK_INLINE void tk_winograd_input_body(const float *src, long plane, int ih, int 
         const long ty = tile / tiles_x, tx0 = tile % tiles_x;
         const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
         const long width = 4L * (len + 1);  // columns 4 * tx0 - pad_left ..< + width
-        float *row = scratch;               // one padded window row
         float *phases = scratch + width;    // [6][4][len + 1]
         const long stride = len + 1;
         float *h = phases + 24 * stride;    // [6][6][len]
@@ -164,23 +169,42 @@ TK_INLINE void tk_winograd_input_body(const float *src, long plane, int ih, int 
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 4; j++) ph[i][j] = phases + (i * 4 + j) * stride;
         const long x0 = 4 * tx0 - pad_left;
-        const long lo = x0 < 0 ? -x0 : 0;
-        const long hi = (iw - x0 < width) ? iw - x0 : width;
         for (int c = 0; c < channels; c++) {
             const float *plane_c = src + c * plane;
             for (int i = 0; i < 6; i++) {
                 const long y = 4 * ty - pad_top + i;
-                const float *from = row;
-                if (y < 0 || y >= ih || hi <= lo) {
-                    memset(row, 0, sizeof(float) * width);
-                } else if (lo == 0 && hi == width) {
-                    from = plane_c + y * iw + x0;  // inside the image: read in place
-                } else {
-                    if (lo > 0) memset(row, 0, sizeof(float) * lo);
-                    memcpy(row + lo, plane_c + y * iw + x0 + lo, sizeof(float) * (hi - lo));
-                    if (hi < width) memset(row + hi, 0, sizeof(float) * (width - hi));
+                float *p0 = ph[i][0], *p1 = ph[i][1], *p2 = ph[i][2], *p3 = ph[i][3];
+                if (y < 0 || y >= ih) {
+                    memset(p0, 0, sizeof(float) * stride);
+                    memset(p1, 0, sizeof(float) * stride);
+                    memset(p2, 0, sizeof(float) * stride);
+                    memset(p3, 0, sizeof(float) * stride);
+                    continue;
                 }
-                tk_deinterleave4(from, stride, ph[i][0], ph[i][1], ph[i][2], ph[i][3]);
+                const float *src_row = plane_c + y * iw;
+                // Tiles [t_lo, t_hi) read four columns inside the row, in place; the others, column by column.
+                long t_lo = x0 < 0 ? (-x0 + 3) / 4 : 0;
+                long t_hi = iw - x0 >= 4 ? (iw - x0 - 4) / 4 + 1 : 0;
+                if (t_lo > stride) t_lo = stride;
+                if (t_hi > stride) t_hi = stride;
+                if (t_hi < t_lo) t_hi = t_lo;
+                for (long t = 0; t < stride; t++) {
+                    if (t == t_lo && t_hi > t_lo) {
+                        tk_deinterleave4(src_row + x0 + 4 * t_lo, t_hi - t_lo, p0 + t_lo, p1 + t_lo, p2 + t_lo,
+                                         p3 + t_lo);
+                        t = t_hi - 1;
+                        continue;
+                    }
+                    float d[4];
+                    for (int j = 0; j < 4; j++) {
+                        const long x = x0 + 4 * t + j;
+                        d[j] = x >= 0 && x < iw ? src_row[x] : 0.0f;
+                    }
+                    p0[t] = d[0];
+                    p1[t] = d[1];
+                    p2[t] = d[2];
+                    p3[t] = d[3];
+                }
             }
             tk_winograd_input_run(ph, len, v + c * ldv + done, xi_stride, h);
         }
@@ -263,9 +287,14 @@ TK_INLINE void tk_winograd_output_body(const float *mm, long xi_stride, long ldm
                 if (y >= oh) break;
                 const float *q0 = q + (r * 4 + 0) * len, *q1 = q + (r * 4 + 1) * len;
                 const float *q2 = q + (r * 4 + 2) * len, *q3 = q + (r * 4 + 3) * len;
-                float *dst = valid == 4L * len ? plane + y * ow + x0 : line;
-                tk_interleave4(q0, q1, q2, q3, len, dst);
-                if (dst == line) memcpy(plane + y * ow + x0, line, sizeof(float) * valid);
+                // Whole tiles in place; a last partial tile column by column.
+                float *dst = plane + y * ow + x0;
+                const long whole = valid / 4;
+                tk_interleave4(q0, q1, q2, q3, whole, dst);
+                for (long t = whole; t < len; t++) {
+                    const float v[4] = {q0[t], q1[t], q2[t], q3[t]};
+                    for (int c = 0; c < 4 && 4 * t + c < valid; c++) dst[4 * t + c] = v[c];
+                }
             }
         }
         done += len;
