@@ -144,8 +144,10 @@ struct WinogradPlan {
         return (0..<groups).map { gi in (0..<points).map { slots[gi * points + $0]! } }
     }
 
-    /// Largest accumulator (36 x M x C floats per group and worker) the weight gradient takes: 16 MB.
-    static let maxGradientAccumulator = 1 << 22
+    /// Largest accumulator (36 x M x C floats per group and worker) the weight gradient takes: 64 MB, which covers
+    /// 512 x 1024 channels (a 512 -> 512 layer at 64x64: 96-114 ms through the direct routes; the Winograd forward
+    /// of that layer took 44 ms). A W=64 U-Net's 1024 -> 1024 layer (151 MB per worker) stays direct.
+    static let maxGradientAccumulator = 1 << 24
 
     /// Whether the weight gradient of `rows` x `channels` (per group) fits the accumulator bound.
     static func coversWeightGradient(rows m: Int, channels c: Int, groups: Int) -> Bool {
