@@ -80,6 +80,42 @@ extension Functional {
         }
     }
 
+    /// `conv(Tensor.concat(parts, axis: 1), ...)` of a 2-d stride-1 convolution (groups 1, zeros padding) without
+    /// materialising the concatenation, in inference: U-Net's decoder reads its up-sampled map and its skip in place.
+    /// With autodiff history to record, or where no route reads split inputs, it concatenates and convolves.
+    public static func conv(concatenating parts: [Tensor], weight: Tensor, bias: Tensor? = nil,
+                            padding: Padding = .same, epilogue: ConvEpilogue? = nil) -> Tensor {
+        func joined() -> Tensor {
+            conv(Tensor.concat(parts, axis: 1), weight: weight, bias: bias, padding: padding, epilogue: epilogue)
+        }
+        let recording = GradMode.isEnabled && (weight.requiresGrad || parts.contains { $0.requiresGrad })
+        guard !recording, parts.count > 1, weight.rank == 4, parts.allSatisfy({ $0.rank == 4 }),
+              let first = parts.first, parts.allSatisfy({ $0.shape[0] == first.shape[0] && $0.shape[2...] == first.shape[2...] }),
+              weight.shape[1] == parts.reduce(0, { $0 + $1.shape[1] }) else { return joined() }
+        let kernel = Array(weight.shape[2...])
+        let amounts = padding.amounts(kernel: kernel, dilation: [1, 1])
+        let inSize = Array(first.shape[2...])
+        let outSize = (0..<2).map { inSize[$0] + amounts[$0].total - kernel[$0] + 1 }
+        guard outSize.allSatisfy({ $0 > 0 }) else { return joined() }
+        let cout = weight.shape[0]
+        let geometry = ConvGeometry(
+            spatialRank: 2, batch: first.shape[0], inChannels: weight.shape[1], outChannels: cout, groups: 1,
+            input: ConvGeometry.lift(inSize, fill: 1), output: ConvGeometry.lift(outSize, fill: 1),
+            kernel: ConvGeometry.lift(kernel, fill: 1), stride: [1, 1, 1],
+            padFront: ConvGeometry.lift(amounts.map(\.front), fill: 0), dilation: [1, 1, 1])
+        var ep = epilogue ?? ConvEpilogue()
+        if let bias, epilogue == nil { ep.shift = bias.scalars }
+        let contiguous = parts.map { $0.contiguous() }, wc = weight.contiguous()
+        let out = Tensor(zeros: [first.shape[0], cout] + outSize, zeroed: false)
+        let done = withExtendedLifetime(contiguous) {
+            let input = ConvInput(parts: contiguous.map { (UnsafePointer($0.pointer), $0.shape[1]) },
+                                  plane: inSize.reduce(1, *))
+            return ConvolutionKernels.splitProduct(geometry: geometry, parts: input, weights: wc.pointer,
+                                                   rows: cout, output: out.pointer, epilogue: ep)
+        }
+        return done ? out : joined()
+    }
+
     /// Transposed N-d convolution (weight [in, out/groups, k...]), as torch's conv_transposeNd.
     public static func convTranspose(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1],
                                      padding: [Int] = [0], outputPadding: [Int] = [0], groups: Int = 1,

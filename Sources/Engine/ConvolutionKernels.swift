@@ -53,11 +53,12 @@ enum ConvolutionKernels {
                 || ($0 == .winograd && winograd != nil)
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
+            let input = ConvInput(source, channels: groups * c, plane: sourceSize.reduce(1, *))
             if route == .winograd, let winograd {
-                winograd.forward(batch: g.batch, groups: groups, source: source, channels: c, weights: weights,
+                winograd.forward(batch: g.batch, groups: groups, source: input, channels: c, weights: weights,
                                  swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
             } else if route == .rowBand, let band {
-                band.forward(batch: g.batch, groups: groups, source: source, weights: packed(), rows: m,
+                band.forward(batch: g.batch, groups: groups, source: input, weights: packed(), rows: m,
                              output: output, epilogue: epilogue)
             } else if route == .col2im {
                 col2imProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize,
@@ -67,6 +68,33 @@ enum ConvolutionKernels {
                               transposed: transposed, weights: packed(), rows: m, output: output, epilogue: epilogue)
             }
         }
+    }
+
+    /// out[n, m] = conv(concat(parts along channels)[n], weights) for a 2-d stride-1 product (groups 1) without
+    /// the concatenation, through the row-band or Winograd route (measured between them as any product); false,
+    /// with nothing written, when neither applies to the geometry.
+    static func splitProduct(geometry g: ConvGeometry, parts: ConvInput, weights: UnsafePointer<Float>, rows m: Int,
+                             output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) -> Bool {
+        let c = parts.channels
+        let band = RowBandPlan(geometry: g, channels: c, sourceSize: g.input, columns: g.output, transposed: false)
+        let winograd = WinogradPlan(geometry: g, sourceSize: g.input, columns: g.output, transposed: false)
+        let candidates = ConvRoute.productRoutes.filter {
+            ($0 == .rowBand && band != nil) || ($0 == .winograd && winograd != nil)
+        }
+        guard g.groups == 1, !candidates.isEmpty else { return false }
+        let key = planKey(.product, g, channels: c, rows: m, sourceSize: g.input, columns: g.output,
+                          transposed: false) + " split"
+        ConvPlanCache.shared.run(key, candidates: candidates) { route in
+            if route == .winograd, let winograd {
+                winograd.forward(batch: g.batch, groups: 1, source: parts, channels: c, weights: weights,
+                                 swapped: false, rows: m, output: output, epilogue: epilogue)
+            } else if let band {
+                let packed = GEMM.PackedA(m: m, k: c * g.kernelVolume, src: weights, rs: c * g.kernelVolume, cs: 1)
+                band.forward(batch: g.batch, groups: 1, source: parts, weights: [packed], rows: m, output: output,
+                             epilogue: epilogue)
+            }
+        }
+        return true
     }
 
     /// The shape of one pass as the plan cache keys it: everything that changes which route is fastest.

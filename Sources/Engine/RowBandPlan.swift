@@ -76,9 +76,14 @@ struct RowBandPlan {
     /// Copies the source rows band `r0` needs into `band` with zero padding.
     func fillBand(_ band: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, firstRow r0: Int) {
         let planeIn = sourceHeight * sourceWidth
+        fillBand(band, firstRow: r0) { source + $0 * planeIn }
+    }
+
+    /// Copies the rows band `r0` needs from the planes `plane(c)` into `band` with zero padding.
+    func fillBand(_ band: UnsafeMutablePointer<Float>, firstRow r0: Int, plane: (Int) -> UnsafePointer<Float>) {
         for c in 0..<channels {
             let dstPlane = band + c * bandPlane
-            let srcPlane = source + c * planeIn
+            let srcPlane = plane(c)
             for t in 0..<bandSourceRows {
                 let y = r0 + minRow + t
                 let dst = dstPlane + t * paddedWidth
@@ -98,7 +103,7 @@ struct RowBandPlan {
     var bandCount: Int { (outHeight + bandRows - 1) / bandRows }
 
     /// out[n, g*M + m] = A_g · band taps, then the epilogue over the band's rows of the output.
-    func forward(batch: Int, groups: Int, source: UnsafePointer<Float>, weights: [GEMM.PackedA], rows m: Int,
+    func forward(batch: Int, groups: Int, source: ConvInput, weights: [GEMM.PackedA], rows m: Int,
                  output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let bands = bandCount
         let tasks = batch * groups * bands
@@ -117,7 +122,7 @@ struct RowBandPlan {
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
-                fillBand(band.pointer, source: source + (img * groups + gi) * channels * planeIn, firstRow: r0)
+                fillBand(band.pointer, firstRow: r0) { source.plane(image: img, channel: gi * channels + $0) }
                 let a = weights[gi]
                 let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
                 if let single = singleRowWeights?[gi] {  // [Float]

@@ -47,7 +47,7 @@ struct WinogradPlan {
     /// out[n, g*M + m] = conv(source[n, g*C ..< (g+1)*C], weights), then the epilogue.
     ///
     /// `weights` is [groups][M][C][3][3], or [groups][C][M][3][3] when `swapped` (read with C and M swapped).
-    func forward(batch: Int, groups: Int, source: UnsafePointer<Float>, channels c: Int,
+    func forward(batch: Int, groups: Int, source: ConvInput, channels c: Int,
                  weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
                  output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let points = Self.points
@@ -71,10 +71,12 @@ struct WinogradPlan {
                 for t in mine {
                     let bi = t % blocks, gi = (t / blocks) % groups, img = t / (blocks * groups)
                     let tile0 = bi * tileBlock, count = min(tileBlock, tiles - tile0)
-                    let src = source + (img * groups + gi) * c * planeIn
-                    tk_winograd_input(src, planeIn, Int32(sourceHeight), Int32(sourceWidth), Int32(c),
-                                      Int32(padTop), Int32(padLeft), tilesX, tile0, Int32(count), v.pointer,
-                                      c * tileBlock, tileBlock, inScratch.pointer)
+                    for run in source.runs(image: img, channels: gi * c ..< (gi + 1) * c) {
+                        tk_winograd_input(run.planes, planeIn, Int32(sourceHeight), Int32(sourceWidth),
+                                          Int32(run.count), Int32(padTop), Int32(padLeft), tilesX, tile0, Int32(count),
+                                          v.pointer + run.offset * tileBlock, c * tileBlock, tileBlock,
+                                          inScratch.pointer)
+                    }
                     if count < tileBlock {
                         // The kernel reads whole panels: the columns past the last tile must be finite.
                         for row in 0..<(points * c) {

@@ -127,9 +127,8 @@ public final class ResNetUNetDecoderBlock: Module {
 
     /// Up-samples `x`, joins `skip` when there is one, and runs the forward hooks on the result.
     func forward(_ x: Tensor, skip: Tensor?) -> Tensor {
-        var y = Functional.resizeNearest(x, size: [2 * x.shape[2], 2 * x.shape[3]])
-        if let skip { y = Tensor.concat([y, skip], axis: 1) }
-        y = conv2(conv1(y))
+        let up = Functional.resizeNearest(x, size: [2 * x.shape[2], 2 * x.shape[3]])
+        let y = conv2(skip.map { conv1(concatenating: [up, $0]) } ?? conv1(up))
         runForwardHooks(input: x, output: y)
         return y
     }

@@ -191,7 +191,7 @@ public final class UNetUpBlock: Module {
     /// Up-samples `x`, joins `skip` on the channel axis, and runs the forward hooks on the result.
     func forward(_ x: Tensor, skip: Tensor) -> Tensor {
         let u = up(x)
-        let y = conv(Tensor.concat([u, skip.centreCropped(to: [u.shape[2], u.shape[3]])], axis: 1))
+        let y = conv(concatenating: [u, skip.centreCropped(to: [u.shape[2], u.shape[3]])])
         runForwardHooks(input: x, output: y)
         return y
     }

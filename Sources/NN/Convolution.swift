@@ -49,6 +49,19 @@ public final class Conv: Module {
         return norm.forward(self(x), relu: relu)
     }
 
+    /// Inference on the channel concatenation of `parts` without building it, the affine and ReLU fused in;
+    /// nil when this layer is not a plain 2-d stride-1 convolution (the caller concatenates).
+    func fusedForward(concatenating parts: [Tensor], scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor? {
+        guard weight.rank == 4, groups == 1, paddingMode == .zeros, stride.allSatisfy({ $0 == 1 }),
+              dilation.allSatisfy({ $0 == 1 }) else { return nil }
+        var shiftAll = shift
+        if let b = bias?.scalars {
+            shiftAll = (0..<b.count).map { c in (shift?[c] ?? 0) + b[c] * (scale?[c] ?? 1) }
+        }
+        return Functional.conv(concatenating: parts, weight: weight, padding: padding,
+                               epilogue: ConvEpilogue(scale: scale, shift: shiftAll, relu: relu))
+    }
+
     /// Inference with a per-channel affine (folded batch norm, bias included) and optional ReLU fused in.
     func fusedForward(_ x: Tensor, scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor {
         var shiftAll = shift

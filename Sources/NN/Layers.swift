@@ -92,9 +92,34 @@ public final class Sequential: Module {
         for (i, m) in layers.enumerated() { registerModule(String(i), m) }
     }
 
-    public override func forward(_ x: Tensor) -> Tensor {
+    public override func forward(_ x: Tensor) -> Tensor { run(x, from: 0) }
+
+    /// `self(Tensor.concat(parts, axis: 1))`, where in inference a leading convolution (with its batch norm and
+    /// ReLU) reads the parts in place instead of their concatenation. Runs this module's forward hooks either way.
+    public func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
+        if !GradMode.isEnabled, forwardHooks.isEmpty, let conv = layers.first as? Conv, conv.forwardHooks.isEmpty {
+            var j = 1
+            var affine: (scale: [Float], shift: [Float])?
+            if j < layers.count, let bn = layers[j] as? BatchNorm, !bn.isTraining, bn.forwardHooks.isEmpty {
+                affine = bn.foldedAffine
+                j += 1
+            }
+            var relu = false
+            if j < layers.count, let r = layers[j] as? ReLU, r.forwardHooks.isEmpty {
+                relu = true
+                j += 1
+            }
+            if let y = conv.fusedForward(concatenating: parts, scale: affine?.scale, shift: affine?.shift, relu: relu) {
+                return run(y, from: j)
+            }
+        }
+        return self(Tensor.concat(parts, axis: 1))
+    }
+
+    /// Layers `from...` applied to `x`, fusing as `forward` does.
+    func run(_ x: Tensor, from start: Int) -> Tensor {
         var y = x
-        var i = 0
+        var i = start
         let fuse = !GradMode.isEnabled
         while i < layers.count {
             if fuse, let conv = layers[i] as? Conv, conv.forwardHooks.isEmpty {
