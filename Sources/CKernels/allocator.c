@@ -42,3 +42,10 @@ void tk_guarded_free(void *p, size_t bytes) {
     uint8_t *map = (uint8_t *)p + bytes - body;
     munmap(map, body + page);
 }
+
+void tk_prefetch_rows(const float *first, long rows, long row_stride, long count) {
+    for (long r = 0; r < rows; r++) {
+        const char *p = (const char *)(first + r * row_stride);
+        for (long b = 0; b < count * (long)sizeof(float); b += 64) __builtin_prefetch(p + b, 0, 2);
+    }
+}

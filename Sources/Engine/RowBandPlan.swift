@@ -126,6 +126,19 @@ struct RowBandPlan {
                 let a = weights[gi]
                 let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
                 if let single = singleRowWeights?[gi] {  // [Float]
+                    // The copy of the next band this worker takes then reads from cache while this one computes.
+                    let next = t + Swift.min(Parallel.threadCount, tasks)
+                    if next < tasks {
+                        let nr0 = (next % bands) * bandRows + minRow, nimg = next / (bands * groups)
+                        let ngi = (next / bands) % groups
+                        let first = Swift.max(0, nr0), last = Swift.min(sourceHeight, nr0 + bandSourceRows)
+                        if last > first {
+                            for c in 0..<channels {
+                                tk_prefetch_rows(source.plane(image: nimg, channel: ngi * channels + c) + first * sourceWidth,
+                                                 1, 0, (last - first) * sourceWidth)
+                            }
+                        }
+                    }
                     single.withUnsafeBufferPointer { w in
                         tk_conv3x3_single_row(band.pointer, bandPlane, paddedWidth, Int32(channels), w.baseAddress!,
                                               Int32(rowsHere), Int32(outWidth), outBase, outWidth)

@@ -260,6 +260,9 @@ void tk_conv3x3_single_row_variant(const char *isa, const float *band, long band
                                    const float *w, int rows, int width, float *out, long ldo);
 long tk_conv3x3_single_row_overread(void);
 
+/// Prefetches (towards L2) `rows` runs of `count` floats, `row_stride` floats apart, starting at `first`.
+void tk_prefetch_rows(const float *first, long rows, long row_stride, long count);
+
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
 /// `bytes` of memory ending exactly at an inaccessible page (any overrun faults), or NULL; free with tk_guarded_free.
