@@ -50,10 +50,13 @@ extension Parallel {
         let workerCount = max(1, min(threadCount, tasks))
         let partials = (0..<workerCount).map { _ in TensorStorage(count: count) }
         workers(tasks) { w, mine in body(mine, partials[w].base) }
-        result.initialize(repeating: 0, count: count)
-        for part in partials {
-            let s = part.base
-            for i in 0..<count { result[i] += s[i] }
+        // Summed over all cores in chunks (Winograd's weight-gradient partials are up to 16M floats per worker).
+        forRanges(count, grain: 1 << 16) { range in
+            (result + range.lowerBound).initialize(repeating: 0, count: range.count)
+            for part in partials {
+                let s = part.base
+                for i in range { result[i] += s[i] }
+            }
         }
     }
 }
