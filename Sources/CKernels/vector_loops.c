@@ -109,9 +109,46 @@ void tk_adam(float *p, const float *g, float *m, float *v, long n, const tk_adam
 
 // One plane of a 2-d max pool (torch's max_pool2d: padding never wins, NaN propagates, ties keep the first);
 // argmax (may be NULL) gets the winner's flat index in the plane.
+// Without argmax (inference), output columns whose whole window lies inside the row run as loops across columns
+// (one tap at a time, in the same order as the scalar loop, so NaN and ties resolve alike); ResNet's 3x3 / 2 pool at
+// 112x112 took 6% of a ResNet-18 forward through the scalar loop.
 TK_INLINE void tk_maxpool2d_plane_body(const float *src, const tk_pool_geom *g, float *dst, int32_t *argmax) {
+    int lo = 0, hi = 0;  // interior output columns [lo, hi)
+    if (!argmax) {
+        lo = (g->pw + g->sw - 1) / g->sw;
+        const int span = (g->kw - 1) * g->dw;  // last tap's offset
+        hi = g->w - 1 - span + g->pw >= 0 ? (g->w - 1 - span + g->pw) / g->sw + 1 : 0;
+        if (hi > g->ow) hi = g->ow;
+        if (hi < lo) hi = lo;
+    }
     for (int oy = 0; oy < g->oh; oy++) {
+        float *d = dst + (long)oy * g->ow;
+        if (hi > lo) {
+            int first = 1;
+            for (int ky = 0; ky < g->kh; ky++) {
+                const int iy = oy * g->sh - g->ph + ky * g->dh;
+                if (iy < 0 || iy >= g->h) continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    const float *p = src + (long)iy * g->w + kx * g->dw - g->pw;
+                    const int sw = g->sw;
+                    if (first) {
+                        for (int ox = lo; ox < hi; ox++) d[ox] = p[(long)ox * sw];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) {
+                            const float v = p[(long)ox * sw], b = d[ox];
+                            d[ox] = (v > b || v != v) ? v : b;
+                        }
+                    }
+                    first = 0;
+                }
+            }
+            if (first) for (int ox = lo; ox < hi; ox++) d[ox] = 0.0f;  // no row inside: as the scalar loop
+        }
         for (int ox = 0; ox < g->ow; ox++) {
+            if (ox == lo && hi > lo) {
+                ox = hi - 1;
+                continue;
+            }
             float best = 0.0f;
             int32_t bi = -1;
             for (int ky = 0; ky < g->kh; ky++) {

@@ -94,7 +94,8 @@ final class VectorLoopTests: XCTestCase {
     func testMaxPoolPlane() {
         var g = RandomGenerator(seed: 34)
         for isa in variants {
-            for (h, w, k, s, p, d) in [(9, 13, 3, 2, 1, 1), (1, 1, 3, 2, 1, 1), (17, 33, 2, 1, 0, 2), (8, 65, 5, 3, 2, 1)] {
+            for (h, w, k, s, p, d) in [(9, 13, 3, 2, 1, 1), (1, 1, 3, 2, 1, 1), (17, 33, 2, 1, 0, 2), (8, 65, 5, 3, 2, 1),
+                                       (6, 112, 3, 2, 1, 1), (5, 2, 3, 1, 0, 1), (4, 9, 3, 2, 2, 1)] {
                 let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1
                 let x: [Float] = (0..<(h * w)).map { i in i % 13 == 4 ? .nan : Float(g.nextInt(5)) }
                 let geometry = tk_pool_geom(h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k),
@@ -110,6 +111,17 @@ final class VectorLoopTests: XCTestCase {
                 let (a, ai) = pool(isa), (b, bi) = pool("scalar")
                 XCTAssertEqual(ai, bi, "\(isa) argmax \(h)x\(w) k\(k)")
                 for i in a.indices { XCTAssertTrue(a[i] == b[i] || (a[i].isNaN && b[i].isNaN)) }
+                // Inference (no argmax) takes the across-columns loop for interior windows: the same values.
+                for name in [isa, "scalar"] {
+                    let c: [Float] = guarded(h * w, { x[$0] }) { src in
+                        var out = [Float](repeating: -9, count: oh * ow)
+                        withUnsafePointer(to: geometry) { tk_maxpool2d_plane_variant(name, src, $0, &out, nil) }
+                        return out
+                    }
+                    for i in a.indices {
+                        XCTAssertTrue(c[i] == b[i] || (c[i].isNaN && b[i].isNaN), "\(name) no argmax [\(i)] \(c[i]) vs \(b[i])")
+                    }
+                }
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var best = -1
