@@ -108,7 +108,7 @@ struct RowBandPlan {
         let bands = bandCount
         let tasks = batch * groups * bands
         let offs = offsets
-        let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
+        let planeOut = outHeight * outWidth
         let kernel = GEMM.kernel(rows: m), kern = kernel.function, mr = kernel.mr, nr = kernel.nr
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
