@@ -58,11 +58,14 @@ struct WinogradPlan {
         let tileBlock = nr * max(1, 64 / nr)
         // Output channels per chunk: whole row panels, about 32 rows.
         let rowChunk = mr * max(1, 32 / mr)
-        let blocks = (tiles + tileBlock - 1) / tileBlock
+        // Blocks run across the images of the batch: a 14x14 layer has 16 tiles per image, which alone would fill
+        // a third of a 48-column panel.
+        let allTiles = batch * tiles
+        let blocks = (allTiles + tileBlock - 1) / tileBlock
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
         let kc = packed[0][0].kc
         let offsets = (0..<max(c, 1)).map { $0 * tileBlock }
-        let tasks = batch * groups * blocks
+        let tasks = groups * blocks
         Parallel.workers(tasks) { _, mine in
             let v = ScratchBuffer(count: points * c * tileBlock)
             let prod = ScratchBuffer(count: points * min(rowChunk, m) * tileBlock)
@@ -70,13 +73,16 @@ struct WinogradPlan {
             let outScratch = ScratchBuffer(count: tk_winograd_output_scratch(tileBlock))
             offsets.withUnsafeBufferPointer { offs in
                 for t in mine {
-                    let bi = t % blocks, gi = (t / blocks) % groups, img = t / (blocks * groups)
-                    let tile0 = bi * tileBlock, count = min(tileBlock, tiles - tile0)
-                    for run in source.runs(image: img, channels: gi * c ..< (gi + 1) * c) {
-                        tk_winograd_input(run.planes, planeIn, Int32(sourceHeight), Int32(sourceWidth),
-                                          Int32(run.count), Int32(padTop), Int32(padLeft), tilesX, tile0, Int32(count),
-                                          v.pointer + run.offset * tileBlock, c * tileBlock, tileBlock,
-                                          inScratch.pointer)
+                    let bi = t % blocks, gi = t / blocks
+                    let first = bi * tileBlock, count = min(tileBlock, allTiles - first)
+                    let segments = Self.segments(first: first, count: count, tilesPerImage: tiles)
+                    for seg in segments {
+                        for run in source.runs(image: seg.image, channels: gi * c ..< (gi + 1) * c) {
+                            tk_winograd_input(run.planes, planeIn, Int32(sourceHeight), Int32(sourceWidth),
+                                              Int32(run.count), Int32(padTop), Int32(padLeft), tilesX, seg.tile0,
+                                              Int32(seg.count), v.pointer + run.offset * tileBlock + seg.column,
+                                              c * tileBlock, tileBlock, inScratch.pointer)
+                        }
                     }
                     if count < tileBlock {
                         // The kernel reads whole panels: the columns past the last tile must be finite.
@@ -84,7 +90,6 @@ struct WinogradPlan {
                             (v.pointer + row * tileBlock + count).initialize(repeating: 0, count: tileBlock - count)
                         }
                     }
-                    let out = output + (img * groups + gi) * m * planeOut
                     var m0 = 0
                     while m0 < m {
                         let rowsHere = min(rowChunk, m - m0)
@@ -111,9 +116,13 @@ struct WinogradPlan {
                         }
                         ConvolutionKernels.withOptionalSlice(epilogue.scale, gi * m + m0) { sp in
                             ConvolutionKernels.withOptionalSlice(epilogue.shift, gi * m + m0) { tp in
-                                tk_winograd_output(prod.pointer, chunkStride, tileBlock, Int32(rowsHere), tilesX, tile0,
-                                                   Int32(count), out + m0 * planeOut, planeOut, Int32(outHeight),
-                                                   Int32(outWidth), sp, tp, epilogue.relu ? 1 : 0, outScratch.pointer)
+                                for seg in segments {
+                                    let out = output + ((seg.image * groups + gi) * m + m0) * planeOut
+                                    tk_winograd_output(prod.pointer + seg.column, chunkStride, tileBlock,
+                                                       Int32(rowsHere), tilesX, seg.tile0, Int32(seg.count), out,
+                                                       planeOut, Int32(outHeight), Int32(outWidth), sp, tp,
+                                                       epilogue.relu ? 1 : 0, outScratch.pointer)
+                                }
                             }
                         }
                         m0 += rowsHere
@@ -121,6 +130,22 @@ struct WinogradPlan {
                 }
             }
         }
+    }
+
+    /// Tiles first ..< first + count of the batch (tilesPerImage each) as runs inside one image: the image, its
+    /// first tile, the run's length and its column in the block.
+    static func segments(first: Int, count: Int, tilesPerImage: Int)
+        -> [(image: Int, tile0: Int, count: Int, column: Int)] {
+        var out: [(Int, Int, Int, Int)] = []
+        var done = 0
+        while done < count {
+            let global = first + done
+            let image = global / tilesPerImage, tile0 = global % tilesPerImage
+            let n = min(count - done, tilesPerImage - tile0)
+            out.append((image, tile0, n, done))
+            done += n
+        }
+        return out
     }
 
     /// The 36 transformed filters U_xi[m][c] of each group, packed for the micro-kernel. Transform and packing
@@ -167,12 +192,13 @@ struct WinogradPlan {
         let kernel = GEMM.wide, kern = kernel.function, mr = kernel.mr, nr = kernel.nr
         // Tiles reduced per block: 64, or, when the 36 x M x C accumulator outgrows L2 (it is read and written once
         // per block), as many as give each worker one block (512 -> 512 at 64x64: 128-tile blocks).
-        let perWorker = (batch * groups * tiles + Parallel.threadCount - 1) / Parallel.threadCount
+        let perWorker = (batch * groups * tiles + Parallel.threadCount - 1) / Parallel.threadCount  // tiles
         let tileBlock = Self.points * m * c * 4 <= 1 << 20
             ? 64 : min(GEMM.maxDepthBlock, max(64, (perWorker + 15) / 16 * 16))
-        let blocks = (tiles + tileBlock - 1) / tileBlock
+        let allTiles = batch * tiles  // blocks run across images, as in `forward`
+        let blocks = (allTiles + tileBlock - 1) / tileBlock
         let planeIn = sourceHeight * sourceWidth, planeOut = outHeight * outWidth
-        let tasks = batch * groups * blocks
+        let tasks = groups * blocks
         let perGroup = points * m * c
         let sums = TensorStorage(count: groups * perGroup, zeroed: false)
         let mPanels = (m + mr - 1) / mr, cPanels = (c + nr - 1) / nr
@@ -186,14 +212,18 @@ struct WinogradPlan {
             let rowOffsetsM = (0..<m).map { $0 * tileBlock }, rowOffsetsC = (0..<c).map { $0 * tileBlock }
             GEMM.wide.offsets.withUnsafeBufferPointer { offs in
                 for t in mine {
-                    let bi = t % blocks, gi = (t / blocks) % groups, img = t / (blocks * groups)
-                    let tile0 = bi * tileBlock, count = min(tileBlock, tiles - tile0)
-                    tk_winograd_input(source + (img * groups + gi) * c * planeIn, planeIn, Int32(sourceHeight),
-                                      Int32(sourceWidth), Int32(c), Int32(padTop), Int32(padLeft), tilesX, tile0,
-                                      Int32(count), v.pointer, c * tileBlock, tileBlock, inScratch.pointer)
-                    tk_winograd_gradient(a + (img * groups + gi) * m * planeOut, planeOut, Int32(outHeight),
-                                         Int32(outWidth), Int32(m), tilesX, tile0, Int32(count), w.pointer,
-                                         m * tileBlock, tileBlock, gradScratch.pointer)
+                    let bi = t % blocks, gi = t / blocks
+                    let first = bi * tileBlock, count = min(tileBlock, allTiles - first)
+                    for seg in Self.segments(first: first, count: count, tilesPerImage: tiles) {
+                        let img = seg.image
+                        tk_winograd_input(source + (img * groups + gi) * c * planeIn, planeIn, Int32(sourceHeight),
+                                          Int32(sourceWidth), Int32(c), Int32(padTop), Int32(padLeft), tilesX,
+                                          seg.tile0, Int32(seg.count), v.pointer + seg.column, c * tileBlock,
+                                          tileBlock, inScratch.pointer)
+                        tk_winograd_gradient(a + (img * groups + gi) * m * planeOut, planeOut, Int32(outHeight),
+                                             Int32(outWidth), Int32(m), tilesX, seg.tile0, Int32(seg.count),
+                                             w.pointer + seg.column, m * tileBlock, tileBlock, gradScratch.pointer)
+                    }
                     let sum = acc + gi * perGroup
                     for xi in 0..<points {
                         rowOffsetsM.withUnsafeBufferPointer { ro in
