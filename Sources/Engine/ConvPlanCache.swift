@@ -57,7 +57,7 @@ public final class ConvPlanCache: @unchecked Sendable {
 
     /// Changes whenever a route's kernels change enough to change which route wins: choices measured with
     /// other kernels are not reused.
-    public static let kernelRevision = 10
+    public static let kernelRevision = 11
 
     public static var machineKey: String {
         "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads | kernels r\(kernelRevision)"

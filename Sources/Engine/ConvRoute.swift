@@ -20,9 +20,12 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     /// Stride-1 3x3 2-d products by Winograd's F(4x4, 3x3): 36 multiply-adds per 4x4 tile and input channel
     /// instead of 144, plus the tile transforms (`WinogradPlan`).
     case winograd
+    /// 1x1 stride-1 products of a batch as one GEMM over every image's pixels (the images' planes gathered side by
+    /// side): a 7x7 layer's 49 pixels per image fill one 48-column panel and one nearly empty one.
+    case batchedGEMM = "batched-gemm"
 
     /// Routes that compute a forward-style pass (forward, input gradient, transposed forward).
-    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im, .winograd]
+    public static let productRoutes: [ConvRoute] = [.rowBand, .im2col, .col2im, .winograd, .batchedGEMM]
     /// Routes that compute a weight gradient.
     public static let weightGradientRoutes: [ConvRoute] = [.rowBandDot, .rowBandPacked, .im2col, .winograd]
 

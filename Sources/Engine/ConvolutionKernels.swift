@@ -51,8 +51,15 @@ enum ConvolutionKernels {
         let candidates = ConvRoute.productRoutes.filter {
             $0 == .im2col || ($0 == .rowBand && band != nil) || ($0 == .col2im && transposed && swappedWeights)
                 || ($0 == .winograd && winograd != nil)
+                || ($0 == .batchedGEMM && g.batch > 1 && groups == 1 && g.kernelVolume == 1
+                    && g.stride.allSatisfy { $0 == 1 } && g.padFront.allSatisfy { $0 == 0 } && sourceSize == columns)
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
+            if route == .batchedGEMM {
+                batchedPointwise(batch: g.batch, source: source, channels: c, pixels: columns.reduce(1, *),
+                                 weights: weights, swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
+                return
+            }
             let input = ConvInput(source, channels: groups * c, plane: sourceSize.reduce(1, *))
             if route == .winograd, let winograd {
                 winograd.forward(batch: g.batch, groups: groups, source: input, channels: c, weights: weights,
@@ -95,6 +102,35 @@ enum ConvolutionKernels {
             }
         }
         return true
+    }
+
+    /// out[n][m][p] = sum_c W[m][c] x[n][c][p] for a 1x1 stride-1 unpadded layer as one GEMM over all N x P pixels:
+    /// the planes are gathered into X[c][n P + p], multiplied, and scattered back after the epilogue.
+    static func batchedPointwise(batch: Int, source: UnsafePointer<Float>, channels c: Int, pixels p: Int,
+                                 weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
+                                 output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        let np = batch * p
+        let x = TensorStorage(count: c * np, zeroed: false), y = TensorStorage(count: m * np, zeroed: false)
+        Parallel.forRanges(c, grain: max(1, (1 << 15) / max(np, 1))) { range in
+            for ci in range {
+                for n in 0..<batch { (x.base + ci * np + n * p).update(from: source + (n * c + ci) * p, count: p) }
+            }
+        }
+        // Swapped weights are stored [C][M]: A[m][c] = weights[c * M + m].
+        GEMM.matmul(m: m, n: np, k: c, a: weights, aRowStride: swapped ? 1 : c, aColStride: swapped ? m : 1,
+                    b: x.base, bRowStride: np, bColStride: 1, c: y.base, ldc: np)
+        Parallel.forRanges(m, grain: max(1, (1 << 15) / max(np, 1))) { range in
+            for mi in range {
+                if !epilogue.isIdentity {
+                    withOptionalSlice(epilogue.scale, mi) { sp in
+                        withOptionalSlice(epilogue.shift, mi) { tp in
+                            tk_epilogue(y.base + mi * np, np, 1, Int32(np), sp, tp, epilogue.relu ? 1 : 0)
+                        }
+                    }
+                }
+                for n in 0..<batch { (output + (n * m + mi) * p).update(from: y.base + mi * np + n * p, count: p) }
+            }
+        }
     }
 
     /// The shape of one pass as the plan cache keys it: everything that changes which route is fastest.
