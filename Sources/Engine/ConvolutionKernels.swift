@@ -48,6 +48,7 @@ enum ConvolutionKernels {
         let key = planKey(.product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
                           transposed: transposed, swapped: swappedWeights)
         let winograd = WinogradPlan(geometry: g, sourceSize: sourceSize, columns: columns, transposed: transposed)
+            .flatMap { WinogradPlan.coversProduct(rows: m, channels: c, groups: groups) ? $0 : nil }
         let candidates = ConvRoute.productRoutes.filter {
             $0 == .im2col || ($0 == .rowBand && band != nil) || ($0 == .col2im && transposed && swappedWeights)
                 || ($0 == .winograd && winograd != nil)
@@ -85,6 +86,7 @@ enum ConvolutionKernels {
         let c = parts.channels
         let band = RowBandPlan(geometry: g, channels: c, sourceSize: g.input, columns: g.output, transposed: false)
         let winograd = WinogradPlan(geometry: g, sourceSize: g.input, columns: g.output, transposed: false)
+            .flatMap { WinogradPlan.coversProduct(rows: m, channels: c, groups: 1) ? $0 : nil }
         let candidates = ConvRoute.productRoutes.filter {
             ($0 == .rowBand && band != nil) || ($0 == .winograd && winograd != nil)
         }

@@ -172,6 +172,15 @@ struct WinogradPlan {
         return (0..<groups).map { gi in (0..<points).map { slots[gi * points + $0]! } }
     }
 
+    /// Whether a product's transformed filters (36 x M x C floats, held twice while packed) fit 128 MB: a W=64
+    /// U-Net's 1024 -> 1024 layer at 32x32 would hold 300 MB for 64 tiles of work (its forward's peak RSS went from
+    /// 953 to 1238 MB when a measurement chose Winograd there); its 1024 -> 512 layer at 64x64 (76 MB) gains.
+    static let maxTransformedFilters = 1 << 25
+
+    static func coversProduct(rows m: Int, channels c: Int, groups: Int) -> Bool {
+        points * m * c * groups <= maxTransformedFilters
+    }
+
     /// Largest accumulator (36 x M x C floats per group and worker) the weight gradient takes: 64 MB, which covers
     /// 512 x 1024 channels (a 512 -> 512 layer at 64x64: 96-114 ms through the direct routes; the Winograd forward
     /// of that layer took 44 ms). A W=64 U-Net's 1024 -> 1024 layer (151 MB per worker) stays direct.
