@@ -51,6 +51,13 @@ void tk_winograd_filter(const float *w, long ms, long cs, int rows, int channels
     }
 }
 
+// The run of tiles from `tile` on that stays in its tile row (at most `left`): its row, first column and length.
+static inline int tk_tile_run(long tile, long tiles_x, long left, long *ty, long *tx0) {
+    *ty = tile / tiles_x;
+    *tx0 = tile % tiles_x;
+    return (int)(tiles_x - *tx0 < left ? tiles_x - *tx0 : left);
+}
+
 // MARK: - 4-way (de)interleaving across tiles with portable vector shuffles (one shuffle form per instruction set)
 
 typedef float tk_v8 __attribute__((vector_size(32), aligned(4)));
@@ -158,9 +165,8 @@ TK_INLINE void tk_winograd_input_body(const float *src, long plane, int ih, int 
                                       long ldv, float *scratch) {
     long done = 0;
     while (done < count) {
-        const long tile = tile0 + done;
-        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
-        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        long ty, tx0;
+        const int len = tk_tile_run(tile0 + done, tiles_x, count - done, &ty, &tx0);
         const long width = 4L * (len + 1);  // columns 4 * tx0 - pad_left ..< + width
         float *phases = scratch + width;    // [6][4][len + 1]
         const long stride = len + 1;
@@ -261,9 +267,8 @@ TK_INLINE void tk_winograd_output_body(const float *mm, long xi_stride, long ldm
                                        const float *shift, int relu, float *scratch) {
     long done = 0;
     while (done < count) {
-        const long tile = tile0 + done;
-        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
-        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        long ty, tx0;
+        const int len = tk_tile_run(tile0 + done, tiles_x, count - done, &ty, &tx0);
         float *q = scratch;  // [4][4][len]: output row r, column phase c
         float *line = scratch + 16L * len;
         float *h = line + 4L * len;  // [4][6][len]
@@ -344,9 +349,8 @@ TK_INLINE void tk_winograd_gradient_body(const float *g, long plane, int oh, int
                                          long tile0, int count, float *w, long xi_stride, long ldw, float *scratch) {
     long done = 0;
     while (done < count) {
-        const long tile = tile0 + done;
-        const long ty = tile / tiles_x, tx0 = tile % tiles_x;
-        const int len = (int)(tiles_x - tx0 < count - done ? tiles_x - tx0 : count - done);
+        long ty, tx0;
+        const int len = tk_tile_run(tile0 + done, tiles_x, count - done, &ty, &tx0);
         const long width = 4L * len, x0 = 4 * tx0;
         const long valid = ow - x0 < width ? ow - x0 : width;
         float *line = scratch;           // one zero-extended row of 4 len

@@ -54,22 +54,23 @@ public final class Conv: Module {
     func fusedForward(concatenating parts: [Tensor], scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor? {
         guard weight.rank == 4, groups == 1, paddingMode == .zeros, stride.allSatisfy({ $0 == 1 }),
               dilation.allSatisfy({ $0 == 1 }) else { return nil }
+        return Functional.conv(concatenating: parts, weight: weight, padding: padding,
+                               epilogue: epilogue(scale: scale, shift: shift, relu: relu))
+    }
+
+    /// The fused epilogue of `scale`, `shift` and ReLU with this layer's bias folded into the shift.
+    func epilogue(scale: [Float]?, shift: [Float]?, relu: Bool) -> ConvEpilogue {
         var shiftAll = shift
         if let b = bias?.scalars {
             shiftAll = (0..<b.count).map { c in (shift?[c] ?? 0) + b[c] * (scale?[c] ?? 1) }
         }
-        return Functional.conv(concatenating: parts, weight: weight, padding: padding,
-                               epilogue: ConvEpilogue(scale: scale, shift: shiftAll, relu: relu))
+        return ConvEpilogue(scale: scale, shift: shiftAll, relu: relu)
     }
 
     /// Inference with a per-channel affine (folded batch norm, bias included) and optional ReLU fused in.
     func fusedForward(_ x: Tensor, scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor {
-        var shiftAll = shift
-        if let b = bias?.scalars {
-            shiftAll = (0..<b.count).map { c in (shift?[c] ?? 0) + b[c] * (scale?[c] ?? 1) }
-        }
-        return Functional.conv(x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
-                               paddingMode: paddingMode, epilogue: ConvEpilogue(scale: scale, shift: shiftAll, relu: relu))
+        Functional.conv(x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                        paddingMode: paddingMode, epilogue: epilogue(scale: scale, shift: shift, relu: relu))
     }
 }
 

@@ -98,22 +98,29 @@ public final class Sequential: Module {
     /// ReLU) reads the parts in place instead of their concatenation. Runs this module's forward hooks either way.
     public func callAsFunction(concatenating parts: [Tensor]) -> Tensor {
         if !GradMode.isEnabled, forwardHooks.isEmpty, let conv = layers.first as? Conv, conv.forwardHooks.isEmpty {
-            var j = 1
-            var affine: (scale: [Float], shift: [Float])?
-            if j < layers.count, let bn = layers[j] as? BatchNorm, !bn.isTraining, bn.forwardHooks.isEmpty {
-                affine = bn.foldedAffine
-                j += 1
-            }
-            var relu = false
-            if j < layers.count, let r = layers[j] as? ReLU, r.forwardHooks.isEmpty {
-                relu = true
-                j += 1
-            }
+            let (affine, relu, next) = fusable(after: 0)
             if let y = conv.fusedForward(concatenating: parts, scale: affine?.scale, shift: affine?.shift, relu: relu) {
-                return run(y, from: j)
+                return run(y, from: next)
             }
         }
         return self(Tensor.concat(parts, axis: 1))
+    }
+
+    /// What an inference convolution at `i` can take into its epilogue: an eval-mode batch norm (folded), then a
+    /// ReLU, each only without hooks; `next` is the first layer after them.
+    func fusable(after i: Int) -> (affine: (scale: [Float], shift: [Float])?, relu: Bool, next: Int) {
+        var j = i + 1
+        var affine: (scale: [Float], shift: [Float])?
+        if j < layers.count, let bn = layers[j] as? BatchNorm, !bn.isTraining, bn.forwardHooks.isEmpty {
+            affine = bn.foldedAffine
+            j += 1
+        }
+        var relu = false
+        if j < layers.count, let r = layers[j] as? ReLU, r.forwardHooks.isEmpty {
+            relu = true
+            j += 1
+        }
+        return (affine, relu, j)
     }
 
     /// Layers `from...` applied to `x`, fusing as `forward` does.
@@ -123,17 +130,7 @@ public final class Sequential: Module {
         let fuse = !GradMode.isEnabled
         while i < layers.count {
             if fuse, let conv = layers[i] as? Conv, conv.forwardHooks.isEmpty {
-                var j = i + 1
-                var affine: (scale: [Float], shift: [Float])?
-                if j < layers.count, let bn = layers[j] as? BatchNorm, !bn.isTraining, bn.forwardHooks.isEmpty {
-                    affine = bn.foldedAffine
-                    j += 1
-                }
-                var relu = false
-                if j < layers.count, let r = layers[j] as? ReLU, r.forwardHooks.isEmpty {
-                    relu = true
-                    j += 1
-                }
+                let (affine, relu, j) = fusable(after: i)
                 if j > i + 1 {
                     y = conv.fusedForward(y, scale: affine?.scale, shift: affine?.shift, relu: relu)
                     i = j

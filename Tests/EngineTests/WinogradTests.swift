@@ -14,61 +14,50 @@ final class WinogradTests: XCTestCase {
         return zip(got, reference).map { abs(Double($0) - $1) }.max()! / scale
     }
 
-    /// y[n, g*M + m] = conv(x, w) in float64 with front/back padding `pad`, 3x3, stride 1.
-    func reference(x: Tensor, w: Tensor, groups: Int, pad: Int) -> [Double] {
-        let (n, ci, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let co = w.shape[0], cg = ci / groups, mg = co / groups
+    /// Calls `body(output, input, weight)` with the flat indices of every multiply-add of a 3x3 stride-1
+    /// convolution of `x` ([N, C, H, W]) by weights [M, C/groups, 3, 3] with front/back padding `pad`.
+    func forEachTap(input x: [Int], outChannels co: Int, groups: Int, pad: Int, _ body: (Int, Int, Int) -> Void) {
+        let (n, ci, h, wd) = (x[0], x[1], x[2], x[3])
+        let cg = ci / groups, mg = co / groups
         let oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2
-        let xs = x.scalars, ws = w.scalars
-        var out = [Double](repeating: 0, count: n * co * oh * ow)
         for b in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
-            var s = 0.0
             let gi = o / mg
             for c in 0..<cg { for ky in 0..<3 { for kx in 0..<3 {
                 let iy = y + ky - pad, ix = xx + kx - pad
                 guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                s += Double(xs[((b * ci + gi * cg + c) * h + iy) * wd + ix]) * Double(ws[((o * cg + c) * 3 + ky) * 3 + kx])
+                body(((b * co + o) * oh + y) * ow + xx, ((b * ci + gi * cg + c) * h + iy) * wd + ix,
+                     ((o * cg + c) * 3 + ky) * 3 + kx)
             } } }
-            out[((b * co + o) * oh + y) * ow + xx] = s
         } } } }
+    }
+
+    /// y[n, g*M + m] = conv(x, w) in float64 with front/back padding `pad`, 3x3, stride 1.
+    func reference(x: Tensor, w: Tensor, groups: Int, pad: Int) -> [Double] {
+        let xs = x.scalars, ws = w.scalars
+        var out = [Double](repeating: 0, count: x.shape[0] * w.shape[0] * (x.shape[2] + 2 * pad - 2) * (x.shape[3] + 2 * pad - 2))
+        forEachTap(input: x.shape, outChannels: w.shape[0], groups: groups, pad: pad) { o, i, k in
+            out[o] += Double(xs[i]) * Double(ws[k])
+        }
         return out
     }
 
     /// The input gradient of that convolution for output gradient `g`, in float64.
     func referenceInputGradient(g: Tensor, w: Tensor, input: [Int], groups: Int, pad: Int) -> [Double] {
-        let (n, co, oh, ow) = (g.shape[0], g.shape[1], g.shape[2], g.shape[3])
-        let (ci, h, wd) = (input[1], input[2], input[3])
-        let cg = ci / groups, mg = co / groups
         let gs = g.scalars, ws = w.scalars
-        var dx = [Double](repeating: 0, count: n * ci * h * wd)
-        for b in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
-            let gv = Double(gs[((b * co + o) * oh + y) * ow + xx])
-            let gi = o / mg
-            for c in 0..<cg { for ky in 0..<3 { for kx in 0..<3 {
-                let iy = y + ky - pad, ix = xx + kx - pad
-                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                dx[((b * ci + gi * cg + c) * h + iy) * wd + ix] += gv * Double(ws[((o * cg + c) * 3 + ky) * 3 + kx])
-            } } }
-        } } } }
+        var dx = [Double](repeating: 0, count: input.reduce(1, *))
+        forEachTap(input: input, outChannels: w.shape[0], groups: groups, pad: pad) { o, i, k in
+            dx[i] += Double(gs[o]) * Double(ws[k])
+        }
         return dx
     }
 
     /// The weight gradient of that convolution for output gradient `g`, in float64.
     func referenceWeightGradient(g: Tensor, x: Tensor, weightShape: [Int], groups: Int, pad: Int) -> [Double] {
-        let (n, co, oh, ow) = (g.shape[0], g.shape[1], g.shape[2], g.shape[3])
-        let (ci, h, wd) = (x.shape[1], x.shape[2], x.shape[3])
-        let cg = ci / groups, mg = co / groups
         let gs = g.scalars, xs = x.scalars
         var dw = [Double](repeating: 0, count: weightShape.reduce(1, *))
-        for b in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
-            let gv = Double(gs[((b * co + o) * oh + y) * ow + xx])
-            let gi = o / mg
-            for c in 0..<cg { for ky in 0..<3 { for kx in 0..<3 {
-                let iy = y + ky - pad, ix = xx + kx - pad
-                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                dw[((o * cg + c) * 3 + ky) * 3 + kx] += gv * Double(xs[((b * ci + gi * cg + c) * h + iy) * wd + ix])
-            } } }
-        } } } }
+        forEachTap(input: x.shape, outChannels: weightShape[0], groups: groups, pad: pad) { o, i, k in
+            dw[k] += Double(gs[o]) * Double(xs[i])
+        }
         return dw
     }
 
