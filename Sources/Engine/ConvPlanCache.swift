@@ -12,7 +12,8 @@ import Foundation
 ///
 /// Every output comes from the chosen route, also on the call that measured (the chosen route runs last), so a
 /// run's numbers do not depend on whether the choice was measured or read back. The measurement costs each
-/// candidate's run once (three times for passes under 2 ms), the first time a shape runs on a machine.
+/// candidate's run twice (four times for passes under 2 ms), the first time a shape runs on a machine. Choices of
+/// older kernel revisions are dropped when the file is rewritten.
 public final class ConvPlanCache: @unchecked Sendable {
     /// The process's cache, configured from the environment on first use. It holds only memoised measurements:
     /// results never depend on it beyond float rounding.
@@ -57,10 +58,17 @@ public final class ConvPlanCache: @unchecked Sendable {
 
     /// Changes whenever a route's kernels change enough to change which route wins: choices measured with
     /// other kernels are not reused.
-    public static let kernelRevision = 11
+    public static let kernelRevision = 12
 
     public static var machineKey: String {
-        "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads | kernels r\(kernelRevision)"
+        "\(cpuModel) | \(GEMM.kernelName) | \(Parallel.threadCount) threads" + revisionSuffix
+    }
+
+    static let revisionSuffix = " | kernels r\(kernelRevision)"
+
+    /// A machine key written with another kernel revision than this build's.
+    static func isStale(machine key: String) -> Bool {
+        key.contains(" | kernels r") && !key.hasSuffix(revisionSuffix)
     }
 
     /// The processor's model name (Linux `/proc/cpuinfo`), or the architecture where it cannot be read.
@@ -111,16 +119,12 @@ public final class ConvPlanCache: @unchecked Sendable {
             best[r] = min(best[r] ?? .max, t)
             last = r
         }
-        for r in candidates { time(r) }
-        // The first candidate ran with cold caches and first-touched pages; short passes are noisy: time again.
-        time(first)
+        // Every candidate times at least twice, the best kept: a first run pays cold caches and page faults for its
+        // scratch (Winograd's weight-gradient accumulators: 2 x 38 MB on a 512 -> 512 layer, which once lost to a
+        // route 2x slower when warm), and a shared host's speed drifts. Short passes are noisier: four rounds.
+        for _ in 0..<2 { for r in candidates { time(r) } }
         if (best.values.min() ?? 0) < 2_000_000 {
             for _ in 0..<2 { for r in candidates { time(r) } }
-        } else {
-            // A first run pays page faults for its scratch (Winograd's weight-gradient accumulators: 2 x 38 MB on
-            // a 512 -> 512 layer, which lost to a route 40% slower once warm): contenders time once more.
-            let fastest = best.values.min() ?? 0
-            for r in candidates where r != first && Double(best[r]!) < 1.6 * Double(fastest) { time(r) }
         }
         let pick = candidates.min { best[$0]! < best[$1]! }!
         // The output must be the chosen route's.
@@ -148,6 +152,9 @@ public final class ConvPlanCache: @unchecked Sendable {
         // Merge with what other processes wrote since; a failed write only costs a later measurement.
         var all = Self.read(file)
         all[machine, default: [:]].merge(mine) { _, new in new }
+        // Choices measured with older kernels are never read again: drop them so the file does not grow with
+        // every revision (another machine's current choices stay).
+        all = all.filter { $0.key == machine || !Self.isStale(machine: $0.key) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(PlanFile(version: PlanFile.currentVersion, machines: all)) else { return }

@@ -91,31 +91,34 @@ public struct ConvBenchmark {
                 : Functional.conv(x, weight: w, stride: [l.stride], padding: .explicit([l.padding]))
         }
         let upstream = Tensor.randn([l.batch, l.outChannels, l.outputSize, l.outputSize], generator: &g)
-        func time(_ body: () -> Void) -> Double {
-            var t: [Double] = []
-            for i in 0...repeats {
+        let xg = x.detached(), wg = w.detached()
+        xg.requiresGrad = true
+        wg.requiresGrad = true
+        let yx = apply(xg, w), yw = apply(x, wg)
+        // The three passes alternate round by round, so that the host's drift in speed (up to 2x between minutes on
+        // shared machines) falls on all three alike and the ratios between them hold; the first round is warm-up
+        // (plan choice, page faults) and is not counted.
+        let passes: [() -> Void] = [
+            { _ = withNoGrad { apply(x, w) } },
+            { xg.grad = nil; yx.backward(upstream, retainGraph: true) },
+            { wg.grad = nil; yw.backward(upstream, retainGraph: true) },
+        ]
+        var times = [[Double]](repeating: [], count: passes.count)
+        for round in 0...max(1, repeats) {
+            for (i, pass) in passes.enumerated() {
                 let s = DispatchTime.now().uptimeNanoseconds
-                body()
-                if i > 0 { t.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6) }
+                pass()
+                if round > 0 { times[i].append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6) }
             }
-            return t.sorted()[t.count / 2]
         }
-        let fwd = time { _ = withNoGrad { apply(x, w) } }
-        x.requiresGrad = true
-        let yx = apply(x, w)
-        let dx = time {
-            x.grad = nil
-            yx.backward(upstream, retainGraph: true)
-        }
-        x.requiresGrad = false
-        w.requiresGrad = true
-        let yw = apply(x, w)
-        let dw = time {
-            w.grad = nil
-            yw.backward(upstream, retainGraph: true)
-        }
+        let (fwd, dx, dw) = (median(times[0]), median(times[1]), median(times[2]))
         return [("forward", fwd), ("grad_input", dx), ("grad_weight", dw)].map {
             Result(layer: l.name, pass: $0.0, ms: $0.1, gflops: l.flops / ($0.1 * 1e6))
         }
     }
+}
+
+private func median(_ values: [Double]) -> Double {
+    let v = values.sorted()
+    return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
 }

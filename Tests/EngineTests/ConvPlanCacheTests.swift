@@ -46,6 +46,19 @@ final class ConvPlanCacheTests: XCTestCase {
         XCTAssertNil(ConvPlanCache(file: file, machine: "cpu C | avx2 | 2 threads").route(for: "k1"))
     }
 
+    func testChoicesOfOlderKernelRevisionsAreDropped() throws {
+        let file = folder.appendingPathComponent("plans.json")
+        let stale = "cpu A | avx2 | 2 threads | kernels r\(ConvPlanCache.kernelRevision - 1)"
+        let current = "cpu A | avx2 | 2 threads | kernels r\(ConvPlanCache.kernelRevision)"
+        ConvPlanCache(file: file, machine: "cpu B").run("k", candidates: [.rowBand, .im2col]) { _ in }
+        ConvPlanCache(file: file, machine: stale).run("k", candidates: [.rowBand, .im2col]) { _ in }
+        XCTAssertNotNil(ConvPlanCache(file: file, machine: stale).route(for: "k"), "its own write keeps it")
+        ConvPlanCache(file: file, machine: current).run("k", candidates: [.rowBand, .im2col]) { _ in }
+        XCTAssertNil(ConvPlanCache(file: file, machine: stale).route(for: "k"), "the older revision's choices go")
+        XCTAssertNotNil(ConvPlanCache(file: file, machine: "cpu B").route(for: "k"), "other machines' stay")
+        XCTAssertNotNil(ConvPlanCache(file: file, machine: current).route(for: "k"))
+    }
+
     func testDamagedForeignOrHugeFilesAreIgnored() throws {
         let file = folder.appendingPathComponent("plans.json")
         for content in [Data("not json".utf8), Data(#"{"version": 99, "machines": {"m": {"k": "im2col"}}}"#.utf8),
