@@ -122,19 +122,25 @@ struct RowBandPlan {
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)
-                fillBand(band.pointer, firstRow: r0) { source.plane(image: img, channel: gi * channels + $0) }
                 let a = weights[gi]
                 let outBase = output + (img * groups + gi) * m * planeOut + r0 * outWidth
-                if m <= Self.prefetchRows {
-                    prefetchBand(of: t + Swift.min(Parallel.threadCount, tasks), tasks: tasks, groups: groups,
-                                 source: source)
+                // The band GEMM routes copy the source rows first; the one-row kernel reads the planes in place.
+                func fillBandAndPrefetch() {
+                    fillBand(band.pointer, firstRow: r0) { source.plane(image: img, channel: gi * channels + $0) }
+                    if m <= Self.prefetchRows {
+                        prefetchBand(of: t + Swift.min(Parallel.threadCount, tasks), tasks: tasks, groups: groups,
+                                     source: source)
+                    }
                 }
                 if let single = singleRowWeights?[gi] {  // [Float]
+                    let planes = (0..<channels).map { Optional(source.plane(image: img, channel: gi * channels + $0)) }
                     single.withUnsafeBufferPointer { w in
-                        tk_conv3x3_single_row(band.pointer, bandPlane, paddedWidth, Int32(channels), w.baseAddress!,
+                        tk_conv3x3_single_row(planes, Int32(channels), Int32(sourceHeight), Int32(sourceWidth),
+                                              Int32(minRow), Int32(minCol), w.baseAddress!, Int32(r0),
                                               Int32(rowsHere), Int32(outWidth), outBase, outWidth)
                     }
                 } else if writesDirectly {
+                    fillBandAndPrefetch()
                     // Column panels stay inside one output row, so results go straight to the output tensor.
                     offs.withUnsafeBufferPointer { ob in
                         for y in 0..<rowsHere {
@@ -161,6 +167,7 @@ struct RowBandPlan {
                         }
                     }
                 } else {
+                    fillBandAndPrefetch()
                     let nHere = rowsHere * paddedWidth
                     offs.withUnsafeBufferPointer { ob in
                         // Column chunks small enough that their M x chunk block of C stays in L2 across depth blocks.

@@ -215,34 +215,42 @@ final class GuardedFloats {
 }
 
 /// The one-output-channel 3x3 kernel (a gray first layer's input gradient) against a float64 sum, on every
-/// variant, at widths around its 16/32-column chunks and row counts around its 4-row blocks, its band ending at a
-/// guard page after the slack it may read.
+/// variant, at widths around its 16/32-column chunks, heights and row counts around its 4-row blocks, paddings 0-2
+/// and a band starting inside the image; each source plane ends at a guard page, so no read passes its last row.
 final class SingleRowConvolutionTests: XCTestCase {
     func testVariantsAgreeWithADirectSum() {
         let variants: [String] = ["portable", "avx2", "avx512"].filter { $0 == "portable" || tk_kernel_named($0) != nil }
         var gen = RandomGenerator(seed: 5)
         for isa in variants {
             for width in [1, 2, 15, 16, 17, 31, 32, 33, 63, 100, 129] {
-                for rows in [1, 3, 4, 5, 8, 9] {
+                for height in [1, 3, 4, 5, 8, 9] {
                     let channels = 1 + width % 4
-                    let pw = width + 2, plane = (rows + 2) * pw
-                    let band = GuardedFloats(channels * plane + Int(tk_conv3x3_single_row_overread()))
-                    let values = Tensor.randn([channels * plane], generator: &gen).scalars
-                    for i in 0..<(channels * plane + Int(tk_conv3x3_single_row_overread())) {
-                        band.pointer[i] = i < values.count ? values[i] : .nan
-                    }
+                    let sources = (0..<channels).map { _ in GuardedFloats(height * width) }
+                    let values = (0..<channels).map { _ in Tensor.randn([height * width], generator: &gen).scalars }
+                    for c in 0..<channels { for i in 0..<(height * width) { sources[c].pointer[i] = values[c][i] } }
                     let w = Tensor.randn([channels * 9], generator: &gen).scalars
-                    var out = [Float](repeating: .nan, count: rows * width)
-                    tk_conv3x3_single_row_variant(isa, band.pointer, plane, pw, Int32(channels), w, Int32(rows),
-                                                  Int32(width), &out, width)
-                    for r in 0..<rows {
-                        for x in 0..<width {
-                            var s = 0.0
-                            for c in 0..<channels { for ky in 0..<3 { for kx in 0..<3 {
-                                s += Double(w[c * 9 + ky * 3 + kx]) * Double(values[c * plane + (r + ky) * pw + x + kx])
-                            } } }
-                            XCTAssertEqual(Double(out[r * width + x]), s, accuracy: 1e-4 * max(1, abs(s)),
-                                           "\(isa) width \(width) rows \(rows) [\(r), \(x)]")
+                    for pad in 0...2 {
+                        let outHeight = height + 2 * pad - 2, outWidth = width + 2 * pad - 2
+                        guard outHeight > 0, outWidth > 0 else { continue }
+                        for first in Set([0, min(1, outHeight - 1)]) {
+                            let rows = outHeight - first
+                            var out = [Float](repeating: .nan, count: rows * outWidth)
+                            let planes: [UnsafePointer<Float>?] = sources.map { UnsafePointer($0.pointer) }
+                            tk_conv3x3_single_row_variant(isa, planes, Int32(channels), Int32(height), Int32(width),
+                                                          Int32(-pad), Int32(-pad), w, Int32(first), Int32(rows),
+                                                          Int32(outWidth), &out, outWidth)
+                            for r in 0..<rows {
+                                for x in 0..<outWidth {
+                                    var s = 0.0
+                                    for c in 0..<channels { for ky in 0..<3 { for kx in 0..<3 {
+                                        let sy = first + r - pad + ky, sx = x - pad + kx
+                                        guard sy >= 0, sy < height, sx >= 0, sx < width else { continue }
+                                        s += Double(w[c * 9 + ky * 3 + kx]) * Double(values[c][sy * width + sx])
+                                    } } }
+                                    XCTAssertEqual(Double(out[r * outWidth + x]), s, accuracy: 1e-4 * max(1, abs(s)),
+                                                   "\(isa) \(height)x\(width) pad \(pad) first \(first) [\(r), \(x)]")
+                                }
+                            }
                         }
                     }
                 }

@@ -251,14 +251,14 @@ long tk_winograd_gradient_scratch(long count);
 void tk_winograd_filter_gradient(const float *s, long xi_stride, long lds, int rows, int channels, float *dw, long ms,
                                  long cs);
 
-/// One output channel of a 3x3 stride-1 convolution over a zero-padded band of `channels` planes (band_plane floats
-/// apart, rows pw floats apart): out[r * ldo + x] = sum_c,ky,kx w[9c + 3ky + kx] band[c][r + ky][x + kx], r < rows,
-/// x < width. Reads up to tk_conv3x3_single_row_overread() floats past the last row's width (slack for the buffer).
-void tk_conv3x3_single_row(const float *band, long band_plane, long pw, int channels, const float *w, int rows,
-                           int width, float *out, long ldo);
-void tk_conv3x3_single_row_variant(const char *isa, const float *band, long band_plane, long pw, int channels,
-                                   const float *w, int rows, int width, float *out, long ldo);
-long tk_conv3x3_single_row_overread(void);
+/// One output channel of a 3x3 stride-1 convolution read straight from `channels` source planes (height x width,
+/// zero outside): out[y * ldo + x] = sum_c,ky,kx w[9c + 3ky + kx] planes[c][first + y + r0 + ky][x + c0 + kx] for
+/// output rows first + y, y < rows, and x < out_width; `out` points at output row `first`.
+void tk_conv3x3_single_row(const float *const *planes, int channels, int height, int width, int r0, int c0,
+                           const float *w, int first, int rows, int out_width, float *out, long ldo);
+void tk_conv3x3_single_row_variant(const char *isa, const float *const *planes, int channels, int height, int width,
+                                   int r0, int c0, const float *w, int first, int rows, int out_width, float *out,
+                                   long ldo);
 
 /// Prefetches (towards L2) `rows` runs of `count` floats, `row_stride` floats apart, starting at `first`.
 void tk_prefetch_rows(const float *first, long rows, long row_stride, long count);
