@@ -39,6 +39,11 @@ struct ConvGeometry {
     var inGroup: Int { inChannels / groups }
     var outGroup: Int { outChannels / groups }
     var kernelVolume: Int { kernel.reduce(1, *) }
+
+    /// A 1x1 stride-1 unpadded layer over the whole source: its im2col rows are the source planes themselves.
+    func isPointwise(sourceSize: [Int], columns: [Int]) -> Bool {
+        kernelVolume == 1 && stride.allSatisfy { $0 == 1 } && padFront.allSatisfy { $0 == 0 } && sourceSize == columns
+    }
     var inputVolume: Int { input.reduce(1, *) }
     var outputVolume: Int { output.reduce(1, *) }
 

@@ -52,8 +52,8 @@ enum ConvolutionKernels {
         let candidates = ConvRoute.productRoutes.filter {
             $0 == .im2col || ($0 == .rowBand && band != nil) || ($0 == .col2im && transposed && swappedWeights)
                 || ($0 == .winograd && winograd != nil)
-                || ($0 == .batchedGEMM && g.batch > 1 && groups == 1 && g.kernelVolume == 1
-                    && g.stride.allSatisfy { $0 == 1 } && g.padFront.allSatisfy { $0 == 0 } && sourceSize == columns)
+                || ($0 == .batchedGEMM && g.batch > 1 && groups == 1
+                    && g.isPointwise(sourceSize: sourceSize, columns: columns))
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .batchedGEMM {
@@ -277,9 +277,10 @@ enum ConvolutionKernels {
         let blocksPerImage = (p + block - 1) / block
         let tasks = g.batch * groups * blocksPerImage
         let nc = GEMM.nc, nr = GEMM.nr, mr = GEMM.mr
+        let pointwise = g.isPointwise(sourceSize: sourceSize, columns: columns)
         Parallel.accumulating(tasks, count: groups * m * kg, into: result) { mine, acc in
             let aPack = ScratchBuffer(count: ((m + mr - 1) / mr) * mr * block)
-            let colRows = ScratchBuffer(count: nc * block)
+            let colRows = ScratchBuffer(count: pointwise ? 1 : nc * block)
             let bPack = ScratchBuffer(count: ((nc + nr - 1) / nr) * nr * block)
             let kern = GEMM.info.kernel!
             var rowOffsets = [Int](repeating: 0, count: nc)
@@ -290,16 +291,28 @@ enum ConvolutionKernels {
                 let p0 = bi * block, kc = min(block, p - p0)
                 let aRows = a + (n * groups + gi) * m * p + p0
                 tk_pack_a(aRows, p, 1, Int32(m), Int32(kc), Int32(mr), aPack.pointer)
-                var geom = g.im2col(source: source + (n * groups + gi) * c * sourceVolume, channels: c,
+                let imageSource = source + (n * groups + gi) * c * sourceVolume
+                var geom = g.im2col(source: imageSource, channels: c,
                                     sourceSize: sourceSize, columns: columns, transposed: false)
                 var jc = 0
                 while jc < kg {
                     let ncb = min(nc, kg - jc)
-                    tk_im2col_rows(&geom, jc, Int32(ncb), p0, Int32(kc), colRows.pointer, kc)
-                    for j in 0..<ncb { rowOffsets[j] = j * kc }
-                    // B[p][j] = colRows[j][p]: a transpose, done with 8 x 8 blocks.
-                    rowOffsets.withUnsafeBufferPointer { ro in
-                        tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr), bPack.pointer)
+                    // B[p][j] = im2col row j at pixel p: a transpose, done with 8 x 8 blocks. A pointwise layer's
+                    // im2col rows are the source planes themselves, read in place (the copy cost 1x1 64 -> 256 at
+                    // 56 x 56 x 8 about 10% of its weight gradient).
+                    if pointwise {
+                        for j in 0..<ncb { rowOffsets[j] = (jc + j) * sourceVolume }
+                        rowOffsets.withUnsafeBufferPointer { ro in
+                            tk_pack_transposed(imageSource, ro.baseAddress!, Int32(ncb), p0, Int32(kc), Int32(nr),
+                                               bPack.pointer)
+                        }
+                    } else {
+                        tk_im2col_rows(&geom, jc, Int32(ncb), p0, Int32(kc), colRows.pointer, kc)
+                        for j in 0..<ncb { rowOffsets[j] = j * kc }
+                        rowOffsets.withUnsafeBufferPointer { ro in
+                            tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr),
+                                               bPack.pointer)
+                        }
                     }
                     let cBase = acc + gi * m * kg + jc
                     GEMM.wide.offsets.withUnsafeBufferPointer { offs in

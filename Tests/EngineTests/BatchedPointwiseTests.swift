@@ -31,4 +31,30 @@ final class BatchedPointwiseTests: XCTestCase {
             }
         }
     }
+
+    /// The weight gradient of 1x1 layers, whose im2col route reads the source planes in place, against a float64
+    /// sum: batch > 1, two groups, pixel counts across the depth blocks (529 > GEMM.kc).
+    func testPointwiseWeightGradientReadsTheSourceInPlace() {
+        var gen = RandomGenerator(seed: 17)
+        for (n, c, m, size, groups) in [(3, 5, 7, 7, 1), (2, 6, 4, 23, 2), (1, 70, 3, 2, 1)] {
+            let x = Tensor.randn([n, c, size, size], generator: &gen)
+            let w = Tensor.randn([m, c / groups, 1, 1], generator: &gen)
+            let g = Tensor.randn([n, m, size, size], generator: &gen)
+            w.requiresGrad = true
+            ConvRoute.forcing(.im2col) { Functional.conv(x, weight: w, groups: groups).backward(g) }
+            let got = w.grad!.scalars, xs = x.scalars, gs = g.scalars
+            let (cg, mg, pixels) = (c / groups, m / groups, size * size)
+            for o in 0..<m {
+                for ci in 0..<cg {
+                    var s = 0.0
+                    for b in 0..<n {
+                        for p in 0..<pixels {
+                            s += Double(gs[(b * m + o) * pixels + p]) * Double(xs[(b * c + (o / mg) * cg + ci) * pixels + p])
+                        }
+                    }
+                    XCTAssertEqual(Double(got[o * cg + ci]), s, accuracy: 1e-4 * max(1, abs(s)), "n \(n) c \(c) [\(o), \(ci)]")
+                }
+            }
+        }
+    }
 }
