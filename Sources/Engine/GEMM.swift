@@ -104,6 +104,12 @@ public enum GEMM {
 
         /// Start of the block for depth offset `pc`.
         func block(_ pc: Int) -> UnsafeMutablePointer<Float> { storage.base + pc * panels * kernel.mr }
+
+        /// A[i][j], read back from the panels.
+        func element(_ i: Int, _ j: Int) -> Float {
+            let pc = j / kc * kc, mr = kernel.mr
+            return block(pc)[(i / mr) * min(kc, k - pc) * mr + (j - pc) * mr + i % mr]
+        }
     }
 
     /// C[0..<m][0..<n] (=|+=) A · B for columns 0..<n, sequentially, where

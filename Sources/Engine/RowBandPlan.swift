@@ -113,8 +113,7 @@ struct RowBandPlan {
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
-        let layouts = m == 1 ? weights.compactMap(singleRowLayout) : []
-        let singleRowWeights = !layouts.isEmpty && layouts.count == weights.count ? layouts : nil
+        let singleRowWeights = weights.allSatisfy { singleRowLayouts($0) != nil } ? weights.map { singleRowLayouts($0)! } : nil
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: bandBufferCount)
             (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
@@ -132,12 +131,16 @@ struct RowBandPlan {
                                      source: source)
                     }
                 }
-                if let single = singleRowWeights?[gi] {  // [Float]
+                if let single = singleRowWeights?[gi] {  // one [Float] per output channel
                     let planes = (0..<channels).map { Optional(source.plane(image: img, channel: gi * channels + $0)) }
-                    single.withUnsafeBufferPointer { w in
-                        tk_conv3x3_single_row(planes, Int32(channels), Int32(sourceHeight), Int32(sourceWidth),
-                                              Int32(minRow), Int32(minCol), w.baseAddress!, Int32(r0),
-                                              Int32(rowsHere), Int32(outWidth), outBase, outWidth)
+                    // Output channels one after the other: the band's source rows (a ~512 KB budget) stay in L2.
+                    for (row, layout) in single.enumerated() {
+                        layout.withUnsafeBufferPointer { w in
+                            tk_conv3x3_single_row(planes, Int32(channels), Int32(sourceHeight), Int32(sourceWidth),
+                                                  Int32(minRow), Int32(minCol), w.baseAddress!, Int32(r0),
+                                                  Int32(rowsHere), Int32(outWidth), outBase + row * planeOut,
+                                                  outWidth)
+                        }
                     }
                 } else if writesDirectly {
                     fillBandAndPrefetch()
@@ -234,20 +237,26 @@ struct RowBandPlan {
         }
     }
 
-    /// For a one-row product of a 3x3 undilated kernel, its weights as w[c][band row][band column] for
-    /// `tk_conv3x3_single_row`, which reuses each loaded source vector for the output rows it reaches (the gray
-    /// first layer's input gradient at 512x512 ran at 22-24% of the FMA peak through the one-row GEMM kernel);
-    /// nil for other shapes.
-    func singleRowLayout(_ a: GEMM.PackedA) -> [Float]? {
-        guard a.m == 1, taps == 9, rowSpan == 2, tapCols.max()! - minCol == 2, a.kernel.mr == 1 else { return nil }
-        let packed = a.storage.base  // one row, mr = 1: the k-th weight at k in every depth block
-        var w = [Float](repeating: 0, count: channels * 9)
-        for c in 0..<channels {
-            for t in 0..<9 {
-                w[c * 9 + (tapRows[t] - minRow) * 3 + (tapCols[t] - minCol)] = packed[c * 9 + t]
+    /// Largest output channel count that runs `tk_conv3x3_single_row` once per channel rather than the GEMM tile:
+    /// the RGB first layer's input gradient (32 -> 3 at 512 x 512) is bound by reading its source, which the band
+    /// copy read twice (4.1-6.2 ms against 2.9-3.6 for its forward).
+    static let singleRowChannels = 3
+
+    /// For a product of a 3x3 undilated kernel with at most `singleRowChannels` rows, each row's weights as
+    /// w[c][band row][band column] for `tk_conv3x3_single_row`, which reuses each loaded source vector for the output
+    /// rows it reaches (the gray first layer's input gradient at 512x512 ran at 22-24% of the FMA peak through the
+    /// one-row GEMM kernel); nil for other shapes.
+    func singleRowLayouts(_ a: GEMM.PackedA) -> [[Float]]? {
+        guard a.m <= Self.singleRowChannels, taps == 9, rowSpan == 2, tapCols.max()! - minCol == 2 else { return nil }
+        return (0..<a.m).map { i in
+            var w = [Float](repeating: 0, count: channels * 9)
+            for c in 0..<channels {
+                for t in 0..<9 {
+                    w[c * 9 + (tapRows[t] - minRow) * 3 + (tapCols[t] - minCol)] = a.element(i, c * 9 + t)
+                }
             }
+            return w
         }
-        return w
     }
 
     /// From this output width on, the dot route's weight gradient reads the upstream gradient's rows in place
