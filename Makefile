@@ -20,9 +20,12 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# The build refuses a module imported without being declared a dependency of its target in Package.swift (checked
+# on every file it compiles: all of them on a clean clone, as CI builds).
 test:
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(TEST_PACKAGES)"
-	$(SWIFT) test -c release --disable-swift-testing
+	$(SWIFT) build -c release --build-tests --explicit-target-dependency-import-check error
+	$(SWIFT) test -c release --skip-build --disable-swift-testing
 
 # Trains a small U-Net on the generated samples, segments and explains them, writes runs/quickstart/report.html.
 demo: build

@@ -2,8 +2,11 @@
 import PackageDescription
 
 // Layers, each depending only on the ones below it:
-// CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers)
-// -> Models (U-Net, ...) -> Data (codecs over CImageCodecs, datasets) -> Pipeline (train, segment, explain, bench) -> tessera (CLI).
+// CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers) -> Models (U-Net,
+// ResNet, ...); CImageCodecs (libpng/libjpeg shims) -> Data (codecs, datasets, augmentation, loader).
+// Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
+// -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
+// and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; tessera (the CLI).
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v13)],
@@ -13,7 +16,10 @@ let package = Package(
         .library(name: "TesseraNN", targets: ["TesseraNN"]),
         .library(name: "TesseraModels", targets: ["TesseraModels"]),
         .library(name: "TesseraData", targets: ["TesseraData"]),
-        .library(name: "TesseraPipeline", targets: ["TesseraPipeline"]),
+        .library(name: "TesseraInference", targets: ["TesseraInference"]),
+        .library(name: "TesseraTraining", targets: ["TesseraTraining"]),
+        .library(name: "TesseraExplain", targets: ["TesseraExplain"]),
+        .library(name: "TesseraRun", targets: ["TesseraRun"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,16 +36,36 @@ let package = Package(
         ),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
-        .target(name: "TesseraModels", dependencies: ["TesseraNN"], path: "Sources/Models"),
+        .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
-        .target(name: "TesseraPipeline", dependencies: ["TesseraModels", "TesseraData", .product(name: "Yams", package: "Yams"),
-                                                   .product(name: "Logging", package: "swift-log"),
-                                                   .product(name: "Crypto", package: "swift-crypto")],
-                path: "Sources/Pipeline"),
+        .target(name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
+                path: "Sources/Console"),
+        .target(name: "TesseraCheckpoint", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+                path: "Sources/Checkpoint"),
+        .target(name: "TesseraInference",
+                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                               "TesseraCheckpoint", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Sources/Inference"),
+        .target(name: "TesseraTraining",
+                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                               "TesseraCheckpoint", "TesseraInference"],
+                path: "Sources/Training"),
+        .target(name: "TesseraExplain",
+                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                               "TesseraCheckpoint", "TesseraInference"],
+                path: "Sources/Explain"),
+        .target(name: "TesseraRun",
+                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                               "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain",
+                               .product(name: "Yams", package: "Yams")],
+                path: "Sources/Run"),
+        .target(name: "TesseraBench", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+                path: "Sources/Bench"),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraPipeline",
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
+                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -47,11 +73,14 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
         .target(name: "CTestSupport", path: "Tests/CTestSupport", linkerSettings: [.linkedLibrary("z")]),
-        .testTarget(name: "EngineTests", dependencies: ["TesseraEngine", "TestSupport"]),
-        .testTarget(name: "NNTests", dependencies: ["TesseraNN", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["TesseraModels", "TesseraData", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["TesseraData", "TestSupport", "CTestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["TesseraPipeline", "TesseraData", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["CKernels", "TesseraEngine", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["TesseraEngine", "TesseraNN", "TestSupport"]),
+        .testTarget(name: "ModelsTests",
+                    dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["TesseraEngine", "TesseraData", "TestSupport", "CTestSupport"]),
+        .testTarget(name: "PipelineTests",
+                    dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
+                                   "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,8 +3,19 @@ import Foundation
 import TesseraEngine
 
 /// File formats the codecs read and write.
-public enum ImageFormat: String, Sendable, Codable {
+public enum ImageFormat: String, Sendable, Codable, CaseIterable {
     case png, jpeg
+
+    /// File name extensions of the format, lower case (the one list every folder listing uses).
+    public var extensions: [String] {
+        switch self {
+        case .png: return ["png"]
+        case .jpeg: return ["jpg", "jpeg"]
+        }
+    }
+
+    /// Extensions of every image format the codecs read.
+    public static let fileExtensions: Set<String> = Set(allCases.flatMap(\.extensions))
 
     /// The format a file's first bytes announce, if any.
     public static func sniff(_ data: Data) -> ImageFormat? {
@@ -15,11 +26,8 @@ public enum ImageFormat: String, Sendable, Codable {
 
     /// The format a file name's extension asks for.
     public static func forExtension(of url: URL) -> ImageFormat? {
-        switch url.pathExtension.lowercased() {
-        case "png": return .png
-        case "jpg", "jpeg": return .jpeg
-        default: return nil
-        }
+        let ext = url.pathExtension.lowercased()
+        return allCases.first { $0.extensions.contains(ext) }
     }
 }
 

@@ -59,15 +59,13 @@ public struct SegmentationDataset: Sendable {
     /// each file's own layout (training then refuses a data set that mixes layouts).
     public var channels: Int?
 
-    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
-
     /// Pairs every image in `images` with the mask of the same stem in `masks`.
     /// - Throws: an `ImageError` naming the image whose mask is missing, or an empty folder.
     public init(images: URL, masks: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
         func listing(_ dir: URL) throws -> [URL] {
             do {
                 return try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
-                    .filter { Self.imageExtensions.contains($0.pathExtension.lowercased()) }
+                    .filter { ImageFormat.fileExtensions.contains($0.pathExtension.lowercased()) }
                     .sorted { $0.lastPathComponent < $1.lastPathComponent }
             } catch {
                 throw ImageError(file: dir.path, reason: "cannot list folder: \((error as NSError).localizedDescription)")

@@ -189,59 +189,6 @@ final class ProducerCount: @unchecked Sendable {
     func add(_ delta: Int) { lock.withLock { count += delta } }
 }
 
-/// A bounded first-in first-out hand-over between one producer thread and one consumer.
-final class PrefetchQueue<Element>: @unchecked Sendable {
-    private var items: [Element] = []
-    private var finished = false
-    private(set) var isCancelled = false
-    private let capacity: Int
-    private let condition = NSCondition()
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    func put(_ item: Element) {
-        condition.lock()
-        while items.count >= capacity && !isCancelled { condition.wait() }
-        if isCancelled { condition.unlock(); return }
-        items.append(item)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func finish() {
-        condition.lock()
-        finished = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next element, waiting for it; nil once the producer finished and everything was taken.
-    func take() -> Element? {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !finished { condition.wait() }
-        if items.isEmpty { return nil }
-        let item = items.removeFirst()
-        condition.broadcast()
-        return item
-    }
-
-    /// Stops the producer: a waiting `put` returns and further batches are not made.
-    func cancel() {
-        condition.lock()
-        isCancelled = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
-/// Cancels the producer when the consumer's iterator goes away before the epoch ends.
-final class CancelOnRelease<Element>: @unchecked Sendable {
-    let queue: PrefetchQueue<Element>
-    init(_ queue: PrefetchQueue<Element>) { self.queue = queue }
-    deinit { queue.cancel() }
-}
-
 /// Results filled in by several threads, one slot each.
 final class ResultSlots<Value>: @unchecked Sendable {
     private var slots: [Result<Value, Error>?]

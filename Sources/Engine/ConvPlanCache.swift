@@ -155,9 +155,7 @@ public final class ConvPlanCache: @unchecked Sendable {
         // Choices measured with older kernels are never read again: drop them so the file does not grow with
         // every revision (another machine's current choices stay).
         all = all.filter { $0.key == machine || !Self.isStale(machine: $0.key) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(PlanFile(version: PlanFile.currentVersion, machines: all)) else { return }
+        guard let data = try? JSONEncoder.pretty.encode(PlanFile(version: PlanFile.currentVersion, machines: all)) else { return }
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? AtomicFile.write(data, to: file)
     }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TesseraBench
 import TesseraEngine
-import TesseraPipeline
 
 /// `tessera bench`: times the reference U-Net (forward and train step) and prints ms and GFLOP/s.
 struct Bench: ParsableCommand {
@@ -91,9 +91,7 @@ struct Bench: ParsableCommand {
             }
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(results), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.pretty.encode(results), as: UTF8.self))
         }
     }
 
@@ -117,9 +115,7 @@ struct Bench: ParsableCommand {
             }
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(results), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.pretty.encode(results), as: UTF8.self))
         }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import TesseraCheckpoint
 import TesseraData
-import TesseraPipeline
+import TesseraExplain
+import TesseraInference
 
 /// `tessera explain`: Grad-CAM (and Grad-CAM++, Layer-CAM, occlusion) heatmaps for classifiers and segmenters.
 struct Explain: ParsableCommand {

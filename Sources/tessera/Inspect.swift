@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import TesseraPipeline
+import TesseraData
+import TesseraInference
 
 /// `tessera inspect`: lists what each file holds, or why it cannot be read; exits non-zero if any failed.
 struct Inspect: ParsableCommand {
@@ -22,7 +23,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let inputs = try InputFiles(paths, extensions: ["png", "jpg", "jpeg", "safetensors"], recursive: recursive)
+        let inputs = try InputFiles(paths, extensions: ImageFormat.fileExtensions.union(["safetensors"]), recursive: recursive)
         var reports: [Inspection] = []
         for entry in inputs.entries {
             let report = Inspection(path: entry.url.path)

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import TesseraPipeline
+import TesseraConsole
+import TesseraInference
 
 /// `--quiet`, `--json` and `--log-level`, shared by the commands that run for a while.
 struct OutputOptions: ParsableArguments {

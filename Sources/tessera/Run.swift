@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import TesseraPipeline
+import TesseraConsole
+import TesseraRun
 
 /// `tessera run`: runs a declared pipeline (`pipelines/*.yaml`).
 struct Run: ParsableCommand {

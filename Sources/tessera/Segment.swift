@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import TesseraPipeline
+import TesseraCheckpoint
+import TesseraInference
 
 /// `tessera segment`: batch-segments images with a checkpoint through tiled inference.
 struct Segment: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TesseraData
 import TesseraEngine
 
 @main

@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
+import TesseraCheckpoint
+import TesseraConsole
+import TesseraInference
 import TesseraModels
 import TesseraNN
-import TesseraPipeline
+import TesseraTraining
 
 /// `tessera train`: trains a U-Net on image/mask folders into a run folder.
 struct Train: ParsableCommand {
@@ -101,7 +104,7 @@ struct Train: ParsableCommand {
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
             do { try c.validate() } catch { throw ValidationError("\(error)") }
             let dir = URL(fileURLWithPath: out)
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("last.safetensors").path) {
+            if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
                 throw ValidationError("\(out) already holds a run; use --resume \(out) to continue it or choose another --out")
             }
             trainer = Trainer(config: c, runDirectory: dir)

@@ -1,7 +1,7 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
-import TesseraPipeline
 import XCTest
 
 /// A checkpoint is untrusted input: each metadata field mutated to a bad value ends `tessera segment` and

@@ -1,7 +1,8 @@
 import Foundation
 import TesseraData
 import TesseraEngine
-import TesseraPipeline
+import TesseraExplain
+import TesseraInference
 import TestSupport
 import XCTest
 

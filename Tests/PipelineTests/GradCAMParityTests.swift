@@ -1,7 +1,7 @@
 import Foundation
 import TesseraEngine
+import TesseraExplain
 import TesseraModels
-import TesseraPipeline
 import TestSupport
 import XCTest
 

@@ -1,9 +1,10 @@
 import Foundation
 import TesseraData
 import TesseraEngine
+import TesseraExplain
+import TesseraInference
 import TesseraModels
 import TesseraNN
-import TesseraPipeline
 import TestSupport
 import XCTest
 

@@ -1,5 +1,6 @@
 import Foundation
-import TesseraPipeline
+import TesseraCheckpoint
+import TesseraTraining
 import TestSupport
 
 /// A width-8 U-Net trained for 40 steps on the ISBI slices by `Trainer`, once per test run, for the tests that

@@ -1,6 +1,6 @@
 import Foundation
 import TesseraData
-import TesseraPipeline
+import TesseraInference
 import XCTest
 
 final class InputFilesTests: XCTestCase {

@@ -1,7 +1,7 @@
 import Foundation
 import TesseraData
 import TesseraEngine
-import TesseraPipeline
+import TesseraInference
 import XCTest
 
 final class InspectionTests: XCTestCase {

@@ -1,7 +1,7 @@
 import Foundation
 import TesseraData
 import TesseraEngine
-import TesseraPipeline
+import TesseraInference
 import XCTest
 
 /// Outputs never collide, never go stale, and temporary files are removed only when provably dead.

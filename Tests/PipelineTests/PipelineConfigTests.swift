@@ -1,6 +1,6 @@
 import Foundation
 import TesseraData
-import TesseraPipeline
+import TesseraRun
 import TestSupport
 import XCTest
 

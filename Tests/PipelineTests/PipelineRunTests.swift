@@ -1,6 +1,7 @@
 import Foundation
 import TesseraData
-import TesseraPipeline
+import TesseraInference
+import TesseraRun
 import TestSupport
 import XCTest
 

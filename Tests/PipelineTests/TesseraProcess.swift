@@ -1,8 +1,8 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 import TesseraModels
-import TesseraPipeline
 import TestSupport
 import XCTest
 

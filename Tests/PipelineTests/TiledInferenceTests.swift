@@ -1,9 +1,10 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
+import TesseraInference
 import TesseraModels
 import TesseraNN
-import TesseraPipeline
 import TestSupport
 import XCTest
 

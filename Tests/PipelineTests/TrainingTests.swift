@@ -1,8 +1,10 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
+import TesseraInference
 import TesseraNN
-import TesseraPipeline
+import TesseraTraining
 import XCTest
 
 final class TrainingTests: XCTestCase {

@@ -1,17 +1,19 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraEngine
 
 /// `metrics.jsonl` (one JSON object per validation) and `metrics.csv` (the same rows) in a run folder.
-struct MetricsLog {
+public struct MetricsLog {
     let jsonl: URL, csv: URL
 
-    init(directory: URL) {
-        jsonl = directory.appendingPathComponent("metrics.jsonl")
-        csv = directory.appendingPathComponent("metrics.csv")
+    public init(directory: URL) {
+        let folder = TrainingRunFolder(directory)
+        jsonl = folder.metricsLog
+        csv = folder.metricsTable
     }
 
-    /// Rows written so far.
-    func rows() -> [[String: Double]] {
+    /// Rows written so far (none when the log is missing or unreadable).
+    public func rows() -> [[String: Double]] {
         guard let text = try? String(contentsOf: jsonl, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Double]

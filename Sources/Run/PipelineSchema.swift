@@ -1,5 +1,8 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
+import TesseraExplain
+import TesseraInference
 import TesseraModels
 import TesseraNN
 import Yams

@@ -1,4 +1,6 @@
 import Foundation
+import TesseraCheckpoint
+import TesseraConsole
 import TesseraData
 import TesseraEngine
 import TesseraModels

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 

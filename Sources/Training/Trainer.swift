@@ -1,6 +1,9 @@
 import Foundation
+import TesseraCheckpoint
+import TesseraConsole
 import TesseraData
 import TesseraEngine
+import TesseraInference
 import TesseraModels
 import TesseraNN
 
@@ -24,7 +27,7 @@ public final class Trainer {
 
     /// The configuration saved in a run folder.
     public static func savedConfig(in runDirectory: URL) throws -> TrainingConfig {
-        let url = runDirectory.appendingPathComponent("config.json")
+        let url = TrainingRunFolder(runDirectory).config
         do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(contentsOf: url)) } catch {
             throw TrainingError(reason: "\(url.path): cannot read the run's configuration: \(error)")
         }
@@ -46,10 +49,11 @@ public final class Trainer {
         var cfg = config
         cfg.validationNames = data.validation.pairs.map(\.name)
         cfg.classes = data.classes
-        let last = runDirectory.appendingPathComponent("last.safetensors")
+        let folder = TrainingRunFolder(runDirectory)
+        let last = folder.last
         let resuming = FileManager.default.fileExists(atPath: last.path)
         if resuming { try Trainer.checkSameConfiguration(cfg, in: runDirectory) }
-        try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: runDirectory.appendingPathComponent("config.json"))
+        try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config)
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
             throw TrainingError(reason: "class weights: \(cw.count) given for \(data.classes) classes; give one per class, each >= 0")
@@ -91,7 +95,7 @@ public final class Trainer {
         let log = MetricsLog(directory: runDirectory)
         var best = -Double.infinity, bestMetrics: [String: Double] = [:], sinceBest = 0
         var step = 0, bestStep = -1
-        let bestURL = runDirectory.appendingPathComponent("best.safetensors")
+        let bestURL = folder.best
         if resuming {
             let saved = try Checkpoint.read(last)
             do { try model.load(saved.weights) } catch { throw TrainingError(reason: "\(last.path): \(error)") }
@@ -239,12 +243,4 @@ extension Trainer {
         return out
     }
 
-}
-
-extension JSONEncoder {
-    static var pretty: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return e
-    }
 }

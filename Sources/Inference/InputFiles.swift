@@ -60,7 +60,7 @@ public struct InputFiles {
 
     /// Paths matching a shell pattern (`*`, `?`, `[...]`) that the shell did not expand (quoted, or from a
     /// script), sorted; nil when `pattern` has no wildcard or matches nothing.
-    static func glob(_ pattern: String) -> [String]? {
+    public static func glob(_ pattern: String) -> [String]? {
         guard pattern.contains(where: { "*?[".contains($0) }) else { return nil }
         var g = glob_t()
         defer { globfree(&g) }

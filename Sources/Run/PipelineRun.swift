@@ -1,6 +1,11 @@
 import Foundation
+import TesseraCheckpoint
+import TesseraConsole
 import TesseraData
 import TesseraEngine
+import TesseraExplain
+import TesseraInference
+import TesseraTraining
 
 /// Runs a `PipelineConfig` into its run folder: `train/` (a `Trainer` run; resumes when rerun), `segment/`,
 /// `explain/`, `pipeline.json` (the resolved configuration) and `report.html`. Every stage skips work a killed
@@ -27,10 +32,7 @@ public final class PipelineRun {
     public var trainDirectory: URL { runDirectory.appendingPathComponent("train") }
 
     /// The checkpoint segment and explain use when they name none.
-    public var trainedCheckpoint: URL {
-        let best = trainDirectory.appendingPathComponent("best.safetensors")
-        return FileManager.default.fileExists(atPath: best.path) ? best : trainDirectory.appendingPathComponent("last.safetensors")
-    }
+    public var trainedCheckpoint: URL { TrainingRunFolder(trainDirectory).finalCheckpoint }
 
     public func run() throws -> Summary {
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)

@@ -1,6 +1,9 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
+import TesseraInference
+import TesseraTraining
 
 /// `report.html` of a pipeline run, self-contained (no network): training curves as inline SVG, metrics tables,
 /// galleries of segmentation and Grad-CAM overlays (embedded PNG/JPEG), the resolved configuration, versions
@@ -44,7 +47,7 @@ public struct RunReport {
         let config = (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         body += "<h2>Configuration</h2>\n<pre>\(escape(config))</pre>\n"
-        if let training = try? String(contentsOf: run.trainDirectory.appendingPathComponent("config.json"), encoding: .utf8) {
+        if let training = try? String(contentsOf: TrainingRunFolder(run.trainDirectory).config, encoding: .utf8) {
             body += "<details><summary>Training configuration as resolved by the trainer</summary><pre>\(escape(training))</pre></details>\n"
         }
         body += "<h2>Versions</h2>\n" + table(["component", "version"], [
@@ -72,8 +75,7 @@ public struct RunReport {
     }
 
     func training() -> String {
-        guard let text = try? String(contentsOf: run.trainDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return "" }
-        let rows = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Double] }
+        let rows = MetricsLog(directory: run.trainDirectory).rows()
         guard !rows.isEmpty else { return "" }
         var out = "<h2>Training</h2>\n<div>"
         out += chart("loss", rows: rows, keys: ["train_loss", "val_loss"].filter { k in rows.contains { $0[k] != nil } })

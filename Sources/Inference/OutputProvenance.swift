@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 

@@ -26,15 +26,29 @@ public struct TiledInference: Sendable {
     }
 
     /// Where the tiles along one axis of `size` pixels go.
-    struct AxisPlan: Equatable {
+    public struct AxisPlan: Equatable, Sendable {
         /// Input windows (image coordinates, may reach outside the image: mirrored there) and the image range
         /// each window's output covers.
-        var inputStart: [Int]
-        var inputSize: Int
-        var outputSize: Int
+        public internal(set) var inputStart: [Int]
+        public internal(set) var inputSize: Int
+        public internal(set) var outputSize: Int
         /// Offset of the output inside the input window (the border valid convolutions consume).
-        var outputOffset: Int { (inputSize - outputSize) / 2 }
-        func outputStart(_ k: Int) -> Int { inputStart[k] + outputOffset }
+        public var outputOffset: Int { (inputSize - outputSize) / 2 }
+        /// Image coordinate of window `k`'s first output pixel.
+        public func outputStart(_ k: Int) -> Int { inputStart[k] + outputOffset }
+    }
+
+    /// The whole image (channel planes) in one window mirrored outward to a size the network takes, as `segment`
+    /// runs an image one tile covers: the input tensor and the plans of its rows and columns.
+    public static func wholeImageWindow(_ planes: [Float], width: Int, height: Int, channels: Int,
+                                        model: any SegmentationNetwork) -> (input: Tensor, rows: AxisPlan,
+                                                                            columns: AxisPlan) {
+        let one = TiledInference(tile: .max)
+        let py = one.plan(size: height, model: model), px = one.plan(size: width, model: model)
+        let window = MirrorWindow.extract(planes, width: width, height: height, channels: channels,
+                                          x0: px.inputStart[0], y0: py.inputStart[0], width: px.inputSize,
+                                          height: py.inputSize)
+        return (Tensor(window, shape: [1, channels, py.inputSize, px.inputSize]), py, px)
     }
 
     func plan(size n: Int, model: any SegmentationNetwork) -> AxisPlan {

@@ -1,6 +1,8 @@
 import Foundation
+import TesseraConsole
 import TesseraData
 import TesseraEngine
+import TesseraInference
 import TesseraModels
 import TesseraNN
 
@@ -221,11 +223,8 @@ public final class ExplainRun {
     func segmentationTarget(_ network: any SegmentationNetwork, planes: [Float], image: Image,
                             relative: String) throws -> (Tensor, PixelWindow, CAMTarget) {
         let w = image.width, h = image.height
-        let one = TiledInference(tile: .max)
-        let py = one.plan(size: h, model: network), px = one.plan(size: w, model: network)
-        let window = MirrorWindow.extract(planes, width: w, height: h, channels: image.channels, x0: px.inputStart[0],
-                                          y0: py.inputStart[0], width: px.inputSize, height: py.inputSize)
-        let input = Tensor(window, shape: [1, image.channels, py.inputSize, px.inputSize])
+        let (input, py, px) = TiledInference.wholeImageWindow(planes, width: w, height: h, channels: image.channels,
+                                                              model: network)
         let crop = PixelWindow(x: -px.inputStart[0], y: -py.inputStart[0], width: w, height: h)
         // Output pixel (oy, ox) is image pixel (oy + oy0, ox + ox0).
         let oh = py.outputSize, ow = px.outputSize, oy0 = py.outputStart(0), ox0 = px.outputStart(0)
