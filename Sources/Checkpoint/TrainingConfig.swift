@@ -9,7 +9,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var images: String
     public var masks: String
     /// `auto` (0/255 masks are binary, others label PNGs), `binary`, `label` or `palette`.
-    public var maskKind: String = "auto"
+    public var maskKind: MaskEncoding = .auto
     /// Declared class count; found from the masks when nil.
     public var classes: Int?
     /// Names of the classes (default `class0`, `class1`, ...), kept in checkpoints for reports and `--class`.
@@ -18,7 +18,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// nil: the first image's colour channels (alpha dropped), and a data set that mixes layouts is refused.
     public var channels: Int?
     /// `unet` or `resnetN-unet` (N = 18, 34, 50, 101, 152).
-    public var model: String = "unet"
+    public var model: Architecture = .unet
     public var depth: Int = 4
     public var width: Int = 32
     public var batchNorm: Bool = true
@@ -34,8 +34,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var batch: Int = 4
     public var crop: Int = 256
     public var learningRate: Double = 1e-3
-    /// `adam`, `adamw` or `sgd`.
-    public var optimizer: String = "adam"
+    public var optimizer: OptimizerKind = .adam
     public var momentum: Double = 0.9
     public var nesterov: Bool = false
     public var weightDecay: Double = 0
@@ -57,7 +56,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Validate (and checkpoint) every this many steps; 0 = every epoch, or every few epochs so that at least 50
     /// steps pass between validations.
     public var validateEvery: Int = 0
-    public var bestMetric: String = "mean_dice"
+    public var bestMetric: ValidationMetric = .meanDice
     /// Stop after this many validations without improvement.
     public var patience: Int?
 
@@ -92,7 +91,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// The network this configuration trains, for `channels` input channels and `classes` classes.
     public func network(channels: Int, classes: Int) throws -> NetworkSpec {
-        if model == "unet" {
+        guard let encoder = model.resnetEncoder else {
             guard encoderWeights == nil else { throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model") }
             guard (0..<1).contains(dropout ?? 0) else { throw TrainingError(reason: "dropout must be in [0, 1)") }
             guard (1...8).contains(depth), (1...1024).contains(width) else {
@@ -101,9 +100,6 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             return NetworkSpec(unet: UNetConfig(inChannels: channels, classes: classes, depth: depth, width: width,
                                                 batchNorm: batchNorm, dropout: Float(dropout ?? 0),
                                                 upsampling: upsampling ?? .transposed, padding: padding ?? .same))
-        }
-        guard let encoder = NetworkSpec.resnetEncoder(of: model) else {
-            throw TrainingError(reason: "unknown model '\(model)' (\(NetworkSpec.names.joined(separator: ", ")))")
         }
         guard dropout == nil, upsampling == nil, padding == nil else {
             throw TrainingError(reason: "dropout, up-sampling and padding options apply to the plain unet only")
@@ -128,11 +124,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The optimizer over `parameters`.
     public func makeOptimizer(_ parameters: [Tensor]) throws -> Optimizer {
         let lr = Float(learningRate), wd = Float(weightDecay)
-        switch optimizer.lowercased() {
-        case "adam": return Adam(parameters, learningRate: lr, weightDecay: wd)
-        case "adamw": return Adam(parameters, learningRate: lr, weightDecay: wd == 0 ? 0.01 : wd, decoupled: true)
-        case "sgd": return SGD(parameters, learningRate: lr, momentum: Float(momentum), weightDecay: wd, nesterov: nesterov)
-        default: throw TrainingError(reason: "unknown optimizer '\(optimizer)' (adam, adamw, sgd)")
+        switch optimizer {
+        case .adam: return Adam(parameters, learningRate: lr, weightDecay: wd)
+        case .adamw: return Adam(parameters, learningRate: lr, weightDecay: wd == 0 ? 0.01 : wd, decoupled: true)
+        case .sgd: return SGD(parameters, learningRate: lr, momentum: Float(momentum), weightDecay: wd, nesterov: nesterov)
         }
     }
 }

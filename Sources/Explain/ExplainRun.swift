@@ -6,6 +6,11 @@ import TesseraInference
 import TesseraModels
 import TesseraNN
 
+/// The file format of raw attribution maps (`--raw-format`, `raw_format`): 16-bit PNG or float32 `.npy`.
+public enum CAMMapFormat: String, Codable, CaseIterable, Sendable {
+    case png, npy
+}
+
 /// What `tessera explain` writes per image, under `OUT/heatmap/`, `OUT/overlay/` and `OUT/raw/` with the input's
 /// relative path.
 public enum ExplainOutput: String, CaseIterable, Sendable {
@@ -33,8 +38,8 @@ public struct ExplainOptions: Sendable {
     public var colormap = Colormap.jet
     public var alpha: Float = 0.5
     /// `png` (16-bit) or `npy`.
-    public var rawFormat = "png"
-    public var overlayFormat = "png"
+    public var rawFormat = CAMMapFormat.png
+    public var overlayFormat = OverlayFormat.png
     /// Occlusion patch and step (pixels).
     public var patch: Int?
     public var stride: Int?
@@ -92,10 +97,6 @@ public final class ExplainRun {
         model = try ExplainModel.load(url, mean: options.mean, std: options.std)
         self.options = options
         outDirectory = settings.out
-        guard ["png", "jpg", "jpeg"].contains(options.overlayFormat.lowercased()) else {
-            throw CAMError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
-        }
-        guard ["png", "npy"].contains(options.rawFormat) else { throw CAMError(reason: "raw format must be png or npy") }
         if let b = options.box {
             let limit = 1 << 24
             guard b.x >= 0, b.y >= 0, (1...limit).contains(b.width), (1...limit).contains(b.height), b.x <= limit, b.y <= limit else {
@@ -117,8 +118,8 @@ public final class ExplainRun {
             "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
             "target_mask": text(options.targetMask?.path), "box": text(options.box.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
             "colormap": options.colormap.rawValue, "alpha": "\(options.alpha)",
-            "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","), "raw_format": options.rawFormat,
-            "overlay_format": options.overlayFormat.lowercased(), "patch": text(options.patch), "stride": text(options.stride),
+            "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","), "raw_format": options.rawFormat.rawValue,
+            "overlay_format": options.overlayFormat.rawValue, "patch": text(options.patch), "stride": text(options.stride),
             "mean": text(options.mean), "std": text(options.std)])
         self.settings = recorded
     }
@@ -129,8 +130,8 @@ public final class ExplainRun {
         switch kind {
         case .heatmap: return outDirectory.appendingPathComponent("heatmap/" + stem + ".png")
         case .overlay:
-            return outDirectory.appendingPathComponent("overlay/" + stem + (options.overlayFormat == "png" ? ".png" : ".jpg"))
-        case .raw: return outDirectory.appendingPathComponent("raw/" + stem + "." + options.rawFormat)
+            return outDirectory.appendingPathComponent("overlay/" + stem + "." + options.overlayFormat.fileExtension)
+        case .raw: return outDirectory.appendingPathComponent("raw/" + stem + "." + options.rawFormat.rawValue)
         }
     }
 
@@ -294,7 +295,7 @@ public final class ExplainRun {
             case .overlay:
                 try ImageCodec.write(Overlay.heatmap(heat, over: image, colormap: options.colormap, alpha: options.alpha),
                                      to: url, quality: 90)
-            case .raw where options.rawFormat == "npy":
+            case .raw where options.rawFormat == .npy:
                 try AtomicFile.write(NPYFile.encode(heat, shape: [h, w]), to: url)
             case .raw:
                 let samples = heat.map { UInt16(max(0, min(1, $0)) * 65535 + 0.5) }

@@ -1,6 +1,14 @@
 import Foundation
 import TesseraData
 
+/// The file format of overlays (`--overlay-format`, `overlay_format`): lossless PNG or smaller JPEG.
+public enum OverlayFormat: String, Codable, CaseIterable, Sendable {
+    case png, jpg
+
+    /// The overlay file's extension.
+    public var fileExtension: String { rawValue }
+}
+
 /// Images drawn over their inputs: label masks (class tints and outlines) and attribution heatmaps.
 public enum Overlay {
     /// The image as 8-bit RGB: gray repeated, 16-bit scaled down, alpha dropped.

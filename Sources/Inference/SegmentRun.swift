@@ -35,7 +35,7 @@ public struct SegmentOptions: Sendable {
     public var overwrite = false
     public var strict = false
     /// `png` or `jpg`.
-    public var overlayFormat = "png"
+    public var overlayFormat = OverlayFormat.png
     public var recursive = false
     /// Outputs made by another model or other settings are recomputed instead of stopping the run.
     public var recomputeStale = false
@@ -76,18 +76,14 @@ public final class SegmentRun {
         loaded = try Checkpoint.load(checkpoint)
         self.options = options
         outDirectory = out
-        guard ["png", "jpg", "jpeg"].contains(options.overlayFormat.lowercased()) else {
-            throw TrainingError(reason: "overlay format must be png or jpg, not '\(options.overlayFormat)'")
-        }
         if let tile = options.tile, !(1...65536).contains(tile) { throw TrainingError(reason: "tile must be 1-65536, not \(tile)") }
         guard (0..<1).contains(options.overlap) else {
             throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
         }
-        let overlay = options.overlayFormat.lowercased() == "png" ? "png" : "jpg"
         provenance = try OutputProvenance(command: "segment", model: checkpoint, settings: [
             "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)", "blend": options.blend.rawValue,
             "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
-            "overlay_format": overlay])
+            "overlay_format": options.overlayFormat.rawValue])
     }
 
     var classes: Int { loaded.info.classes }
@@ -102,8 +98,7 @@ public final class SegmentRun {
         case .mask: return outDirectory.appendingPathComponent(stem + ".png")
         case .color: return outDirectory.appendingPathComponent("color/" + stem + ".png")
         case .overlay:
-            let ext = options.overlayFormat.lowercased() == "png" ? "png" : "jpg"
-            return outDirectory.appendingPathComponent("overlay/" + stem + "." + ext)
+            return outDirectory.appendingPathComponent("overlay/" + stem + "." + options.overlayFormat.fileExtension)
         case .prob: return outDirectory.appendingPathComponent("prob/" + stem + "_" + (className ?? "") + ".png")
         case .logits: return outDirectory.appendingPathComponent("logits/" + stem + ".safetensors")
         }

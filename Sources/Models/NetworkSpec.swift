@@ -25,7 +25,7 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
     }
 
     /// The architectures `--model` accepts.
-    public static let names = ["unet"] + [18, 34, 50, 101, 152].map { "resnet\($0)-unet" }
+    public static let names = Architecture.allCases.map(\.rawValue)
 
     /// The encoder depth of a `resnetN-unet` name, nil for any other.
     public static func resnetEncoder(of name: String) -> Int? {
@@ -58,4 +58,17 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
 public struct NetworkSpecError: Error, CustomStringConvertible {
     public let reason: String
     public var description: String { reason }
+}
+
+/// The segmentation networks a training run builds (`--model`, a pipeline's `arch`).
+public enum Architecture: String, Codable, CaseIterable, Sendable {
+    case unet
+    case resnet18UNet = "resnet18-unet"
+    case resnet34UNet = "resnet34-unet"
+    case resnet50UNet = "resnet50-unet"
+    case resnet101UNet = "resnet101-unet"
+    case resnet152UNet = "resnet152-unet"
+
+    /// The ResNet encoder's depth of a ResNet U-Net, nil for the plain U-Net.
+    public var resnetEncoder: Int? { NetworkSpec.resnetEncoder(of: rawValue) }
 }

@@ -57,6 +57,9 @@ public struct ConfusionMatrix: Equatable, Sendable {
         b > 0 ? a / b : (actual(c) + predicted(c) == 0 ? 1 : 0)
     }
 
+    /// The value of an aggregate metric.
+    public subscript(metric: ValidationMetric) -> Double { summary[metric.rawValue] ?? 0 }
+
     /// Every metric by name: `pixel_accuracy`, `<metric>_<class>` and `mean_<metric>` for iou, dice, precision, recall.
     public var summary: [String: Double] {
         var out = ["pixel_accuracy": pixelAccuracy]
@@ -66,4 +69,14 @@ public struct ConfusionMatrix: Equatable, Sendable {
         }
         return out
     }
+}
+
+/// The aggregate validation metrics a run can keep its best checkpoint by (`--best-metric`, `best_metric`), named as
+/// `ConfusionMatrix.summary` and `metrics.jsonl` name them.
+public enum ValidationMetric: String, Codable, CaseIterable, Sendable {
+    case meanDice = "mean_dice"
+    case meanIoU = "mean_iou"
+    case pixelAccuracy = "pixel_accuracy"
+    case meanPrecision = "mean_precision"
+    case meanRecall = "mean_recall"
 }

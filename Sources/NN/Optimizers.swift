@@ -3,6 +3,16 @@ import Foundation
 import TesseraEngine
 
 /// Updates parameters from their gradients.
+/// The optimizers a training run can use, as `--optimizer` and a pipeline's `optimizer` name them.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
+    /// Adam (L2 weight decay added to the gradient, as torch.optim.Adam).
+    case adam
+    /// AdamW (decoupled weight decay, 0.01 when none is given, as torch.optim.AdamW).
+    case adamw
+    /// SGD with momentum (and Nesterov's variant).
+    case sgd
+}
+
 public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     func step()

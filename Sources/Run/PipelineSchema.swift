@@ -58,13 +58,16 @@ struct PipelineSchema {
         case let s: throw reader.fail(v, key, "expected true or false, got '\(s)'")
         }
     }
-    func choice(_ v: Node, _ key: String, _ options: [String]) throws -> String {
+    /// One of a closed set's values: the enum declares the names, the error lists them and suggests the closest.
+    func choice<E: CaseIterable & RawRepresentable>(_ v: Node, _ key: String, _: E.Type = E.self) throws -> E
+    where E.RawValue == String {
         let s = try scalar(v, key)
-        guard options.contains(s) else {
+        guard let value = E(rawValue: s) else {
+            let options = E.allCases.map(\.rawValue)
             let hint = PipelineReader.suggestion(for: s, in: options).map { " (did you mean '\($0)'?)" } ?? ""
             throw reader.fail(v, key, "'\(s)' is not one of \(options.joined(separator: ", "))\(hint)")
         }
-        return s
+        return value
     }
     /// A list, or one value taken as a list of one.
     func strings(_ v: Node, _ key: String) throws -> [String] {
@@ -147,7 +150,7 @@ struct PipelineSchema {
         for (k, v) in fields {
             let key = "ingest.\(k)"
             switch k {
-            case "mask_kind": c.maskKind = try choice(v, key, ["auto", "binary", "label", "palette"])
+            case "mask_kind": c.maskKind = try choice(v, key)
             case "classes": c.classes = try int(v, key, 1...65536)
             case "class_names": c.classNames = try strings(v, key)
             case "channels": c.channels = try int(v, key, 1...64)
@@ -163,13 +166,13 @@ struct PipelineSchema {
             for (k, v) in try entries(model, section: "model") {
                 let key = "model.\(k)"
                 switch k {
-                case "arch": c.model = try choice(v, key, NetworkSpec.names)
+                case "arch": c.model = try choice(v, key)
                 case "depth": c.depth = try int(v, key, 1...8)
                 case "width": c.width = try int(v, key, 1...1024)
                 case "batch_norm": c.batchNorm = try bool(v, key)
                 case "dropout": c.dropout = try double(v, key, 0...0.99)
-                case "upsampling": c.upsampling = UNetConfig.Upsampling(rawValue: try choice(v, key, ["transposed", "bilinear"]))
-                case "padding": c.padding = UNetConfig.ConvPadding(rawValue: try choice(v, key, ["same", "valid"]))
+                case "upsampling": c.upsampling = try choice(v, key, UNetConfig.Upsampling.self)
+                case "padding": c.padding = try choice(v, key, UNetConfig.ConvPadding.self)
                 case "encoder_weights": c.encoderWeights = try path(v, key, data: data)
                 default: break
                 }
@@ -184,20 +187,20 @@ struct PipelineSchema {
                 case "epochs": c.epochs = try int(v, key, 1...100_000)
                 case "batch": c.batch = try int(v, key, 1...4096)
                 case "lr": c.learningRate = try double(v, key, 0...10)
-                case "optimizer": c.optimizer = try choice(v, key, ["adam", "adamw", "sgd"])
+                case "optimizer": c.optimizer = try choice(v, key)
                 case "momentum": c.momentum = try double(v, key, 0...1)
                 case "nesterov": c.nesterov = try bool(v, key)
                 case "weight_decay": c.weightDecay = try double(v, key, 0...1)
-                case "schedule": kind = LearningRateSchedule.Kind(rawValue: try choice(v, key, ["constant", "step", "cosine", "poly"]))!
+                case "schedule": kind = try choice(v, key, LearningRateSchedule.Kind.self)
                 case "warmup": warmup = try int(v, key)
-                case "loss": c.loss = SegmentationLoss(rawValue: try choice(v, key, ["ce", "dice", "dice_ce", "bce", "focal"]))!
+                case "loss": c.loss = try choice(v, key)
                 case "class_weights":
                     guard case .sequence(let s) = v else { throw reader.fail(v, key, "expected a list of numbers") }
                     c.classWeights = try s.map { try double($0, key, 0...1e6) }
                 case "border_weights": c.borderWeights = try bool(v, key) ? true : nil
                 case "clip_norm": c.clipNorm = try double(v, key, 0...1e9)
                 case "val_every": c.validateEvery = try int(v, key)
-                case "best_metric": c.bestMetric = try string(v, key)
+                case "best_metric": c.bestMetric = try choice(v, key)
                 case "patience": c.patience = try int(v, key, 1...100_000)
                 case "seed": c.seed = UInt64(try int(v, key))
                 default: break
@@ -221,14 +224,14 @@ struct PipelineSchema {
             case "model": stage.model = try path(v, key, data: data)
             case "recursive": stage.recursive = try bool(v, key)
             case "outputs":
-                o.outputs = Set(try strings(v, key).map { SegmentOutput(rawValue: try choice(Node($0), key, SegmentOutput.allCases.map(\.rawValue)))! })
+                o.outputs = Set(try strings(v, key).map { try choice(Node($0), key, SegmentOutput.self) })
                 o.outputs.insert(.mask)
             case "tile": o.tile = try int(v, key, 8...16384)
             case "overlap": o.overlap = try double(v, key, 0...0.95)
-            case "blend": o.blend = TiledInference.Blend(rawValue: try choice(v, key, ["gaussian", "constant"]))!
+            case "blend": o.blend = try choice(v, key)
             case "tta": o.tta = try bool(v, key)
             case "masks": o.masks = URL(fileURLWithPath: try path(v, key, data: data))
-            case "overlay_format": o.overlayFormat = try choice(v, key, ["png", "jpg"])
+            case "overlay_format": o.overlayFormat = try choice(v, key)
             default: break
             }
         }
@@ -247,7 +250,7 @@ struct PipelineSchema {
             case "inputs": stage.inputs = try strings(v, key).map { try path(Node($0), key, data: data) }
             case "model": stage.model = try path(v, key, data: data)
             case "recursive": stage.recursive = try bool(v, key)
-            case "method": o.method = CAMMethod(rawValue: try choice(v, key, CAMMethod.allCases.map(\.rawValue)))!
+            case "method": o.method = try choice(v, key)
             case "layer": o.layer = try string(v, key)
             case "class": o.targetClass = try string(v, key)
             case "target_mask": o.targetMask = URL(fileURLWithPath: try path(v, key, data: data))
@@ -255,12 +258,12 @@ struct PipelineSchema {
                 guard case .sequence(let s) = v, s.count == 4 else { throw reader.fail(v, key, "expected [x, y, width, height]") }
                 let b = try s.map { try int($0, key) }
                 o.box = PixelWindow(x: b[0], y: b[1], width: max(1, b[2]), height: max(1, b[3]))
-            case "colormap": o.colormap = Colormap(rawValue: try choice(v, key, Colormap.allCases.map(\.rawValue)))!
+            case "colormap": o.colormap = try choice(v, key)
             case "alpha": o.alpha = Float(try double(v, key, 0...1))
             case "outputs":
-                o.outputs = Set(try strings(v, key).map { ExplainOutput(rawValue: try choice(Node($0), key, ExplainOutput.allCases.map(\.rawValue)))! })
-            case "raw_format": o.rawFormat = try choice(v, key, ["png", "npy"])
-            case "overlay_format": o.overlayFormat = try choice(v, key, ["png", "jpg"])
+                o.outputs = Set(try strings(v, key).map { try choice(Node($0), key, ExplainOutput.self) })
+            case "raw_format": o.rawFormat = try choice(v, key)
+            case "overlay_format": o.overlayFormat = try choice(v, key)
             case "masks": o.masks = URL(fileURLWithPath: try path(v, key, data: data))
             case "band": o.band = try int(v, key, 0...100)
             case "patch": o.patch = try int(v, key, 1...4096)

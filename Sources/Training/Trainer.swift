@@ -102,12 +102,12 @@ public final class Trainer {
             try optimizer.loadState(saved.optimizerState)
             step = saved.info.step
             try log.truncate(after: step)
-            (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric)
+            (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric.rawValue)
             // best.safetensors may be newer than last.safetensors (killed between the two writes): its own score
             // stands, so no model worse than it replaces it; its step, recomputed, counts as the improvement it was.
             if let saved = try? SafeTensorsFile(contentsOf: bestURL).metadata["info"],
                let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(saved.utf8)) {
-                let score = info.metrics[cfg.bestMetric] ?? -(info.metrics["train_loss"] ?? 0)
+                let score = info.metrics[cfg.bestMetric.rawValue] ?? -(info.metrics["train_loss"] ?? 0)
                 if score > best || info.step > step {
                     (best, bestMetrics, bestStep) = (score, info.metrics, info.step)
                 }
@@ -171,7 +171,7 @@ public final class Trainer {
                     info.step = step
                     info.epoch = (step + perEpoch - 1) / perEpoch
                     info.metrics = metrics
-                    let score = metrics[cfg.bestMetric] ?? -(metrics["train_loss"] ?? 0)
+                    let score = metrics[cfg.bestMetric.rawValue] ?? -(metrics["train_loss"] ?? 0)
                     // Order for a kill at any instant: the metrics row first (a resumed run drops rows past
                     // last.safetensors and recomputes them), then best, then last (see the resume above).
                     try log.append(step: step, epoch: info.epoch, metrics: metrics)
@@ -185,9 +185,9 @@ public final class Trainer {
                     }
                     try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
                     savedStep = step
-                    progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric])
+                    progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
                     if let patience = cfg.patience, sinceBest >= patience {
-                        self.log("early stop at step \(step): \(cfg.bestMetric) did not improve for \(patience) validations")
+                        self.log("early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations")
                         break epochs
                     }
                 }

@@ -17,20 +17,19 @@ struct TrainingData {
     init(_ config: TrainingConfig) throws {
         let images = URL(fileURLWithPath: config.images), masks = URL(fileURLWithPath: config.masks)
         let probe = try SegmentationDataset(images: images, masks: masks, maskKind: .label)
-        var kindName = config.maskKind.lowercased()
+        var encoding = config.maskKind
         var classes = config.classes
-        if kindName == "auto" {
+        if encoding == .auto {
             // 0/255 masks are binary (255 -> class 1); anything else is a label PNG.
             var values = Set<Int32>()
             for pair in probe.pairs {
                 values.formUnion(try MaskDecoder(kind: .label).labels(of: pair.mask).ids)
                 if !values.isSubset(of: [0, 255]) { break }
             }
-            kindName = values.isSubset(of: [0, 255]) && values.contains(255) ? "binary" : "label"
+            encoding = values.isSubset(of: [0, 255]) && values.contains(255) ? .binary : .label
         }
-        guard let kind = MaskKind(name: kindName) else {
-            throw TrainingError(reason: "unknown mask kind '\(config.maskKind)' (auto, binary, label, palette)")
-        }
+        let kindName = encoding.rawValue
+        let kind = encoding.kind ?? .label  // auto was resolved to binary or label above
         if kind == .binary { classes = classes ?? 2 }
         let resolvedClasses = try classes ?? SegmentationDataset(images: images, masks: masks, maskKind: kind).foundClasses()
         guard resolvedClasses >= 2 else { throw TrainingError(reason: "the masks hold a single class; nothing to learn") }

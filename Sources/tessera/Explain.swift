@@ -26,12 +26,12 @@ struct Explain: ParsableCommand {
     @Option(help: "Segmentation target region: a mask PNG (nonzero = region), or a folder of them by relative path.")
     var targetMask: String?
     @Option(help: "Segmentation target region as a box X,Y,WIDTH,HEIGHT in image pixels.") var box: String?
-    @Option(help: "gradcam, gradcam++, layercam or occlusion.") var method = "gradcam"
-    @Option(help: "jet, turbo, viridis or inferno.") var colormap = "jet"
+    @Option(help: "Attribution method.") var method = CAMMethod.gradcam
+    @Option(help: "Heatmap colours.") var colormap = Colormap.jet
     @Option(help: "Weight of the heatmap in the overlay, 0-1.") var alpha: Float = 0.5
     @Option(help: "Outputs, comma-separated: heatmap, overlay, raw.") var outputs = "heatmap,overlay,raw"
-    @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = "png"
-    @Option(help: "Overlay format: png or jpg.") var overlayFormat = "png"
+    @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = CAMMapFormat.png
+    @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
     @Option(help: "Occlusion patch edge in pixels (default: an eighth of the shorter side).") var patch: Int?
     @Option(help: "Occlusion step in pixels (default: half the patch).") var stride: Int?
     @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks: String?
@@ -49,12 +49,6 @@ struct Explain: ParsableCommand {
     func run() throws {
         output.apply()
         var o = ExplainOptions()
-        guard let m = CAMMethod(rawValue: method) else {
-            throw ValidationError("--method takes \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let c = Colormap(rawValue: colormap) else {
-            throw ValidationError("--colormap takes \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1]") }
         var kinds = Set<ExplainOutput>()
         for name in outputs.split(separator: ",") {
@@ -80,9 +74,9 @@ struct Explain: ParsableCommand {
         if let patch, patch < 1 { throw ValidationError("--patch must be positive") }
         if let stride, stride < 1 { throw ValidationError("--stride must be positive") }
         guard (0...4096).contains(band), maxPixels > 0 else { throw ValidationError("--band must be 0-4096 and --max-pixels positive") }
-        (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (m, layer, targetClass, c, alpha, kinds)
+        (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (method, layer, targetClass, colormap, alpha, kinds)
         o.targetMask = targetMask.map { URL(fileURLWithPath: $0) }
-        (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (rawFormat, overlayFormat.lowercased(), patch, stride, band, maxPixels)
+        (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (rawFormat, overlayFormat, patch, stride, band, maxPixels)
         o.masks = masks.map { URL(fileURLWithPath: $0) }
         o.mean = try floats(mean, "--mean")
         o.std = try floats(std, "--std")

@@ -22,13 +22,13 @@ struct Segment: ParsableCommand {
     @Option(help: "Outputs, comma-separated: mask, color, overlay, prob, logits.") var outputs = "mask"
     @Option(help: "Tile edge in pixels (default: the training crop).") var tile: Int?
     @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = 0.5
-    @Option(help: "Tile blending: gaussian or constant.") var blend = "gaussian"
+    @Option(help: "Tile blending.") var blend = TiledInference.Blend.gaussian
     @Flag(help: "Test-time augmentation: average over flips and rotations by 90 degrees.") var tta = false
     @Option(help: "Ground-truth masks with the same relative paths: adds metrics to the report.") var masks: String?
     @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: String?
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
-    @Option(help: "Overlay format: png or jpg.") var overlayFormat = "png"
+    @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -44,12 +44,11 @@ struct Segment: ParsableCommand {
         // The label mask is what completeness and the report read back, so it is always written.
         kinds.insert(.mask)
         o.outputs = kinds
-        guard let b = TiledInference.Blend(rawValue: blend) else { throw ValidationError("--blend must be gaussian or constant") }
         guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
         if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
         o.tile = tile
         o.overlap = overlap
-        o.blend = b
+        o.blend = blend
         o.tta = tta
         o.masks = masks.map { URL(fileURLWithPath: $0) }
         if let shard {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraCheckpoint
 import TesseraConsole
+import TesseraData
 import TesseraInference
 import TesseraModels
 import TesseraNN
@@ -20,12 +21,12 @@ struct Train: ParsableCommand {
 
     @Option(help: "Folder of images (PNG/JPEG).") var images: String?
     @Option(help: "Folder of masks named like the images.") var masks: String?
-    @Option(help: "Architecture: unet, or resnetN-unet (N = 18, 34, 50, 101, 152) for a ResNet encoder.") var model = "unet"
+    @Option(help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet).") var model = Architecture.unet
     @Option(help: "U-Net down-sampling steps.") var depth = 4
     @Option(help: "Channels of the first U-Net level.") var width = 32
     @Option(help: "U-Net dropout at the end of the contracting path.") var dropout: Double?
-    @Option(help: "U-Net up-sampling: transposed or bilinear.") var upsampling: String?
-    @Option(help: "U-Net convolution padding: same, or valid (the paper's; the output is smaller than the crop).") var padding: String?
+    @Option(help: "U-Net up-sampling.") var upsampling: UNetConfig.Upsampling?
+    @Option(help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop).") var padding: UNetConfig.ConvPadding?
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
     @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames: String?
@@ -33,25 +34,25 @@ struct Train: ParsableCommand {
     var stopAfter: Int?
     @Option(help: "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused.")
     var channels: Int?
-    @Option(help: "Mask encoding: auto, binary, label, palette.") var maskKind = "auto"
+    @Option(help: "Mask encoding (auto: 0/255 masks are binary, others label images).") var maskKind = MaskEncoding.auto
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Epochs (when --steps is not given; default 50).") var epochs: Int?
     @Option(help: "Batch size.") var batch = 4
     @Option(help: "Random crop size.") var crop = 256
     @Option(help: "Learning rate.") var lr = 1e-3
-    @Option(help: "adam, adamw or sgd.") var optimizer = "adam"
+    @Option(help: "Optimizer.") var optimizer = OptimizerKind.adam
     @Option(help: "Weight decay.") var weightDecay = 0.0
     @Option(help: "SGD momentum.") var momentum = 0.9
     @Flag(help: "SGD with Nesterov momentum.") var nesterov = false
     @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).") var classWeights: String?
-    @Option(help: "Schedule: constant, step, cosine, poly.") var schedule = "constant"
+    @Option(help: "Learning-rate schedule.") var schedule = LearningRateSchedule.Kind.constant
     @Option(help: "Linear warm-up steps.") var warmup = 0
-    @Option(help: "Loss: ce, dice, dice_ce, bce, focal.") var loss = "ce"
+    @Option(help: "Loss.") var loss = SegmentationLoss.ce
     @Flag(help: "Weight the loss with the U-Net paper's border map (w0 = 10, sigma = 5 px).") var borderWeights = false
     @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Fraction of pairs held out for validation.") var valSplit = 0.2
     @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).") var valEvery = 0
-    @Option(help: "Metric that picks best.safetensors.") var bestMetric = "mean_dice"
+    @Option(help: "Validation metric that picks best.safetensors.") var bestMetric = ValidationMetric.meanDice
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
     @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = true
     @Flag(help: "Elastic deformation (U-Net paper).") var elastic = false
@@ -71,25 +72,10 @@ struct Train: ParsableCommand {
             guard let images, let masks, let out else {
                 throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
             }
-            guard NetworkSpec.names.contains(model) else {
-                throw ValidationError("--model must be one of \(NetworkSpec.names.joined(separator: ", "))")
-            }
-            let up = try upsampling.map {
-                guard let u = UNetConfig.Upsampling(rawValue: $0) else { throw ValidationError("--upsampling must be transposed or bilinear") }
-                return u
-            }
-            let pad = try padding.map {
-                guard let p = UNetConfig.ConvPadding(rawValue: $0) else { throw ValidationError("--padding must be same or valid") }
-                return p
-            }
-            guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
-                throw ValidationError("--schedule must be constant, step, cosine or poly")
-            }
-            guard let lossKind = SegmentationLoss(rawValue: loss) else { throw ValidationError("--loss must be ce, dice, dice_ce, bce or focal") }
             var c = TrainingConfig(images: images, masks: masks)
             c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind; c.channels = channels
             c.classNames = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            c.dropout = dropout; c.upsampling = up; c.padding = pad; c.encoderWeights = encoderWeights
+            c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
             c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov
             if let classWeights {
@@ -99,8 +85,8 @@ struct Train: ParsableCommand {
                 }
                 c.classWeights = values.map { $0! }
             }
-            c.schedule = LearningRateSchedule(kind, warmupSteps: warmup)
-            c.loss = lossKind; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
+            c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
+            c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
             do { try c.validate() } catch { throw ValidationError("\(error)") }
             let dir = URL(fileURLWithPath: out)

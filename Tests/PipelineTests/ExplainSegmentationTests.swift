@@ -24,7 +24,7 @@ final class ExplainSegmentationTests: XCTestCase {
         options.targetClass = "0"
         options.masks = isbi.appendingPathComponent("masks")
         options.outputs = [.raw]
-        options.rawFormat = "npy"
+        options.rawFormat = .npy
         let run = try ExplainRun(model: checkpoint, options: options, settings: BatchSettings(out: out))
         run.log = { _ in }
         let summary = try run.run(inputs: validation)
@@ -67,7 +67,7 @@ final class ExplainSegmentationTests: XCTestCase {
         func explain(_ configure: (inout ExplainOptions) -> Void, _ name: String) throws -> ([Float], ExplainRecord) {
             var o = ExplainOptions()
             o.outputs = [.raw]
-            o.rawFormat = "npy"
+            o.rawFormat = .npy
             configure(&o)
             let run = try ExplainRun(model: checkpoint, options: o, settings: BatchSettings(out: root.appendingPathComponent(name)))
             run.log = { _ in }

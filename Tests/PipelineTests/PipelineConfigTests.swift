@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraNN
 import TesseraRun
 import TestSupport
 import XCTest
@@ -65,6 +66,24 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertNotNil(error("segment:\n  inputs: samples/test/images\n"), "segment without a model or a train stage")
         XCTAssertNotNil(error(base + "model:\n  arch: unet\n  depth: 12\n"))
         XCTAssertNotNil(error("- just\n- a list\n"))
+    }
+
+    /// Every closed set is checked against its enum's cases, with the closest name suggested: a typo in
+    /// `best_metric` (once accepted, silently keeping the last checkpoint as best) stops the file.
+    func testEveryClosedSetRefusesATypo() throws {
+        let base = "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\n"
+        let cases: [(String, String)] = [
+            ("train:\n  best_metric: mean_dic\n", "mean_dice"), ("train:\n  loss: dice_c\n", "dice_ce"),
+            ("train:\n  schedule: cosin\n", "cosine"), ("model:\n  arch: resnet34-une\n", "resnet34-unet"),
+            ("ingest:\n  mask_kind: binry\n", "binary"),
+        ]
+        for (yaml, suggestion) in cases {
+            let text = yaml.hasPrefix("ingest") ? "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\n"
+                + yaml.dropFirst("ingest:\n".count) : base + yaml
+            let failure = error(text)
+            XCTAssertTrue(failure?.reason.contains("did you mean '\(suggestion)'?") ?? false, "\(yaml): \(String(describing: failure))")
+        }
+        XCTAssertEqual(try parse(base + "train:\n  best_metric: mean_iou\n").training?.bestMetric, .meanIoU)
     }
 
     func testOverridesUseTheSameKeysAndChecks() throws {

@@ -184,7 +184,7 @@ final class TrainingTests: XCTestCase {
     /// checkpoint evaluates on whole images (the valid U-Net through mirrored overlap-tile input).
     func testOtherArchitecturesAndOptionsTrainResumeAndEvaluate() throws {
         var resnet = config()
-        resnet.model = "resnet18-unet"
+        resnet.model = .resnet18UNet
         resnet.crop = 32
         resnet.learningRate = 1e-3
         var valid = config()
