@@ -51,8 +51,9 @@ public struct ExplainModel {
         }
         let names = file.metadata["classes"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
         let c = config.inChannels
-        let m = mean ?? floats("mean") ?? (c == 3 ? [0.485, 0.456, 0.406] : [Float](repeating: 0.5, count: c))
-        let s = std ?? floats("std") ?? (c == 3 ? [0.229, 0.224, 0.225] : [Float](repeating: 0.25, count: c))
+        let defaults = IntensityNormalization.pretrainedDefaults(channels: c)
+        let m = mean ?? floats("mean") ?? defaults.mean
+        let s = std ?? floats("std") ?? defaults.std
         guard m.count == c, m.allSatisfy(\.isFinite) else { throw fail("mean: needs \(c) finite values, has \(m)") }
         guard s.count == c, s.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("std: needs \(c) positive values, has \(s)") }
         var classNames = (0..<config.classes).map { "class\($0)" }

@@ -9,7 +9,7 @@ struct Tessera: ParsableCommand {
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
         discussion: "Environment:\n" + EngineEnvironment.helpText,
-        subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Bench.self]
+        subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Import.self, Bench.self]
     )
 
     static func main() {
