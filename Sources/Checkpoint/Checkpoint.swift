@@ -96,7 +96,7 @@ public enum Checkpoint {
                              to url: URL) throws {
         var tensors = model.stateDict()
         if let optimizer { tensors += optimizer.state().map { ("optimizer.\($0.name)", $0.tensor) } }
-        var metadata = ["format": "tessera-checkpoint-1", "arch": info.arch,
+        var metadata = ["format": "tessera-checkpoint-1", "arch": info.arch, "tessera_version": TesseraVersion.current,
                         "info": String(decoding: try JSONEncoder().encode(info), as: UTF8.self)]
         if let training { metadata["training"] = String(decoding: try JSONEncoder().encode(training), as: UTF8.self) }
         try SafeTensorsFile.write(tensors, metadata: metadata, to: url)

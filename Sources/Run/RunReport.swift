@@ -14,7 +14,6 @@ public struct RunReport {
     /// Images per gallery.
     public var galleryLimit = 8
 
-    public static let version = "0.5.0"
 
     public init(run: PipelineRun, summary: PipelineRun.Summary) {
         self.run = run
@@ -51,7 +50,7 @@ public struct RunReport {
             body += "<details><summary>Training configuration as resolved by the trainer</summary><pre>\(escape(training))</pre></details>\n"
         }
         body += "<h2>Versions</h2>\n" + table(["component", "version"], [
-            ["tessera", Self.version], ["libpng", ImageCodec.libraryVersions.png], ["libjpeg", ImageCodec.libraryVersions.jpeg],
+            ["tessera", TesseraVersion.current], ["libpng", ImageCodec.libraryVersions.png], ["libjpeg", ImageCodec.libraryVersions.jpeg],
             ["host", escape(ProcessInfo.processInfo.operatingSystemVersionString)],
             ["threads", String(ProcessInfo.processInfo.activeProcessorCount)],
         ])

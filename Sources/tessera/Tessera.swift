@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 
@@ -9,6 +10,7 @@ struct Tessera: ParsableCommand {
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
         discussion: "Environment:\n" + EngineEnvironment.helpText,
+        version: TesseraVersion.current,
         subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Import.self, Bench.self]
     )
 

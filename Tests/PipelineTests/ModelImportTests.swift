@@ -46,6 +46,7 @@ final class ModelImportTests: XCTestCase {
             try importJob(smp).run(weights: folder.appendingPathComponent(smp.weights), out: out)
             let loaded = try Checkpoint.load(out)
             XCTAssertNil(loaded.training)
+            XCTAssertEqual(try SafeTensorsFile(contentsOf: out).metadata["tessera_version"], TesseraVersion.current)
             XCTAssertEqual(loaded.info.classNames, (0..<smp.classes).map { "class\($0)" })
             let reference = try SafeTensorsFile(contentsOf: folder.appendingPathComponent(smp.reference))
             let input = try reference.tensor("input"), expected = try reference.tensor("logits")
