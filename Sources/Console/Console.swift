@@ -11,27 +11,25 @@ public struct ConsoleOptions: Sendable {
     public init() {}
 }
 
-/// The process-wide console: its options, and the logger every stage writes through.
-public enum Console {
-    nonisolated(unsafe) public private(set) static var options = ConsoleOptions()
-    nonisolated(unsafe) private static var bootstrapped = false
+/// Where a command's messages go: its options and a logger over `ConsoleLogHandler` made from them. A value,
+/// passed to the runs that print (no process-wide setting): two runs in one process may log differently.
+public struct Console: Sendable {
+    public var options: ConsoleOptions
 
-    /// Tessera's logger (label `tessera`).
-    public static var logger: Logger {
-        var l = Logger(label: "tessera")
+    public init(_ options: ConsoleOptions = ConsoleOptions()) { self.options = options }
+
+    /// Tessera's logger (label `tessera`) at the options' level (errors only when quiet).
+    public var logger: Logger {
+        let json = options.json
+        var l = Logger(label: "tessera") { ConsoleLogHandler(label: $0, json: json) }
         l.logLevel = options.quiet ? max(options.level, .error) : options.level
         return l
     }
 
-    /// Installs `ConsoleLogHandler` as swift-log's backend (once per process) with these options.
-    public static func configure(_ new: ConsoleOptions) {
-        options = new
-        if !bootstrapped {
-            bootstrapped = true
-            LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label) }
-        }
-    }
+    /// A progress reporter in this console's mode.
+    public func progress(unit: String = "step") -> ProgressReporter { ProgressReporter(unit: unit, options: options) }
 
+    /// Serialises writes to standard error, which every console in the process shares.
     static let lock = NSLock()
 
     /// Writes to standard error in one piece (progress and log lines never interleave mid-line).
@@ -54,8 +52,13 @@ public struct ConsoleLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
+    /// JSON lines instead of text.
+    let json: Bool
 
-    public init(label: String) { self.label = label }
+    public init(label: String, json: Bool = false) {
+        self.label = label
+        self.json = json
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -63,7 +66,7 @@ public struct ConsoleLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        if Console.options.json {
+        if json {
             var object: [String: Any] = ["level": event.level.rawValue, "message": "\(event.message)"]
             for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = "\(v)" }
             Console.writeError(Console.jsonLine(object))

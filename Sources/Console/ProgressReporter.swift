@@ -12,6 +12,8 @@ public final class ProgressReporter: @unchecked Sendable {
 
     let mode: Mode
     let unit: String
+    /// Where validation lines are logged.
+    let console: Console
     var total = 0, first = 0, current = 0
     var started = DispatchTime.now().uptimeNanoseconds
     var lastLine: UInt64 = 0
@@ -19,9 +21,9 @@ public final class ProgressReporter: @unchecked Sendable {
     public var interval = 10.0
 
     /// - Parameter unit: what is counted (`step`, `image`).
-    public init(unit: String = "step") {
+    public init(unit: String = "step", options o: ConsoleOptions = ConsoleOptions()) {
         self.unit = unit
-        let o = Console.options
+        console = Console(o)
         mode = o.quiet ? .silent : o.json ? .json : Self.isTerminal ? .bar : .lines
     }
 
@@ -74,7 +76,7 @@ public final class ProgressReporter: @unchecked Sendable {
     /// Training: a validation result, as a log line.
     public func report(step: Int, metrics: [String: Double], keys: [String]) {
         let parts = keys.compactMap { k in metrics[k].map { String(format: "%@ %.4f", k, $0) } }
-        var logger = Console.logger
+        var logger = console.logger
         for k in keys { if let v = metrics[k] { logger[metadataKey: k] = "\(v)" } }
         logger.info("validation at step \(step): \(parts.joined(separator: "  "))")
     }

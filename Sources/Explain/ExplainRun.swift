@@ -90,7 +90,13 @@ public final class ExplainRun {
     public let options: ExplainOptions
     public let outDirectory: URL
     public let settings: BatchSettings
-    public var log: (String) -> Void = { Console.logger.info("\($0)") }
+    /// Receives the run's messages instead of the console's logger (`settings.console`) when set.
+    public var log: ((String) -> Void)?
+    var console: Console { settings.console }
+
+    func say(_ message: String) {
+        if let log { log(message) } else { console.logger.info("\(message)") }
+    }
     let cam: GradCAM
 
     public init(model url: URL, options: ExplainOptions, settings: BatchSettings) throws {
@@ -170,7 +176,7 @@ public final class ExplainRun {
             },
             report: writeReports)
         let summary = Summary(records: records, seconds: seconds)
-        if let m = summary.meanMassInTruth { log(String(format: "mean share of the map on the truth band: %.4f", m)) }
+        if let m = summary.meanMassInTruth { say(String(format: "mean share of the map on the truth band: %.4f", m)) }
         return summary
     }
 
@@ -202,7 +208,7 @@ public final class ExplainRun {
         record.score = Double(result.score)
         record.zeroMap = result.isZero
         if result.isZero {
-            Console.logger.warning("\(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere (every weighted activation is negative); its heatmap is all zeros")
+            console.logger.warning("\(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere (every weighted activation is negative); its heatmap is all zeros")
         }
         let peak = Self.peak(result.heatmap, width: w)
         (record.peakX, record.peakY) = (peak.x, peak.y)

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraConsole
 import TesseraData
 import TesseraEngine
 
@@ -17,6 +18,8 @@ public struct BatchSettings: Sendable {
     /// When the folder holds outputs made otherwise: recompute them (`tessera run`, whose folders are its own), or
     /// stop and say so (the default, unless `overwrite`).
     public var recomputeStale = false
+    /// Where failures, per-input lines and progress go.
+    public var console = Console()
 
     public init(out: URL) { self.out = out }
 

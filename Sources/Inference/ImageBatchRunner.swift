@@ -11,7 +11,7 @@ import TesseraEngine
 public struct ImageBatchRunner<Record: BatchRecord> {
     public let settings: BatchSettings
 
-    /// Failures are logged as errors and each image at debug level through `Console.logger`; progress is drawn.
+    /// Failures are logged as errors and each image at debug level through `settings.console`; progress is drawn.
     public init(settings: BatchSettings) {
         self.settings = settings
     }
@@ -31,7 +31,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         try reconcileProvenance(all, outputs: outputs)
         let started = Date()
         var records: [Record] = []
-        let progress = ProgressReporter(unit: "image")
+        let progress = settings.console.progress(unit: "image")
         progress.start(total: entries.count)
         defer { progress.finish() }
         // Decodes input i + 1 while input i runs (nil: its outputs are complete, nothing to decode).
@@ -57,7 +57,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             } catch {
                 record = Record(path: entry.relativePath, status: .failed)
                 record.error = "\(error)"
-                Console.logger.error("\(error)")
+                settings.console.logger.error("\(error)")
                 if settings.strict {
                     records.append(record)
                     try report(records, Date().timeIntervalSince(started))
@@ -66,7 +66,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             }
             record.seconds = Date().timeIntervalSince(t0)
             records.append(record)
-            Console.logger.debug("\(record.status.rawValue) \(entry.relativePath)", metadata: [
+            settings.console.logger.debug("\(record.status.rawValue) \(entry.relativePath)", metadata: [
                 "index": "\(i + 1)", "of": "\(entries.count)", "seconds": "\(String(format: "%.3f", record.seconds))"])
             progress.update(i + 1)
         }
@@ -109,7 +109,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
                 throw BatchError(reason: "\(settings.out.path): the outputs of \(made.count) input(s) \(why); "
                                  + "--overwrite recomputes them, or choose another --out")
             }
-            Console.logger.notice("\(settings.out.path): recomputing the outputs of \(made.count) input(s), which \(why)")
+            settings.console.logger.notice("\(settings.out.path): recomputing the outputs of \(made.count) input(s), which \(why)")
             for entry in made {
                 for url in outputs(entry.relativePath) where fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
             }

@@ -70,7 +70,10 @@ public final class SegmentRun {
     public let outDirectory: URL
     /// The model file and settings the outputs are made with (`provenance.json`).
     public let provenance: OutputProvenance
-    public var log: (String) -> Void = { Console.logger.info("\($0)") }
+    /// Where messages and progress go.
+    public var console = Console()
+    /// Receives the run's messages instead of the console's logger when set.
+    public var log: ((String) -> Void)?
 
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
         loaded = try Checkpoint.load(checkpoint)
@@ -122,6 +125,7 @@ public final class SegmentRun {
 
     var settings: BatchSettings {
         var s = BatchSettings(out: outDirectory)
+        s.console = console
         s.recursive = options.recursive
         s.shard = options.shard
         s.overwrite = options.overwrite

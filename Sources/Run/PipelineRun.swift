@@ -7,13 +7,20 @@ import TesseraExplain
 import TesseraInference
 import TesseraTraining
 
-/// Runs a `PipelineConfig` into its run folder: `train/` (a `Trainer` run; resumes when rerun), `segment/`,
+/// Runs a `PipelineConfig` into its run folder: `train/` (a `TrainRun` run; resumes when rerun), `segment/`,
 /// `explain/`, `pipeline.json` (the resolved configuration) and `report.html`. Every stage skips work a killed
 /// earlier run finished.
 public final class PipelineRun {
     public let config: PipelineConfig
     public let runDirectory: URL
-    public var log: (String) -> Void = { Console.logger.info("\($0)") }
+    /// Where messages and progress go (every stage's).
+    public var console = Console()
+    /// Receives the run's messages instead of the console's logger when set (every stage's).
+    public var log: ((String) -> Void)?
+
+    func say(_ message: String) {
+        if let log { log(message) } else { console.logger.info("\(message)") }
+    }
 
     public init(config: PipelineConfig, runDirectory: URL? = nil) {
         self.config = config
@@ -23,7 +30,7 @@ public final class PipelineRun {
     /// What a run did: seconds per stage, the trainer's summary, and the segment and explain summaries.
     public struct Summary {
         public var stageSeconds: [(String, Double)] = []
-        public var training: Trainer.Summary?
+        public var training: TrainRun.Summary?
         public var segment: SegmentRun.Summary?
         public var explain: ExplainRun.Summary?
         public var failures: Int { (segment?.failed ?? 0) + (explain?.failed ?? 0) + (training?.skipped.count ?? 0) }
@@ -40,14 +47,15 @@ public final class PipelineRun {
         try AtomicFile.write(resolved, to: runDirectory.appendingPathComponent("pipeline.json"))
         var summary = Summary()
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
-            log("== \(stage)")
+            say("== \(stage)")
             let t0 = Date()
             defer { summary.stageSeconds.append((stage, Date().timeIntervalSince(t0))) }
             return try body()
         }
         if let training = config.training {
             summary.training = try timed("train") {
-                let trainer = Trainer(config: training, runDirectory: trainDirectory)
+                let trainer = TrainRun(config: training, runDirectory: trainDirectory)
+                trainer.console = console
                 trainer.log = log
                 return try trainer.run()
             }
@@ -59,6 +67,7 @@ public final class PipelineRun {
                 options.recomputeStale = true
                 let run = try SegmentRun(checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
                                          options: options, out: runDirectory.appendingPathComponent("segment"))
+                run.console = console
                 run.log = log
                 return try run.run(inputs: stage.inputs)
             }
@@ -68,6 +77,7 @@ public final class PipelineRun {
                 var settings = BatchSettings(out: runDirectory.appendingPathComponent("explain"))
                 settings.recursive = stage.recursive
                 settings.recomputeStale = true
+                settings.console = console
                 let run = try ExplainRun(model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
                                          options: stage.options, settings: settings)
                 run.log = log

@@ -47,7 +47,6 @@ struct Explain: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        output.apply()
         var o = ExplainOptions()
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1]") }
         var kinds = Set<ExplainOutput>()
@@ -81,6 +80,7 @@ struct Explain: ParsableCommand {
         o.mean = try floats(mean, "--mean")
         o.std = try floats(std, "--std")
         var settings = BatchSettings(out: URL(fileURLWithPath: out))
+        settings.console = output.console
         settings.recursive = recursive
         if let shard {
             guard let s = Shard(shard) else { throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4") }

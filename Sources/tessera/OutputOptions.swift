@@ -18,13 +18,13 @@ struct OutputOptions: ParsableArguments {
         }
     }
 
-    /// Sets up the console (swift-log backend, progress mode) for this process.
-    func apply() {
+    /// The console these options ask for, handed to the runs that print.
+    var console: Console {
         var o = ConsoleOptions()
         o.level = Logger.Level(rawValue: logLevel) ?? .info
         o.quiet = quiet
         o.json = json
-        Console.configure(o)
+        return Console(o)
     }
 
     /// Prints `object` as JSON with --json, else runs `text` unless --quiet.
@@ -39,7 +39,7 @@ struct OutputOptions: ParsableArguments {
 
     /// Logs a failure summary as an error and exits with status 1.
     func fail(_ message: String) -> ExitCode {
-        Console.logger.error("\(message)")
+        console.logger.error("\(message)")
         return ExitCode(1)
     }
 }

@@ -21,10 +21,9 @@ struct Run: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        output.apply()
         var config: PipelineConfig
         do { config = try PipelineReader.read(URL(fileURLWithPath: pipeline), overrides: overrides) } catch let e as PipelineError {
-            Console.logger.error("\(e)")
+            output.console.logger.error("\(e)")
             throw ExitCode(2)
         }
         if let out { config.out = out }
@@ -37,6 +36,7 @@ struct Run: ParsableCommand {
             return
         }
         let run = PipelineRun(config: config)
+        run.console = output.console
         let summary = try run.run()
         var result: [String: Any] = ["name": config.name, "out": config.out, "failures": summary.failures,
                                      "stage_seconds": Dictionary(summary.stageSeconds, uniquingKeysWith: { a, _ in a })]

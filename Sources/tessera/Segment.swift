@@ -32,7 +32,6 @@ struct Segment: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        output.apply()
         var o = SegmentOptions()
         var kinds = Set<SegmentOutput>()
         for name in outputs.split(separator: ",") {
@@ -60,6 +59,7 @@ struct Segment: ParsableCommand {
         o.overlayFormat = overlayFormat
         o.recursive = recursive
         let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
+        run.console = output.console
         let summary = try run.run(inputs: inputs)
         let outcome = BatchOutcome(summary.records, seconds: summary.seconds)
         var result = outcome.json(out: out)

@@ -63,11 +63,10 @@ struct Train: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        output.apply()
-        let trainer: Trainer
+        let trainer: TrainRun
         if let resume {
             let dir = URL(fileURLWithPath: resume)
-            trainer = Trainer(config: try Trainer.savedConfig(in: dir), runDirectory: dir)
+            trainer = TrainRun(config: try TrainRun.savedConfig(in: dir), runDirectory: dir)
         } else {
             guard let images, let masks, let out else {
                 throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
@@ -93,12 +92,13 @@ struct Train: ParsableCommand {
             if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
                 throw ValidationError("\(out) already holds a run; use --resume \(out) to continue it or choose another --out")
             }
-            trainer = Trainer(config: c, runDirectory: dir)
+            trainer = TrainRun(config: c, runDirectory: dir)
         }
         if let stopAfter {
             guard stopAfter >= 1 else { throw ValidationError("--stop-after must be at least 1") }
             trainer.stopAfterSteps = stopAfter
         }
+        trainer.console = output.console
         let summary = try trainer.run()
         try output.result(["steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,
                            "last": summary.last, "skipped": summary.skipped.count]) {
@@ -123,14 +123,13 @@ struct Eval: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        output.apply()
         let report = try Evaluation.run(checkpoint: URL(fileURLWithPath: model), images: URL(fileURLWithPath: images),
                                         masks: URL(fileURLWithPath: masks))
         try output.result(report.metrics.merging(["pairs": Double(report.pairs)]) { a, _ in a }) {
             print("\(report.pairs) pairs")
             for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "%-18@ %.4f", k, v)) }
         }
-        for e in report.failures { Console.logger.error("\(e)") }
+        for e in report.failures { output.console.logger.error("\(e)") }
         if !report.failures.isEmpty { throw ExitCode(1) }
     }
 }

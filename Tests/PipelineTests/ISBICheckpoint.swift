@@ -3,7 +3,7 @@ import TesseraCheckpoint
 import TesseraTraining
 import TestSupport
 
-/// A width-8 U-Net trained for 40 steps on the ISBI slices by `Trainer`, once per test run, for the tests that
+/// A width-8 U-Net trained for 40 steps on the ISBI slices by `TrainRun`, once per test run, for the tests that
 /// need a model that predicts both classes.
 enum ISBICheckpoint {
     static var folder: URL { SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012") }
@@ -16,7 +16,7 @@ enum ISBICheckpoint {
         c.width = 8
         c.steps = 40
         c.validateEvery = 40
-        let trainer = Trainer(config: c, runDirectory: run)
+        let trainer = TrainRun(config: c, runDirectory: run)
         trainer.log = { _ in }
         _ = try trainer.run()
         return run.appendingPathComponent("last.safetensors")

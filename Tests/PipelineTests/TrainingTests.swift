@@ -54,8 +54,8 @@ final class TrainingTests: XCTestCase {
         return try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0).scalars) })
     }
 
-    func trainer(_ name: String, _ c: TrainingConfig) -> Trainer {
-        let t = Trainer(config: c, runDirectory: root.appendingPathComponent(name))
+    func trainer(_ name: String, _ c: TrainingConfig) -> TrainRun {
+        let t = TrainRun(config: c, runDirectory: root.appendingPathComponent(name))
         t.log = { _ in }
         return t
     }
@@ -70,7 +70,7 @@ final class TrainingTests: XCTestCase {
         let rows = try String(contentsOf: a.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(rows.count, 6)
         XCTAssertEqual(try String(contentsOf: a.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").count, 7)
-        let saved = try Trainer.savedConfig(in: a)
+        let saved = try TrainRun.savedConfig(in: a)
         XCTAssertEqual(saved.classes, 2, "label masks with ids 0 and 1")
         XCTAssertEqual(saved.validationNames.count, 2)
 
@@ -81,7 +81,7 @@ final class TrainingTests: XCTestCase {
         stopped.stopAfterSteps = 4
         XCTAssertEqual(try stopped.run().steps, 4)
         let c = root.appendingPathComponent("c")
-        let resumed = trainer("c", try Trainer.savedConfig(in: c))
+        let resumed = trainer("c", try TrainRun.savedConfig(in: c))
         XCTAssertEqual(try resumed.run().steps, 6)
         XCTAssertEqual(try weights(a), try weights(c), "stopped after 4 steps and resumed: identical to the uninterrupted run")
         XCTAssertEqual(try String(contentsOf: c.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 6)
@@ -152,7 +152,7 @@ final class TrainingTests: XCTestCase {
         let valRoot = root.appendingPathComponent("val")
         for sub in ["images", "masks"] {
             try FileManager.default.createDirectory(at: valRoot.appendingPathComponent(sub), withIntermediateDirectories: true)
-            for name in try Trainer.savedConfig(in: run).validationNames {
+            for name in try TrainRun.savedConfig(in: run).validationNames {
                 try FileManager.default.copyItem(at: root.appendingPathComponent("\(sub)/\(name).png"),
                                                  to: valRoot.appendingPathComponent("\(sub)/\(name).png"))
             }
@@ -166,7 +166,7 @@ final class TrainingTests: XCTestCase {
         // The trivial baseline, predicting background everywhere, scores the background's share of the pixels and a
         // disc Dice of 0; 30 steps must beat both clearly.
         var background = 0, pixels = 0
-        for name in try Trainer.savedConfig(in: run).validationNames {
+        for name in try TrainRun.savedConfig(in: run).validationNames {
             guard case .uint8(let ids) = try ImageCodec.decode(root.appendingPathComponent("masks/\(name).png")).samples else { continue }
             background += ids.filter { $0 == 0 }.count
             pixels += ids.count
@@ -202,7 +202,7 @@ final class TrainingTests: XCTestCase {
             stopped.stopAfterSteps = 2
             _ = try stopped.run()
             let dir = root.appendingPathComponent(name + "-resumed")
-            _ = try trainer(name + "-resumed", try Trainer.savedConfig(in: dir)).run()
+            _ = try trainer(name + "-resumed", try TrainRun.savedConfig(in: dir)).run()
             XCTAssertEqual(try weights(root.appendingPathComponent(name + "-whole")), try weights(dir), name)
             let report = try Evaluation.run(checkpoint: dir.appendingPathComponent("last.safetensors"),
                                             images: root.appendingPathComponent("images"),

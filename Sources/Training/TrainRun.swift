@@ -10,11 +10,16 @@ import TesseraNN
 /// Trains a U-Net from a `TrainingConfig` into a run folder: `config.json`, `last.safetensors`,
 /// `best.safetensors`, `metrics.jsonl`, `metrics.csv`. A run folder with `last.safetensors` resumes where it
 /// stopped and ends with the same weights as an uninterrupted run (same seed, data and thread count).
-public final class Trainer {
+public final class TrainRun {
     public let config: TrainingConfig
     public let runDirectory: URL
     /// Where progress goes (a TTY gets one updating line).
-    public var log: (String) -> Void = { Console.logger.info("\($0)") }
+    /// Where messages and progress go.
+    public var console = Console() {
+        didSet { progress = console.progress() }
+    }
+    /// Receives the run's messages instead of the console's logger when set.
+    public var log: ((String) -> Void)?
     public var progress: ProgressReporter
     /// Stops this invocation after this many steps (the run folder can be resumed), e.g. to time-box a job.
     public var stopAfterSteps: Int?
@@ -42,6 +47,10 @@ public final class Trainer {
         public let skipped: [Error]
     }
 
+    func say(_ message: String) {
+        if let log { log(message) } else { console.logger.info("\(message)") }
+    }
+
     public func run() throws -> Summary {
         try config.validate()
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
@@ -52,7 +61,7 @@ public final class Trainer {
         let folder = TrainingRunFolder(runDirectory)
         let last = folder.last
         let resuming = FileManager.default.fileExists(atPath: last.path)
-        if resuming { try Trainer.checkSameConfiguration(cfg, in: runDirectory) }
+        if resuming { try TrainRun.checkSameConfiguration(cfg, in: runDirectory) }
         try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config)
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
@@ -112,7 +121,7 @@ public final class Trainer {
                     (best, bestMetrics, bestStep) = (score, info.metrics, info.step)
                 }
             }
-            self.log("resuming \(runDirectory.path) at step \(step) of \(total)")
+            self.say("resuming \(runDirectory.path) at step \(step) of \(total)")
         }
         model.train()
         var lossSum = 0.0, lossCount = 0, trainSeconds = 0.0, trainSteps = 0
@@ -130,11 +139,11 @@ public final class Trainer {
                 case .failure(let e): throw e
                 }
                 skipped += batch.skipped
-                for e in batch.skipped { self.log("skipped: \(e)") }
+                for e in batch.skipped { self.say("skipped: \(e)") }
                 if spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1 {
                     // Unreadable samples left one image at a size batch norm cannot train on: reported, not used.
                     skipped.append(TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
-                    self.log("skipped step \(step + 1): one image left in the batch, too small for batch norm")
+                    self.say("skipped step \(step + 1): one image left in the batch, too small for batch norm")
                     continue
                 }
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -144,7 +153,7 @@ public final class Trainer {
                 let logits = model(batch.images)
                 let labels = batch.labels.centreCropped(to: [logits.shape[2], logits.shape[3]]).contiguous()
                 let loss = cfg.loss(logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
-                                    pixelWeights: cfg.borderWeights == true ? Trainer.borderWeights(labels) : nil)
+                                    pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
                 loss.backward()
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()
@@ -187,7 +196,7 @@ public final class Trainer {
                     savedStep = step
                     progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
                     if let patience = cfg.patience, sinceBest >= patience {
-                        self.log("early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations")
+                        self.say("early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations")
                         break epochs
                     }
                 }
@@ -206,7 +215,7 @@ public final class Trainer {
     }
 }
 
-extension Trainer {
+extension TrainRun {
     /// Keys a resumed run may change: how long it trains and when it stops early.
     static let resumableChanges: Set<String> = ["steps", "epochs", "patience"]
 
