@@ -6,7 +6,7 @@ DEBIAN_PACKAGES := libpng-dev libjpeg-dev zlib1g-dev
 TEST_PACKAGES := chromium-headless-shell libc6-dev-arm64-cross
 BENCH_VENV ?= .build-bench-venv
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test lint format demo bench clean
 
 # Installs the Debian packages the build needs (and, for `make test`, the suite's), only those missing.
 deps:
@@ -22,10 +22,17 @@ build: deps
 
 # The build refuses a module imported without being declared a dependency of its target in Package.swift (checked
 # on every file it compiles: all of them on a clean clone, as CI builds).
-test:
+test: lint
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(TEST_PACKAGES)"
 	$(SWIFT) build -c release --build-tests --explicit-target-dependency-import-check error
 	$(SWIFT) test -c release --skip-build --disable-swift-testing
+
+# swift-format (part of the toolchain) with the committed .swift-format: lint fails on any difference; format fixes.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
 
 # Trains a small U-Net on the generated samples, segments and explains them, writes runs/quickstart/report.html.
 demo: build

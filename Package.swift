@@ -19,13 +19,13 @@ let package = Package(
         .library(name: "TesseraInference", targets: ["TesseraInference"]),
         .library(name: "TesseraTraining", targets: ["TesseraTraining"]),
         .library(name: "TesseraExplain", targets: ["TesseraExplain"]),
-        .library(name: "TesseraRun", targets: ["TesseraRun"]),
+        .library(name: "TesseraRun", targets: ["TesseraRun"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3")
     ],
     targets: [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -38,36 +38,51 @@ let package = Package(
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
-        .target(name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
-                path: "Sources/Console"),
-        .target(name: "TesseraCheckpoint", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
-                path: "Sources/Checkpoint"),
-        .target(name: "TesseraInference",
-                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                               "TesseraCheckpoint", .product(name: "Crypto", package: "swift-crypto")],
-                path: "Sources/Inference"),
-        .target(name: "TesseraTraining",
-                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                               "TesseraCheckpoint", "TesseraInference"],
-                path: "Sources/Training"),
-        .target(name: "TesseraExplain",
-                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                               "TesseraCheckpoint", "TesseraInference"],
-                path: "Sources/Explain"),
-        .target(name: "TesseraRun",
-                dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                               "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain",
-                               .product(name: "Yams", package: "Yams")],
-                path: "Sources/Run"),
-        .target(name: "TesseraBench", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
-                path: "Sources/Bench"),
+        .target(
+            name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Sources/Console"),
+        .target(
+            name: "TesseraCheckpoint", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+            path: "Sources/Checkpoint"),
+        .target(
+            name: "TesseraInference",
+            dependencies: [
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                "TesseraCheckpoint", .product(name: "Crypto", package: "swift-crypto")
+            ],
+            path: "Sources/Inference"),
+        .target(
+            name: "TesseraTraining",
+            dependencies: [
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                "TesseraCheckpoint", "TesseraInference"
+            ],
+            path: "Sources/Training"),
+        .target(
+            name: "TesseraExplain",
+            dependencies: [
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                "TesseraCheckpoint", "TesseraInference"
+            ],
+            path: "Sources/Explain"),
+        .target(
+            name: "TesseraRun",
+            dependencies: [
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain",
+                .product(name: "Yams", package: "Yams")
+            ],
+            path: "Sources/Run"),
+        .target(
+            name: "TesseraBench", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+            path: "Sources/Bench"),
         .executableTarget(
             name: "tessera",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             path: "Sources/tessera"
         ),
@@ -75,12 +90,16 @@ let package = Package(
         .target(name: "CTestSupport", path: "Tests/CTestSupport", linkerSettings: [.linkedLibrary("z")]),
         .testTarget(name: "EngineTests", dependencies: ["CKernels", "TesseraEngine", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["TesseraEngine", "TesseraNN", "TestSupport"]),
-        .testTarget(name: "ModelsTests",
-                    dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TestSupport"]),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["TesseraEngine", "TesseraData", "TestSupport", "CTestSupport"]),
-        .testTarget(name: "PipelineTests",
-                    dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
-                                   "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TestSupport"]),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
+                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TestSupport"
+            ])
     ],
     swiftLanguageModes: [.v5]
 )

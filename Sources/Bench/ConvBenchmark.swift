@@ -10,8 +10,10 @@ public struct ConvLayerCase: Sendable, Codable {
     /// A transposed convolution (up-sampling), whose output is `stride` times larger.
     public var transposed: Bool
 
-    public init(name: String, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil,
-                size: Int, batch: Int = 1, transposed: Bool = false) {
+    public init(
+        name: String, inChannels: Int, outChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil,
+        size: Int, batch: Int = 1, transposed: Bool = false
+    ) {
         self.name = name
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -36,16 +38,20 @@ public struct ConvLayerCase: Sendable, Codable {
         ConvLayerCase(name: "1x1 64->2 @512 (head)", inChannels: 64, outChannels: 2, kernel: 1, size: 512),
         ConvLayerCase(name: "1x1 256->64 @56 x8", inChannels: 256, outChannels: 64, kernel: 1, size: 56, batch: 8),
         ConvLayerCase(name: "1x1 64->256 @56 x8", inChannels: 64, outChannels: 256, kernel: 1, size: 56, batch: 8),
-        ConvLayerCase(name: "2x2 up 128->64 @128", inChannels: 128, outChannels: 64, kernel: 2, stride: 2, size: 128,
-                      transposed: true),
+        ConvLayerCase(
+            name: "2x2 up 128->64 @128", inChannels: 128, outChannels: 64, kernel: 2, stride: 2, size: 128,
+            transposed: true),
         ConvLayerCase(name: "3x3/2 64->128 @56 x8", inChannels: 64, outChannels: 128, stride: 2, size: 56, batch: 8),
-        ConvLayerCase(name: "7x7/2 3->64 @224 x8 (stem)", inChannels: 3, outChannels: 64, kernel: 7, stride: 2,
-                      size: 224, batch: 8),
+        ConvLayerCase(
+            name: "7x7/2 3->64 @224 x8 (stem)", inChannels: 3, outChannels: 64, kernel: 7, stride: 2,
+            size: 224, batch: 8),
         ConvLayerCase(name: "3x3 1->16 @512 (first)", inChannels: 1, outChannels: 16, size: 512),
-        ConvLayerCase(name: "3x3 3->32 @512 (first)", inChannels: 3, outChannels: 32, size: 512),
+        ConvLayerCase(name: "3x3 3->32 @512 (first)", inChannels: 3, outChannels: 32, size: 512)
     ]
 
-    var outputSize: Int { transposed ? (size - 1) * stride - 2 * padding + kernel : (size + 2 * padding - kernel) / stride + 1 }
+    var outputSize: Int {
+        transposed ? (size - 1) * stride - 2 * padding + kernel : (size + 2 * padding - kernel) / stride + 1
+    }
 
     /// 2 x multiply-adds of the forward pass.
     var flops: Double {
@@ -73,8 +79,9 @@ public struct ConvBenchmark {
 
     /// A 3x3 same-padded layer, as `--layer IN,OUT,SIZE[,BATCH]` names it.
     public init(inChannels: Int, outChannels: Int, size: Int, batch: Int = 1) {
-        layer = ConvLayerCase(name: "3x3 \(inChannels)->\(outChannels) @\(size)" + (batch > 1 ? " x\(batch)" : ""),
-                              inChannels: inChannels, outChannels: outChannels, size: size, batch: batch)
+        layer = ConvLayerCase(
+            name: "3x3 \(inChannels)->\(outChannels) @\(size)" + (batch > 1 ? " x\(batch)" : ""),
+            inChannels: inChannels, outChannels: outChannels, size: size, batch: batch)
     }
 
     /// Median milliseconds and GFLOP/s of (forward, input gradient, weight gradient).
@@ -82,7 +89,8 @@ public struct ConvBenchmark {
         var g = RandomGenerator(seed: 0)
         let l = layer
         let x = Tensor.randn([l.batch, l.inChannels, l.size, l.size], generator: &g)
-        let w = l.transposed
+        let w =
+            l.transposed
             ? Tensor.randn([l.inChannels, l.outChannels, l.kernel, l.kernel], generator: &g)
             : Tensor.randn([l.outChannels, l.inChannels, l.kernel, l.kernel], generator: &g)
         let apply = { (x: Tensor, w: Tensor) -> Tensor in
@@ -100,8 +108,12 @@ public struct ConvBenchmark {
         // (plan choice, page faults) and is not counted.
         let passes: [() -> Void] = [
             { _ = withNoGrad { apply(x, w) } },
-            { xg.grad = nil; yx.backward(upstream, retainGraph: true) },
-            { wg.grad = nil; yw.backward(upstream, retainGraph: true) },
+            {
+                xg.grad = nil; yx.backward(upstream, retainGraph: true)
+            },
+            {
+                wg.grad = nil; yw.backward(upstream, retainGraph: true)
+            }
         ]
         var times = [[Double]](repeating: [], count: passes.count)
         for round in 0...max(1, repeats) {

@@ -13,7 +13,8 @@ public struct LoaderBenchmark {
 
     /// The reference augmentation (crop first, so the other steps work on 256 x 256).
     public static let pipeline = AugmentationPipeline([
-        RandomCrop(size: 256), HorizontalFlip(), VerticalFlip(), Rotate90(), ElasticDeformation(gridPoints: 3, sigma: 10, probability: 1),
+        RandomCrop(size: 256), HorizontalFlip(), VerticalFlip(), Rotate90(),
+        ElasticDeformation(gridPoints: 3, sigma: 10, probability: 1)
     ])
 
     /// Throughput of one run: overall, per pass, and per second of process CPU time (which a busy host's stolen
@@ -31,8 +32,9 @@ public struct LoaderBenchmark {
     /// Runs `workers` threads over `passes` passes of the dataset (after one warm-up pass).
     public func run(workers: Int, passes: Int = 10) throws -> Result {
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: .binary, classes: 2)
-        let loader = SegmentationLoader(dataset: dataset, batchSize: 4, augmentation: Self.pipeline, seed: 0,
-                                        workers: workers, prefetch: 2)
+        let loader = SegmentationLoader(
+            dataset: dataset, batchSize: 4, augmentation: Self.pipeline, seed: 0,
+            workers: workers, prefetch: 2)
         for r in loader.batches(epoch: 0) { _ = try r.get() }
         let cpuStart = Self.processCPUSeconds()
         let start = DispatchTime.now().uptimeNanoseconds

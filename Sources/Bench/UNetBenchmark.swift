@@ -32,7 +32,7 @@ public struct UNetBenchmark {
         Case(name: "resnet18-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 18),
         Case(name: "resnet18-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 18),
         Case(name: "resnet50-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 50),
-        Case(name: "resnet50-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 50),
+        Case(name: "resnet50-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 50)
     ]
 
     /// Multiply-adds of one 224x224 ResNet forward (torchvision's published counts: 1.81 and 4.09 G).
@@ -83,7 +83,9 @@ public struct UNetBenchmark {
         }
         times.sort()
         let median = times[times.count / 2]
-        return Result(case: c.name, mode: mode, ms: median, gflops: work / (median * 1e6), peak_rss_mb: ResourceUsage.peakRSSMegabytes)
+        return Result(
+            case: c.name, mode: mode, ms: median, gflops: work / (median * 1e6),
+            peak_rss_mb: ResourceUsage.peakRSSMegabytes)
     }
 }
 

@@ -21,9 +21,11 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var epoch: Int
     public var metrics: [String: Double]
 
-    public init(network: NetworkSpec, classNames: [String], classColors: [[Int]], maskKind: String,
-                normalizationMean: [Float], normalizationStd: [Float], crop: Int, step: Int = 0, epoch: Int = 0,
-                metrics: [String: Double] = [:]) {
+    public init(
+        network: NetworkSpec, classNames: [String], classColors: [[Int]], maskKind: String,
+        normalizationMean: [Float], normalizationStd: [Float], crop: Int, step: Int = 0, epoch: Int = 0,
+        metrics: [String: Double] = [:]
+    ) {
         arch = network.arch
         unet = network.unet
         resnetUNet = network.resnetUNet
@@ -46,7 +48,9 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     /// Checks every field against the network it describes, so nothing read from a file reaches a precondition,
     /// an allocation or a path unchecked. Errors name the field as the metadata spells it (`info.crop`).
     public func validate() throws {
-        func fail(_ field: String, _ reason: String) -> CheckpointFieldError { CheckpointFieldError(field: "info." + field, reason: reason) }
+        func fail(_ field: String, _ reason: String) -> CheckpointFieldError {
+            CheckpointFieldError(field: "info." + field, reason: reason)
+        }
         do { try network.validate() } catch { throw fail("arch", "\(error)") }
         let classes = self.classes, channels = network.inChannels
         guard (1...65536).contains(crop) else { throw fail("crop", "must be 1-65536, is \(crop)") }
@@ -54,23 +58,33 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         guard epoch >= 0 else { throw fail("epoch", "must be >= 0, is \(epoch)") }
         guard MaskKind(name: maskKind) != nil else { throw fail("maskKind", "unknown mask kind '\(maskKind)'") }
         guard normalizationMean.count == channels, normalizationMean.allSatisfy(\.isFinite) else {
-            throw fail("normalizationMean", "needs \(channels) finite value(s), one per input channel, has \(normalizationMean)")
+            throw fail(
+                "normalizationMean",
+                "needs \(channels) finite value(s), one per input channel, has \(normalizationMean)")
         }
         guard normalizationStd.count == channels, normalizationStd.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw fail("normalizationStd", "needs \(channels) positive finite value(s), one per input channel, has \(normalizationStd)")
+            throw fail(
+                "normalizationStd",
+                "needs \(channels) positive finite value(s), one per input channel, has \(normalizationStd)")
         }
         guard classNames.count == classes else {
             throw fail("classNames", "has \(classNames.count) name(s) for \(classes) classes")
         }
         for name in classNames {
-            if let problem = SafeName.problem(component: name) { throw fail("classNames", "'\(name.debugDescription)' \(problem)") }
+            if let problem = SafeName.problem(component: name) {
+                throw fail("classNames", "'\(name.debugDescription)' \(problem)")
+            }
         }
         guard Set(classNames).count == classNames.count else { throw fail("classNames", "names repeat: \(classNames)") }
-        guard classColors.count == classes, classColors.allSatisfy({ $0.count == 3 && $0.allSatisfy { (0...255).contains($0) } }) else {
+        guard classColors.count == classes,
+            classColors.allSatisfy({ $0.count == 3 && $0.allSatisfy { (0...255).contains($0) } })
+        else {
             throw fail("classColors", "needs \(classes) colours of three values 0-255, has \(classColors)")
         }
         guard metrics.values.allSatisfy({ !$0.isNaN }) else { throw fail("metrics", "holds NaN") }
-        do { try network.checkMemory(tile: crop) } catch { throw fail(network.unet != nil ? "unet" : "resnetUNet", "\(error)") }
+        do { try network.checkMemory(tile: crop) } catch {
+            throw fail(network.unet != nil ? "unet" : "resnetUNet", "\(error)")
+        }
     }
 
     /// PASCAL VOC's palette: class i gets the colour of its index's bit pattern.
@@ -92,12 +106,16 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
 /// Reads and writes model checkpoints: safetensors with the model's PyTorch-style keys, the optimizer state under
 /// `optimizer.`, and `CheckpointInfo` (plus the training configuration) as JSON metadata. Files appear atomically.
 public enum Checkpoint {
-    public static func write(model: Module, optimizer: Optimizer?, info: CheckpointInfo, training: TrainingConfig?,
-                             to url: URL) throws {
+    public static func write(
+        model: Module, optimizer: Optimizer?, info: CheckpointInfo, training: TrainingConfig?,
+        to url: URL
+    ) throws {
         var tensors = model.stateDict()
         if let optimizer { tensors += optimizer.state().map { ("optimizer.\($0.name)", $0.tensor) } }
-        var metadata = ["format": "tessera-checkpoint-1", "arch": info.arch, "tessera_version": TesseraVersion.current,
-                        "info": String(decoding: try JSONEncoder().encode(info), as: UTF8.self)]
+        var metadata = [
+            "format": "tessera-checkpoint-1", "arch": info.arch, "tessera_version": TesseraVersion.current,
+            "info": String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        ]
         if let training { metadata["training"] = String(decoding: try JSONEncoder().encode(training), as: UTF8.self) }
         try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
     }
@@ -138,9 +156,14 @@ public enum Checkpoint {
         var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
         for name in file.names {
             let tensor = try file.tensor(name)
-            if let bad = tensor.scalars.first(where: { !$0.isFinite }) { throw fail("\(name): holds \(bad) (non-finite weights)") }
-            if name.hasPrefix("optimizer.") { optimizer[String(name.dropFirst("optimizer.".count))] = tensor }
-            else { weights[name] = tensor }
+            if let bad = tensor.scalars.first(where: { !$0.isFinite }) {
+                throw fail("\(name): holds \(bad) (non-finite weights)")
+            }
+            if name.hasPrefix("optimizer.") {
+                optimizer[String(name.dropFirst("optimizer.".count))] = tensor
+            } else {
+                weights[name] = tensor
+            }
         }
         return Contents(weights: weights, info: info, training: training, optimizerState: optimizer)
     }
@@ -153,7 +176,8 @@ public enum Checkpoint {
             throw SafeTensorsError(file: url.path, reason: "\(error)")
         }
         do { try model.load(contents.weights) } catch { throw SafeTensorsError(file: url.path, reason: "\(error)") }
-        return Loaded(model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
+        return Loaded(
+            model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
     }
 }
 
@@ -171,7 +195,8 @@ struct DecodingProblem: CustomStringConvertible {
 
     var description: String {
         func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }
+                .description
         }
         switch error as? DecodingError {
         case .keyNotFound(let key, let c)?: return "\(path(c).isEmpty ? "" : path(c) + ".")\(key.stringValue): missing"

@@ -40,25 +40,31 @@ public struct ModelImport {
             guard (1...8).contains(unetDepth), (1...1024).contains(unetWidth) else {
                 throw fail("U-Net depth must be 1-8 and width 1-1024")
             }
-            return NetworkSpec(unet: UNetConfig(inChannels: inChannels, classes: classes, depth: unetDepth,
-                                                width: unetWidth, batchNorm: unetBatchNorm, upsampling: upsampling,
-                                                padding: padding))
+            return NetworkSpec(
+                unet: UNetConfig(
+                    inChannels: inChannels, classes: classes, depth: unetDepth,
+                    width: unetWidth, batchNorm: unetBatchNorm, upsampling: upsampling,
+                    padding: padding))
         }
         guard decoderChannels.count == 5, decoderChannels.allSatisfy({ (1...4096).contains($0) }) else {
-            throw fail("--decoder-channels takes five values 1-4096 (smp's default 256,128,64,32,16), has \(decoderChannels)")
+            throw fail(
+                "--decoder-channels takes five values 1-4096 (smp's default 256,128,64,32,16), has \(decoderChannels)")
         }
-        return NetworkSpec(resnetUNet: ResNetUNetConfig(encoder: encoder, inChannels: inChannels, classes: classes,
-                                                        decoderChannels: decoderChannels))
+        return NetworkSpec(
+            resnetUNet: ResNetUNetConfig(
+                encoder: encoder, inChannels: inChannels, classes: classes,
+                decoderChannels: decoderChannels))
     }
 
     /// The checkpoint's metadata; every field checked as a checkpoint read from disk is.
     public func info() throws -> CheckpointInfo {
         let defaults = IntensityNormalization.pretrainedDefaults(channels: inChannels)
-        let info = CheckpointInfo(network: try network(),
-                                  classNames: classNames ?? (0..<classes).map { "class\($0)" },
-                                  classColors: CheckpointInfo.vocColors(classes), maskKind: MaskEncoding.label.rawValue,
-                                  normalizationMean: mean ?? defaults.mean, normalizationStd: std ?? defaults.std,
-                                  crop: crop)
+        let info = CheckpointInfo(
+            network: try network(),
+            classNames: classNames ?? (0..<classes).map { "class\($0)" },
+            classColors: CheckpointInfo.vocColors(classes), maskKind: MaskEncoding.label.rawValue,
+            normalizationMean: mean ?? defaults.mean, normalizationStd: std ?? defaults.std,
+            crop: crop)
         do { try info.validate() } catch { throw ModelImportError(file: nil, reason: "\(error)") }
         return info
     }
@@ -91,8 +97,10 @@ public struct ModelImport {
         list("unexpected", unexpected)
         list("mis-shaped", misshaped)
         guard problems.isEmpty else {
-            throw ModelImportError(file: weights.path, reason: "does not fit \(info.arch) with \(inChannels) input "
-                                   + "channel(s) and \(classes) classes: " + problems.joined(separator: "; "))
+            throw ModelImportError(
+                file: weights.path,
+                reason: "does not fit \(info.arch) with \(inChannels) input "
+                    + "channel(s) and \(classes) classes: " + problems.joined(separator: "; "))
         }
         var state: [String: Tensor] = [:]
         for entry in own {

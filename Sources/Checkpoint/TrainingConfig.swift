@@ -1,6 +1,6 @@
 import Foundation
-import TesseraEngine
 import TesseraData
+import TesseraEngine
 import TesseraModels
 import TesseraNN
 
@@ -75,31 +75,42 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try check((8...8192).contains(crop), "--crop must be 8-8192, is \(crop)")
         try check(steps.map { (1...100_000_000).contains($0) } ?? true, "--steps must be 1-10^8, is \(steps ?? 0)")
         try check(epochs.map { (1...1_000_000).contains($0) } ?? true, "--epochs must be 1-10^6, is \(epochs ?? 0)")
-        try check(learningRate.isFinite && learningRate > 0 && learningRate <= 10, "--lr must be in (0, 10], is \(learningRate)")
+        try check(
+            learningRate.isFinite && learningRate > 0 && learningRate <= 10,
+            "--lr must be in (0, 10], is \(learningRate)")
         try check(momentum.isFinite && (0..<1).contains(momentum), "--momentum must be in [0, 1), is \(momentum)")
-        try check(weightDecay.isFinite && (0...1).contains(weightDecay), "--weight-decay must be in [0, 1], is \(weightDecay)")
-        try check(validationFraction.isFinite && (0..<1).contains(validationFraction),
-                  "--val-split must be in [0, 1), is \(validationFraction)")
+        try check(
+            weightDecay.isFinite && (0...1).contains(weightDecay), "--weight-decay must be in [0, 1], is \(weightDecay)"
+        )
+        try check(
+            validationFraction.isFinite && (0..<1).contains(validationFraction),
+            "--val-split must be in [0, 1), is \(validationFraction)")
         try check((0...100_000_000).contains(validateEvery), "--val-every must be 0-10^8, is \(validateEvery)")
         try check(patience.map { $0 >= 1 } ?? true, "--patience must be at least 1, is \(patience ?? 0)")
         try check(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm must be positive, is \(clipNorm ?? 0)")
-        try check((0...100_000_000).contains(schedule.warmupSteps), "--warmup must be 0-10^8, is \(schedule.warmupSteps)")
+        try check(
+            (0...100_000_000).contains(schedule.warmupSteps), "--warmup must be 0-10^8, is \(schedule.warmupSteps)")
         try check(classes.map { (1...65536).contains($0) } ?? true, "--classes must be 1-65536, is \(classes ?? 0)")
         try check(channels.map { (1...64).contains($0) } ?? true, "--channels must be 1-64, is \(channels ?? 0)")
-        try check(classWeights?.allSatisfy { $0.isFinite && $0 >= 0 } ?? true, "--class-weights must be finite and >= 0")
+        try check(
+            classWeights?.allSatisfy { $0.isFinite && $0 >= 0 } ?? true, "--class-weights must be finite and >= 0")
     }
 
     /// The network this configuration trains, for `channels` input channels and `classes` classes.
     public func network(channels: Int, classes: Int) throws -> NetworkSpec {
         guard let encoder = model.resnetEncoder else {
-            guard encoderWeights == nil else { throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model") }
+            guard encoderWeights == nil else {
+                throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model")
+            }
             guard (0..<1).contains(dropout ?? 0) else { throw TrainingError(reason: "dropout must be in [0, 1)") }
             guard (1...8).contains(depth), (1...1024).contains(width) else {
                 throw TrainingError(reason: "U-Net depth must be 1-8 and width 1-1024")
             }
-            return NetworkSpec(unet: UNetConfig(inChannels: channels, classes: classes, depth: depth, width: width,
-                                                batchNorm: batchNorm, dropout: Float(dropout ?? 0),
-                                                upsampling: upsampling ?? .transposed, padding: padding ?? .same))
+            return NetworkSpec(
+                unet: UNetConfig(
+                    inChannels: channels, classes: classes, depth: depth, width: width,
+                    batchNorm: batchNorm, dropout: Float(dropout ?? 0),
+                    upsampling: upsampling ?? .transposed, padding: padding ?? .same))
         }
         guard dropout == nil, upsampling == nil, padding == nil else {
             throw TrainingError(reason: "dropout, up-sampling and padding options apply to the plain unet only")
@@ -127,7 +138,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         switch optimizer {
         case .adam: return Adam(parameters, learningRate: lr, weightDecay: wd)
         case .adamw: return Adam(parameters, learningRate: lr, weightDecay: wd == 0 ? 0.01 : wd, decoupled: true)
-        case .sgd: return SGD(parameters, learningRate: lr, momentum: Float(momentum), weightDecay: wd, nesterov: nesterov)
+        case .sgd:
+            return SGD(parameters, learningRate: lr, momentum: Float(momentum), weightDecay: wd, nesterov: nesterov)
         }
     }
 }

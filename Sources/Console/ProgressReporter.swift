@@ -62,8 +62,11 @@ public final class ProgressReporter: @unchecked Sendable {
             guard Double(now - lastLine) / 1e9 >= interval || done == total else { return }
             lastLine = now
             if mode == .json {
-                Console.writeError(Console.jsonLine(["event": "progress", "unit": unit, "done": done, "total": total,
-                                                     "per_second": rate, "eta_seconds": eta.rounded()]))
+                Console.writeError(
+                    Console.jsonLine([
+                        "event": "progress", "unit": unit, "done": done, "total": total,
+                        "per_second": rate, "eta_seconds": eta.rounded()
+                    ]))
             } else {
                 Console.writeError("\(counts)  \(speed)  ETA \(Self.duration(eta))\n")
             }

@@ -35,16 +35,20 @@ public struct AugmentationPipeline: Sendable {
     /// Runs every step on the sample `load` produces. `load` gets a function from the full sample's size to the
     /// window a leading `WindowedAugmentation` keeps (nil: everything), so it can decode just that window; the
     /// result is the same as loading everything and cropping.
-    public func callAsFunction(seed: UInt64, index: Int,
-                               load: (_ window: (_ width: Int, _ height: Int) -> PixelWindow?) throws -> AugmentationSample)
-        rethrows -> AugmentationSample {
+    public func callAsFunction(
+        seed: UInt64, index: Int,
+        load: (_ window: (_ width: Int, _ height: Int) -> PixelWindow?) throws -> AugmentationSample
+    )
+        rethrows -> AugmentationSample
+    {
         var g = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index))
         var done = 0
         var s = try load { width, height in
             guard let first = steps.first as? any WindowedAugmentation else { return nil }
             var probe = g
             guard Double(probe.nextFloat()) < first.probability,
-                  let window = first.window(width: width, height: height, &probe) else { return nil }
+                let window = first.window(width: width, height: height, &probe)
+            else { return nil }
             g = probe
             done = 1
             return window
@@ -90,9 +94,9 @@ public struct Rotate90: Augmentation {
     public func transform(_ s: inout AugmentationSample, _ g: inout RandomGenerator) {
         let w = s.width, h = s.height
         switch 1 + g.nextInt(3) {
-        case 1: s.remap(width: h, height: w, origin: (0, h - 1), stepX: (0, -1), stepY: (1, 0))           // 90 clockwise
-        case 2: s.remap(width: w, height: h, origin: (w - 1, h - 1), stepX: (-1, 0), stepY: (0, -1))      // 180
-        default: s.remap(width: h, height: w, origin: (w - 1, 0), stepX: (0, 1), stepY: (-1, 0))         // 270 clockwise
+        case 1: s.remap(width: h, height: w, origin: (0, h - 1), stepX: (0, -1), stepY: (1, 0))  // 90 clockwise
+        case 2: s.remap(width: w, height: h, origin: (w - 1, h - 1), stepX: (-1, 0), stepY: (0, -1))  // 180
+        default: s.remap(width: h, height: w, origin: (w - 1, 0), stepX: (0, 1), stepY: (-1, 0))  // 270 clockwise
         }
     }
 }
@@ -127,7 +131,10 @@ public struct RandomResizedCrop: Augmentation {
     public var size: Int
     public var scale: ClosedRange<Double>
     public var ratio: ClosedRange<Double>
-    public init(size: Int, scale: ClosedRange<Double> = 0.5...1, ratio: ClosedRange<Double> = 0.75...1.3333, probability: Double = 1) {
+    public init(
+        size: Int, scale: ClosedRange<Double> = 0.5...1, ratio: ClosedRange<Double> = 0.75...1.3333,
+        probability: Double = 1
+    ) {
         self.size = size
         self.scale = scale
         self.ratio = ratio
@@ -158,8 +165,10 @@ public struct RandomAffine: Augmentation {
     public var shearDegrees: ClosedRange<Double>
     /// Fraction of the width / height.
     public var translate: Double
-    public init(degrees: ClosedRange<Double> = -15...15, scale: ClosedRange<Double> = 0.9...1.1,
-                shearDegrees: ClosedRange<Double> = -5...5, translate: Double = 0.05, probability: Double = 0.5) {
+    public init(
+        degrees: ClosedRange<Double> = -15...15, scale: ClosedRange<Double> = 0.9...1.1,
+        shearDegrees: ClosedRange<Double> = -5...5, translate: Double = 0.05, probability: Double = 0.5
+    ) {
         self.degrees = degrees
         self.scale = scale
         self.shearDegrees = shearDegrees
@@ -170,7 +179,8 @@ public struct RandomAffine: Augmentation {
         let angle = g.uniform(degrees.lowerBound, degrees.upperBound) * .pi / 180
         let k = g.uniform(scale.lowerBound, scale.upperBound)
         let shear = Foundation.tan(g.uniform(shearDegrees.lowerBound, shearDegrees.upperBound) * .pi / 180)
-        let tx = g.uniform(-translate, translate) * Double(s.width), ty = g.uniform(-translate, translate) * Double(s.height)
+        let tx = g.uniform(-translate, translate) * Double(s.width),
+            ty = g.uniform(-translate, translate) * Double(s.height)
         // Forward map: p' = R S H p + t about the centre; sample through its inverse.
         let c = Foundation.cos(angle), sn = Foundation.sin(angle)
         let m00 = k * c, m01 = k * (c * shear - sn), m10 = k * sn, m11 = k * (sn * shear + c)
@@ -223,7 +233,9 @@ public struct ElasticDeformation: Augmentation {
             for j in 0..<n {
                 for x in 0..<w {
                     var v: Float = 0
-                    for k in 0..<4 { v += tx.weights[4 * x + k] * Float(grid[j * n + min(max(Int(tx.base[x]) - 1 + k, 0), n - 1)]) }
+                    for k in 0..<4 {
+                        v += tx.weights[4 * x + k] * Float(grid[j * n + min(max(Int(tx.base[x]) - 1 + k, 0), n - 1)])
+                    }
                     rows[j * w + x] = v
                 }
             }
@@ -317,16 +329,20 @@ public struct GaussianBlur: Augmentation {
         var tmp = [Float](repeating: 0, count: n)
         for c in 0..<s.channels {
             let base = c * n
-            for y in 0..<h { for x in 0..<w {
-                var acc: Float = 0
-                for t in -r...r { acc += k[t + r] * s.image[base + y * w + mirrored(x + t, w)] }
-                tmp[y * w + x] = acc
-            } }
-            for y in 0..<h { for x in 0..<w {
-                var acc: Float = 0
-                for t in -r...r { acc += k[t + r] * tmp[mirrored(y + t, h) * w + x] }
-                s.image[base + y * w + x] = acc
-            } }
+            for y in 0..<h {
+                for x in 0..<w {
+                    var acc: Float = 0
+                    for t in -r...r { acc += k[t + r] * s.image[base + y * w + mirrored(x + t, w)] }
+                    tmp[y * w + x] = acc
+                }
+            }
+            for y in 0..<h {
+                for x in 0..<w {
+                    var acc: Float = 0
+                    for t in -r...r { acc += k[t + r] * tmp[mirrored(y + t, h) * w + x] }
+                    s.image[base + y * w + x] = acc
+                }
+            }
         }
     }
 }

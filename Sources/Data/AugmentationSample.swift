@@ -12,7 +12,8 @@ public struct AugmentationSample: Sendable, Equatable {
     public var labels: [Int32]
 
     public init(width: Int, height: Int, channels: Int, image: [Float], labels: [Int32]) {
-        precondition(image.count == width * height * channels && labels.count == width * height, "sample sizes disagree")
+        precondition(
+            image.count == width * height * channels && labels.count == width * height, "sample sizes disagree")
         self.width = width
         self.height = height
         self.channels = channels
@@ -23,8 +24,9 @@ public struct AugmentationSample: Sendable, Equatable {
     /// Planar floats in [0, 1] from a decoded image and its labels.
     public init(_ sample: LabelledSample) {
         let img = sample.image
-        self.init(width: img.width, height: img.height, channels: img.channels, image: AugmentationSample.planes(of: img),
-                  labels: sample.labels)
+        self.init(
+            width: img.width, height: img.height, channels: img.channels, image: AugmentationSample.planes(of: img),
+            labels: sample.labels)
     }
 
     /// An image's samples as planes [channel][y][x] scaled to [0, 1].
@@ -32,8 +34,10 @@ public struct AugmentationSample: Sendable, Equatable {
         let n = img.width * img.height, ch = img.channels
         return [Float](unsafeUninitializedCapacity: n * ch) { dst, count in
             switch img.samples {
-            case .uint8(let v): v.withUnsafeBufferPointer { tk_planar_from_u8($0.baseAddress, n, ch, 1 / 255, dst.baseAddress) }
-            case .uint16(let v): v.withUnsafeBufferPointer { tk_planar_from_u16($0.baseAddress, n, ch, 1 / 65535, dst.baseAddress) }
+            case .uint8(let v):
+                v.withUnsafeBufferPointer { tk_planar_from_u8($0.baseAddress, n, ch, 1 / 255, dst.baseAddress) }
+            case .uint16(let v):
+                v.withUnsafeBufferPointer { tk_planar_from_u16($0.baseAddress, n, ch, 1 / 65535, dst.baseAddress) }
             }
             count = n * ch
         }
@@ -71,7 +75,8 @@ public struct AugmentationSample: Sendable, Equatable {
         for y in 0..<oh {
             for c in 0..<channels {
                 let from = c * n + (y0 + y) * w + x0
-                out.replaceSubrange((c * ow * oh + y * ow)..<(c * ow * oh + (y + 1) * ow), with: image[from..<(from + ow)])
+                out.replaceSubrange(
+                    (c * ow * oh + y * ow)..<(c * ow * oh + (y + 1) * ow), with: image[from..<(from + ow)])
             }
             let from = (y0 + y) * w + x0
             outLabels.replaceSubrange((y * ow)..<((y + 1) * ow), with: labels[from..<(from + ow)])
@@ -84,7 +89,9 @@ public struct AugmentationSample: Sendable, Equatable {
 
     /// Exact integer re-indexing (flips, rotations by 90 degrees): output pixel (x, y) takes source pixel
     /// `origin + x * stepX + y * stepY`. No interpolation at all.
-    mutating func remap(width ow: Int, height oh: Int, origin: (x: Int, y: Int), stepX: (x: Int, y: Int), stepY: (x: Int, y: Int)) {
+    mutating func remap(
+        width ow: Int, height oh: Int, origin: (x: Int, y: Int), stepX: (x: Int, y: Int), stepY: (x: Int, y: Int)
+    ) {
         let n = width * height, w = width, outN = ow * oh, channels = channels
         let dx = stepX.x + stepX.y * w, dy = stepY.x + stepY.y * w, start = origin.x + origin.y * w
         let out = [Float](unsafeUninitializedCapacity: outN * channels) { dst, count in
@@ -97,8 +104,9 @@ public struct AugmentationSample: Sendable, Equatable {
         }
         let outLabels = [Int32](unsafeUninitializedCapacity: outN) { dst, count in
             labels.withUnsafeBytes { src in
-                tk_remap32(src.bindMemory(to: UInt32.self).baseAddress!, start, dx, dy, ow, oh,
-                           UnsafeMutableRawPointer(dst.baseAddress!).assumingMemoryBound(to: UInt32.self))
+                tk_remap32(
+                    src.bindMemory(to: UInt32.self).baseAddress!, start, dx, dy, ow, oh,
+                    UnsafeMutableRawPointer(dst.baseAddress!).assumingMemoryBound(to: UInt32.self))
             }
             count = outN
         }
@@ -112,7 +120,7 @@ public struct AugmentationSample: Sendable, Equatable {
 /// Index `i` reflected into 0..<size without repeating the edge (numpy's 'reflect', torch's reflection padding).
 @inline(__always)
 func mirrored(_ i: Int, _ size: Int) -> Int {
-    if i >= 0 && i < size { return i }   // the common case, without a division
+    if i >= 0 && i < size { return i }  // the common case, without a division
     if size == 1 { return 0 }
     let period = 2 * (size - 1)
     var m = i % period

@@ -22,7 +22,8 @@ public struct BorderWeightMap: Sendable {
     public func weights(labels: [Int32], width: Int, height: Int) -> [Float] {
         precondition(labels.count == width * height, "label count does not match \(width)x\(height)")
         var weights = classBalance(labels)
-        let (components, count) = BorderWeightMap.components(labels, width: width, height: height, background: background)
+        let (components, count) = BorderWeightMap.components(
+            labels, width: width, height: height, background: background)
         guard count >= 2 else { return weights }
         var d1 = [Float](repeating: .infinity, count: labels.count), d2 = d1
         // Per object: exact Euclidean distances inside its bounding box grown by `reach`.
@@ -38,7 +39,8 @@ public struct BorderWeightMap: Sendable {
         let r = reach
         var grid: [Float] = []
         for (c, b) in boxes.enumerated() {
-            let x0 = max(0, b.x0 - r), y0 = max(0, b.y0 - r), x1 = min(width - 1, b.x1 + r), y1 = min(height - 1, b.y1 + r)
+            let x0 = max(0, b.x0 - r), y0 = max(0, b.y0 - r), x1 = min(width - 1, b.x1 + r),
+                y1 = min(height - 1, b.y1 + r)
             let bw = x1 - x0 + 1, bh = y1 - y0 + 1
             grid = [Float](repeating: 0, count: bw * bh)
             for y in 0..<bh {

@@ -31,9 +31,10 @@ public struct CellSample: Sendable {
         while cells.count < wanted && attempts < wanted * 30 {
             attempts += 1
             let r = 8 + 8 * g.nextFloat()
-            let c = Cell(x: Float(g.nextInt(width)), y: Float(g.nextInt(height)), rx: r, ry: r * (0.65 + 0.35 * g.nextFloat()),
-                         angle: Float.pi * g.nextFloat(), wobble: 0.08 + 0.1 * g.nextFloat(), phase: 6.28 * g.nextFloat(),
-                         lobes: 2 + g.nextInt(4))
+            let c = Cell(
+                x: Float(g.nextInt(width)), y: Float(g.nextInt(height)), rx: r, ry: r * (0.65 + 0.35 * g.nextFloat()),
+                angle: Float.pi * g.nextFloat(), wobble: 0.08 + 0.1 * g.nextFloat(), phase: 6.28 * g.nextFloat(),
+                lobes: 2 + g.nextInt(4))
             if cells.contains(where: { hypot($0.x - c.x, $0.y - c.y) < 0.85 * ($0.rx + c.rx) }) { continue }
             cells.append(c)
         }
@@ -53,7 +54,8 @@ public struct CellSample: Sendable {
                     guard d <= edge * edge else { continue }
                     let i = y * width + x
                     let nu = u - nx, nv = v - ny
-                    let inNucleus = (nu * nu) / (c.rx * c.rx * scale * scale) + (nv * nv) / (c.ry * c.ry * scale * scale) <= 1
+                    let inNucleus =
+                        (nu * nu) / (c.rx * c.rx * scale * scale) + (nv * nv) / (c.ry * c.ry * scale * scale) <= 1
                     // Cytoplasm slightly brighter towards the membrane, nucleus uniform.
                     intensity[i] = inNucleus ? nucleusLevel : level * (0.85 + 0.15 * min(1, d))
                     labels[i] = inNucleus ? 2 : 1
@@ -104,7 +106,7 @@ public struct CellSample: Sendable {
 public enum CellSampleSet {
     /// (subfolder, count, width, height, image extension) of each part.
     public static let parts: [(name: String, count: Int, width: Int, height: Int, format: String)] = [
-        ("train", 24, 128, 128, "png"), ("test", 8, 128, 128, "jpg"), ("large", 2, 512, 384, "png"),
+        ("train", 24, 128, 128, "png"), ("test", 8, 128, 128, "jpg"), ("large", 2, 512, 384, "png")
     ]
 
     /// Writes every part under `folder` and returns the files written.

@@ -37,8 +37,10 @@ public extension Image {
                 for c in 0..<3 { dst[c] = src[0] }
             }
         default:
-            throw ImageError(file: file, reason: "the image has \(channels) channels (\(layoutName)) and the model "
-                             + "takes \(wanted); there is no conversion between them")
+            throw ImageError(
+                file: file,
+                reason: "the image has \(channels) channels (\(layoutName)) and the model "
+                    + "takes \(wanted); there is no conversion between them")
         }
     }
 
@@ -56,8 +58,10 @@ public extension Image {
     /// Builds an image of `outChannels` channels of the same depth, pixel by pixel, through `body(source,
     /// destination)`: one pixel's samples in and out, widened to UInt64 (weighted sums of 16-bit samples cannot
     /// overflow).
-    private func mapped(to outChannels: Int,
-                        _ body: (UnsafeBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt64>) -> Void) -> Image {
+    private func mapped(
+        to outChannels: Int,
+        _ body: (UnsafeBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt64>) -> Void
+    ) -> Image {
         let n = width * height
         func convert<T: FixedWidthInteger & UnsignedInteger>(_ v: [T]) -> [T] {
             var src = [UInt64](repeating: 0, count: channels), dst = [UInt64](repeating: 0, count: outChannels)
@@ -74,8 +78,10 @@ public extension Image {
             return out
         }
         switch samples {
-        case .uint8(let v): return Image(width: width, height: height, channels: outChannels, samples: .uint8(convert(v)))
-        case .uint16(let v): return Image(width: width, height: height, channels: outChannels, samples: .uint16(convert(v)))
+        case .uint8(let v):
+            return Image(width: width, height: height, channels: outChannels, samples: .uint8(convert(v)))
+        case .uint16(let v):
+            return Image(width: width, height: height, channels: outChannels, samples: .uint16(convert(v)))
         }
     }
 }

@@ -29,7 +29,8 @@ public struct Image: Equatable, Sendable {
         self.height = height
         self.channels = channels
         self.samples = samples
-        precondition(sampleCount == width * height * channels, "sample count does not match \(width)x\(height)x\(channels)")
+        precondition(
+            sampleCount == width * height * channels, "sample count does not match \(width)x\(height)x\(channels)")
     }
 
     public var bitDepth: Int { if case .uint16 = samples { return 16 } else { return 8 } }
@@ -52,7 +53,8 @@ public struct Image: Equatable, Sendable {
 
     /// The `width` x `height` window whose top-left pixel is (x, y).
     public func cropped(x: Int, y: Int, width ow: Int, height oh: Int) -> Image {
-        precondition(x >= 0 && y >= 0 && ow >= 0 && oh >= 0 && x + ow <= width && y + oh <= height, "crop outside the image")
+        precondition(
+            x >= 0 && y >= 0 && ow >= 0 && oh >= 0 && x + ow <= width && y + oh <= height, "crop outside the image")
         if x == 0 && y == 0 && ow == width && oh == height { return self }
         func crop<T>(_ v: [T]) -> [T] {
             var out: [T] = []

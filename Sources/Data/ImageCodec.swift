@@ -115,13 +115,15 @@ public enum ImageCodec {
         var err = [CChar](repeating: 0, count: 512)
         let rc = data.withUnsafeBytes { buf -> Int32 in
             let p = buf.bindMemory(to: UInt8.self).baseAddress!
-            return format == .png ? tc_png_info(p, buf.count, &raw, &err, err.count)
-                                  : tc_jpeg_info(p, buf.count, &raw, &err, err.count)
+            return format == .png
+                ? tc_png_info(p, buf.count, &raw, &err, err.count)
+                : tc_jpeg_info(p, buf.count, &raw, &err, err.count)
         }
         guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
-        return ImageInfo(format: format, width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
-                         bitDepth: Int(raw.source_bit_depth), interlaced: raw.interlaced != 0,
-                         orientation: Int(raw.orientation))
+        return ImageInfo(
+            format: format, width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
+            bitDepth: Int(raw.source_bit_depth), interlaced: raw.interlaced != 0,
+            orientation: Int(raw.orientation))
     }
 
     /// Decodes the file at `url`.
@@ -134,15 +136,18 @@ public enum ImageCodec {
         guard let format = ImageFormat.sniff(data) else {
             throw ImageError(file: file, reason: "not a PNG or JPEG file")
         }
-        let window = options.rows.map { r in (max(0, min(r.lowerBound, Int(UInt32.max))), max(0, min(r.upperBound, Int(UInt32.max)))) }
+        let window = options.rows.map { r in
+            (max(0, min(r.lowerBound, Int(UInt32.max))), max(0, min(r.upperBound, Int(UInt32.max))))
+        }
         if let window, window.0 >= window.1 {
             throw ImageError(file: file, reason: "empty row window \(options.rows!)")
         }
-        var opt = tc_decode_options(max_pixels: UInt64(max(0, options.maxPixels)),
-                                    max_bytes: UInt64(max(0, options.maxBytes)), force_rgba8: options.rgba8 ? 1 : 0,
-                                    force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0,
-                                    row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
-                                    raw_orientation: options.applyOrientation ? 0 : 1, libpng_rows: options.libpngRows ? 1 : 0)
+        var opt = tc_decode_options(
+            max_pixels: UInt64(max(0, options.maxPixels)),
+            max_bytes: UInt64(max(0, options.maxBytes)), force_rgba8: options.rgba8 ? 1 : 0,
+            force_gray: options.gray ? 1 : 0, palette_indices: options.paletteIndices ? 1 : 0,
+            row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
+            raw_orientation: options.applyOrientation ? 0 : 1, libpng_rows: options.libpngRows ? 1 : 0)
         if options.paletteIndices && format != .png {
             throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
         }
@@ -150,8 +155,9 @@ public enum ImageCodec {
         var err = [CChar](repeating: 0, count: 512)
         let rc = data.withUnsafeBytes { buf -> Int32 in
             let p = buf.bindMemory(to: UInt8.self).baseAddress!
-            return format == .png ? tc_png_decode(p, buf.count, &opt, &out, &err, err.count)
-                                  : tc_jpeg_decode(p, buf.count, &opt, &out, &err, err.count)
+            return format == .png
+                ? tc_png_decode(p, buf.count, &opt, &out, &err, err.count)
+                : tc_jpeg_decode(p, buf.count, &opt, &out, &err, err.count)
         }
         guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
         defer { tc_free(out.pixels) }
@@ -170,7 +176,8 @@ public enum ImageCodec {
         if options.applyOrientation { image = image.oriented(Int(out.info.orientation)) }
         if let window, window.0 > 0 || window.1 < image.height {
             guard window.0 < image.height else {
-                throw ImageError(file: file, reason: "row window \(options.rows!) is outside the image's \(image.height) rows")
+                throw ImageError(
+                    file: file, reason: "row window \(options.rows!) is outside the image's \(image.height) rows")
             }
             image = image.cropped(x: 0, y: window.0, width: image.width, height: min(window.1, image.height) - window.0)
         }
@@ -185,8 +192,10 @@ public enum ImageCodec {
         var flatPalette: [UInt8]? = nil
         if let palette {
             guard image.channels == 1, image.bitDepth == 8, !palette.isEmpty, palette.count <= 256,
-                  palette.allSatisfy({ $0.count == 3 }) else {
-                throw ImageError(file: file, reason: "an indexed PNG needs 8-bit single-channel indices and 1-256 RGB colours")
+                palette.allSatisfy({ $0.count == 3 })
+            else {
+                throw ImageError(
+                    file: file, reason: "an indexed PNG needs 8-bit single-channel indices and 1-256 RGB colours")
             }
             if case .uint8(let v) = image.samples, let bad = v.first(where: { Int($0) >= palette.count }) {
                 throw ImageError(file: file, reason: "index \(bad) is outside the \(palette.count)-colour palette")
@@ -198,14 +207,16 @@ public enum ImageCodec {
         case .uint8(let v):
             rc = v.withUnsafeBytes { px in
                 withOptionalPointer(flatPalette) { pal in
-                    tc_png_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 8,
-                                  pal, Int32(palette?.count ?? 0), &out, &size, &err, err.count)
+                    tc_png_encode(
+                        px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 8,
+                        pal, Int32(palette?.count ?? 0), &out, &size, &err, err.count)
                 }
             }
         case .uint16(let v):
             rc = v.withUnsafeBytes { px in
-                tc_png_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 16,
-                              nil, 0, &out, &size, &err, err.count)
+                tc_png_encode(
+                    px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels), 16,
+                    nil, 0, &out, &size, &err, err.count)
             }
         }
         guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
@@ -228,8 +239,9 @@ public enum ImageCodec {
         var size = 0
         var err = [CChar](repeating: 0, count: 512)
         let rc = v.withUnsafeBufferPointer { px in
-            tc_jpeg_encode(px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels), Int32(quality),
-                           &out, &size, &err, err.count)
+            tc_jpeg_encode(
+                px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels), Int32(quality),
+                &out, &size, &err, err.count)
         }
         guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
         defer { tc_free(out) }
@@ -247,7 +259,8 @@ public enum ImageCodec {
         switch ImageFormat.forExtension(of: url) {
         case .png: data = try encodePNG(image, palette: palette, file: url.path)
         case .jpeg: data = try encodeJPEG(image, quality: quality, file: url.path)
-        case nil: throw ImageError(file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg)")
+        case nil:
+            throw ImageError(file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg)")
         }
         do {
             try AtomicFile.write(data, to: url)

@@ -65,8 +65,10 @@ final class CancelOnRelease<Element>: @unchecked Sendable {
 extension PrefetchQueue {
     /// `produce(0)`, `produce(1)`, ... `produce(count - 1)` made on a background thread at most `capacity` ahead
     /// of the consumer, in order; the producer stops when the iterator is released early.
-    public static func producing(count: Int, capacity: Int = 1,
-                                 _ produce: @escaping @Sendable (Int) -> Element) -> AnyIterator<Element> {
+    public static func producing(
+        count: Int, capacity: Int = 1,
+        _ produce: @escaping @Sendable (Int) -> Element
+    ) -> AnyIterator<Element> {
         let queue = PrefetchQueue(capacity: max(1, capacity))
         Thread {
             for i in 0..<count where !queue.isCancelled { queue.put(produce(i)) }

@@ -26,8 +26,10 @@ public enum SafeName {
 
     private static func controlCharacter(in s: String) -> String? {
         // C0/C1 controls, and the bidirectional overrides that make a name display as another.
-        s.unicodeScalars.first { $0.properties.generalCategory == .control || (0x202A...0x202E).contains($0.value)
-            || (0x2066...0x2069).contains($0.value) }
-            .map { String(format: "%04X", $0.value) }
+        s.unicodeScalars.first {
+            $0.properties.generalCategory == .control || (0x202A...0x202E).contains($0.value)
+                || (0x2066...0x2069).contains($0.value)
+        }
+        .map { String(format: "%04X", $0.value) }
     }
 }

@@ -68,11 +68,14 @@ public struct SegmentationDataset: Sendable {
                     .filter { ImageFormat.fileExtensions.contains($0.pathExtension.lowercased()) }
                     .sorted { $0.lastPathComponent < $1.lastPathComponent }
             } catch {
-                throw ImageError(file: dir.path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
+                throw ImageError(
+                    file: dir.path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
             }
         }
         let imageFiles = try listing(images)
-        guard !imageFiles.isEmpty else { throw ImageError(file: images.path, reason: "no PNG or JPEG images in folder") }
+        guard !imageFiles.isEmpty else {
+            throw ImageError(file: images.path, reason: "no PNG or JPEG images in folder")
+        }
         var maskByStem: [String: URL] = [:]
         for m in try listing(masks) {
             let stem = m.deletingPathExtension().lastPathComponent
@@ -96,7 +99,8 @@ public struct SegmentationDataset: Sendable {
     public init(listFile: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
         let text: String
         do { text = try String(contentsOf: listFile, encoding: .utf8) } catch {
-            throw ImageError(file: listFile.path, reason: "cannot read list file: \((error as NSError).localizedDescription)")
+            throw ImageError(
+                file: listFile.path, reason: "cannot read list file: \((error as NSError).localizedDescription)")
         }
         let base = listFile.deletingLastPathComponent()
         var found: [SamplePair] = []
@@ -105,7 +109,8 @@ public struct SegmentationDataset: Sendable {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
             if fields.isEmpty { continue }
             guard fields.count == 2 else {
-                throw ImageError(file: listFile.path, reason: "line \(number + 1): expected 'IMAGE MASK', got '\(line)'")
+                throw ImageError(
+                    file: listFile.path, reason: "line \(number + 1): expected 'IMAGE MASK', got '\(line)'")
             }
             let resolve = { (s: Substring) in
                 s.hasPrefix("/") ? URL(fileURLWithPath: String(s)) : base.appendingPathComponent(String(s))
@@ -125,7 +130,9 @@ public struct SegmentationDataset: Sendable {
     }
 
     /// A seeded split: `validationFraction` of the pairs (at least one if any) go to validation.
-    public func split(validationFraction: Double, seed: UInt64) -> (train: SegmentationDataset, validation: SegmentationDataset) {
+    public func split(validationFraction: Double, seed: UInt64) -> (
+        train: SegmentationDataset, validation: SegmentationDataset
+    ) {
         var order = Array(pairs.indices)
         var g = RandomGenerator(seed: seed)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
@@ -140,7 +147,8 @@ public struct SegmentationDataset: Sendable {
     }
 
     private func subset(_ keep: (Int) -> Bool) -> SegmentationDataset {
-        var part = SegmentationDataset(pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)
+        var part = SegmentationDataset(
+            pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)
         part.channels = channels
         return part
     }
@@ -154,8 +162,10 @@ public struct SegmentationDataset: Sendable {
 
     /// Decodes only the window that `window` picks from the pair's upright size (nil: the whole pair). Both
     /// headers are read first; rows below the window are not decoded (nor checked), so a crop costs less.
-    public func load(_ index: Int, options: ImageCodec.Options = ImageCodec.Options(),
-                     window: (_ width: Int, _ height: Int) -> PixelWindow?) throws -> LabelledSample {
+    public func load(
+        _ index: Int, options: ImageCodec.Options = ImageCodec.Options(),
+        window: (_ width: Int, _ height: Int) -> PixelWindow?
+    ) throws -> LabelledSample {
         let pair = pairs[index]
         let decoder = MaskDecoder(kind: maskKind, classes: classes)
         let imageData = try ImageCodec.readFile(pair.image)
@@ -168,13 +178,19 @@ public struct SegmentationDataset: Sendable {
             throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
         }
         guard maskSize == imageSize else {
-            throw ImageError(file: pair.mask.path, reason: "mask is \(maskSize.width)x\(maskSize.height) but its image "
-                             + "\(pair.image.path) is \(imageSize.width)x\(imageSize.height)")
+            throw ImageError(
+                file: pair.mask.path,
+                reason: "mask is \(maskSize.width)x\(maskSize.height) but its image "
+                    + "\(pair.image.path) is \(imageSize.width)x\(imageSize.height)")
         }
         let win = window(imageSize.width, imageSize.height)
-        if let win, !(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
-                      && win.y + win.height <= imageSize.height) {
-            throw ImageError(file: pair.image.path, reason: "window \(win) is outside the \(imageSize.width)x\(imageSize.height) image")
+        if let win,
+            !(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
+                && win.y + win.height <= imageSize.height)
+        {
+            throw ImageError(
+                file: pair.image.path,
+                reason: "window \(win) is outside the \(imageSize.width)x\(imageSize.height) image")
         }
         var imageOptions = options, maskOptions = decoder.decodeOptions(options)
         imageOptions.rows = win.map { $0.y..<($0.y + $0.height) }
@@ -228,7 +244,8 @@ public struct MaskDecoder: Sendable {
 
     /// Decodes the mask at `url` into class ids.
     public func labels(of url: URL, options: ImageCodec.Options = ImageCodec.Options()) throws
-        -> (width: Int, height: Int, ids: [Int32]) {
+        -> (width: Int, height: Int, ids: [Int32])
+    {
         let mask = try ImageCodec.decode(url, options: decodeOptions(options))
         return (mask.width, mask.height, try labels(from: mask, file: url.path))
     }
@@ -243,15 +260,21 @@ public struct MaskDecoder: Sendable {
             let ch = mask.channels
             ids.withUnsafeMutableBufferPointer { out in
                 switch mask.samples {
-                case .uint8(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
-                case .uint16(let v): v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
+                case .uint8(let v):
+                    v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
+                case .uint16(let v):
+                    v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
                 }
             }
         }
         switch kind {
         case .label, .palette:
             guard mask.channels <= 2 else {
-                throw ImageError(file: file, reason: "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels")
+                throw ImageError(
+                    file: file,
+                    reason:
+                        "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels"
+                )
             }
             firstChannel { $0 }
         case .binary:
@@ -265,15 +288,19 @@ public struct MaskDecoder: Sendable {
             for p in 0..<n {
                 let rgb = MaskKind.RGB(v[p * ch], v[p * ch + 1], v[p * ch + 2])
                 guard let id = map[rgb] else {
-                    throw ImageError(file: file, reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
-                                     + "\(position(p)) is not in the colour map")
+                    throw ImageError(
+                        file: file,
+                        reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
+                            + "\(position(p)) is not in the colour map")
                 }
                 ids[p] = Int32(id)
             }
         }
         if let classes, let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
-            throw ImageError(file: file, reason: "class id \(ids[bad]) at pixel \(position(bad)) "
-                             + "is outside the \(classes) declared classes")
+            throw ImageError(
+                file: file,
+                reason: "class id \(ids[bad]) at pixel \(position(bad)) "
+                    + "is outside the \(classes) declared classes")
         }
         return ids
     }

@@ -6,10 +6,10 @@ public enum IntensityNormalization: Sendable, Equatable {
     /// Mean and std per channel of ImageNet-pretrained models (torchvision, smp encoders) for three channels, on
     /// samples scaled to [0, 1]; 0.5 / 0.25 for other channel counts.
     public static func pretrainedDefaults(channels: Int) -> (mean: [Float], std: [Float]) {
-        channels == 3 ? ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        channels == 3
+            ? ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
             : ([Float](repeating: 0.5, count: channels), [Float](repeating: 0.25, count: channels))
     }
-
 
     case none
     /// Each image to [0, 1] by its own minimum and maximum.
@@ -74,9 +74,11 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// and that has not yet seen the cancellation).
     public var runningProducers: Int { producers.value }
 
-    public init(dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
-                normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
-                dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2, strict: Bool = false) {
+    public init(
+        dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
+        normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
+        dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2, strict: Bool = false
+    ) {
         precondition(batchSize > 0 && prefetch > 0 && workers > 0, "batch size, prefetch and workers must be positive")
         self.dataset = dataset
         self.batchSize = batchSize
@@ -125,15 +127,20 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// Assembles samples of equal size into tensors.
     func assemble(_ samples: [AugmentationSample], names: [String]) throws -> SegmentationBatch {
         let first = samples[0]
-        for (s, name) in zip(samples, names) where s.width != first.width || s.height != first.height || s.channels != first.channels {
-            throw ImageError(file: name, reason: "sample is \(s.width)x\(s.height)x\(s.channels) but the batch is "
-                             + "\(first.width)x\(first.height)x\(first.channels); crop or resize to a common size")
+        for (s, name) in zip(samples, names)
+        where s.width != first.width || s.height != first.height || s.channels != first.channels {
+            throw ImageError(
+                file: name,
+                reason: "sample is \(s.width)x\(s.height)x\(s.channels) but the batch is "
+                    + "\(first.width)x\(first.height)x\(first.channels); crop or resize to a common size")
         }
         let plane = first.width * first.height
         let images = Tensor(zeros: [samples.count, first.channels, first.height, first.width], zeroed: false)
         let labels = Tensor(zeros: [samples.count, first.height, first.width], zeroed: false)
         for (b, s) in samples.enumerated() {
-            s.image.withUnsafeBufferPointer { (images.pointer + b * plane * first.channels).update(from: $0.baseAddress!, count: $0.count) }
+            s.image.withUnsafeBufferPointer {
+                (images.pointer + b * plane * first.channels).update(from: $0.baseAddress!, count: $0.count)
+            }
             for p in 0..<plane { labels.pointer[b * plane + p] = Float(s.labels[p]) }
         }
         return SegmentationBatch(images: images, labels: labels, names: names)

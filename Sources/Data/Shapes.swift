@@ -25,7 +25,7 @@ public struct ShapeSample: Sendable {
         let e = Float(extent), half = e / 2
         for y in 0..<size {
             for x in 0..<size {
-                let u = Float(x - x0) + 0.5, v = Float(y - y0) + 0.5   // position inside the box
+                let u = Float(x - x0) + 0.5, v = Float(y - y0) + 0.5  // position inside the box
                 let inside: Bool
                 if u < 0 || v < 0 || u > e || v > e {
                     inside = false
@@ -49,7 +49,9 @@ public struct ShapeSample: Sendable {
     /// Samples `range` of stream `seed` as images [N, 1, size, size] and class ids [N].
     public static func batch(size: Int, seed: UInt64, range: Range<Int>) -> (images: Tensor, labels: Tensor) {
         let samples = range.map { ShapeSample(size: size, seed: seed, index: $0) }
-        return (Tensor(samples.flatMap(\.pixels), shape: [samples.count, 1, size, size]),
-                Tensor(samples.map { Float($0.kind.rawValue) }, shape: [samples.count]))
+        return (
+            Tensor(samples.flatMap(\.pixels), shape: [samples.count, 1, size, size]),
+            Tensor(samples.map { Float($0.kind.rawValue) }, shape: [samples.count])
+        )
     }
 }

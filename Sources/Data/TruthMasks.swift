@@ -19,7 +19,8 @@ public struct TruthMasks: Sendable {
         let extensions = lower + lower.map { $0.uppercased() }
         let candidates = extensions.map { root.appendingPathComponent(stem + "." + $0) }
         guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw ImageError(file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
+            throw ImageError(
+                file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
         }
         return url
     }

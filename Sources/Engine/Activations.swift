@@ -27,21 +27,25 @@ extension Functional {
     public static func gelu(_ x: Tensor) -> Tensor {
         let out = Elementwise.map(x) { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }
         return Tensor.record(out, [x]) { g in
-            [Elementwise.zip(g, x) { gv, v in
-                let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
-                let pdf = Foundation.exp(-0.5 * v * v) * 0.39894228040143268
-                return gv * (cdf + v * pdf)
-            }]
+            [
+                Elementwise.zip(g, x) { gv, v in
+                    let cdf = 0.5 * (1 + Foundation.erf(v * 0.70710678118654752))
+                    let pdf = Foundation.exp(-0.5 * v * v) * 0.39894228040143268
+                    return gv * (cdf + v * pdf)
+                }
+            ]
         }
     }
 
     public static func silu(_ x: Tensor) -> Tensor {
         let out = Elementwise.map(x) { $0 / (1 + Foundation.exp(-$0)) }
         return Tensor.record(out, [x]) { g in
-            [Elementwise.zip(g, x) { gv, v in
-                let s = 1 / (1 + Foundation.exp(-v))
-                return gv * s * (1 + v * (1 - s))
-            }]
+            [
+                Elementwise.zip(g, x) { gv, v in
+                    let s = 1 / (1 + Foundation.exp(-v))
+                    return gv * s * (1 + v * (1 - s))
+                }
+            ]
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a file could not be written in place.
@@ -127,7 +128,10 @@ public enum TemporaryFiles {
     /// - Returns: the files removed.
     @discardableResult
     public static func removeStale(under folder: URL, now: Date = Date()) -> [URL] {
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.contentModificationDateKey]) else {
+        guard
+            let walker = FileManager.default.enumerator(
+                at: folder, includingPropertiesForKeys: [.contentModificationDateKey])
+        else {
             return []
         }
         var removed: [URL] = []

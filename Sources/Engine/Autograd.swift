@@ -75,8 +75,9 @@ extension Tensor {
                 precondition(inputGrads.count == node.inputs.count, "derivative rule returned wrong arity")
                 for (input, ig) in zip(node.inputs, inputGrads) {
                     guard let ig, input.requiresGrad else { continue }
-                    precondition(ig.shape == input.shape,
-                                 "gradient shape \(ig.shape) does not match input \(input.shape)")
+                    precondition(
+                        ig.shape == input.shape,
+                        "gradient shape \(ig.shape) does not match input \(input.shape)")
                     let key = ObjectIdentifier(input)
                     grads[key] = grads[key].map { $0 + ig } ?? ig
                 }
@@ -98,7 +99,8 @@ extension Tensor {
             if expanded { order.append(t); continue }
             if !visited.insert(ObjectIdentifier(t)).inserted { continue }
             stack.append((t, true))
-            for input in t.gradNode?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+            for input in t.gradNode?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input))
+            {
                 stack.append((input, false))
             }
         }

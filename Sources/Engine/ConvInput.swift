@@ -35,7 +35,9 @@ struct ConvInput {
         var start = 0
         for part in parts {
             let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + part.channels)
-            if lo < hi { out.append((part.base + (n * part.channels + lo - start) * plane, hi - lo, lo - range.lowerBound)) }
+            if lo < hi {
+                out.append((part.base + (n * part.channels + lo - start) * plane, hi - lo, lo - range.lowerBound))
+            }
             start += part.channels
         }
         return out

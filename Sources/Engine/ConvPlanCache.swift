@@ -34,8 +34,10 @@ public final class ConvPlanCache: @unchecked Sendable {
     /// Largest plan file read (it holds a few hundred short entries).
     public static let maximumFileBytes = 1 << 20
 
-    public init(file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil,
-                algorithm: ConvAlgorithm? = nil) {
+    public init(
+        file: URL?, machine: String = ConvPlanCache.machineKey, forcedRoute: ConvRoute? = nil,
+        algorithm: ConvAlgorithm? = nil
+    ) {
         self.file = file
         self.machine = machine
         forcedByEnvironment = forcedRoute
@@ -48,12 +50,14 @@ public final class ConvPlanCache: @unchecked Sendable {
         case "off", "0", "false": file = nil
         case let path? where !path.isEmpty: file = URL(fileURLWithPath: path)
         default:
-            let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            let base =
+                env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
                 ?? env["HOME"].map { URL(fileURLWithPath: $0).appendingPathComponent(".cache") }
             file = base?.appendingPathComponent("tessera/conv-plans.json")
         }
-        self.init(file: file, forcedRoute: env[EngineEnvironment.convRoute.rawValue].flatMap(ConvRoute.init(rawValue:)),
-                  algorithm: env[EngineEnvironment.convAlgorithm.rawValue].flatMap(ConvAlgorithm.init(rawValue:)))
+        self.init(
+            file: file, forcedRoute: env[EngineEnvironment.convRoute.rawValue].flatMap(ConvRoute.init(rawValue:)),
+            algorithm: env[EngineEnvironment.convAlgorithm.rawValue].flatMap(ConvAlgorithm.init(rawValue:)))
     }
 
     /// Changes whenever a route's kernels change enough to change which route wins: choices measured with
@@ -82,11 +86,11 @@ public final class ConvPlanCache: @unchecked Sendable {
             }
         }
         #if arch(x86_64)
-        return "x86_64"
+            return "x86_64"
         #elseif arch(arm64)
-        return "arm64"
+            return "arm64"
         #else
-        return "unknown"
+            return "unknown"
         #endif
     }()
 
@@ -155,18 +159,21 @@ public final class ConvPlanCache: @unchecked Sendable {
         // Choices measured with older kernels are never read again: drop them so the file does not grow with
         // every revision (another machine's current choices stay).
         all = all.filter { $0.key == machine || !Self.isStale(machine: $0.key) }
-        guard let data = try? JSONEncoder.pretty.encode(PlanFile(version: PlanFile.currentVersion, machines: all)) else { return }
-        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard let data = try? JSONEncoder.pretty.encode(PlanFile(version: PlanFile.currentVersion, machines: all))
+        else { return }
+        try? FileManager.default.createDirectory(
+            at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? AtomicFile.write(data, to: file)
     }
 
     /// Choices by machine in `file`; empty when it is missing, too large, damaged or of another version.
     static func read(_ file: URL) -> [String: [String: ConvRoute]] {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file.path),
-              let size = attributes[.size] as? Int, size <= maximumFileBytes,
-              let data = try? Data(contentsOf: file),
-              let plan = try? JSONDecoder().decode(PlanFile.self, from: data),
-              plan.version == PlanFile.currentVersion else { return [:] }
+            let size = attributes[.size] as? Int, size <= maximumFileBytes,
+            let data = try? Data(contentsOf: file),
+            let plan = try? JSONDecoder().decode(PlanFile.self, from: data),
+            plan.version == PlanFile.currentVersion
+        else { return [:] }
         return plan.machines
     }
 

@@ -29,7 +29,7 @@ struct ConvGeometry {
     let spatialRank: Int
     let batch: Int
     let inChannels: Int, outChannels: Int, groups: Int
-    let input: [Int]    // 3 spatial sizes
+    let input: [Int]  // 3 spatial sizes
     let output: [Int]
     let kernel: [Int]
     let stride: [Int]
@@ -53,8 +53,10 @@ struct ConvGeometry {
     var flops: Double { 2 * Double(batch * outChannels * outputVolume) * Double(inGroup * kernelVolume) }
 
     /// The im2col view over `source` (one image, one group) whose columns span `columns`.
-    func im2col(source: UnsafePointer<Float>, channels: Int, sourceSize: [Int], columns: [Int],
-                transposed: Bool) -> tk_conv_geom {
+    func im2col(
+        source: UnsafePointer<Float>, channels: Int, sourceSize: [Int], columns: [Int],
+        transposed: Bool
+    ) -> tk_conv_geom {
         tk_conv_geom(
             x: source, channels: Int32(channels),
             id: Int32(sourceSize[0]), ih: Int32(sourceSize[1]), iw: Int32(sourceSize[2]),

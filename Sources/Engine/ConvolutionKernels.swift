@@ -24,10 +24,12 @@ enum ConvolutionKernels {
     ///
     /// `weights` is [groups][M][C * kernelVolume] contiguous; `source` is [N, groups*C, sourceSize] contiguous.
     /// - Parameter swappedWeights: `weights` is stored [groups][C][M][kernelVolume] and read with C and M swapped.
-    static func implicitGEMM(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
-                             sourceSize: [Int], columns: [Int], transposed: Bool,
-                             weights: UnsafePointer<Float>, swappedWeights: Bool = false, rows m: Int,
-                             output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    static func implicitGEMM(
+        geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+        sourceSize: [Int], columns: [Int], transposed: Bool,
+        weights: UnsafePointer<Float>, swappedWeights: Bool = false, rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let groups = g.groups
         let kv = g.kernelVolume
         let k = c * kv
@@ -43,10 +45,12 @@ enum ConvolutionKernels {
             packedWeights = p
             return p
         }
-        let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
-                               transposed: transposed)
-        let key = planKey(.product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
-                          transposed: transposed, swapped: swappedWeights)
+        let band = RowBandPlan(
+            geometry: g, channels: c, sourceSize: sourceSize, columns: columns,
+            transposed: transposed)
+        let key = planKey(
+            .product, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
+            transposed: transposed, swapped: swappedWeights)
         let winograd = WinogradPlan(geometry: g, sourceSize: sourceSize, columns: columns, transposed: transposed)
             .flatMap { WinogradPlan.coversProduct(rows: m, channels: c, groups: groups) ? $0 : nil }
         let candidates = ConvRoute.productRoutes.filter {
@@ -57,23 +61,28 @@ enum ConvolutionKernels {
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .batchedGEMM {
-                batchedPointwise(batch: g.batch, source: source, channels: c, pixels: columns.reduce(1, *),
-                                 weights: weights, swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
+                batchedPointwise(
+                    batch: g.batch, source: source, channels: c, pixels: columns.reduce(1, *),
+                    weights: weights, swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
                 return
             }
             let input = ConvInput(source, channels: groups * c, plane: sourceSize.reduce(1, *))
             if route == .winograd, let winograd {
-                winograd.forward(batch: g.batch, groups: groups, source: input, channels: c, weights: weights,
-                                 swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
+                winograd.forward(
+                    batch: g.batch, groups: groups, source: input, channels: c, weights: weights,
+                    swapped: swappedWeights, rows: m, output: output, epilogue: epilogue)
             } else if route == .rowBand, let band {
-                band.forward(batch: g.batch, groups: groups, source: input, weights: packed(), rows: m,
-                             output: output, epilogue: epilogue)
+                band.forward(
+                    batch: g.batch, groups: groups, source: input, weights: packed(), rows: m,
+                    output: output, epilogue: epilogue)
             } else if route == .col2im {
-                col2imProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize,
-                              columns: columns, weights: weights, rows: m, output: output, epilogue: epilogue)
+                col2imProduct(
+                    geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize,
+                    columns: columns, weights: weights, rows: m, output: output, epilogue: epilogue)
             } else {
-                im2colProduct(geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize, columns: columns,
-                              transposed: transposed, weights: packed(), rows: m, output: output, epilogue: epilogue)
+                im2colProduct(
+                    geometry: g, source: source, sourceChannels: c, sourceSize: sourceSize, columns: columns,
+                    transposed: transposed, weights: packed(), rows: m, output: output, epilogue: epilogue)
             }
         }
     }
@@ -81,8 +90,10 @@ enum ConvolutionKernels {
     /// out[n, m] = conv(concat(parts along channels)[n], weights) for a 2-d stride-1 product (groups 1) without
     /// the concatenation, through the row-band or Winograd route (measured between them as any product); false,
     /// with nothing written, when neither applies to the geometry.
-    static func splitProduct(geometry g: ConvGeometry, parts: ConvInput, weights: UnsafePointer<Float>, rows m: Int,
-                             output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) -> Bool {
+    static func splitProduct(
+        geometry g: ConvGeometry, parts: ConvInput, weights: UnsafePointer<Float>, rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) -> Bool {
         let c = parts.channels
         let band = RowBandPlan(geometry: g, channels: c, sourceSize: g.input, columns: g.output, transposed: false)
         let winograd = WinogradPlan(geometry: g, sourceSize: g.input, columns: g.output, transposed: false)
@@ -91,16 +102,20 @@ enum ConvolutionKernels {
             ($0 == .rowBand && band != nil) || ($0 == .winograd && winograd != nil)
         }
         guard g.groups == 1, !candidates.isEmpty else { return false }
-        let key = planKey(.product, g, channels: c, rows: m, sourceSize: g.input, columns: g.output,
-                          transposed: false) + " split"
+        let key =
+            planKey(
+                .product, g, channels: c, rows: m, sourceSize: g.input, columns: g.output,
+                transposed: false) + " split"
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .winograd, let winograd {
-                winograd.forward(batch: g.batch, groups: 1, source: parts, channels: c, weights: weights,
-                                 swapped: false, rows: m, output: output, epilogue: epilogue)
+                winograd.forward(
+                    batch: g.batch, groups: 1, source: parts, channels: c, weights: weights,
+                    swapped: false, rows: m, output: output, epilogue: epilogue)
             } else if let band {
                 let packed = GEMM.PackedA(m: m, k: c * g.kernelVolume, src: weights, rs: c * g.kernelVolume, cs: 1)
-                band.forward(batch: g.batch, groups: 1, source: parts, weights: [packed], rows: m, output: output,
-                             epilogue: epilogue)
+                band.forward(
+                    batch: g.batch, groups: 1, source: parts, weights: [packed], rows: m, output: output,
+                    epilogue: epilogue)
             }
         }
         return true
@@ -108,9 +123,11 @@ enum ConvolutionKernels {
 
     /// out[n][m][p] = sum_c W[m][c] x[n][c][p] for a 1x1 stride-1 unpadded layer as one GEMM over all N x P pixels:
     /// the planes are gathered into X[c][n P + p], multiplied, and scattered back after the epilogue.
-    static func batchedPointwise(batch: Int, source: UnsafePointer<Float>, channels c: Int, pixels p: Int,
-                                 weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
-                                 output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    static func batchedPointwise(
+        batch: Int, source: UnsafePointer<Float>, channels c: Int, pixels p: Int,
+        weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let np = batch * p
         let x = TensorStorage(count: c * np, zeroed: false), y = TensorStorage(count: m * np, zeroed: false)
         Parallel.forRanges(c, grain: max(1, (1 << 15) / max(np, 1))) { range in
@@ -119,8 +136,9 @@ enum ConvolutionKernels {
             }
         }
         // Swapped weights are stored [C][M]: A[m][c] = weights[c * M + m].
-        GEMM.matmul(m: m, n: np, k: c, a: weights, aRowStride: swapped ? 1 : c, aColStride: swapped ? m : 1,
-                    b: x.base, bRowStride: np, bColStride: 1, c: y.base, ldc: np)
+        GEMM.matmul(
+            m: m, n: np, k: c, a: weights, aRowStride: swapped ? 1 : c, aColStride: swapped ? m : 1,
+            b: x.base, bRowStride: np, bColStride: 1, c: y.base, ldc: np)
         Parallel.forRanges(m, grain: max(1, (1 << 15) / max(np, 1))) { range in
             for mi in range {
                 if !epilogue.isIdentity {
@@ -136,8 +154,10 @@ enum ConvolutionKernels {
     }
 
     /// The shape of one pass as the plan cache keys it: everything that changes which route is fastest.
-    static func planKey(_ pass: ConvPass, _ g: ConvGeometry, channels c: Int, rows m: Int, sourceSize: [Int],
-                        columns: [Int], transposed: Bool, swapped: Bool = false) -> String {
+    static func planKey(
+        _ pass: ConvPass, _ g: ConvGeometry, channels c: Int, rows m: Int, sourceSize: [Int],
+        columns: [Int], transposed: Bool, swapped: Bool = false
+    ) -> String {
         func dims(_ v: [Int]) -> String { v.map(String.init).joined(separator: "x") }
         return "\(pass.rawValue) n\(g.batch) g\(g.groups) c\(c) m\(m) src \(dims(sourceSize)) cols \(dims(columns))"
             + " k \(dims(g.kernel)) s \(dims(g.stride)) p \(dims(g.padFront)) d \(dims(g.dilation))"
@@ -147,9 +167,11 @@ enum ConvolutionKernels {
     /// The transposed product (swapped weights [groups][C][M][taps]) as cols[(m, tap)][s] = sum_c W[c][m][tap] *
     /// source[c][s] over chunks of source pixels s, each chunk scattered into the output at once (col2im).
     /// Workers own disjoint blocks of output channels, so no two write the same float.
-    static func col2imProduct(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
-                              sourceSize: [Int], columns: [Int], weights: UnsafePointer<Float>, rows m: Int,
-                              output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    static func col2imProduct(
+        geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+        sourceSize: [Int], columns: [Int], weights: UnsafePointer<Float>, rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let groups = g.groups, taps = g.kernelVolume
         let s = sourceSize.reduce(1, *), p = columns.reduce(1, *)
         let images = g.batch * groups
@@ -159,8 +181,9 @@ enum ConvolutionKernels {
         let packed: [[GEMM.PackedA]] = (0..<groups).map { gi in
             (0..<blocks).map { b in
                 let m0 = b * mb
-                return GEMM.PackedA(m: min(mb, m - m0) * taps, k: c, src: weights + gi * c * m * taps + m0 * taps,
-                                    rs: 1, cs: m * taps)
+                return GEMM.PackedA(
+                    m: min(mb, m - m0) * taps, k: c, src: weights + gi * c * m * taps + m0 * taps,
+                    rs: 1, cs: m * taps)
             }
         }
         // Source pixels per chunk: the chunk's columns (mb * taps rows) stay within about 1 MB.
@@ -175,12 +198,15 @@ enum ConvolutionKernels {
                 let src = source + (n * groups + gi) * c * s
                 let out = output + ((n * groups + gi) * m + m0) * p
                 out.initialize(repeating: 0, count: rowsHere * p)
-                var geom = g.im2col(source: src, channels: c, sourceSize: sourceSize, columns: columns, transposed: true)
+                var geom = g.im2col(
+                    source: src, channels: c, sourceSize: sourceSize, columns: columns, transposed: true)
                 var s0 = 0
                 while s0 < s {
                     let ns = min(chunk, s - s0)
-                    GEMM.multiply(packed[gi][b], n: ns, c: cols.pointer, ldc: ns, accumulate: false,
-                                  scratch: scratch.pointer) { k0, kc, j0, nc, nr, dst in
+                    GEMM.multiply(
+                        packed[gi][b], n: ns, c: cols.pointer, ldc: ns, accumulate: false,
+                        scratch: scratch.pointer
+                    ) { k0, kc, j0, nc, nr, dst in
                         tk_pack_b(src + k0 * s + s0 + j0, s, 1, Int32(kc), Int32(nc), nr, dst)
                     }
                     tk_col2im_add(&geom, Int32(rowsHere), cols.pointer, ns, s0, Int32(ns), out)
@@ -198,9 +224,11 @@ enum ConvolutionKernels {
     }
 
     /// The product over bounded im2col tiles: any geometry.
-    static func im2colProduct(geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
-                              sourceSize: [Int], columns: [Int], transposed: Bool, weights packed: [GEMM.PackedA],
-                              rows m: Int, output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    static func im2colProduct(
+        geometry g: ConvGeometry, source: UnsafePointer<Float>, sourceChannels c: Int,
+        sourceSize: [Int], columns: [Int], transposed: Bool, weights packed: [GEMM.PackedA],
+        rows m: Int, output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let groups = g.groups
         let p = columns.reduce(1, *)
         let sourceVolume = sourceSize.reduce(1, *)
@@ -217,8 +245,9 @@ enum ConvolutionKernels {
                 let col0 = tileIndex * tile
                 let cols = min(tile, p - col0)
                 let src = source + (n * groups + gi) * c * sourceVolume
-                var geom = g.im2col(source: src, channels: c, sourceSize: sourceSize, columns: columns,
-                                    transposed: transposed)
+                var geom = g.im2col(
+                    source: src, channels: c, sourceSize: sourceSize, columns: columns,
+                    transposed: transposed)
                 let out = output + (n * groups + gi) * m * p + col0
                 GEMM.multiply(packed[gi], n: cols, c: out, ldc: p, accumulate: false, scratch: scratch.pointer) {
                     k0, kc, j0, nc, nr, dst in
@@ -239,12 +268,15 @@ enum ConvolutionKernels {
     /// dW[g*M + m][(c, k)] = sum_n sum_cols a[n, g*M + m, cols] * im2col(source[n, g*C...])[(c, k)][cols].
     ///
     /// Reduction over pixels is split across workers, each with its own partial sum.
-    static func weightGradient(geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
-                               source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
-                               columns: [Int], into result: UnsafeMutablePointer<Float>) {
+    static func weightGradient(
+        geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
+        source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
+        columns: [Int], into result: UnsafeMutablePointer<Float>
+    ) {
         let band = RowBandPlan(geometry: g, channels: c, sourceSize: sourceSize, columns: columns, transposed: false)
-        let key = planKey(.weightGradient, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
-                          transposed: false)
+        let key = planKey(
+            .weightGradient, g, channels: c, rows: m, sourceSize: sourceSize, columns: columns,
+            transposed: false)
         let winograd = WinogradPlan(geometry: g, sourceSize: sourceSize, columns: columns, transposed: false)
             .flatMap { WinogradPlan.coversWeightGradient(rows: m, channels: c, groups: g.groups) ? $0 : nil }
         let candidates = ConvRoute.weightGradientRoutes.filter {
@@ -253,22 +285,27 @@ enum ConvolutionKernels {
         }
         ConvPlanCache.shared.run(key, candidates: candidates) { route in
             if route == .winograd, let winograd {
-                winograd.weightGradient(batch: g.batch, groups: g.groups, a: a, rows: m, source: source, channels: c,
-                                        into: result)
+                winograd.weightGradient(
+                    batch: g.batch, groups: g.groups, a: a, rows: m, source: source, channels: c,
+                    into: result)
             } else if let band, route == .rowBandDot || route == .rowBandPacked {
-                band.weightGradient(batch: g.batch, groups: g.groups, a: a, rows: m, source: source,
-                                    packed: route == .rowBandPacked, into: result)
+                band.weightGradient(
+                    batch: g.batch, groups: g.groups, a: a, rows: m, source: source,
+                    packed: route == .rowBandPacked, into: result)
             } else {
-                im2colWeightGradient(geometry: g, a: a, rows: m, source: source, sourceChannels: c,
-                                     sourceSize: sourceSize, columns: columns, into: result)
+                im2colWeightGradient(
+                    geometry: g, a: a, rows: m, source: source, sourceChannels: c,
+                    sourceSize: sourceSize, columns: columns, into: result)
             }
         }
     }
 
     /// The weight gradient over im2col rows of the source, transposed into packed panels: any geometry.
-    static func im2colWeightGradient(geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
-                                     source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
-                                     columns: [Int], into result: UnsafeMutablePointer<Float>) {
+    static func im2colWeightGradient(
+        geometry g: ConvGeometry, a: UnsafePointer<Float>, rows m: Int,
+        source: UnsafePointer<Float>, sourceChannels c: Int, sourceSize: [Int],
+        columns: [Int], into result: UnsafeMutablePointer<Float>
+    ) {
         let groups = g.groups
         let kg = c * g.kernelVolume
         let p = columns.reduce(1, *)
@@ -292,8 +329,9 @@ enum ConvolutionKernels {
                 let aRows = a + (n * groups + gi) * m * p + p0
                 tk_pack_a(aRows, p, 1, Int32(m), Int32(kc), Int32(mr), aPack.pointer)
                 let imageSource = source + (n * groups + gi) * c * sourceVolume
-                var geom = g.im2col(source: imageSource, channels: c,
-                                    sourceSize: sourceSize, columns: columns, transposed: false)
+                var geom = g.im2col(
+                    source: imageSource, channels: c,
+                    sourceSize: sourceSize, columns: columns, transposed: false)
                 var jc = 0
                 while jc < kg {
                     let ncb = min(nc, kg - jc)
@@ -303,15 +341,17 @@ enum ConvolutionKernels {
                     if pointwise {
                         for j in 0..<ncb { rowOffsets[j] = (jc + j) * sourceVolume }
                         rowOffsets.withUnsafeBufferPointer { ro in
-                            tk_pack_transposed(imageSource, ro.baseAddress!, Int32(ncb), p0, Int32(kc), Int32(nr),
-                                               bPack.pointer)
+                            tk_pack_transposed(
+                                imageSource, ro.baseAddress!, Int32(ncb), p0, Int32(kc), Int32(nr),
+                                bPack.pointer)
                         }
                     } else {
                         tk_im2col_rows(&geom, jc, Int32(ncb), p0, Int32(kc), colRows.pointer, kc)
                         for j in 0..<ncb { rowOffsets[j] = j * kc }
                         rowOffsets.withUnsafeBufferPointer { ro in
-                            tk_pack_transposed(colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr),
-                                               bPack.pointer)
+                            tk_pack_transposed(
+                                colRows.pointer, ro.baseAddress!, Int32(ncb), 0, Int32(kc), Int32(nr),
+                                bPack.pointer)
                         }
                     }
                     let cBase = acc + gi * m * kg + jc
@@ -319,8 +359,9 @@ enum ConvolutionKernels {
                         for jr in 0..<((ncb + nr - 1) / nr) {
                             let cols = min(nr, ncb - jr * nr)
                             for ir in 0..<((m + mr - 1) / mr) {
-                                kern(kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr, offs.baseAddress!,
-                                     cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
+                                kern(
+                                    kc, aPack.pointer + ir * kc * mr, bPack.pointer + jr * kc * nr, offs.baseAddress!,
+                                    cBase + ir * mr * kg + jr * nr, kg, Int32(min(mr, m - ir * mr)), Int32(cols), 1)
                             }
                         }
                     }
@@ -330,8 +371,10 @@ enum ConvolutionKernels {
         }
     }
 
-    static func withOptionalSlice(_ values: [Float]?, _ start: Int,
-                                          _ body: (UnsafePointer<Float>?) -> Void) {
+    static func withOptionalSlice(
+        _ values: [Float]?, _ start: Int,
+        _ body: (UnsafePointer<Float>?) -> Void
+    ) {
         guard let values else { body(nil); return }
         values.withUnsafeBufferPointer { body($0.baseAddress! + start) }
     }

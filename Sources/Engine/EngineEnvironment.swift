@@ -58,7 +58,9 @@ public enum EngineEnvironment: String, CaseIterable, Sendable {
     /// Every set variable's problem, as "NAME=value: reason" lines.
     public static func problems(in environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
         allCases.compactMap { variable in
-            guard let value = environment[variable.rawValue], let reason = variable.problem(with: value) else { return nil }
+            guard let value = environment[variable.rawValue], let reason = variable.problem(with: value) else {
+                return nil
+            }
             return "\(variable.rawValue)=\(value): \(reason)"
         }
     }

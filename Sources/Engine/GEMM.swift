@@ -114,35 +114,38 @@ public enum GEMM {
 
     /// C[0..<m][0..<n] (=|+=) A · B for columns 0..<n, sequentially, where
     /// `packB(k0, kc, n0, nc, nr, dst)` packs B[k0..<k0+kc][n0..<n0+nc] into nr-column panels.
-    static func multiply(_ a: PackedA, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-                         scratch: UnsafeMutablePointer<Float>,
-                         packB: (Int, Int, Int, Int, Int32, UnsafeMutablePointer<Float>) -> Void) {
+    static func multiply(
+        _ a: PackedA, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>,
+        packB: (Int, Int, Int, Int, Int32, UnsafeMutablePointer<Float>) -> Void
+    ) {
         let mr = a.kernel.mr, nr = a.kernel.nr, nc = a.kernel.nc, kern = a.kernel.function
         a.kernel.offsets.withUnsafeBufferPointer { offs in
-        var jc = 0
-        while jc < n {
-            let ncb = min(nc, n - jc)
-            let nPanels = (ncb + nr - 1) / nr
-            var pc = 0
-            while pc < a.k {
-                let kcb = min(a.kc, a.k - pc)
-                packB(pc, kcb, jc, ncb, Int32(nr), scratch)
-                let aBlock = a.block(pc)
-                let acc: Int32 = (accumulate || pc > 0) ? 1 : 0
-                for jr in 0..<nPanels {
-                    let b = scratch + jr * kcb * nr
-                    let cols = min(nr, ncb - jr * nr)
-                    let cCol = c + jc + jr * nr
-                    for ir in 0..<a.panels {
-                        let rows = min(mr, a.m - ir * mr)
-                        kern(kcb, aBlock + ir * kcb * mr, b, offs.baseAddress!, cCol + ir * mr * ldc, ldc,
-                             Int32(rows), Int32(cols), acc)
+            var jc = 0
+            while jc < n {
+                let ncb = min(nc, n - jc)
+                let nPanels = (ncb + nr - 1) / nr
+                var pc = 0
+                while pc < a.k {
+                    let kcb = min(a.kc, a.k - pc)
+                    packB(pc, kcb, jc, ncb, Int32(nr), scratch)
+                    let aBlock = a.block(pc)
+                    let acc: Int32 = (accumulate || pc > 0) ? 1 : 0
+                    for jr in 0..<nPanels {
+                        let b = scratch + jr * kcb * nr
+                        let cols = min(nr, ncb - jr * nr)
+                        let cCol = c + jc + jr * nr
+                        for ir in 0..<a.panels {
+                            let rows = min(mr, a.m - ir * mr)
+                            kern(
+                                kcb, aBlock + ir * kcb * mr, b, offs.baseAddress!, cCol + ir * mr * ldc, ldc,
+                                Int32(rows), Int32(cols), acc)
+                        }
                     }
+                    pc += a.kc
                 }
-                pc += a.kc
+                jc += nc
             }
-            jc += nc
-        }
         }
         if a.k == 0 && !accumulate {
             for i in 0..<a.m { (c + i * ldc).initialize(repeating: 0, count: n) }
@@ -150,10 +153,12 @@ public enum GEMM {
     }
 
     /// C[m][n] (=|+=) A[m][k] · B[k][n] with arbitrary element strides, over all cores.
-    public static func matmul(m: Int, n: Int, k: Int,
-                              a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
-                              b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    public static func matmul(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+        b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+    ) {
         if m == 0 || n == 0 { return }
         let packed = PackedA(m: m, k: k, src: a, rs: aRowStride, cs: aColStride)
         let chunk = max(nr, ((n + Parallel.threadCount - 1) / Parallel.threadCount + nr - 1) / nr * nr)
@@ -164,8 +169,9 @@ public enum GEMM {
             let scratch = ScratchBuffer(count: scratchCount)
             multiply(packed, n: nn, c: c + n0, ldc: ldc, accumulate: accumulate, scratch: scratch.pointer) {
                 k0, kcb, j0, ncb, nr, dst in
-                tk_pack_b(b + k0 * bRowStride + (n0 + j0) * bColStride, bRowStride, bColStride,
-                          Int32(kcb), Int32(ncb), nr, dst)
+                tk_pack_b(
+                    b + k0 * bRowStride + (n0 + j0) * bColStride, bRowStride, bColStride,
+                    Int32(kcb), Int32(ncb), nr, dst)
             }
         }
         if tiny { for t in 0..<chunks { run(t) } } else { Parallel.forEach(chunks, run) }
@@ -175,13 +181,15 @@ public enum GEMM {
 extension Tensor {
     /// Matrix product of rank-2 tensors ([m, k] x [k, n]); views such as transposes are read in place.
     public func matmul(_ other: Tensor) -> Tensor {
-        precondition(rank == 2 && other.rank == 2 && shape[1] == other.shape[0],
-                     "matmul needs [m, k] x [k, n], got \(shape) x \(other.shape)")
+        precondition(
+            rank == 2 && other.rank == 2 && shape[1] == other.shape[0],
+            "matmul needs [m, k] x [k, n], got \(shape) x \(other.shape)")
         let m = shape[0], k = shape[1], n = other.shape[1]
         let out = Tensor(zeros: [m, n], zeroed: false)
-        GEMM.matmul(m: m, n: n, k: k, a: pointer, aRowStride: strides[0], aColStride: strides[1],
-                    b: other.pointer, bRowStride: other.strides[0], bColStride: other.strides[1],
-                    c: out.pointer, ldc: n)
+        GEMM.matmul(
+            m: m, n: n, k: k, a: pointer, aRowStride: strides[0], aColStride: strides[1],
+            b: other.pointer, bRowStride: other.strides[0], bColStride: other.strides[1],
+            c: out.pointer, ldc: n)
         let a = self, b = other
         return Tensor.record(out, [self, other]) { g in
             [a.requiresGrad ? g.matmul(b.transposed()) : nil, b.requiresGrad ? a.transposed().matmul(g) : nil]

@@ -8,8 +8,10 @@ extension Functional {
     ///   - classWeights: per-class weights; the mean divides by the summed weights of counted targets.
     ///   - ignoreIndex: targets with this id add nothing and are not counted.
     ///   - labelSmoothing: mixes the one-hot target with the uniform distribution.
-    public static func crossEntropy(_ logits: Tensor, target: Tensor, classWeights: [Float]? = nil,
-                                    ignoreIndex: Int? = -100, labelSmoothing: Float = 0) -> Tensor {
+    public static func crossEntropy(
+        _ logits: Tensor, target: Tensor, classWeights: [Float]? = nil,
+        ignoreIndex: Int? = -100, labelSmoothing: Float = 0
+    ) -> Tensor {
         precondition(logits.rank >= 2, "cross_entropy expects logits [N, C, ...], got \(logits.shape)")
         let c = logits.shape[1]
         var expected = logits.shape
@@ -62,7 +64,9 @@ extension Functional {
     }
 
     /// Mean binary cross-entropy on logits, in the numerically stable form.
-    public static func binaryCrossEntropyWithLogits(_ logits: Tensor, target: Tensor, positiveWeight: Float? = nil) -> Tensor {
+    public static func binaryCrossEntropyWithLogits(_ logits: Tensor, target: Tensor, positiveWeight: Float? = nil)
+        -> Tensor
+    {
         precondition(logits.shape == target.shape, "bce: logits \(logits.shape) vs target \(target.shape)")
         let x = logits.contiguous(), y = target.contiguous()
         let count = x.count

@@ -7,9 +7,11 @@ extension Functional {
     /// In training it normalises with the batch's biased variance and updates `runningMean` / `runningVar`
     /// in place (unbiased variance, `momentum`); in evaluation it uses the running statistics.
     /// With `relu`, the result is ReLU(batch_norm(x)) as one operation (one pass forward, one backward).
-    public static func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
-                                 bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
-                                 relu: Bool = false) -> Tensor {
+    public static func batchNorm(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
+        bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+        relu: Bool = false
+    ) -> Tensor {
         precondition(x.rank >= 2, "batch_norm expects [N, C, ...], got \(x.shape)")
         let c = x.shape[1], n = x.shape[0], inner = x.shape[2...].reduce(1, *)
         let m = n * inner
@@ -32,8 +34,10 @@ extension Functional {
                             mp[ch] = Float(mu)
                             ip[ch] = Float(1 / (v / Double(m) + Double(eps)).squareRoot())
                             if let runningMean, let runningVar {
-                                runningMean.pointer[ch] = (1 - momentum) * runningMean.pointer[ch] + momentum * Float(mu)
-                                runningVar.pointer[ch] = (1 - momentum) * runningVar.pointer[ch]
+                                runningMean.pointer[ch] =
+                                    (1 - momentum) * runningMean.pointer[ch] + momentum * Float(mu)
+                                runningVar.pointer[ch] =
+                                    (1 - momentum) * runningVar.pointer[ch]
                                     + momentum * Float(v / Double(m - 1))
                             }
                         }
@@ -41,7 +45,9 @@ extension Functional {
                 }
             }
         } else {
-            guard let runningMean, let runningVar else { preconditionFailure("batch_norm in eval needs running statistics") }
+            guard let runningMean, let runningVar else {
+                preconditionFailure("batch_norm in eval needs running statistics")
+            }
             for ch in 0..<c {
                 mean[ch] = runningMean.pointer[ch]
                 invStd[ch] = 1 / (runningVar.pointer[ch] + eps).squareRoot()
@@ -110,7 +116,8 @@ extension Functional {
     }
 
     /// Group normalisation: statistics per sample over each group of C/groups channels.
-    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor
+    {
         let n = x.shape[0], c = x.shape[1]
         precondition(c % groups == 0, "num_groups (\(groups)) must divide channels (\(c))")
         let grouped = x.reshaped([n, groups, -1])
@@ -119,9 +126,12 @@ extension Functional {
     }
 
     /// Layer normalisation over the trailing `normalizedShape` axes, with elementwise affine.
-    public static func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    public static func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, eps: Float = 1e-5)
+        -> Tensor
+    {
         let k = normalizedShape.count
-        precondition(Array(x.shape.suffix(k)) == normalizedShape, "layer_norm shape \(normalizedShape) vs input \(x.shape)")
+        precondition(
+            Array(x.shape.suffix(k)) == normalizedShape, "layer_norm shape \(normalizedShape) vs input \(x.shape)")
         let flat = x.reshaped(Array(x.shape.dropLast(k)) + [-1])
         var y = standardize(flat, axis: flat.rank - 1, eps: eps).reshaped(x.shape)
         if let weight { y = y * weight }

@@ -4,7 +4,11 @@ import Foundation
 public enum Parallel {
     /// Worker count: `TESSERA_THREADS` if set, else the active processor count.
     public static let threadCount: Int = {
-        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.threads.rawValue], let n = Int(s), (1...4096).contains(n) { return n }
+        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.threads.rawValue], let n = Int(s),
+            (1...4096).contains(n)
+        {
+            return n
+        }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
@@ -45,8 +49,10 @@ extension Parallel {
 extension Parallel {
     /// Like `workers`, but each worker accumulates into its own zeroed `count`-float partial, and the partials
     /// are summed into `result` at the end (reductions whose tasks all add into the same output).
-    public static func accumulating(_ tasks: Int, count: Int, into result: UnsafeMutablePointer<Float>,
-                                    _ body: (_ tasks: StrideTo<Int>, _ partial: UnsafeMutablePointer<Float>) -> Void) {
+    public static func accumulating(
+        _ tasks: Int, count: Int, into result: UnsafeMutablePointer<Float>,
+        _ body: (_ tasks: StrideTo<Int>, _ partial: UnsafeMutablePointer<Float>) -> Void
+    ) {
         let workerCount = max(1, min(threadCount, tasks))
         let partials = (0..<workerCount).map { _ in TensorStorage(count: count) }
         workers(tasks) { w, mine in body(mine, partials[w].base) }
@@ -64,8 +70,10 @@ extension Parallel {
 extension Parallel {
     /// Splits the pixels of [outer, channels, inner] data over the workers in runs that stay inside one outer
     /// slice: `body(o, i, count)` covers pixels i..<i+count of slice o (per-pixel loops over channels).
-    static func forPixelRuns(outer: Int, inner: Int, grain: Int = 4096,
-                             _ body: (_ outer: Int, _ first: Int, _ count: Int) -> Void) {
+    static func forPixelRuns(
+        outer: Int, inner: Int, grain: Int = 4096,
+        _ body: (_ outer: Int, _ first: Int, _ count: Int) -> Void
+    ) {
         forRanges(outer * inner, grain: grain) { r in
             var idx = r.lowerBound
             while idx < r.upperBound {

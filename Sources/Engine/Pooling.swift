@@ -3,7 +3,9 @@ import Foundation
 
 extension Functional {
     /// Output length of a pooling window sweep, with torch's ceil_mode rule.
-    static func pooledSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int {
+    static func pooledSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool)
+        -> Int
+    {
         let span = input + 2 * padding - dilation * (kernel - 1) - 1
         var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
         if ceilMode && (out - 1) * stride >= input + padding { out -= 1 }
@@ -11,8 +13,10 @@ extension Functional {
     }
 
     /// 2-d max pooling over [N, C, H, W]; the gradient goes to each window's (first) maximum.
-    public static func maxPool2d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0],
-                                 dilation: [Int] = [1], ceilMode: Bool = false) -> Tensor {
+    public static func maxPool2d(
+        _ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0],
+        dilation: [Int] = [1], ceilMode: Bool = false
+    ) -> Tensor {
         precondition(x.rank == 4, "maxPool2d expects [N, C, H, W], got \(x.shape)")
         let k = expand(kernel, 2, "kernel_size"), s = expand(stride ?? kernel, 2, "stride")
         let p = expand(padding, 2, "padding"), d = expand(dilation, 2, "dilation")
@@ -28,16 +32,18 @@ extension Functional {
         let recording = GradMode.isEnabled && x.requiresGrad
         var argmax = [Int32](repeating: 0, count: recording ? n * c * oh * ow : 0)
         let src = xc.pointer, dst = out.pointer
-        let geometry = tk_pool_geom(h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k[0]),
-                                    kw: Int32(k[1]), sh: Int32(s[0]), sw: Int32(s[1]), ph: Int32(p[0]),
-                                    pw: Int32(p[1]), dh: Int32(d[0]), dw: Int32(d[1]))
+        let geometry = tk_pool_geom(
+            h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k[0]),
+            kw: Int32(k[1]), sh: Int32(s[0]), sw: Int32(s[1]), ph: Int32(p[0]),
+            pw: Int32(p[1]), dh: Int32(d[0]), dw: Int32(d[1]))
         argmax.withUnsafeMutableBufferPointer { am in
             let amp = am.baseAddress
             withUnsafePointer(to: geometry) { gp in
                 Parallel.forRanges(n * c, grain: 4) { r in
                     for plane in r {
-                        tk_maxpool2d_plane(src + plane * h * w, gp, dst + plane * oh * ow,
-                                           recording ? amp! + plane * oh * ow : nil)
+                        tk_maxpool2d_plane(
+                            src + plane * h * w, gp, dst + plane * oh * ow,
+                            recording ? amp! + plane * oh * ow : nil)
                     }
                 }
             }
@@ -95,8 +101,10 @@ extension Functional {
     }
 
     /// 2-d average pooling with torch's padding, ceil_mode and count_include_pad rules.
-    public static func avgPool2d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0],
-                                 ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+    public static func avgPool2d(
+        _ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0],
+        ceilMode: Bool = false, countIncludePad: Bool = true
+    ) -> Tensor {
         precondition(x.rank == 4, "avgPool2d expects [N, C, H, W], got \(x.shape)")
         let k = expand(kernel, 2, "kernel_size"), s = expand(stride ?? kernel, 2, "stride")
         let p = expand(padding, 2, "padding")
@@ -152,7 +160,8 @@ extension Functional {
             let gc = g.contiguous(), gx = Tensor(zeros: x.shape)
             for plane in 0..<(n * c) {
                 for wi in 0..<windows.count {
-                    gx.pointer[plane * h * w + argmax[plane * windows.count + wi]] += gc.pointer[plane * windows.count + wi]
+                    gx.pointer[plane * h * w + argmax[plane * windows.count + wi]] +=
+                        gc.pointer[plane * windows.count + wi]
                 }
             }
             return [gx]

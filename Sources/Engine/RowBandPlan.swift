@@ -33,7 +33,9 @@ struct RowBandPlan {
 
     /// A plan when the convolution has stride 1 and no depth axis; nil otherwise.
     init?(geometry g: ConvGeometry, channels: Int, sourceSize: [Int], columns: [Int], transposed: Bool) {
-        guard g.stride.allSatisfy({ $0 == 1 }), g.kernel[0] == 1, sourceSize[0] == 1, columns[0] == 1 else { return nil }
+        guard g.stride.allSatisfy({ $0 == 1 }), g.kernel[0] == 1, sourceSize[0] == 1, columns[0] == 1 else {
+            return nil
+        }
         self.channels = channels
         sourceHeight = sourceSize[1]
         sourceWidth = sourceSize[2]
@@ -103,8 +105,10 @@ struct RowBandPlan {
     var bandCount: Int { (outHeight + bandRows - 1) / bandRows }
 
     /// out[n, g*M + m] = A_g · band taps, then the epilogue over the band's rows of the output.
-    func forward(batch: Int, groups: Int, source: ConvInput, weights: [GEMM.PackedA], rows m: Int,
-                 output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    func forward(
+        batch: Int, groups: Int, source: ConvInput, weights: [GEMM.PackedA], rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let bands = bandCount
         let tasks = batch * groups * bands
         let offs = offsets
@@ -113,7 +117,8 @@ struct RowBandPlan {
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
-        let singleRowWeights = weights.allSatisfy { singleRowLayouts($0) != nil } ? weights.map { singleRowLayouts($0)! } : nil
+        let singleRowWeights =
+            weights.allSatisfy { singleRowLayouts($0) != nil } ? weights.map { singleRowLayouts($0)! } : nil
         Parallel.workers(tasks) { _, mine in
             let band = ScratchBuffer(count: bandBufferCount)
             (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
@@ -127,8 +132,9 @@ struct RowBandPlan {
                 func fillBandAndPrefetch() {
                     fillBand(band.pointer, firstRow: r0) { source.plane(image: img, channel: gi * channels + $0) }
                     if m <= Self.prefetchRows {
-                        prefetchBand(of: t + Swift.min(Parallel.threadCount, tasks), tasks: tasks, groups: groups,
-                                     source: source)
+                        prefetchBand(
+                            of: t + Swift.min(Parallel.threadCount, tasks), tasks: tasks, groups: groups,
+                            source: source)
                     }
                 }
                 if let single = singleRowWeights?[gi] {  // one [Float] per output channel
@@ -136,10 +142,11 @@ struct RowBandPlan {
                     // Output channels one after the other: the band's source rows (a ~512 KB budget) stay in L2.
                     for (row, layout) in single.enumerated() {
                         layout.withUnsafeBufferPointer { w in
-                            tk_conv3x3_single_row(planes, Int32(channels), Int32(sourceHeight), Int32(sourceWidth),
-                                                  Int32(minRow), Int32(minCol), w.baseAddress!, Int32(r0),
-                                                  Int32(rowsHere), Int32(outWidth), outBase + row * planeOut,
-                                                  outWidth)
+                            tk_conv3x3_single_row(
+                                planes, Int32(channels), Int32(sourceHeight), Int32(sourceWidth),
+                                Int32(minRow), Int32(minCol), w.baseAddress!, Int32(r0),
+                                Int32(rowsHere), Int32(outWidth), outBase + row * planeOut,
+                                outWidth)
                         }
                     }
                 } else if writesDirectly {
@@ -156,9 +163,10 @@ struct RowBandPlan {
                                 while j < outWidth {
                                     let cols = min(nr, outWidth - j)
                                     for ir in 0..<a.panels {
-                                        kern(kcb, aBlock + ir * kcb * mr, bRow + j, ob.baseAddress! + pc,
-                                             cRow + ir * mr * planeOut + j, planeOut, Int32(min(mr, m - ir * mr)),
-                                             Int32(cols), pc > 0 ? 1 : 0)
+                                        kern(
+                                            kcb, aBlock + ir * kcb * mr, bRow + j, ob.baseAddress! + pc,
+                                            cRow + ir * mr * planeOut + j, planeOut, Int32(min(mr, m - ir * mr)),
+                                            Int32(cols), pc > 0 ? 1 : 0)
                                     }
                                     j += nr
                                 }
@@ -185,9 +193,10 @@ struct RowBandPlan {
                                 while j < chunkEnd {
                                     let cols = min(nr, chunkEnd - j)
                                     for ir in 0..<a.panels {
-                                        kern(kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
-                                             cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)),
-                                             Int32(cols), pc > 0 ? 1 : 0)
+                                        kern(
+                                            kcb, aBlock + ir * kcb * mr, band.pointer + j, ob.baseAddress! + pc,
+                                            cbuf.pointer + ir * mr * n + j, n, Int32(min(mr, m - ir * mr)),
+                                            Int32(cols), pc > 0 ? 1 : 0)
                                     }
                                     j += nr
                                 }
@@ -208,8 +217,9 @@ struct RowBandPlan {
                     for row in 0..<m {
                         ConvolutionKernels.withOptionalSlice(epilogue.scale, gi * m + row) { sp in
                             ConvolutionKernels.withOptionalSlice(epilogue.shift, gi * m + row) { tp in
-                                tk_epilogue(outBase + row * planeOut, planeOut, 1, Int32(rowsHere * outWidth), sp, tp,
-                                            epilogue.relu ? 1 : 0)
+                                tk_epilogue(
+                                    outBase + row * planeOut, planeOut, 1, Int32(rowsHere * outWidth), sp, tp,
+                                    epilogue.relu ? 1 : 0)
                             }
                         }
                     }
@@ -232,8 +242,9 @@ struct RowBandPlan {
         let first = Swift.max(0, nr0), last = Swift.min(sourceHeight, nr0 + bandSourceRows)
         guard last > first else { return }
         for c in 0..<channels {
-            tk_prefetch_rows(source.plane(image: image, channel: gi * channels + c) + first * sourceWidth, 1, 0,
-                             (last - first) * sourceWidth)
+            tk_prefetch_rows(
+                source.plane(image: image, channel: gi * channels + c) + first * sourceWidth, 1, 0,
+                (last - first) * sourceWidth)
         }
     }
 
@@ -265,9 +276,11 @@ struct RowBandPlan {
 
     /// C[i][j] += sum_q a[i * aStride + q] * b[bOffsets[j] + q] through the packed micro-kernel: both operands
     /// are transposed into panels one depth block of `GEMM.kc` columns at a time.
-    func packedProduct(a: UnsafePointer<Float>, aRows m: Int, aStride: Int, b: UnsafePointer<Float>,
-                       bOffsets: UnsafePointer<Int>, bRows kg: Int, length: Int, into c: UnsafeMutablePointer<Float>,
-                       ldc: Int, aPack: UnsafeMutablePointer<Float>, bPack: UnsafeMutablePointer<Float>) {
+    func packedProduct(
+        a: UnsafePointer<Float>, aRows m: Int, aStride: Int, b: UnsafePointer<Float>,
+        bOffsets: UnsafePointer<Int>, bRows kg: Int, length: Int, into c: UnsafeMutablePointer<Float>,
+        ldc: Int, aPack: UnsafeMutablePointer<Float>, bPack: UnsafeMutablePointer<Float>
+    ) {
         let mr = GEMM.mr, nr = GEMM.nr, kern = GEMM.info.kernel!
         let aOffsets = (0..<m).map { $0 * aStride }
         aOffsets.withUnsafeBufferPointer { ao in
@@ -284,9 +297,10 @@ struct RowBandPlan {
                         for jr in 0..<((nc + nr - 1) / nr) {
                             let cols = Swift.min(nr, nc - jr * nr)
                             for ir in 0..<((m + mr - 1) / mr) {
-                                kern(kc, aPack + ir * kc * mr, bPack + jr * kc * nr, po.baseAddress!,
-                                     c + ir * mr * ldc + jc + jr * nr, ldc, Int32(Swift.min(mr, m - ir * mr)),
-                                     Int32(cols), 1)
+                                kern(
+                                    kc, aPack + ir * kc * mr, bPack + jr * kc * nr, po.baseAddress!,
+                                    c + ir * mr * ldc + jc + jr * nr, ldc, Int32(Swift.min(mr, m - ir * mr)),
+                                    Int32(cols), 1)
                             }
                         }
                         jc += nc
@@ -302,8 +316,10 @@ struct RowBandPlan {
     /// - Parameter packed: both operands transposed into packed panels for the GEMM micro-kernel (pays with many
     ///   output channels: the transposes cost about 16 (M + N) / (M N) of the multiply-adds), rather than the
     ///   row-reduction kernel reading both in place (few channels).
-    func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
-                        packed: Bool, into result: UnsafeMutablePointer<Float>) {
+    func weightGradient(
+        batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
+        packed: Bool, into result: UnsafeMutablePointer<Float>
+    ) {
         let bands = bandCount
         let tasks = batch * groups * bands
         let offs = offsets
@@ -328,26 +344,30 @@ struct RowBandPlan {
                 if rowByRow {
                     offs.withUnsafeBufferPointer { ob in
                         for y in 0..<rowsHere {
-                            tk_gemm_dot(Int32(m), Int32(kg), outWidth, aBase + y * outWidth, planeOut,
-                                        band.pointer + y * paddedWidth, ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                            tk_gemm_dot(
+                                Int32(m), Int32(kg), outWidth, aBase + y * outWidth, planeOut,
+                                band.pointer + y * paddedWidth, ob.baseAddress!, acc + gi * m * kg, kg, 1)
                         }
                     }
                     continue
                 }
                 for row in 0..<m {
                     for y in 0..<rowsHere {
-                        (gbuf.pointer + row * n + y * paddedWidth).update(from: aBase + row * planeOut + y * outWidth,
-                                                                          count: outWidth)
+                        (gbuf.pointer + row * n + y * paddedWidth).update(
+                            from: aBase + row * planeOut + y * outWidth,
+                            count: outWidth)
                     }
                 }
                 offs.withUnsafeBufferPointer { ob in
                     if packed {
-                        packedProduct(a: gbuf.pointer, aRows: m, aStride: n, b: band.pointer, bOffsets: ob.baseAddress!,
-                                      bRows: kg, length: rowsHere * paddedWidth, into: acc + gi * m * kg, ldc: kg,
-                                      aPack: aPack.pointer, bPack: bPack.pointer)
+                        packedProduct(
+                            a: gbuf.pointer, aRows: m, aStride: n, b: band.pointer, bOffsets: ob.baseAddress!,
+                            bRows: kg, length: rowsHere * paddedWidth, into: acc + gi * m * kg, ldc: kg,
+                            aPack: aPack.pointer, bPack: bPack.pointer)
                     } else {
-                        tk_gemm_dot(Int32(m), Int32(kg), rowsHere * paddedWidth, gbuf.pointer, n, band.pointer,
-                                    ob.baseAddress!, acc + gi * m * kg, kg, 1)
+                        tk_gemm_dot(
+                            Int32(m), Int32(kg), rowsHere * paddedWidth, gbuf.pointer, n, band.pointer,
+                            ob.baseAddress!, acc + gi * m * kg, kg, 1)
                     }
                 }
             }

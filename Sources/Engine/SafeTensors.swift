@@ -95,33 +95,44 @@ public struct SafeTensorsFile {
             }
             guard let info = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
             guard let dt = info["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
-            guard let dtype = SafeTensorsDType(rawValue: dt) else { throw fail("tensor '\(name)' has unknown dtype '\(dt)'") }
+            guard let dtype = SafeTensorsDType(rawValue: dt) else {
+                throw fail("tensor '\(name)' has unknown dtype '\(dt)'")
+            }
             guard let shapeAny = info["shape"] as? [Any] else { throw fail("tensor '\(name)' has no shape") }
             var shape: [Int] = []
             var elements = 1
             for d in shapeAny {
                 guard let num = d as? NSNumber, Double(num.int64Value) == num.doubleValue, num.int64Value >= 0,
-                      num.int64Value < Int64(Int32.max) else {
+                    num.int64Value < Int64(Int32.max)
+                else {
                     throw fail("tensor '\(name)' has an invalid dimension \(d)")
                 }
                 shape.append(num.intValue)
                 let (p, overflow) = elements.multipliedReportingOverflow(by: num.intValue)
-                guard !overflow, p <= payload else { throw fail("tensor '\(name)' shape \(shapeAny) is larger than the file") }
+                guard !overflow, p <= payload else {
+                    throw fail("tensor '\(name)' shape \(shapeAny) is larger than the file")
+                }
                 elements = p
             }
             guard let offs = info["data_offsets"] as? [Any], offs.count == 2,
-                  let b = (offs[0] as? NSNumber)?.int64Value, let e = (offs[1] as? NSNumber)?.int64Value else {
+                let b = (offs[0] as? NSNumber)?.int64Value, let e = (offs[1] as? NSNumber)?.int64Value
+            else {
                 throw fail("tensor '\(name)' has no valid data_offsets")
             }
             guard b >= 0, e >= b, e <= Int64(payload) else {
                 throw fail("tensor '\(name)' data_offsets [\(b), \(e)] out of range for \(payload) data bytes")
             }
             guard Int(e - b) == elements * dtype.byteSize else {
-                throw fail("tensor '\(name)' has \(e - b) bytes but \(dtype.rawValue) \(shape) needs \(elements * dtype.byteSize)")
+                throw fail(
+                    "tensor '\(name)' has \(e - b) bytes but \(dtype.rawValue) \(shape) needs \(elements * dtype.byteSize)"
+                )
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, range: Int(b)..<Int(e)))
         }
-        entries.sort { $0.range.lowerBound < $1.range.lowerBound || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name) }
+        entries.sort {
+            $0.range.lowerBound < $1.range.lowerBound
+                || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name)
+        }
         for (a, b) in zip(entries, entries.dropFirst()) where a.range.upperBound > b.range.lowerBound {
             if !(a.range.isEmpty || b.range.isEmpty) {
                 throw fail("tensors '\(a.name)' and '\(b.name)' overlap")
@@ -144,12 +155,15 @@ public struct SafeTensorsFile {
         let n = out.count, dst = out.pointer
         data.withUnsafeBytes { raw in
             let src = raw.baseAddress! + dataStart + e.range.lowerBound
-            func load<T>(_: T.Type, _ i: Int) -> T { src.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self) }
+            func load<T>(_: T.Type, _ i: Int) -> T {
+                src.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)
+            }
             switch e.dtype {
             case .f32: for i in 0..<n { dst[i] = Float(bitPattern: UInt32(littleEndian: load(UInt32.self, i))) }
             case .f64: for i in 0..<n { dst[i] = Float(Double(bitPattern: UInt64(littleEndian: load(UInt64.self, i)))) }
             case .f16: for i in 0..<n { dst[i] = Float(halfBits: UInt16(littleEndian: load(UInt16.self, i))) }
-            case .bf16: for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, i))) << 16) }
+            case .bf16:
+                for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, i))) << 16) }
             case .i64: for i in 0..<n { dst[i] = Float(Int64(littleEndian: load(Int64.self, i))) }
             case .i32: for i in 0..<n { dst[i] = Float(Int32(littleEndian: load(Int32.self, i))) }
             case .i16: for i in 0..<n { dst[i] = Float(Int16(littleEndian: load(Int16.self, i))) }
@@ -161,8 +175,10 @@ public struct SafeTensorsFile {
     }
 
     /// Writes F32 tensors and string metadata; the file appears atomically (temporary file, then rename).
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
-                             to url: URL) throws {
+    public static func write(
+        _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+        to url: URL
+    ) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0

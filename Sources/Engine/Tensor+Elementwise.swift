@@ -70,8 +70,10 @@ extension BinaryFunctor {
     var vectorOp: tk_binary_op? { nil }
 
     /// out[i] = f(a[i], b[i]) for i < n, with a or b one value by `operands`.
-    @inline(__always) func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                 _ out: UnsafeMutablePointer<Float>, _ n: Int, operands: tk_operands) {
+    @inline(__always) func apply(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>, _ n: Int, operands: tk_operands
+    ) {
         if let op = vectorOp { return tk_binary(Int32(op.rawValue), Int32(operands.rawValue), a, b, out, n) }
         switch operands {
         case TK_SCALAR_B: let s = b[0]; for i in 0..<n { out[i] = self(a[i], s) }
@@ -114,7 +116,9 @@ struct AffineOp: UnaryFunctor {
 }
 struct ReluOp: UnaryFunctor {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 }
-    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) { tk_affine(x, out, n, 1, 0, 1) }
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        tk_affine(x, out, n, 1, 0, 1)
+    }
 }
 /// Gradient of ReLU: passes g where the input (or output) was positive.
 struct ReluGradOp: BinaryFunctor {
@@ -228,8 +232,10 @@ extension Tensor {
         let out = Elementwise.zip(a, b, DivOp())
         let sa = a.shape, sb = b.shape
         return record(out, [a, b]) { g in
-            [a.requiresGrad ? (g / b).sum(toShape: sa) : nil,
-             b.requiresGrad ? (-(g * a) / (b * b)).sum(toShape: sb) : nil]
+            [
+                a.requiresGrad ? (g / b).sum(toShape: sa) : nil,
+                b.requiresGrad ? (-(g * a) / (b * b)).sum(toShape: sb) : nil
+            ]
         }
     }
 

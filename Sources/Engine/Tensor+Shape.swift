@@ -11,8 +11,9 @@ extension Tensor {
         }
         precondition(target.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
         let base = contiguous()
-        let view = Tensor(shape: target, strides: Tensor.contiguousStrides(target), offset: base.offset,
-                          storage: base.storage)
+        let view = Tensor(
+            shape: target, strides: Tensor.contiguousStrides(target), offset: base.offset,
+            storage: base.storage)
         let inShape = shape
         return Tensor.record(view, [base]) { g in [g.reshaped(inShape)] }
     }
@@ -26,8 +27,9 @@ extension Tensor {
     /// A view with axes reordered: output axis i is input axis `order[i]`.
     public func permuted(_ order: [Int]) -> Tensor {
         precondition(order.sorted() == Array(0..<rank), "bad permutation \(order) for rank \(rank)")
-        let view = Tensor(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset,
-                          storage: storage)
+        let view = Tensor(
+            shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset,
+            storage: storage)
         var inverse = [Int](repeating: 0, count: rank)
         for (i, o) in order.enumerated() { inverse[o] = i }
         return Tensor.record(view, [self]) { g in [g.permuted(inverse)] }
@@ -115,7 +117,9 @@ extension Tensor {
             start += t.shape[a]
         }
         return record(out, tensors) { g in
-            zip(tensors, starts).map { t, s in t.requiresGrad ? g.sliced(axis: a, s..<(s + t.shape[a])).contiguous() : nil }
+            zip(tensors, starts).map { t, s in
+                t.requiresGrad ? g.sliced(axis: a, s..<(s + t.shape[a])).contiguous() : nil
+            }
         }
     }
 
@@ -142,8 +146,9 @@ extension Tensor {
             let (before, after) = padding[d]
             let lo = Swift.max(0, -before), hi = shape[d] - Swift.max(0, -after)
             if lo != 0 || hi != shape[d] {
-                src = Tensor(shape: src.shape.enumerated().map { $0.offset == d ? hi - lo : $0.element },
-                             strides: src.strides, offset: src.offset + lo * src.strides[d], storage: src.storage)
+                src = Tensor(
+                    shape: src.shape.enumerated().map { $0.offset == d ? hi - lo : $0.element },
+                    strides: src.strides, offset: src.offset + lo * src.strides[d], storage: src.storage)
             }
             dstOffset += Swift.max(0, before) * out.strides[d]
         }

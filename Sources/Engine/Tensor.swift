@@ -27,14 +27,16 @@ public final class Tensor {
     public convenience init(zeros shape: [Int], zeroed: Bool = true) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         let count = shape.reduce(1, *)
-        self.init(shape: shape, strides: Tensor.contiguousStrides(shape), offset: 0,
-                  storage: TensorStorage(count: count, zeroed: zeroed))
+        self.init(
+            shape: shape, strides: Tensor.contiguousStrides(shape), offset: 0,
+            storage: TensorStorage(count: count, zeroed: zeroed))
     }
 
     /// A contiguous tensor holding `values` (row-major) with `shape`.
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
-        precondition(values.count == shape.reduce(1, *),
-                     "\(values.count) values do not fill shape \(shape)")
+        precondition(
+            values.count == shape.reduce(1, *),
+            "\(values.count) values do not fill shape \(shape)")
         self.init(zeros: shape, zeroed: false)
         values.withUnsafeBufferPointer { src in
             if let b = src.baseAddress { storage.base.update(from: b, count: values.count) }
@@ -61,7 +63,9 @@ public final class Tensor {
     }
 
     /// Uniform values in [low, high) from `generator`.
-    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout RandomGenerator) -> Tensor {
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout RandomGenerator)
+        -> Tensor
+    {
         let t = Tensor(zeros: shape, zeroed: false)
         for i in 0..<t.count { t.storage.base[i] = low + (high - low) * generator.nextFloat() }
         return t

@@ -29,7 +29,11 @@ final class StoragePool: @unchecked Sendable {
     /// Buffers below this many floats are not pooled.
     static let minimumPooled = 1 << 14
     let limitBytes: Int = {
-        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.poolMegabytes.rawValue], let mb = Int(s), (0...(1 << 24)).contains(mb) { return mb << 20 }
+        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.poolMegabytes.rawValue], let mb = Int(s),
+            (0...(1 << 24)).contains(mb)
+        {
+            return mb << 20
+        }
         return Int(min(UInt64(4) << 30, ProcessInfo.processInfo.physicalMemory / 4))
     }()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]

@@ -27,7 +27,8 @@ struct WinogradPlan {
     /// gradient pads by 2 minus the forward's padding); nil otherwise.
     init?(geometry g: ConvGeometry, sourceSize: [Int], columns: [Int], transposed: Bool) {
         guard g.kernel == [1, 3, 3], g.stride.allSatisfy({ $0 == 1 }), g.dilation.allSatisfy({ $0 == 1 }),
-              sourceSize[0] == 1, columns[0] == 1 else { return nil }
+            sourceSize[0] == 1, columns[0] == 1
+        else { return nil }
         let pt = transposed ? 2 - g.padFront[1] : g.padFront[1]
         let pl = transposed ? 2 - g.padFront[2] : g.padFront[2]
         guard (0...2).contains(pt), (0...2).contains(pl) else { return nil }
@@ -48,9 +49,11 @@ struct WinogradPlan {
     /// out[n, g*M + m] = conv(source[n, g*C ..< (g+1)*C], weights), then the epilogue.
     ///
     /// `weights` is [groups][M][C][3][3], or [groups][C][M][3][3] when `swapped` (read with C and M swapped).
-    func forward(batch: Int, groups: Int, source: ConvInput, channels c: Int,
-                 weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
-                 output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+    func forward(
+        batch: Int, groups: Int, source: ConvInput, channels c: Int,
+        weights: UnsafePointer<Float>, swapped: Bool, rows m: Int,
+        output: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue
+    ) {
         let points = Self.points
         let packed = transformedFilters(weights, swapped: swapped, groups: groups, rows: m, channels: c)
         let kernel = packed[0][0].kernel, kern = kernel.function, mr = kernel.mr, nr = kernel.nr
@@ -77,11 +80,12 @@ struct WinogradPlan {
                     let first = bi * tileBlock, count = min(tileBlock, allTiles - first)
                     let segments = Self.segments(first: first, count: count, tilesPerImage: tiles)
                     for seg in segments {
-                        for run in source.runs(image: seg.image, channels: gi * c ..< (gi + 1) * c) {
-                            tk_winograd_input(run.planes, planeIn, Int32(sourceHeight), Int32(sourceWidth),
-                                              Int32(run.count), Int32(padTop), Int32(padLeft), tilesX, seg.tile0,
-                                              Int32(seg.count), v.pointer + run.offset * tileBlock + seg.column,
-                                              c * tileBlock, tileBlock, inScratch.pointer)
+                        for run in source.runs(image: seg.image, channels: gi * c..<(gi + 1) * c) {
+                            tk_winograd_input(
+                                run.planes, planeIn, Int32(sourceHeight), Int32(sourceWidth),
+                                Int32(run.count), Int32(padTop), Int32(padLeft), tilesX, seg.tile0,
+                                Int32(seg.count), v.pointer + run.offset * tileBlock + seg.column,
+                                c * tileBlock, tileBlock, inScratch.pointer)
                         }
                     }
                     if count < tileBlock {
@@ -105,9 +109,10 @@ struct WinogradPlan {
                                 var j = 0
                                 while j < count {
                                     for ir in stride(from: m0 / mr, to: (m0 + rowsHere + mr - 1) / mr, by: 1) {
-                                        kern(kcb, aBlock + ir * kcb * mr, vXi + j, offs.baseAddress! + pc,
-                                             pXi + (ir * mr - m0) * tileBlock + j, tileBlock,
-                                             Int32(min(mr, m - ir * mr)), Int32(min(nr, count - j)), pc > 0 ? 1 : 0)
+                                        kern(
+                                            kcb, aBlock + ir * kcb * mr, vXi + j, offs.baseAddress! + pc,
+                                            pXi + (ir * mr - m0) * tileBlock + j, tileBlock,
+                                            Int32(min(mr, m - ir * mr)), Int32(min(nr, count - j)), pc > 0 ? 1 : 0)
                                     }
                                     j += nr
                                 }
@@ -118,10 +123,11 @@ struct WinogradPlan {
                             ConvolutionKernels.withOptionalSlice(epilogue.shift, gi * m + m0) { tp in
                                 for seg in segments {
                                     let out = output + ((seg.image * groups + gi) * m + m0) * planeOut
-                                    tk_winograd_output(prod.pointer + seg.column, chunkStride, tileBlock,
-                                                       Int32(rowsHere), tilesX, seg.tile0, Int32(seg.count), out,
-                                                       planeOut, Int32(outHeight), Int32(outWidth), sp, tp,
-                                                       epilogue.relu ? 1 : 0, outScratch.pointer)
+                                    tk_winograd_output(
+                                        prod.pointer + seg.column, chunkStride, tileBlock,
+                                        Int32(rowsHere), tilesX, seg.tile0, Int32(seg.count), out,
+                                        planeOut, Int32(outHeight), Int32(outWidth), sp, tp,
+                                        epilogue.relu ? 1 : 0, outScratch.pointer)
                                 }
                             }
                         }
@@ -135,7 +141,8 @@ struct WinogradPlan {
     /// Tiles first ..< first + count of the batch (tilesPerImage each) as runs inside one image: the image, its
     /// first tile, the run's length and its column in the block.
     static func segments(first: Int, count: Int, tilesPerImage: Int)
-        -> [(image: Int, tile0: Int, count: Int, column: Int)] {
+        -> [(image: Int, tile0: Int, count: Int, column: Int)]
+    {
         var out: [(Int, Int, Int, Int)] = []
         var done = 0
         while done < count {
@@ -150,16 +157,19 @@ struct WinogradPlan {
 
     /// The 36 transformed filters U_xi[m][c] of each group, packed for the micro-kernel. Transform and packing
     /// run over all cores: on one, they were 6.5% of the W=64 U-Net forward's samples (10% of its wall time).
-    func transformedFilters(_ weights: UnsafePointer<Float>, swapped: Bool, groups: Int, rows m: Int,
-                            channels c: Int) -> [[GEMM.PackedA]] {
+    func transformedFilters(
+        _ weights: UnsafePointer<Float>, swapped: Bool, groups: Int, rows m: Int,
+        channels c: Int
+    ) -> [[GEMM.PackedA]] {
         let points = Self.points
         let ms = swapped ? 9 : c * 9, cs = swapped ? m * 9 : 9
         let u = TensorStorage(count: groups * points * m * c, zeroed: false)
         Parallel.forRanges(groups * m, grain: max(1, 4096 / max(c, 1))) { range in
             for row in range {
                 let gi = row / m, mi = row % m
-                tk_winograd_filter(weights + gi * m * c * 9 + mi * ms, ms, cs, 1, Int32(c), flipped ? 1 : 0,
-                                   u.base + gi * points * m * c + mi * c, m * c, c)
+                tk_winograd_filter(
+                    weights + gi * m * c * 9 + mi * ms, ms, cs, 1, Int32(c), flipped ? 1 : 0,
+                    u.base + gi * points * m * c + mi * c, m * c, c)
             }
         }
         let slots = UnsafeMutableBufferPointer<GEMM.PackedA?>.allocate(capacity: groups * points)
@@ -195,14 +205,17 @@ struct WinogradPlan {
     /// as G^T [sum_tiles (A w A^T) . (B^T d B)] G: per block of tiles, the 36 products S_xi += W_xi · V_xi^T
     /// reduce over the block's tiles through the micro-kernel (both operands packed transposed), and one filter
     /// transform per weight ends it.
-    func weightGradient(batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
-                        channels c: Int, into result: UnsafeMutablePointer<Float>) {
+    func weightGradient(
+        batch: Int, groups: Int, a: UnsafePointer<Float>, rows m: Int, source: UnsafePointer<Float>,
+        channels c: Int, into result: UnsafeMutablePointer<Float>
+    ) {
         let points = Self.points
         let kernel = GEMM.wide, kern = kernel.function, mr = kernel.mr, nr = kernel.nr
         // Tiles reduced per block: 64, or, when the 36 x M x C accumulator outgrows L2 (it is read and written once
         // per block), as many as give each worker one block (512 -> 512 at 64x64: 128-tile blocks).
         let perWorker = (batch * groups * tiles + Parallel.threadCount - 1) / Parallel.threadCount  // tiles
-        let tileBlock = Self.points * m * c * 4 <= 1 << 20
+        let tileBlock =
+            Self.points * m * c * 4 <= 1 << 20
             ? 64 : min(GEMM.maxDepthBlock, max(64, (perWorker + 15) / 16 * 16))
         let allTiles = batch * tiles  // blocks run across images, as in `forward`
         let blocks = (allTiles + tileBlock - 1) / tileBlock
@@ -225,30 +238,35 @@ struct WinogradPlan {
                     let first = bi * tileBlock, count = min(tileBlock, allTiles - first)
                     for seg in Self.segments(first: first, count: count, tilesPerImage: tiles) {
                         let img = seg.image
-                        tk_winograd_input(source + (img * groups + gi) * c * planeIn, planeIn, Int32(sourceHeight),
-                                          Int32(sourceWidth), Int32(c), Int32(padTop), Int32(padLeft), tilesX,
-                                          seg.tile0, Int32(seg.count), v.pointer + seg.column, c * tileBlock,
-                                          tileBlock, inScratch.pointer)
-                        tk_winograd_gradient(a + (img * groups + gi) * m * planeOut, planeOut, Int32(outHeight),
-                                             Int32(outWidth), Int32(m), tilesX, seg.tile0, Int32(seg.count),
-                                             w.pointer + seg.column, m * tileBlock, tileBlock, gradScratch.pointer)
+                        tk_winograd_input(
+                            source + (img * groups + gi) * c * planeIn, planeIn, Int32(sourceHeight),
+                            Int32(sourceWidth), Int32(c), Int32(padTop), Int32(padLeft), tilesX,
+                            seg.tile0, Int32(seg.count), v.pointer + seg.column, c * tileBlock,
+                            tileBlock, inScratch.pointer)
+                        tk_winograd_gradient(
+                            a + (img * groups + gi) * m * planeOut, planeOut, Int32(outHeight),
+                            Int32(outWidth), Int32(m), tilesX, seg.tile0, Int32(seg.count),
+                            w.pointer + seg.column, m * tileBlock, tileBlock, gradScratch.pointer)
                     }
                     let sum = acc + gi * perGroup
                     for xi in 0..<points {
                         rowOffsetsM.withUnsafeBufferPointer { ro in
-                            tk_pack_transposed(w.pointer + xi * m * tileBlock, ro.baseAddress!, Int32(m), 0,
-                                               Int32(count), Int32(mr), aPack.pointer)
+                            tk_pack_transposed(
+                                w.pointer + xi * m * tileBlock, ro.baseAddress!, Int32(m), 0,
+                                Int32(count), Int32(mr), aPack.pointer)
                         }
                         rowOffsetsC.withUnsafeBufferPointer { ro in
-                            tk_pack_transposed(v.pointer + xi * c * tileBlock, ro.baseAddress!, Int32(c), 0,
-                                               Int32(count), Int32(nr), bPack.pointer)
+                            tk_pack_transposed(
+                                v.pointer + xi * c * tileBlock, ro.baseAddress!, Int32(c), 0,
+                                Int32(count), Int32(nr), bPack.pointer)
                         }
                         let s = sum + xi * m * c
                         for jr in 0..<cPanels {
                             for ir in 0..<mPanels {
-                                kern(count, aPack.pointer + ir * count * mr, bPack.pointer + jr * count * nr,
-                                     offs.baseAddress!, s + ir * mr * c + jr * nr, c, Int32(min(mr, m - ir * mr)),
-                                     Int32(min(nr, c - jr * nr)), 1)
+                                kern(
+                                    count, aPack.pointer + ir * count * mr, bPack.pointer + jr * count * nr,
+                                    offs.baseAddress!, s + ir * mr * c + jr * nr, c, Int32(min(mr, m - ir * mr)),
+                                    Int32(min(nr, c - jr * nr)), 1)
                             }
                         }
                     }
@@ -259,8 +277,9 @@ struct WinogradPlan {
         Parallel.forRanges(groups * m, grain: max(1, 4096 / max(c, 1))) { range in
             for row in range {
                 let gi = row / m, mi = row % m
-                tk_winograd_filter_gradient(sums.base + gi * perGroup + mi * c, m * c, c, 1, Int32(c),
-                                            result + (gi * m + mi) * c * 9, c * 9, 9)
+                tk_winograd_filter_gradient(
+                    sums.base + gi * perGroup + mi * c, m * c, c, 1, Int32(c),
+                    result + (gi * m + mi) * c * 9, c * 9, 9)
             }
         }
     }

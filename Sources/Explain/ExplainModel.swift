@@ -28,11 +28,13 @@ public struct ExplainModel {
             let loaded = try Checkpoint.load(url)
             loaded.model.eval()
             let info = loaded.info
-            return ExplainModel(module: loaded.model, segmenter: loaded.model, inChannels: loaded.model.inChannels,
-                                classNames: info.classNames, mean: mean ?? info.normalizationMean,
-                                std: std ?? info.normalizationStd,
-                                classColors: info.classColors.count >= info.classes ? info.classColors : CheckpointInfo.vocColors(info.classes),
-                                maskKind: info.maskKind)
+            return ExplainModel(
+                module: loaded.model, segmenter: loaded.model, inChannels: loaded.model.inChannels,
+                classNames: info.classNames, mean: mean ?? info.normalizationMean,
+                std: std ?? info.normalizationStd,
+                classColors: info.classColors.count >= info.classes
+                    ? info.classColors : CheckpointInfo.vocColors(info.classes),
+                maskKind: info.maskKind)
         }
         func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
         var shapes: [String: [Int]] = [:]
@@ -55,16 +57,21 @@ public struct ExplainModel {
         let m = mean ?? floats("mean") ?? defaults.mean
         let s = std ?? floats("std") ?? defaults.std
         guard m.count == c, m.allSatisfy(\.isFinite) else { throw fail("mean: needs \(c) finite values, has \(m)") }
-        guard s.count == c, s.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("std: needs \(c) positive values, has \(s)") }
+        guard s.count == c, s.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw fail("std: needs \(c) positive values, has \(s)")
+        }
         var classNames = (0..<config.classes).map { "class\($0)" }
         if let names, names.count == config.classes {
             for name in names {
-                if let problem = SafeName.problem(component: name) { throw fail("classes: '\(name.debugDescription)' \(problem)") }
+                if let problem = SafeName.problem(component: name) {
+                    throw fail("classes: '\(name.debugDescription)' \(problem)")
+                }
             }
             classNames = names
         }
-        return ExplainModel(module: model, segmenter: nil, inChannels: c, classNames: classNames, mean: m, std: s,
-                            classColors: CheckpointInfo.vocColors(config.classes), maskKind: "label")
+        return ExplainModel(
+            module: model, segmenter: nil, inChannels: c, classNames: classNames, mean: m, std: s,
+            classColors: CheckpointInfo.vocColors(config.classes), maskKind: "label")
     }
 
     /// The layer explained when none is named: the last convolutional stage (ResNet `layer4`, the last decoder
@@ -74,7 +81,9 @@ public struct ExplainModel {
         case is ResNet: return "layer4"
         case let unet as UNet: return "decoder.\(unet.decoder.count - 1)"
         case is ResNetUNet:
-            let blocks = module.namedModules().map(\.name).filter { $0.hasPrefix("decoder.blocks.") && !$0.dropFirst(15).contains(".") }
+            let blocks = module.namedModules().map(\.name).filter {
+                $0.hasPrefix("decoder.blocks.") && !$0.dropFirst(15).contains(".")
+            }
             return blocks.last ?? "decoder"
         default:
             return module.namedModules().last { $0.module is Conv }?.name ?? ""
@@ -85,6 +94,7 @@ public struct ExplainModel {
     public func classIndex(_ text: String) throws -> Int {
         if let i = Int(text), (0..<classes).contains(i) { return i }
         if let i = classNames.firstIndex(of: text) { return i }
-        throw CAMError(reason: "unknown class '\(text)' (0-\(classes - 1) or one of \(classNames.joined(separator: ", ")))")
+        throw CAMError(
+            reason: "unknown class '\(text)' (0-\(classes - 1) or one of \(classNames.joined(separator: ", ")))")
     }
 }

@@ -105,28 +105,46 @@ public final class ExplainRun {
         outDirectory = settings.out
         if let b = options.box {
             let limit = 1 << 24
-            guard b.x >= 0, b.y >= 0, (1...limit).contains(b.width), (1...limit).contains(b.height), b.x <= limit, b.y <= limit else {
-                throw CAMError(reason: "box \(b.x),\(b.y),\(b.width),\(b.height): x and y must be >= 0 and the size positive, each at most \(limit)")
+            guard b.x >= 0, b.y >= 0, (1...limit).contains(b.width), (1...limit).contains(b.height), b.x <= limit,
+                b.y <= limit
+            else {
+                throw CAMError(
+                    reason:
+                        "box \(b.x),\(b.y),\(b.width),\(b.height): x and y must be >= 0 and the size positive, each at most \(limit)"
+                )
             }
         }
-        guard (0...4096).contains(options.band) else { throw CAMError(reason: "band must be 0-4096 pixels, is \(options.band)") }
+        guard (0...4096).contains(options.band) else {
+            throw CAMError(reason: "band must be 0-4096 pixels, is \(options.band)")
+        }
         guard options.maxPixels > 0 else { throw CAMError(reason: "max pixels must be positive") }
-        guard options.alpha.isFinite, (0...1).contains(options.alpha) else { throw CAMError(reason: "alpha must be in [0, 1]") }
+        guard options.alpha.isFinite, (0...1).contains(options.alpha) else {
+            throw CAMError(reason: "alpha must be in [0, 1]")
+        }
         if let p = options.patch, !(1...65536).contains(p) { throw CAMError(reason: "patch must be 1-65536, is \(p)") }
-        if let s = options.stride, !(1...65536).contains(s) { throw CAMError(reason: "stride must be 1-65536, is \(s)") }
-        cam = GradCAM(method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
-                      stride: options.stride)
+        if let s = options.stride, !(1...65536).contains(s) {
+            throw CAMError(reason: "stride must be 1-65536, is \(s)")
+        }
+        cam = GradCAM(
+            method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
+            stride: options.stride)
         if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
         var recorded = settings
         func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
-        recorded.provenance = try OutputProvenance(command: "explain", model: url, settings: [
-            "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
-            "target_mask": text(options.targetMask?.path), "box": text(options.box.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
-            "colormap": options.colormap.rawValue, "alpha": "\(options.alpha)",
-            "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","), "raw_format": options.rawFormat.rawValue,
-            "overlay_format": options.overlayFormat.rawValue, "patch": text(options.patch), "stride": text(options.stride),
-            "mean": text(options.mean), "std": text(options.std)])
+        recorded.provenance = try OutputProvenance(
+            command: "explain", model: url,
+            settings: [
+                "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
+                "target_mask": text(options.targetMask?.path),
+                "box": text(options.box.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
+                "colormap": options.colormap.rawValue, "alpha": "\(options.alpha)",
+                "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
+                "raw_format": options.rawFormat.rawValue,
+                "overlay_format": options.overlayFormat.rawValue, "patch": text(options.patch),
+                "stride": text(options.stride),
+                "mean": text(options.mean), "std": text(options.std)
+            ])
         self.settings = recorded
     }
 
@@ -184,8 +202,10 @@ public final class ExplainRun {
     func explain(_ image: Image, relative: String) throws -> ExplainRecord {
         let w = image.width, h = image.height
         guard w * h <= options.maxPixels else {
-            throw ImageError(file: relative, reason: "image is \(w)x\(h); explain runs a whole image at once and takes "
-                             + "at most \(options.maxPixels) pixels (--max-pixels)")
+            throw ImageError(
+                file: relative,
+                reason: "image is \(w)x\(h); explain runs a whole image at once and takes "
+                    + "at most \(options.maxPixels) pixels (--max-pixels)")
         }
         var record = ExplainRecord(path: relative, status: .done)
         (record.width, record.height) = (w, h)
@@ -194,11 +214,14 @@ public final class ExplainRun {
         let input: Tensor, crop: PixelWindow, target: CAMTarget
         if let network = model.segmenter {
             (input, crop, target) = try segmentationTarget(network, planes: planes, image: image, relative: relative)
-            if case .region(_, let region) = target { record.regionPixels = region.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+            if case .region(_, let region) = target {
+                record.regionPixels = region.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+            }
         } else {
             input = Tensor(planes, shape: [1, image.channels, h, w])
             crop = PixelWindow(x: 0, y: 0, width: w, height: h)
-            let c = try options.targetClass.map(model.classIndex)
+            let c =
+                try options.targetClass.map(model.classIndex)
                 ?? Int(withNoGrad { model.module(input) }.argmax(axis: 1).scalars[0])
             target = .classLogit(c)
         }
@@ -208,13 +231,17 @@ public final class ExplainRun {
         record.score = Double(result.score)
         record.zeroMap = result.isZero
         if result.isZero {
-            console.logger.warning("\(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere (every weighted activation is negative); its heatmap is all zeros")
+            console.logger.warning(
+                "\(relative): the \(options.method.rawValue) map of class \(target.classIndex) is zero everywhere (every weighted activation is negative); its heatmap is all zeros"
+            )
         }
         let peak = Self.peak(result.heatmap, width: w)
         (record.peakX, record.peakY) = (peak.x, peak.y)
         if let root = options.masks {
-            let truth = try TruthMasks(root: root, kind: MaskKind(name: model.maskKind) ?? .label, classes: model.classes)
-                .labels(for: relative, width: w, height: h)
+            let truth = try TruthMasks(
+                root: root, kind: MaskKind(name: model.maskKind) ?? .label, classes: model.classes
+            )
+            .labels(for: relative, width: w, height: h)
             let band = Self.dilated(truth.map { Int($0) == target.classIndex }, width: w, height: h, by: options.band)
             let total = result.heatmap.reduce(0, +)
             let inside = zip(result.heatmap, band).reduce(Float(0)) { $0 + ($1.1 ? $1.0 : 0) }
@@ -227,11 +254,14 @@ public final class ExplainRun {
 
     /// The input window, the image inside it, and the region target of a segmenter. The whole image runs in one
     /// window mirrored outward to a size the network takes, as `segment` does when a tile covers the image.
-    func segmentationTarget(_ network: any SegmentationNetwork, planes: [Float], image: Image,
-                            relative: String) throws -> (Tensor, PixelWindow, CAMTarget) {
+    func segmentationTarget(
+        _ network: any SegmentationNetwork, planes: [Float], image: Image,
+        relative: String
+    ) throws -> (Tensor, PixelWindow, CAMTarget) {
         let w = image.width, h = image.height
-        let (input, py, px) = TiledInference.wholeImageWindow(planes, width: w, height: h, channels: image.channels,
-                                                              model: network)
+        let (input, py, px) = TiledInference.wholeImageWindow(
+            planes, width: w, height: h, channels: image.channels,
+            model: network)
         let crop = PixelWindow(x: -px.inputStart[0], y: -py.inputStart[0], width: w, height: h)
         // Output pixel (oy, ox) is image pixel (oy + oy0, ox + ox0).
         let oh = py.outputSize, ow = px.outputSize, oy0 = py.outputStart(0), ox0 = px.outputStart(0)
@@ -244,7 +274,9 @@ public final class ExplainRun {
             return network(input).argmax(axis: 1).scalars.map { Int($0) }
         }
         let classIndex: Int
-        if let c = options.targetClass { classIndex = try model.classIndex(c) } else {
+        if let c = options.targetClass {
+            classIndex = try model.classIndex(c)
+        } else {
             var counts = [Int](repeating: 0, count: model.classes)
             for i in predicted.indices where inImage[i] { counts[predicted[i]] += 1 }
             let candidates = model.classes > 1 ? Array(1..<model.classes) : [0]
@@ -253,18 +285,28 @@ public final class ExplainRun {
         var region = [Float](repeating: 0, count: oh * ow)
         if let box = options.box {
             guard box.x + box.width <= w, box.y + box.height <= h else {
-                throw ImageError(file: relative, reason: "the box \(box.x),\(box.y),\(box.width),\(box.height) reaches outside the \(w)x\(h) image")
+                throw ImageError(
+                    file: relative,
+                    reason: "the box \(box.x),\(box.y),\(box.width),\(box.height) reaches outside the \(w)x\(h) image")
             }
             for oy in 0..<oh {
                 for ox in 0..<ow where inImage[oy * ow + ox] {
                     let y = oy + oy0, x = ox + ox0
-                    if y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width { region[oy * ow + ox] = 1 }
+                    if y >= box.y && y < box.y + box.height && x >= box.x && x < box.x + box.width {
+                        region[oy * ow + ox] = 1
+                    }
                 }
             }
         } else if let maskURL = try regionMaskURL(for: relative) {
-            let mask = try ImageCodec.decode(maskURL, options: { var o = ImageCodec.Options(); o.gray = true; return o }())
+            let mask = try ImageCodec.decode(
+                maskURL,
+                options: {
+                    var o = ImageCodec.Options(); o.gray = true; return o
+                }())
             guard mask.width == w && mask.height == h else {
-                throw ImageError(file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)")
+                throw ImageError(
+                    file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)"
+                )
             }
             for oy in 0..<oh {
                 for ox in 0..<ow where inImage[oy * ow + ox] && mask.sample(x: ox + ox0, y: oy + oy0, channel: 0) != 0 {
@@ -275,8 +317,9 @@ public final class ExplainRun {
             for i in region.indices where inImage[i] && predicted[i] == classIndex { region[i] = 1 }
         }
         guard region.contains(where: { $0 != 0 }) else {
-            throw CAMError(reason: "\(relative): the target region of class \(classIndex) ('\(model.classNames[classIndex])') "
-                           + "is empty (no pixel predicted as it); give --target-mask or --box")
+            throw CAMError(
+                reason: "\(relative): the target region of class \(classIndex) ('\(model.classNames[classIndex])') "
+                    + "is empty (no pixel predicted as it); give --target-mask or --box")
         }
         return (input, crop, .region(class: classIndex, region: region))
     }
@@ -295,12 +338,14 @@ public final class ExplainRun {
         let w = image.width, h = image.height
         for kind in options.outputs.sorted(by: { $0.rawValue < $1.rawValue }) {
             let url = outputURL(kind, relative: relative)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             switch kind {
             case .heatmap: try ImageCodec.write(options.colormap.render(heat, width: w, height: h), to: url)
             case .overlay:
-                try ImageCodec.write(Overlay.heatmap(heat, over: image, colormap: options.colormap, alpha: options.alpha),
-                                     to: url, quality: 90)
+                try ImageCodec.write(
+                    Overlay.heatmap(heat, over: image, colormap: options.colormap, alpha: options.alpha),
+                    to: url, quality: 90)
             case .raw where options.rawFormat == .npy:
                 try AtomicFile.write(NPYFile.encode(heat, shape: [h, w]), to: url)
             case .raw:
@@ -345,10 +390,12 @@ public final class ExplainRun {
         func f(_ v: Double?, _ format: String = "%.6f") -> String { v.map { String(format: format, $0) } ?? "" }
         let columns: [(name: String, value: (ExplainRecord) -> String)] = [
             ("width", { "\($0.width)" }), ("height", { "\($0.height)" }), ("layer", { $0.layer ?? "" }),
-            ("class", { $0.classIndex.map(String.init) ?? "" }), ("class_name", { BatchReport<ExplainRecord>.csvField($0.className ?? "") }),
+            ("class", { $0.classIndex.map(String.init) ?? "" }),
+            ("class_name", { BatchReport<ExplainRecord>.csvField($0.className ?? "") }),
             ("score", { f($0.score) }), ("region_pixels", { $0.regionPixels.map(String.init) ?? "" }),
-            ("peak_x", { f($0.peakX, "%.1f") }), ("peak_y", { f($0.peakY, "%.1f") }), ("zero_map", { $0.zeroMap ? "1" : "0" }),
-            ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) }),
+            ("peak_x", { f($0.peakX, "%.1f") }), ("peak_y", { f($0.peakY, "%.1f") }),
+            ("zero_map", { $0.zeroMap ? "1" : "0" }),
+            ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) })
         ]
         struct Run: Encodable {
             let method: String
@@ -356,9 +403,11 @@ public final class ExplainRun {
             let classes: [String]
             let meanMassInTruth: Double?
         }
-        let run = Run(method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
-                      classes: model.classNames, meanMassInTruth: Summary.meanMass(records))
-        try BatchReport(columns: columns).write(records, seconds: seconds, extra: run, to: outDirectory,
-                                                stem: settings.reportStem)
+        let run = Run(
+            method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
+            classes: model.classNames, meanMassInTruth: Summary.meanMass(records))
+        try BatchReport(columns: columns).write(
+            records, seconds: seconds, extra: run, to: outDirectory,
+            stem: settings.reportStem)
     }
 }

@@ -97,8 +97,9 @@ public struct GradCAM {
         let (activation, gradient, score) = try activationAndGradient(model: model, input: input, target: target)
         let (weights, cam) = Self.combine(method: method, activation: activation, gradient: gradient)
         let (heatmap, isZero) = Self.heatmap(cam, inputHeight: input.shape[2], inputWidth: input.shape[3], crop: crop)
-        return CAMResult(weights: weights, cam: cam, heatmap: heatmap, width: crop.width, height: crop.height,
-                         score: score, isZero: isZero)
+        return CAMResult(
+            weights: weights, cam: cam, heatmap: heatmap, width: crop.width, height: crop.height,
+            score: score, isZero: isZero)
     }
 
     /// The layer's output for `input` and the gradient of the target with respect to it (parameters frozen, so
@@ -134,7 +135,10 @@ public struct GradCAM {
     public func layerModule(in model: Module) throws -> Module {
         guard !layer.isEmpty, let module = model.module(at: layer) else {
             let names = model.namedModules().map(\.name).filter { !$0.isEmpty && $0.split(separator: ".").count <= 2 }
-            throw CAMError(reason: "no layer '\(layer)' in this \(type(of: model)); layers: \(names.prefix(40).joined(separator: ", "))")
+            throw CAMError(
+                reason:
+                    "no layer '\(layer)' in this \(type(of: model)); layers: \(names.prefix(40).joined(separator: ", "))"
+            )
         }
         return module
     }
@@ -188,7 +192,9 @@ public struct GradCAM {
             return abs(m * scale - n) <= scale ? n : min(n, m * scale)
         }
         let eh = extent(h, inputHeight), ew = extent(w, inputWidth)
-        let up = (eh == h && ew == w) ? cam.scalars
+        let up =
+            (eh == h && ew == w)
+            ? cam.scalars
             : Functional.resizeBilinear(cam.reshaped([1, 1, h, w]), size: [eh, ew]).scalars
         let oy = (inputHeight - eh) / 2, ox = (inputWidth - ew) / 2
         var out = [Float](repeating: 0, count: crop.width * crop.height)
@@ -218,7 +224,9 @@ public struct GradCAM {
             return out
         }
         var windows: [(Int, Int)] = []
-        for y in positions(crop.y, crop.height, h) { for x in positions(crop.x, crop.width, w) { windows.append((y, x)) } }
+        for y in positions(crop.y, crop.height, h) {
+            for x in positions(crop.x, crop.width, w) { windows.append((y, x)) }
+        }
         let base = input.scalars
         let score = withNoGrad { target.values(model(input)).scalars[0] }
         var drop = [Float](repeating: 0, count: h * w), cover = [Float](repeating: 0, count: h * w)
@@ -244,9 +252,11 @@ public struct GradCAM {
         }
         let map = zip(drop, cover).map { $1 > 0 ? $0 / $1 : 0 }
         let cam = Tensor(map, shape: [h, w])
-        let (heatmap, isZero) = Self.heatmap(Tensor(map.map { max($0, 0) }, shape: [h, w]), inputHeight: h,
-                                             inputWidth: w, crop: crop)
-        return CAMResult(weights: [], cam: cam, heatmap: heatmap, width: crop.width, height: crop.height, score: score,
-                         isZero: isZero)
+        let (heatmap, isZero) = Self.heatmap(
+            Tensor(map.map { max($0, 0) }, shape: [h, w]), inputHeight: h,
+            inputWidth: w, crop: crop)
+        return CAMResult(
+            weights: [], cam: cam, heatmap: heatmap, width: crop.width, height: crop.height, score: score,
+            isZero: isZero)
     }
 }

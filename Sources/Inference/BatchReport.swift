@@ -16,7 +16,7 @@ public struct BatchReport<Record: BatchRecord> {
         var summary: [String: Double] = [
             "images": Double(records.count), "done": Double(done.count),
             "existing": Double(records.filter { $0.status == .existing }.count),
-            "failed": Double(records.filter { $0.status == .failed }.count), "seconds": seconds,
+            "failed": Double(records.filter { $0.status == .failed }.count), "seconds": seconds
         ]
         if !done.isEmpty {
             summary["images_per_second"] = Double(done.count) / max(computeSeconds, 1e-9)
@@ -26,23 +26,30 @@ public struct BatchReport<Record: BatchRecord> {
     }
 
     /// Writes `<stem>.csv` and `<stem>.json` into `folder`; `extra` is encoded beside the summary and records.
-    public func write<Extra: Encodable>(_ records: [Record], seconds: Double, extra: Extra, to folder: URL,
-                                        stem: String) throws {
-        var csv = (["path", "status"] + columns.map(\.name) + ["seconds", "error"]).map(Self.csvField)
+    public func write<Extra: Encodable>(
+        _ records: [Record], seconds: Double, extra: Extra, to folder: URL,
+        stem: String
+    ) throws {
+        var csv =
+            (["path", "status"] + columns.map(\.name) + ["seconds", "error"]).map(Self.csvField)
             .joined(separator: ",") + "\n"
         for r in records {
-            let fields = [Self.csvField(r.path), r.status.rawValue] + columns.map { $0.value(r) }
+            let fields =
+                [Self.csvField(r.path), r.status.rawValue] + columns.map { $0.value(r) }
                 + [String(format: "%.4f", r.seconds), Self.csvField(r.error ?? "")]
             csv += fields.joined(separator: ",") + "\n"
         }
         try AtomicFile.write(Data(csv.utf8), to: folder.appendingPathComponent(stem + ".csv"))
-        let json = try JSONEncoder.pretty.encode(BatchReportFile(summary: Self.summary(records, seconds: seconds),
-                                                                 extra: extra, images: records))
+        let json = try JSONEncoder.pretty.encode(
+            BatchReportFile(
+                summary: Self.summary(records, seconds: seconds),
+                extra: extra, images: records))
         try AtomicFile.write(json, to: folder.appendingPathComponent(stem + ".json"))
     }
 
     public static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r")
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }
 

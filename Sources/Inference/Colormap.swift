@@ -17,9 +17,11 @@ public enum Colormap: String, CaseIterable, Codable, Sendable {
         case .turbo:
             // Google's published polynomial fit of Turbo (Mikhailov 2019).
             func poly(_ c: [Float]) -> Float { c.reversed().reduce(0) { $0 * x + $1 } }
-            rgb = (poly([0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943]),
-                   poly([0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604]),
-                   poly([0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973]))
+            rgb = (
+                poly([0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943]),
+                poly([0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604]),
+                poly([0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973])
+            )
         case .viridis, .inferno:
             rgb = Colormap.interpolate(self == .viridis ? Colormap.viridisStops : Colormap.infernoStops, x)
         }
@@ -35,8 +37,12 @@ public enum Colormap: String, CaseIterable, Codable, Sendable {
     }
 
     /// matplotlib's viridis and inferno at 0, 1/8, ..., 1.
-    static let viridisStops: [UInt32] = [0x440154, 0x472D7B, 0x3B528B, 0x2C728E, 0x21918C, 0x28AE80, 0x5EC962, 0xADDC30, 0xFDE725]
-    static let infernoStops: [UInt32] = [0x000004, 0x1F0C48, 0x550F6D, 0x88226A, 0xBA3655, 0xE35933, 0xF98E09, 0xF9CB35, 0xFCFFA4]
+    static let viridisStops: [UInt32] = [
+        0x440154, 0x472D7B, 0x3B528B, 0x2C728E, 0x21918C, 0x28AE80, 0x5EC962, 0xADDC30, 0xFDE725
+    ]
+    static let infernoStops: [UInt32] = [
+        0x000004, 0x1F0C48, 0x550F6D, 0x88226A, 0xBA3655, 0xE35933, 0xF98E09, 0xF9CB35, 0xFCFFA4
+    ]
 
     /// The heatmap as an 8-bit RGB image.
     public func render(_ heat: [Float], width: Int, height: Int) -> Image {

@@ -13,7 +13,8 @@ public enum Evaluation {
 
     /// Metrics of the checkpoint's predictions, by default through the sliding window `tessera segment` uses
     /// (tiles of the training crop, 50% overlap, gaussian blending).
-    public static func run(checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil) throws -> Report {
+    public static func run(checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil) throws -> Report
+    {
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
         guard let kind = MaskKind(name: info.maskKind) else {
@@ -21,9 +22,10 @@ public enum Evaluation {
         }
         var dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
         dataset.channels = loaded.model.inChannels
-        let (matrix, failures) = SegmentationInference.evaluate(loaded.model, on: dataset, classes: info.classes,
-                                                               mean: info.normalizationMean, std: info.normalizationStd,
-                                                               inference: inference ?? TiledInference(tile: info.crop))
+        let (matrix, failures) = SegmentationInference.evaluate(
+            loaded.model, on: dataset, classes: info.classes,
+            mean: info.normalizationMean, std: info.normalizationStd,
+            inference: inference ?? TiledInference(tile: info.crop))
         return Report(pairs: dataset.pairs.count - failures.count, metrics: matrix.summary, failures: failures)
     }
 }

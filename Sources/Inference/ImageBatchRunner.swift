@@ -20,9 +20,11 @@ public struct ImageBatchRunner<Record: BatchRecord> {
     /// - Parameters:
     ///   - outputs: the files an input (by relative path) makes.
     ///   - report: writes the reports for the records so far and the elapsed seconds.
-    public func run(inputs: [String], decode: @escaping @Sendable (URL) throws -> Image, outputs: (String) -> [URL],
-                    process: (Image, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
-                    report: ([Record], Double) throws -> Void) throws -> (records: [Record], seconds: Double) {
+    public func run(
+        inputs: [String], decode: @escaping @Sendable (URL) throws -> Image, outputs: (String) -> [URL],
+        process: (Image, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
+        report: ([Record], Double) throws -> Void
+    ) throws -> (records: [Record], seconds: Double) {
         let all = try InputFiles(inputs, extensions: ImageFormat.fileExtensions, recursive: settings.recursive).entries
         try Self.checkDistinctOutputs(all, outputs: outputs)
         let entries = settings.shard.map { $0.select(all) } ?? all
@@ -66,8 +68,12 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             }
             record.seconds = Date().timeIntervalSince(t0)
             records.append(record)
-            settings.console.logger.debug("\(record.status.rawValue) \(entry.relativePath)", metadata: [
-                "index": "\(i + 1)", "of": "\(entries.count)", "seconds": "\(String(format: "%.3f", record.seconds))"])
+            settings.console.logger.debug(
+                "\(record.status.rawValue) \(entry.relativePath)",
+                metadata: [
+                    "index": "\(i + 1)", "of": "\(entries.count)",
+                    "seconds": "\(String(format: "%.3f", record.seconds))"
+                ])
             progress.update(i + 1)
         }
         let seconds = Date().timeIntervalSince(started)
@@ -84,8 +90,9 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             for url in outputs(entry.relativePath) {
                 let key = url.standardizedFileURL.path
                 if let other = writer[key], other != entry {
-                    throw BatchError(reason: "\(other.url.path) and \(entry.url.path) would both write \(key); give the "
-                                     + "folders separately with --out each, or their common parent with --recursive")
+                    throw BatchError(
+                        reason: "\(other.url.path) and \(entry.url.path) would both write \(key); give the "
+                            + "folders separately with --out each, or their common parent with --recursive")
                 }
                 writer[key] = entry
             }
@@ -103,15 +110,20 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         let made = entries.filter { e in outputs(e.relativePath).contains { fm.fileExists(atPath: $0.path) } }
         if !made.isEmpty && recorded == current { return }
         if !made.isEmpty {
-            let why = recorded.map { "were made with something else: " + current.changes(from: $0).joined(separator: ", ") }
+            let why =
+                recorded.map { "were made with something else: " + current.changes(from: $0).joined(separator: ", ") }
                 ?? "have no record of the model and settings that made them (\(OutputProvenance.fileName))"
             guard settings.overwrite || settings.recomputeStale else {
-                throw BatchError(reason: "\(settings.out.path): the outputs of \(made.count) input(s) \(why); "
-                                 + "--overwrite recomputes them, or choose another --out")
+                throw BatchError(
+                    reason: "\(settings.out.path): the outputs of \(made.count) input(s) \(why); "
+                        + "--overwrite recomputes them, or choose another --out")
             }
-            settings.console.logger.notice("\(settings.out.path): recomputing the outputs of \(made.count) input(s), which \(why)")
+            settings.console.logger.notice(
+                "\(settings.out.path): recomputing the outputs of \(made.count) input(s), which \(why)")
             for entry in made {
-                for url in outputs(entry.relativePath) where fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
+                for url in outputs(entry.relativePath) where fm.fileExists(atPath: url.path) {
+                    try fm.removeItem(at: url)
+                }
             }
         }
         try current.write(in: settings.out)

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import TesseraData
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Expands command-line inputs (files and folders) into a sorted list of files, keeping each one's path
 /// relative to the folder it was found in (so outputs can mirror the input tree).
@@ -44,11 +45,13 @@ public struct InputFiles {
                 do {
                     files = try fm.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
                 } catch {
-                    throw ImageError(file: path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
+                    throw ImageError(
+                        file: path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
                 }
             }
             var inFolder: [Entry] = []
-            for f in files where extensions.contains(f.pathExtension.lowercased()) && !f.lastPathComponent.hasPrefix(".") {
+            for f in files
+            where extensions.contains(f.pathExtension.lowercased()) && !f.lastPathComponent.hasPrefix(".") {
                 let full = f.standardizedFileURL.path
                 let relative = full.hasPrefix(base + "/") ? String(full.dropFirst(base.count + 1)) : f.lastPathComponent
                 inFolder.append(Entry(url: f, relativePath: relative))

@@ -52,9 +52,11 @@ public struct Inspection {
         case .failure(let error):
             return ["\(path): error: \(Inspection.reason(error))"]
         case .success(.image(let i)):
-            return ["\(path): \(i.format.rawValue), \(i.width)x\(i.height), \(i.channels) channels, \(i.bitDepth)-bit"
+            return [
+                "\(path): \(i.format.rawValue), \(i.width)x\(i.height), \(i.channels) channels, \(i.bitDepth)-bit"
                     + (i.interlaced ? ", \(i.format == .png ? "interlaced" : "progressive")" : "")
-                    + (i.orientation != 1 ? ", EXIF orientation \(i.orientation)" : "")]
+                    + (i.orientation != 1 ? ", EXIF orientation \(i.orientation)" : "")
+            ]
         case .success(.safetensors(let file)):
             var out = ["\(path): safetensors, \(file.entries.count) tensors"]
             for (k, v) in file.metadata.sorted(by: { $0.key < $1.key }) {
@@ -71,12 +73,16 @@ public struct Inspection {
         case .failure(let error):
             return ["file": path, "error": Inspection.reason(error)]
         case .success(.image(let i)):
-            return ["file": path, "format": i.format.rawValue, "width": i.width, "height": i.height,
-                    "channels": i.channels, "bit_depth": i.bitDepth, "interlaced": i.interlaced,
-                    "orientation": i.orientation]
+            return [
+                "file": path, "format": i.format.rawValue, "width": i.width, "height": i.height,
+                "channels": i.channels, "bit_depth": i.bitDepth, "interlaced": i.interlaced,
+                "orientation": i.orientation
+            ]
         case .success(.safetensors(let file)):
-            return ["file": path, "format": "safetensors", "metadata": file.metadata,
-                    "tensors": file.entries.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape] }]
+            return [
+                "file": path, "format": "safetensors", "metadata": file.metadata,
+                "tensors": file.entries.map { ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape] }
+            ]
         }
     }
 }

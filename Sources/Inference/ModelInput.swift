@@ -18,9 +18,12 @@ public enum ModelInput {
         let perPixel = (info.channels + wanted) * sampleBytes + 4 * wanted + extra
         let (bytes, overflow) = (info.width * info.height).multipliedReportingOverflow(by: perPixel)
         guard !overflow, bytes <= memoryBudget else {
-            throw ImageError(file: url.path, reason: String(format: "a %dx%d image needs %.1f GiB on its way through the model "
-                             + "(samples, float planes, outputs), over the %d GiB budget", info.width, info.height,
-                             Double(info.width * info.height) * Double(perPixel) / Double(1 << 30), memoryBudget >> 30))
+            throw ImageError(
+                file: url.path,
+                reason: String(
+                    format: "a %dx%d image needs %.1f GiB on its way through the model "
+                        + "(samples, float planes, outputs), over the %d GiB budget", info.width, info.height,
+                    Double(info.width * info.height) * Double(perPixel) / Double(1 << 30), memoryBudget >> 30))
         }
         return try ImageCodec.decode(data, file: url.path).converted(toChannels: wanted, file: url.path)
     }

@@ -38,7 +38,8 @@ public enum Overlay {
                 guard l > 0 else { continue }
                 let color = l < colors.count ? colors[l] : [255, 255, 255]
                 let m = labels[i]
-                let edge = (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
+                let edge =
+                    (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
                     || (y > 0 && labels[i - w] != m) || (y + 1 < h && labels[i + w] != m)
                 let a: Float = edge ? 1 : alpha
                 for k in 0..<3 {
@@ -57,7 +58,8 @@ public enum Overlay {
         for i in 0..<(image.width * image.height) {
             let c = colormap.color(heat[i])
             for k in 0..<3 {
-                rgb[i * 3 + k] = UInt8(max(0, min(255, (alpha * Float(c[k]) + (1 - alpha) * Float(rgb[i * 3 + k])).rounded())))
+                rgb[i * 3 + k] = UInt8(
+                    max(0, min(255, (alpha * Float(c[k]) + (1 - alpha) * Float(rgb[i * 3 + k])).rounded())))
             }
         }
         return Image(width: image.width, height: image.height, channels: 3, samples: .uint8(rgb))

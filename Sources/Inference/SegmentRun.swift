@@ -79,19 +79,26 @@ public final class SegmentRun {
         loaded = try Checkpoint.load(checkpoint)
         self.options = options
         outDirectory = out
-        if let tile = options.tile, !(1...65536).contains(tile) { throw TrainingError(reason: "tile must be 1-65536, not \(tile)") }
+        if let tile = options.tile, !(1...65536).contains(tile) {
+            throw TrainingError(reason: "tile must be 1-65536, not \(tile)")
+        }
         guard (0..<1).contains(options.overlap) else {
             throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
         }
-        provenance = try OutputProvenance(command: "segment", model: checkpoint, settings: [
-            "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)", "blend": options.blend.rawValue,
-            "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
-            "overlay_format": options.overlayFormat.rawValue])
+        provenance = try OutputProvenance(
+            command: "segment", model: checkpoint,
+            settings: [
+                "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)",
+                "blend": options.blend.rawValue,
+                "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
+                "overlay_format": options.overlayFormat.rawValue
+            ])
     }
 
     var classes: Int { loaded.info.classes }
     var inference: TiledInference {
-        TiledInference(tile: options.tile ?? loaded.info.crop, overlap: options.overlap, blend: options.blend, tta: options.tta)
+        TiledInference(
+            tile: options.tile ?? loaded.info.crop, overlap: options.overlap, blend: options.blend, tta: options.tta)
     }
 
     /// Output file of `kind` for an input at `relative` path.
@@ -110,8 +117,9 @@ public final class SegmentRun {
     /// Every file the requested outputs make for one input.
     func outputFiles(relative: String) -> [URL] {
         options.outputs.sorted { $0.rawValue < $1.rawValue }.flatMap { kind -> [URL] in
-            kind == .prob ? loaded.info.classNames.map { outputURL(.prob, relative: relative, className: $0) }
-                          : [outputURL(kind, relative: relative)]
+            kind == .prob
+                ? loaded.info.classNames.map { outputURL(.prob, relative: relative, className: $0) }
+                : [outputURL(kind, relative: relative)]
         }
     }
 
@@ -140,7 +148,9 @@ public final class SegmentRun {
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
         let classes = self.classes, channels = loaded.model.inChannels
         // Kept for the whole image: labels, an overlay, and 16-bit probabilities and float logits when asked.
-        let perPixel = 2 + 4 + (options.outputs.contains(.prob) ? 2 * classes : 0) + (options.outputs.contains(.logits) ? 4 * classes : 0)
+        let perPixel =
+            2 + 4 + (options.outputs.contains(.prob) ? 2 * classes : 0)
+            + (options.outputs.contains(.logits) ? 4 * classes : 0)
         func scored(_ record: inout SegmentRecord, labels: [UInt16], width: Int, height: Int) throws {
             record.width = width
             record.height = height
@@ -157,8 +167,9 @@ public final class SegmentRun {
             outputs: outputFiles(relative:),
             process: { image, entry in
                 var record = SegmentRecord(path: entry.relativePath, status: .done)
-                try scored(&record, labels: try segment(image, relative: entry.relativePath), width: image.width,
-                           height: image.height)
+                try scored(
+                    &record, labels: try segment(image, relative: entry.relativePath), width: image.width,
+                    height: image.height)
                 return record
             },
             existing: { entry in
@@ -182,13 +193,15 @@ public final class SegmentRun {
     /// Runs the model on one decoded image, writes its outputs, and returns the predicted class per pixel.
     func segment(_ image: Image, relative: String) throws -> [UInt16] {
         let w = image.width, h = image.height, n = w * h
-        let planes = ModelInput.planes(of: image, mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
+        let planes = ModelInput.planes(
+            of: image, mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
         var labels = [UInt16](repeating: 0, count: n)
         let wantsProb = options.outputs.contains(.prob), wantsLogits = options.outputs.contains(.logits)
         var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: classes) : []
         var logits = wantsLogits ? [Float](repeating: 0, count: classes * n) : []
         let classes = self.classes
-        inference.run(model: loaded.model, image: planes, width: w, height: h, channels: image.channels) { y0, rows, band in
+        inference.run(model: loaded.model, image: planes, width: w, height: h, channels: image.channels) {
+            y0, rows, band in
             let m = rows * w
             var scores = [Float](repeating: 0, count: classes)
             for i in 0..<m {
@@ -200,7 +213,9 @@ public final class SegmentRun {
                 labels[y0 * w + i] = UInt16(best)
                 if wantsProb {
                     var total: Float = 0
-                    for c in 0..<classes { scores[c] = Foundation.exp(scores[c] - band[best * m + i]); total += scores[c] }
+                    for c in 0..<classes {
+                        scores[c] = Foundation.exp(scores[c] - band[best * m + i]); total += scores[c]
+                    }
                     for c in 0..<classes { prob[c][y0 * w + i] = UInt16((scores[c] / total * 65535).rounded()) }
                 }
             }
@@ -217,7 +232,8 @@ public final class SegmentRun {
     func writeOutputs(image: Image, labels: [UInt16], prob: [[UInt16]], logits: [Float], relative: String) throws {
         let w = image.width, h = image.height
         func ensureFolder(_ url: URL) throws {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         }
         for kind in options.outputs.sorted(by: { $0.rawValue < $1.rawValue }) {
             switch kind {
@@ -230,12 +246,14 @@ public final class SegmentRun {
                 let url = outputURL(.color, relative: relative)
                 try ensureFolder(url)
                 let palette = paletteColors.prefix(256).map { $0.map { UInt8(clamping: $0) } }
-                try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: .uint8(labels.map { UInt8(min($0, 255)) })),
-                                     to: url, palette: Array(palette))
+                try ImageCodec.write(
+                    Image(width: w, height: h, channels: 1, samples: .uint8(labels.map { UInt8(min($0, 255)) })),
+                    to: url, palette: Array(palette))
             case .overlay:
                 let url = outputURL(.overlay, relative: relative)
                 try ensureFolder(url)
-                try ImageCodec.write(Overlay.render(image: image, labels: labels, colors: paletteColors), to: url, quality: 90)
+                try ImageCodec.write(
+                    Overlay.render(image: image, labels: labels, colors: paletteColors), to: url, quality: 90)
             case .prob:
                 for (c, name) in loaded.info.classNames.enumerated() where c < prob.count {
                     let url = outputURL(.prob, relative: relative, className: name)
@@ -265,7 +283,9 @@ public final class SegmentRun {
     func writeReports(_ records: [SegmentRecord], metrics: [String: Double]?, seconds: Double) throws {
         let names = loaded.info.classNames
         let metricKeys = metrics.map { $0.keys.sorted() } ?? []
-        var columns: [(name: String, value: (SegmentRecord) -> String)] = [("width", { "\($0.width)" }), ("height", { "\($0.height)" })]
+        var columns: [(name: String, value: (SegmentRecord) -> String)] = [
+            ("width", { "\($0.width)" }), ("height", { "\($0.height)" })
+        ]
         for (c, name) in names.enumerated() {
             columns.append(("pixels_\(name)", { c < $0.pixels.count ? "\($0.pixels[c])" : "" }))
         }
@@ -276,7 +296,8 @@ public final class SegmentRun {
             let metrics: [String: Double]?
             let classes: [String]
         }
-        try BatchReport(columns: columns).write(records, seconds: seconds, extra: Run(metrics: metrics, classes: names),
-                                                to: outDirectory, stem: settings.reportStem)
+        try BatchReport(columns: columns).write(
+            records, seconds: seconds, extra: Run(metrics: metrics, classes: names),
+            to: outDirectory, stem: settings.reportStem)
     }
 }

@@ -15,23 +15,30 @@ public enum SegmentationInference {
 
     /// Logits [1, classes, H, W] of `model` for the normalised planes of one image, through `inference`
     /// (default: one window over the whole image, mirrored outward to a size the network takes).
-    public static func logits(_ model: any SegmentationNetwork, _ sample: AugmentationSample,
-                              inference: TiledInference = TiledInference(tile: .max)) -> Tensor {
+    public static func logits(
+        _ model: any SegmentationNetwork, _ sample: AugmentationSample,
+        inference: TiledInference = TiledInference(tile: .max)
+    ) -> Tensor {
         let out = Tensor(zeros: [1, model.classes, sample.height, sample.width], zeroed: false)
         let plane = sample.height * sample.width, p = out.pointer
-        inference.run(model: model, image: sample.image, width: sample.width, height: sample.height,
-                      channels: sample.channels) { y0, rows, band in
+        inference.run(
+            model: model, image: sample.image, width: sample.width, height: sample.height,
+            channels: sample.channels
+        ) { y0, rows, band in
             for c in 0..<model.classes {
-                (p + c * plane + y0 * sample.width).update(from: band.baseAddress! + c * rows * sample.width,
-                                                           count: rows * sample.width)
+                (p + c * plane + y0 * sample.width).update(
+                    from: band.baseAddress! + c * rows * sample.width,
+                    count: rows * sample.width)
             }
         }
         return out
     }
 
     /// The confusion matrix of `model` over every pair of `dataset`; unreadable pairs are returned, not thrown.
-    public static func evaluate(_ model: any SegmentationNetwork, on dataset: SegmentationDataset, classes: Int, mean: [Float],
-                                std: [Float], inference: TiledInference) -> (matrix: ConfusionMatrix, failures: [Error]) {
+    public static func evaluate(
+        _ model: any SegmentationNetwork, on dataset: SegmentationDataset, classes: Int, mean: [Float],
+        std: [Float], inference: TiledInference
+    ) -> (matrix: ConfusionMatrix, failures: [Error]) {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
@@ -41,7 +48,8 @@ public enum SegmentationInference {
             do {
                 let sample = AugmentationSample(try dataset.load(i))
                 let logits = Self.logits(model, normalised(sample, mean: mean, std: std), inference: inference)
-                matrix.add(predictions: logits.argmax(axis: 1).scalars.map { Int($0) }, truth: sample.labels.map { Int($0) })
+                matrix.add(
+                    predictions: logits.argmax(axis: 1).scalars.map { Int($0) }, truth: sample.labels.map { Int($0) })
             } catch {
                 failures.append(error)
             }

@@ -9,7 +9,9 @@ public struct Shard: Equatable, Sendable {
     /// Parses `i/n` (0 <= i < n).
     public init?(_ text: String) {
         let parts = text.split(separator: "/")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, (0..<n).contains(i) else { return nil }
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, (0..<n).contains(i) else {
+            return nil
+        }
         index = i
         count = n
     }

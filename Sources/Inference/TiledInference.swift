@@ -40,14 +40,19 @@ public struct TiledInference: Sendable {
 
     /// The whole image (channel planes) in one window mirrored outward to a size the network takes, as `segment`
     /// runs an image one tile covers: the input tensor and the plans of its rows and columns.
-    public static func wholeImageWindow(_ planes: [Float], width: Int, height: Int, channels: Int,
-                                        model: any SegmentationNetwork) -> (input: Tensor, rows: AxisPlan,
-                                                                            columns: AxisPlan) {
+    public static func wholeImageWindow(
+        _ planes: [Float], width: Int, height: Int, channels: Int,
+        model: any SegmentationNetwork
+    ) -> (
+        input: Tensor, rows: AxisPlan,
+        columns: AxisPlan
+    ) {
         let one = TiledInference(tile: .max)
         let py = one.plan(size: height, model: model), px = one.plan(size: width, model: model)
-        let window = MirrorWindow.extract(planes, width: width, height: height, channels: channels,
-                                          x0: px.inputStart[0], y0: py.inputStart[0], width: px.inputSize,
-                                          height: py.inputSize)
+        let window = MirrorWindow.extract(
+            planes, width: width, height: height, channels: channels,
+            x0: px.inputStart[0], y0: py.inputStart[0], width: px.inputSize,
+            height: py.inputSize)
         return (Tensor(window, shape: [1, channels, py.inputSize, px.inputSize]), py, px)
     }
 
@@ -63,7 +68,8 @@ public struct TiledInference: Sendable {
         }
         let step = max(1.0, Double(o) * (1 - overlap))
         let count = Int((Double(n - o) / step).rounded(.up)) + 1
-        let starts = (0..<count).map { k in Int((Double(k) * Double(n - o) / Double(count - 1)).rounded()) - (s - o) / 2 }
+        let starts = (0..<count).map { k in Int((Double(k) * Double(n - o) / Double(count - 1)).rounded()) - (s - o) / 2
+        }
         return AxisPlan(inputStart: starts, inputSize: s, outputSize: o)
     }
 
@@ -80,8 +86,10 @@ public struct TiledInference: Sendable {
     /// Blended logits of `model` for a normalised planar image [channels][height][width], handed to `emit` in
     /// bands of finished rows from top to bottom: `emit(firstRow, rowCount, logits)` with logits laid out
     /// [classes][rowCount][width]. The model runs in evaluation mode without history.
-    public func run(model: any SegmentationNetwork, image: [Float], width: Int, height: Int, channels: Int,
-                    emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
+    public func run(
+        model: any SegmentationNetwork, image: [Float], width: Int, height: Int, channels: Int,
+        emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void
+    ) rethrows {
         precondition(image.count == width * height * channels, "image size disagrees with its planes")
         let wasTraining = model.isTraining
         model.eval()
@@ -98,13 +106,15 @@ public struct TiledInference: Sendable {
             let rowStart = py.outputStart(ky)
             let firstRow = max(0, rowStart)
             if firstRow > base {
-                try flush(rows: min(firstRow, height) - base, base: &base, acc: &acc, norm: &norm, classes: classes,
-                          bandRows: bandRows, width: width, emit: emit)
+                try flush(
+                    rows: min(firstRow, height) - base, base: &base, acc: &acc, norm: &norm, classes: classes,
+                    bandRows: bandRows, width: width, emit: emit)
             }
             for kx in px.inputStart.indices {
-                let window = MirrorWindow.extract(image, width: width, height: height, channels: channels,
-                                                  x0: px.inputStart[kx], y0: py.inputStart[ky],
-                                                  width: px.inputSize, height: py.inputSize)
+                let window = MirrorWindow.extract(
+                    image, width: width, height: height, channels: channels,
+                    x0: px.inputStart[kx], y0: py.inputStart[ky],
+                    width: px.inputSize, height: py.inputSize)
                 let logits = predict(model, window, channels: channels, height: py.inputSize, width: px.inputSize)
                 let colStart = px.outputStart(kx)
                 let o = px.outputSize
@@ -126,13 +136,16 @@ public struct TiledInference: Sendable {
                 }
             }
         }
-        try flush(rows: height - base, base: &base, acc: &acc, norm: &norm, classes: classes, bandRows: bandRows,
-                  width: width, emit: emit)
+        try flush(
+            rows: height - base, base: &base, acc: &acc, norm: &norm, classes: classes, bandRows: bandRows,
+            width: width, emit: emit)
     }
 
     /// Emits `rows` finished rows from the top of the band (divided by their weights) and moves the rest up.
-    private func flush(rows: Int, base: inout Int, acc: inout [Float], norm: inout [Float], classes: Int, bandRows: Int,
-                       width: Int, emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void) rethrows {
+    private func flush(
+        rows: Int, base: inout Int, acc: inout [Float], norm: inout [Float], classes: Int, bandRows: Int,
+        width: Int, emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void
+    ) rethrows {
         guard rows > 0 else { return }
         var out = [Float](repeating: 0, count: classes * rows * width)
         for c in 0..<classes {
@@ -158,8 +171,11 @@ public struct TiledInference: Sendable {
     }
 
     /// Logits [classes][h][w] of one window, averaged over the test-time transforms when `tta` is on.
-    func predict(_ model: any SegmentationNetwork, _ window: [Float], channels: Int, height h: Int, width w: Int) -> [Float] {
-        let transforms: [Dihedral] = !tta ? [.identity] : (h == w ? Dihedral.allCases : [.identity, .flipX, .flipY, .rotate180])
+    func predict(_ model: any SegmentationNetwork, _ window: [Float], channels: Int, height h: Int, width w: Int)
+        -> [Float]
+    {
+        let transforms: [Dihedral] =
+            !tta ? [.identity] : (h == w ? Dihedral.allCases : [.identity, .flipX, .flipY, .rotate180])
         var sum: [Float] = []
         for t in transforms {
             let (input, th, tw) = t.apply(window, planes: channels, height: h, width: w)
@@ -186,8 +202,10 @@ enum MirrorWindow {
         return j < n ? j : period - j
     }
 
-    static func extract(_ planes: [Float], width: Int, height: Int, channels: Int, x0: Int, y0: Int,
-                        width w: Int, height h: Int) -> [Float] {
+    static func extract(
+        _ planes: [Float], width: Int, height: Int, channels: Int, x0: Int, y0: Int,
+        width w: Int, height h: Int
+    ) -> [Float] {
         let xs = (0..<w).map { index(x0 + $0, width) }
         var out = [Float](repeating: 0, count: channels * w * h)
         planes.withUnsafeBufferPointer { src in
@@ -221,7 +239,7 @@ enum Dihedral: CaseIterable {
         case .flipY: return (x, h - 1 - y)
         case .rotate180: return (w - 1 - x, h - 1 - y)
         case .transpose: return (y, x)
-        case .rotate90: return (y, h - 1 - x)          // counter-clockwise
+        case .rotate90: return (y, h - 1 - x)  // counter-clockwise
         case .rotate270: return (w - 1 - y, x)
         case .antiTranspose: return (w - 1 - y, h - 1 - x)
         }

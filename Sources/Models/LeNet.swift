@@ -37,7 +37,8 @@ public final class LeNet5: Module {
 
     /// Logits [N, classes] for images [N, C, 32, 32].
     public override func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4 && x.shape[2] == 32 && x.shape[3] == 32, "LeNet-5 takes [N, C, 32, 32], got \(x.shape)")
+        precondition(
+            x.rank == 4 && x.shape[2] == 32 && x.shape[3] == 32, "LeNet-5 takes [N, C, 32, 32], got \(x.shape)")
         var y = subsample(activation(conv1(x)))
         y = subsample(activation(conv2(y)))
         y = y.reshaped([y.shape[0], 16 * 5 * 5])

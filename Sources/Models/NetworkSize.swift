@@ -26,7 +26,9 @@ extension NetworkSpec {
         } else if let r = resnetUNet {
             let encoder = ResNetConfig(depth: r.encoder, inChannels: r.inChannels, classes: 0)
             // Encoder features at strides 2, 4, ..., 32 (all kept as skips) and each decoder block's input and output.
-            floats = zip(encoder.stageChannels, 1...5).reduce(0) { $0 + pixels * Double($1.0) / Double(1 << (2 * $1.1)) }
+            floats = zip(encoder.stageChannels, 1...5).reduce(0) {
+                $0 + pixels * Double($1.0) / Double(1 << (2 * $1.1))
+            }
             for (i, c) in r.decoderChannels.enumerated() {
                 floats += 4 * pixels * Double(c) / Double(1 << (2 * (4 - i)))
             }
@@ -60,8 +62,9 @@ extension NetworkSpec {
         let (bytes, overflow) = (parameters &+ activations).multipliedReportingOverflow(by: 4)
         guard !overflow, parameters >= 0, bytes <= Self.memoryBudget else {
             let gib = { (n: Int) in String(format: "%.1f GiB", Double(n) * 4 / Double(1 << 30)) }
-            throw NetworkSpecError(reason: "this \(arch) needs \(gib(parameters)) of parameters and \(gib(activations)) of "
-                                   + "activations for a \(tile)x\(tile) tile, over the \(Self.memoryBudget >> 30) GiB budget")
+            throw NetworkSpecError(
+                reason: "this \(arch) needs \(gib(parameters)) of parameters and \(gib(activations)) of "
+                    + "activations for a \(tile)x\(tile) tile, over the \(Self.memoryBudget >> 30) GiB budget")
         }
     }
 
@@ -86,7 +89,7 @@ extension NetworkSpec {
     static func parameters(of c: ResNetUNetConfig) -> Int {
         let encoder = ResNetConfig(depth: c.encoder, inChannels: c.inChannels, classes: 0)
         let counts = ResNetConfig.blocks[c.encoder] ?? []
-        var total = Double(49 * c.inChannels * 64 + 2 * 64)   // stem: 7x7 convolution and batch norm
+        var total = Double(49 * c.inChannels * 64 + 2 * 64)  // stem: 7x7 convolution and batch norm
         var input = 64.0
         for (stage, blocks) in counts.enumerated() {
             let planes = Double(64 << stage), out = planes * Double(encoder.expansion)

@@ -30,7 +30,8 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
     /// The encoder depth of a `resnetN-unet` name, nil for any other.
     public static func resnetEncoder(of name: String) -> Int? {
         guard name.hasPrefix("resnet"), name.hasSuffix("-unet"),
-              let n = Int(name.dropFirst("resnet".count).dropLast("-unet".count)), ResNetConfig.blocks[n] != nil else {
+            let n = Int(name.dropFirst("resnet".count).dropLast("-unet".count)), ResNetConfig.blocks[n] != nil
+        else {
             return nil
         }
         return n
@@ -43,7 +44,10 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
     public func validate() throws {
         if arch == "unet", unet != nil { return }
         if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder { return }
-        throw NetworkSpecError(reason: "unknown architecture '\(arch)' or no configuration for it (\(NetworkSpec.names.joined(separator: ", ")))")
+        throw NetworkSpecError(
+            reason:
+                "unknown architecture '\(arch)' or no configuration for it (\(NetworkSpec.names.joined(separator: ", ")))"
+        )
     }
 
     /// The network with fresh weights from `generator`.

@@ -23,14 +23,17 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let depth = try c.decode(Int.self, forKey: .depth), width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 64
+        let depth = try c.decode(Int.self, forKey: .depth),
+            width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 64
         guard ResNetConfig.blocks[depth] != nil, (1...4096).contains(width) else {
-            throw DecodingError.dataCorruptedError(forKey: .depth, in: c,
-                                                   debugDescription: "unsupported ResNet depth \(depth) / width \(width)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .depth, in: c,
+                debugDescription: "unsupported ResNet depth \(depth) / width \(width)")
         }
-        self.init(depth: depth, inChannels: try c.decode(Int.self, forKey: .inChannels),
-                  classes: try c.decode(Int.self, forKey: .classes),
-                  width: width)
+        self.init(
+            depth: depth, inChannels: try c.decode(Int.self, forKey: .inChannels),
+            classes: try c.decode(Int.self, forKey: .classes),
+            width: width)
     }
 
     /// The configuration of a torchvision-named ResNet state dict (depth from its block counts and block type,
@@ -39,19 +42,24 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
         guard let stem = shapes["conv1.weight"], stem.count == 4 else { return nil }
         let bottleneck = shapes["layer1.0.conv3.weight"] != nil
         let counts = (1...4).map { stage in
-            Set(shapes.keys.compactMap { key -> Int? in
-                let prefix = "layer\(stage)."
-                guard key.hasPrefix(prefix) else { return nil }
-                return Int(key.dropFirst(prefix.count).prefix { $0.isNumber })
-            }).count
+            Set(
+                shapes.keys.compactMap { key -> Int? in
+                    let prefix = "layer\(stage)."
+                    guard key.hasPrefix(prefix) else { return nil }
+                    return Int(key.dropFirst(prefix.count).prefix { $0.isNumber })
+                }
+            ).count
         }
         guard let depth = blocks.first(where: { $0.value == counts && ($0.key >= 50) == bottleneck })?.key,
-              (1...4096).contains(stem[0]) else { return nil }
+            (1...4096).contains(stem[0])
+        else { return nil }
         return ResNetConfig(depth: depth, inChannels: stem[1], classes: shapes["fc.weight"]?.first ?? 0, width: stem[0])
     }
 
-    static let blocks: [Int: [Int]] = [18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
-                                       152: [3, 8, 36, 3]]
+    static let blocks: [Int: [Int]] = [
+        18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+        152: [3, 8, 36, 3]
+    ]
     /// Bottleneck blocks (expansion 4) from ResNet-50 up, basic blocks below.
     public var bottleneck: Bool { depth >= 50 }
     public var expansion: Int { bottleneck ? 4 : 1 }
@@ -68,13 +76,17 @@ public final class ResidualBlock: Module {
 
     public init(inChannels: Int, planes: Int, stride: Int, bottleneck: Bool, generator: inout RandomGenerator) {
         let out = planes * (bottleneck ? 4 : 1)
-        let shapes: [(Int, Int, Int, Int)] = bottleneck
+        let shapes: [(Int, Int, Int, Int)] =
+            bottleneck
             ? [(inChannels, planes, 1, 1), (planes, planes, 3, stride), (planes, out, 1, 1)]
             : [(inChannels, planes, 3, stride), (planes, planes, 3, 1)]
         convs = shapes.map { ResNet.conv($0.0, $0.1, kernel: $0.2, stride: $0.3, generator: &generator) }
         norms = shapes.map { BatchNorm($0.1) }
-        downsample = stride != 1 || inChannels != out
-            ? Sequential([ResNet.conv(inChannels, out, kernel: 1, stride: stride, generator: &generator), BatchNorm(out)])
+        downsample =
+            stride != 1 || inChannels != out
+            ? Sequential([
+                ResNet.conv(inChannels, out, kernel: 1, stride: stride, generator: &generator), BatchNorm(out)
+            ])
             : nil
         super.init()
         for i in convs.indices {
@@ -114,8 +126,10 @@ public final class ResNet: Module {
             let planes = config.width << stage
             var blocks: [Module] = []
             for b in 0..<count {
-                blocks.append(ResidualBlock(inChannels: inC, planes: planes, stride: b == 0 && stage > 0 ? 2 : 1,
-                                            bottleneck: config.bottleneck, generator: &generator))
+                blocks.append(
+                    ResidualBlock(
+                        inChannels: inC, planes: planes, stride: b == 0 && stage > 0 ? 2 : 1,
+                        bottleneck: config.bottleneck, generator: &generator))
                 inC = planes * config.expansion
             }
             stages.append(Sequential(blocks))
@@ -131,7 +145,8 @@ public final class ResNet: Module {
 
     /// A bias-free convolution with "same"-style padding k/2 and Kaiming normal (fan out) weights.
     static func conv(_ inC: Int, _ outC: Int, kernel: Int, stride: Int, generator: inout RandomGenerator) -> Conv {
-        let c = Conv(inC, outC, kernelSize: kernel, stride: stride, padding: kernel / 2, bias: false, generator: &generator)
+        let c = Conv(
+            inC, outC, kernelSize: kernel, stride: stride, padding: kernel / 2, bias: false, generator: &generator)
         c.weight.assign(Initialization.kaimingNormal(c.weight.shape, fanOut: true, generator: &generator))
         return c
     }

@@ -11,7 +11,9 @@ public struct ResNetUNetConfig: Codable, Equatable, Sendable {
     /// Output channels of the five decoder blocks, deepest first (smp's default).
     public var decoderChannels: [Int]
 
-    public init(encoder: Int = 34, inChannels: Int = 3, classes: Int = 2, decoderChannels: [Int] = [256, 128, 64, 32, 16]) {
+    public init(
+        encoder: Int = 34, inChannels: Int = 3, classes: Int = 2, decoderChannels: [Int] = [256, 128, 64, 32, 16]
+    ) {
         precondition(ResNetConfig.blocks[encoder] != nil, "ResNet encoder depth must be 18, 34, 50, 101 or 152")
         precondition(decoderChannels.count == 5, "a ResNet U-Net has five decoder blocks")
         self.encoder = encoder
@@ -22,11 +24,15 @@ public struct ResNetUNetConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let encoder = try c.decode(Int.self, forKey: .encoder), channels = try c.decode([Int].self, forKey: .decoderChannels)
+        let encoder = try c.decode(Int.self, forKey: .encoder),
+            channels = try c.decode([Int].self, forKey: .decoderChannels)
         let inChannels = try c.decode(Int.self, forKey: .inChannels), classes = try c.decode(Int.self, forKey: .classes)
-        guard ResNetConfig.blocks[encoder] != nil, channels.count == 5, channels.allSatisfy({ (1...4096).contains($0) }),
-              (1...64).contains(inChannels), (1...1024).contains(classes) else {
-            throw DecodingError.dataCorruptedError(forKey: .encoder, in: c, debugDescription: "ResNet U-Net configuration out of range")
+        guard ResNetConfig.blocks[encoder] != nil, channels.count == 5,
+            channels.allSatisfy({ (1...4096).contains($0) }),
+            (1...64).contains(inChannels), (1...1024).contains(classes)
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .encoder, in: c, debugDescription: "ResNet U-Net configuration out of range")
         }
         self.init(encoder: encoder, inChannels: inChannels, classes: classes, decoderChannels: channels)
     }
@@ -49,15 +55,18 @@ public final class ResNetUNet: Module, SegmentationNetwork {
     /// uniform, biases zero (smp's initialisation).
     public init(_ config: ResNetUNetConfig, generator: inout RandomGenerator) {
         self.config = config
-        encoder = ResNet(ResNetConfig(depth: config.encoder, inChannels: config.inChannels, classes: 0), generator: &generator)
+        encoder = ResNet(
+            ResNetConfig(depth: config.encoder, inChannels: config.inChannels, classes: 0), generator: &generator)
         // Encoder outputs at strides 2, 4, 8, 16, 32; the decoder starts at the deepest and skips to the others.
         let encoderChannels = Array(encoder.config.stageChannels.reversed())
         let inputs = [encoderChannels[0]] + config.decoderChannels.dropLast()
         let skips = Array(encoderChannels.dropFirst()) + [0]
         blocks = (0..<5).map { i in
-            ResNetUNetDecoderBlock(inChannels: inputs[i] + skips[i], outChannels: config.decoderChannels[i], generator: &generator)
+            ResNetUNetDecoderBlock(
+                inChannels: inputs[i] + skips[i], outChannels: config.decoderChannels[i], generator: &generator)
         }
-        head = Conv(config.decoderChannels[4], config.classes, kernelSize: [3, 3], padding: .same, generator: &generator)
+        head = Conv(
+            config.decoderChannels[4], config.classes, kernelSize: [3, 3], padding: .same, generator: &generator)
         head.weight.assign(Initialization.xavierUniform(head.weight.shape, generator: &generator))
         head.bias!.assign(Tensor.zeros(head.bias!.shape))
         super.init()
@@ -71,8 +80,9 @@ public final class ResNetUNet: Module, SegmentationNetwork {
     public func outputSize(forInput size: Int) -> Int? { size > 0 && size % 32 == 0 ? size : nil }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        precondition(outputSize(forInput: x.shape[2]) != nil && outputSize(forInput: x.shape[3]) != nil,
-                     "a ResNet U-Net takes sizes divisible by 32, got \(x.shape[2])x\(x.shape[3])")
+        precondition(
+            outputSize(forInput: x.shape[2]) != nil && outputSize(forInput: x.shape[3]) != nil,
+            "a ResNet U-Net takes sizes divisible by 32, got \(x.shape[2])x\(x.shape[3])")
         var features = encoder.features(x)
         var y = features.removeLast()
         for block in blocks {

@@ -27,8 +27,10 @@ public struct UNetConfig: Codable, Equatable, Sendable {
     public var upsampling: Upsampling
     public var padding: ConvPadding
 
-    public init(inChannels: Int = 1, classes: Int = 2, depth: Int = 4, width: Int = 64, batchNorm: Bool = true,
-                dropout: Float = 0, upsampling: Upsampling = .transposed, padding: ConvPadding = .same) {
+    public init(
+        inChannels: Int = 1, classes: Int = 2, depth: Int = 4, width: Int = 64, batchNorm: Bool = true,
+        dropout: Float = 0, upsampling: Upsampling = .transposed, padding: ConvPadding = .same
+    ) {
         self.inChannels = inChannels
         self.classes = classes
         self.depth = depth
@@ -41,21 +43,24 @@ public struct UNetConfig: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(inChannels: try c.decode(Int.self, forKey: .inChannels), classes: try c.decode(Int.self, forKey: .classes),
-                  depth: try c.decode(Int.self, forKey: .depth), width: try c.decode(Int.self, forKey: .width),
-                  batchNorm: try c.decode(Bool.self, forKey: .batchNorm),
-                  dropout: try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0,
-                  upsampling: try c.decodeIfPresent(Upsampling.self, forKey: .upsampling) ?? .transposed,
-                  padding: try c.decodeIfPresent(ConvPadding.self, forKey: .padding) ?? .same)
+        self.init(
+            inChannels: try c.decode(Int.self, forKey: .inChannels), classes: try c.decode(Int.self, forKey: .classes),
+            depth: try c.decode(Int.self, forKey: .depth), width: try c.decode(Int.self, forKey: .width),
+            batchNorm: try c.decode(Bool.self, forKey: .batchNorm),
+            dropout: try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0,
+            upsampling: try c.decodeIfPresent(Upsampling.self, forKey: .upsampling) ?? .transposed,
+            padding: try c.decodeIfPresent(ConvPadding.self, forKey: .padding) ?? .same)
         guard (1...8).contains(depth), (1...1024).contains(width), (1...64).contains(inChannels),
-              (1...1024).contains(classes), (0..<1).contains(dropout) else {
-            throw DecodingError.dataCorruptedError(forKey: .depth, in: c, debugDescription: "U-Net configuration out of range")
+            (1...1024).contains(classes), (0..<1).contains(dropout)
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .depth, in: c, debugDescription: "U-Net configuration out of range")
         }
     }
 
     /// Output size for an input of `size` per axis, or nil when the size does not fit.
     public func outputSize(forInput size: Int) -> Int? {
-        let loss = padding == .valid ? 4 : 0   // two 3x3 convolutions
+        let loss = padding == .valid ? 4 : 0  // two 3x3 convolutions
         var s = size
         for _ in 0..<depth {
             s -= loss
@@ -96,8 +101,10 @@ public final class UNet: Module, SegmentationNetwork {
         }
         var dec: [UNetUpBlock] = []
         for level in stride(from: config.depth - 1, through: 0, by: -1) {
-            dec.append(UNetUpBlock(inChannels: widths[level + 1], outChannels: widths[level], config: config,
-                                   generator: &generator))
+            dec.append(
+                UNetUpBlock(
+                    inChannels: widths[level + 1], outChannels: widths[level], config: config,
+                    generator: &generator))
         }
         encoder = enc
         decoder = dec
@@ -111,11 +118,13 @@ public final class UNet: Module, SegmentationNetwork {
     }
 
     /// Two 3x3 convolutions, each followed by batch norm (optional) and ReLU.
-    static func doubleConv(_ inC: Int, _ outC: Int, config: UNetConfig, generator: inout RandomGenerator) -> Sequential {
+    static func doubleConv(_ inC: Int, _ outC: Int, config: UNetConfig, generator: inout RandomGenerator) -> Sequential
+    {
         var layers: [Module] = []
         let padding: Padding = config.padding == .same ? .same : .valid
         for (a, b) in [(inC, outC), (outC, outC)] {
-            layers.append(Conv(a, b, kernelSize: [3, 3], padding: padding, bias: !config.batchNorm, generator: &generator))
+            layers.append(
+                Conv(a, b, kernelSize: [3, 3], padding: padding, bias: !config.batchNorm, generator: &generator))
             if config.batchNorm { layers.append(BatchNorm(b)) }
             layers.append(ReLU())
         }
@@ -125,8 +134,9 @@ public final class UNet: Module, SegmentationNetwork {
     public func outputSize(forInput size: Int) -> Int? { config.outputSize(forInput: size) }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        precondition(outputSize(forInput: x.shape[2]) != nil && outputSize(forInput: x.shape[3]) != nil,
-                     "this U-Net (depth \(config.depth), \(config.padding) padding) cannot take \(x.shape[2])x\(x.shape[3])")
+        precondition(
+            outputSize(forInput: x.shape[2]) != nil && outputSize(forInput: x.shape[3]) != nil,
+            "this U-Net (depth \(config.depth), \(config.padding) padding) cannot take \(x.shape[2])x\(x.shape[3])")
         var skips: [Tensor] = []
         var y = x
         for (i, block) in encoder.enumerated() {
@@ -146,7 +156,9 @@ public final class UNet: Module, SegmentationNetwork {
     public func forwardFlops(batch: Int, height: Int, width: Int) -> Double {
         var total = 0.0
         let widths = (0...config.depth).map { config.width << $0 }
-        func conv(_ cin: Int, _ cout: Int, _ k: Int, _ pixels: Int) -> Double { 2 * Double(cin * cout * k * k * pixels) }
+        func conv(_ cin: Int, _ cout: Int, _ k: Int, _ pixels: Int) -> Double {
+            2 * Double(cin * cout * k * k * pixels)
+        }
         var inC = config.inChannels
         for (level, w) in widths.enumerated() {
             let pixels = (height >> level) * (width >> level)
@@ -157,7 +169,7 @@ public final class UNet: Module, SegmentationNetwork {
             let pixels = (height >> level) * (width >> level)
             let w = widths[level]
             if config.upsampling == .transposed {
-                total += 2 * Double(widths[level + 1] * w * 4 * (pixels / 4))   // transposed 2x2 stride 2
+                total += 2 * Double(widths[level + 1] * w * 4 * (pixels / 4))  // transposed 2x2 stride 2
             } else {
                 total += conv(widths[level + 1], w, 3, pixels)
             }
@@ -179,8 +191,10 @@ public final class UNetUpBlock: Module {
         case .transposed:
             up = ConvTranspose(inChannels, outChannels, kernelSize: [2, 2], stride: [2], generator: &generator)
         case .bilinear:
-            up = Sequential([Upsample(scale: 2, mode: .bilinear),
-                             Conv(inChannels, outChannels, kernelSize: [3, 3], padding: .same, generator: &generator)])
+            up = Sequential([
+                Upsample(scale: 2, mode: .bilinear),
+                Conv(inChannels, outChannels, kernelSize: [3, 3], padding: .same, generator: &generator)
+            ])
         }
         conv = UNet.doubleConv(2 * outChannels, outChannels, config: config, generator: &generator)
         super.init()

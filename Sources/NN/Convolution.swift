@@ -10,11 +10,14 @@ public final class Conv: Module {
 
     /// - Parameters:
     ///   - kernelSize: one value per spatial axis; its count sets the dimensionality.
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1],
-                padding: Padding = .valid, dilation: [Int] = [1], groups: Int = 1, bias: Bool = true,
-                paddingMode: PaddingMode = .zeros, generator: inout RandomGenerator) {
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1],
+        padding: Padding = .valid, dilation: [Int] = [1], groups: Int = 1, bias: Bool = true,
+        paddingMode: PaddingMode = .zeros, generator: inout RandomGenerator
+    ) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "groups must divide both channel counts")
-        let init0 = Initialization.torchDefault(weight: [outChannels, inChannels / groups] + kernelSize, generator: &generator)
+        let init0 = Initialization.torchDefault(
+            weight: [outChannels, inChannels / groups] + kernelSize, generator: &generator)
         weight = init0.weight
         self.bias = bias ? init0.bias : nil
         self.stride = stride
@@ -28,15 +31,19 @@ public final class Conv: Module {
     }
 
     /// A 2-d convolution with square kernel and padding.
-    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                            groups: Int = 1, bias: Bool = true, generator: inout RandomGenerator) {
-        self.init(inChannels, outChannels, kernelSize: [kernelSize, kernelSize], stride: [stride],
-                  padding: .explicit([padding]), groups: groups, bias: bias, generator: &generator)
+    public convenience init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        groups: Int = 1, bias: Bool = true, generator: inout RandomGenerator
+    ) {
+        self.init(
+            inChannels, outChannels, kernelSize: [kernelSize, kernelSize], stride: [stride],
+            padding: .explicit([padding]), groups: groups, bias: bias, generator: &generator)
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        Functional.conv(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
-                        groups: groups, paddingMode: paddingMode)
+        Functional.conv(
+            x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+            groups: groups, paddingMode: paddingMode)
     }
 
     /// This convolution, then `norm` and optionally a ReLU. In inference (no autodiff, the batch norm in eval mode,
@@ -53,9 +60,11 @@ public final class Conv: Module {
     /// nil when this layer is not a plain 2-d stride-1 convolution (the caller concatenates).
     func fusedForward(concatenating parts: [Tensor], scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor? {
         guard weight.rank == 4, groups == 1, paddingMode == .zeros, stride.allSatisfy({ $0 == 1 }),
-              dilation.allSatisfy({ $0 == 1 }) else { return nil }
-        return Functional.conv(concatenating: parts, weight: weight, padding: padding,
-                               epilogue: epilogue(scale: scale, shift: shift, relu: relu))
+            dilation.allSatisfy({ $0 == 1 })
+        else { return nil }
+        return Functional.conv(
+            concatenating: parts, weight: weight, padding: padding,
+            epilogue: epilogue(scale: scale, shift: shift, relu: relu))
     }
 
     /// The fused epilogue of `scale`, `shift` and ReLU with this layer's bias folded into the shift.
@@ -69,8 +78,9 @@ public final class Conv: Module {
 
     /// Inference with a per-channel affine (folded batch norm, bias included) and optional ReLU fused in.
     func fusedForward(_ x: Tensor, scale: [Float]?, shift: [Float]?, relu: Bool) -> Tensor {
-        Functional.conv(x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
-                        paddingMode: paddingMode, epilogue: epilogue(scale: scale, shift: shift, relu: relu))
+        Functional.conv(
+            x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+            paddingMode: paddingMode, epilogue: epilogue(scale: scale, shift: shift, relu: relu))
     }
 }
 
@@ -80,11 +90,14 @@ public final class ConvTranspose: Module {
     public let bias: Tensor?
     public let stride: [Int], padding: [Int], outputPadding: [Int], dilation: [Int], groups: Int
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1], padding: [Int] = [0],
-                outputPadding: [Int] = [0], groups: Int = 1, dilation: [Int] = [1], bias: Bool = true,
-                generator: inout RandomGenerator) {
-        let init0 = Initialization.torchDefault(weight: [inChannels, outChannels / groups] + kernelSize,
-                                                transposed: true, generator: &generator)
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1], padding: [Int] = [0],
+        outputPadding: [Int] = [0], groups: Int = 1, dilation: [Int] = [1], bias: Bool = true,
+        generator: inout RandomGenerator
+    ) {
+        let init0 = Initialization.torchDefault(
+            weight: [inChannels, outChannels / groups] + kernelSize,
+            transposed: true, generator: &generator)
         weight = init0.weight
         self.bias = bias ? init0.bias : nil
         self.stride = stride
@@ -98,7 +111,8 @@ public final class ConvTranspose: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        Functional.convTranspose(x, weight: weight, bias: bias, stride: stride, padding: padding,
-                                 outputPadding: outputPadding, groups: groups, dilation: dilation)
+        Functional.convTranspose(
+            x, weight: weight, bias: bias, stride: stride, padding: padding,
+            outputPadding: outputPadding, groups: groups, dilation: dilation)
     }
 }

@@ -23,8 +23,10 @@ public enum Initialization {
     }
 
     /// Kaiming (He) uniform with gain sqrt(2 / (1 + a^2)).
-    public static func kaimingUniform(_ shape: [Int], a: Float = 0, fanOut: Bool = false, transposed: Bool = false,
-                                      generator: inout RandomGenerator) -> Tensor {
+    public static func kaimingUniform(
+        _ shape: [Int], a: Float = 0, fanOut: Bool = false, transposed: Bool = false,
+        generator: inout RandomGenerator
+    ) -> Tensor {
         let f = fans(shape, transposed: transposed)
         let gain = (2 / (1 + a * a)).squareRoot()
         let bound = gain * (3 / Float(fanOut ? f.fanOut : f.fanIn)).squareRoot()
@@ -39,8 +41,10 @@ public enum Initialization {
     }
 
     /// PyTorch's default for conv and linear layers: kaiming_uniform(a=sqrt(5)) weights, U(±1/sqrt(fan_in)) bias.
-    public static func torchDefault(weight shape: [Int], transposed: Bool = false,
-                                    generator: inout RandomGenerator) -> (weight: Tensor, bias: Tensor) {
+    public static func torchDefault(
+        weight shape: [Int], transposed: Bool = false,
+        generator: inout RandomGenerator
+    ) -> (weight: Tensor, bias: Tensor) {
         let w = kaimingUniform(shape, a: Float(5).squareRoot(), transposed: transposed, generator: &generator)
         let fanIn = fans(shape, transposed: transposed).fanIn
         let bound = 1 / Float(fanIn).squareRoot()

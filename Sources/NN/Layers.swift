@@ -61,7 +61,7 @@ extension Module {
     public func reseedDropout(_ seed: UInt64) {
         for (name, m) in namedModules() {
             guard let d = m as? Dropout else { continue }
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a of the name keeps layers' streams apart
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a of the name keeps layers' streams apart
             for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
             d.reseed(seed ^ h)
         }
@@ -138,7 +138,8 @@ public final class Sequential: Module {
                 }
             }
             if i + 1 < layers.count, let bn = layers[i] as? BatchNorm, layers[i + 1] is ReLU,
-               bn.forwardHooks.isEmpty, layers[i + 1].forwardHooks.isEmpty {
+                bn.forwardHooks.isEmpty, layers[i + 1].forwardHooks.isEmpty
+            {
                 y = bn.forward(y, relu: true)
                 i += 2
                 continue

@@ -48,7 +48,9 @@ public struct ConfusionMatrix: Equatable, Sendable {
 
     /// Per class. A class absent from both truth and prediction scores 1 (nothing to get wrong); an empty
     /// denominator otherwise scores 0 (e.g. precision of a class present but never predicted).
-    public var iou: [Double] { (0..<classes).map { c in ratio(c, truePositives(c), actual(c) + predicted(c) - truePositives(c)) } }
+    public var iou: [Double] {
+        (0..<classes).map { c in ratio(c, truePositives(c), actual(c) + predicted(c) - truePositives(c)) }
+    }
     public var dice: [Double] { (0..<classes).map { c in ratio(c, 2 * truePositives(c), actual(c) + predicted(c)) } }
     public var precision: [Double] { (0..<classes).map { c in ratio(c, truePositives(c), predicted(c)) } }
     public var recall: [Double] { (0..<classes).map { c in ratio(c, truePositives(c), actual(c)) } }

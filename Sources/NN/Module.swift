@@ -100,7 +100,8 @@ open class Module {
     /// Copies values from `state` into this module's tensors by key.
     /// - Returns: keys missing from `state` and keys of `state` this module does not have.
     @discardableResult
-    public func load(_ state: [String: Tensor], strict: Bool = true) throws -> (missing: [String], unexpected: [String]) {
+    public func load(_ state: [String: Tensor], strict: Bool = true) throws -> (missing: [String], unexpected: [String])
+    {
         let own = stateDict()
         var missing: [String] = []
         for (name, t) in own {

@@ -29,8 +29,9 @@ public final class BatchNorm: Module {
     /// Batch norm, optionally followed by a ReLU fused into the same operation.
     public func forward(_ x: Tensor, relu: Bool) -> Tensor {
         if isTraining { numBatchesTracked.pointer[0] += 1 }
-        return Functional.batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                                    training: isTraining, momentum: momentum, eps: eps, relu: relu)
+        return Functional.batchNorm(
+            x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+            training: isTraining, momentum: momentum, eps: eps, relu: relu)
     }
 
     /// The eval-mode transform as y = x * scale + shift per channel.

@@ -68,8 +68,10 @@ public final class Adam: Optimizer {
     /// First and second moment estimates per parameter.
     public private(set) var m: [Tensor], v: [Tensor]
 
-    public init(_ parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
+    public init(
+        _ parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -84,9 +86,10 @@ public final class Adam: Optimizer {
     public func step() {
         stepCount += 1
         let bc1 = 1 - Foundation.pow(beta1, Float(stepCount)), bc2 = 1 - Foundation.pow(beta2, Float(stepCount))
-        var hyper = tk_adam_params(lr: learningRate, beta1: beta1, beta2: beta2, eps: eps, weight_decay: weightDecay,
-                                   step_size: learningRate / bc1, bias_correction2_sqrt: bc2.squareRoot(),
-                                   decoupled: decoupled ? 1 : 0)
+        var hyper = tk_adam_params(
+            lr: learningRate, beta1: beta1, beta2: beta2, eps: eps, weight_decay: weightDecay,
+            step_size: learningRate / bc1, bias_correction2_sqrt: bc2.squareRoot(),
+            decoupled: decoupled ? 1 : 0)
         forEachParameter(parameters) { i, p, g in
             let pp = p.pointer, gp = g.pointer, mp = m[i].pointer, vp = v[i].pointer
             Parallel.forRanges(p.count, grain: 65_536) { r in
@@ -120,8 +123,10 @@ public final class SGD: Optimizer {
     public let momentum: Float, weightDecay: Float, nesterov: Bool
     public private(set) var buffers: [Tensor?]
 
-    public init(_ parameters: [Tensor], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0,
-                nesterov: Bool = false) {
+    public init(
+        _ parameters: [Tensor], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0,
+        nesterov: Bool = false
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
@@ -132,8 +137,9 @@ public final class SGD: Optimizer {
 
     public func step() {
         forEachParameter(parameters) { i, p, g in
-            var hyper = tk_sgd_params(lr: learningRate, momentum: momentum, weight_decay: weightDecay,
-                                      nesterov: nesterov ? 1 : 0, first: 0)
+            var hyper = tk_sgd_params(
+                lr: learningRate, momentum: momentum, weight_decay: weightDecay,
+                nesterov: nesterov ? 1 : 0, first: 0)
             var buffer: UnsafeMutablePointer<Float>?
             if momentum != 0 {
                 if let b = buffers[i] {
@@ -164,7 +170,8 @@ public final class SGD: Optimizer {
         for i in parameters.indices {
             guard let b = state["momentum_buffer.\(i)"] else { buffers[i] = nil; continue }
             guard b.shape == parameters[i].shape else {
-                throw OptimizerStateError(reason: "momentum buffer \(i) is \(b.shape), the parameter is \(parameters[i].shape)")
+                throw OptimizerStateError(
+                    reason: "momentum buffer \(i) is \(b.shape), the parameter is \(parameters[i].shape)")
             }
             buffers[i] = b.contiguous().copy()
         }

@@ -21,8 +21,10 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
     public var minimum: Double
     public var power: Double
 
-    public init(_ kind: Kind = .constant, warmupSteps: Int = 0, stepSize: Int = 100, gamma: Double = 0.1,
-                minimum: Double = 0, power: Double = 0.9) {
+    public init(
+        _ kind: Kind = .constant, warmupSteps: Int = 0, stepSize: Int = 100, gamma: Double = 0.1,
+        minimum: Double = 0, power: Double = 0.9
+    ) {
         self.kind = kind
         self.warmupSteps = warmupSteps
         self.stepSize = stepSize

@@ -16,10 +16,13 @@ public enum SegmentationLoss: String, Codable, Sendable, CaseIterable {
 
     /// The loss, averaged over pixels. `pixelWeights` [N, H, W] (e.g. the U-Net paper's border weights) scale
     /// each pixel's cross-entropy, BCE or focal term; Dice takes no pixel weights.
-    public func callAsFunction(_ logits: Tensor, _ target: Tensor, classWeights: [Float]? = nil,
-                               pixelWeights: Tensor? = nil) -> Tensor {
+    public func callAsFunction(
+        _ logits: Tensor, _ target: Tensor, classWeights: [Float]? = nil,
+        pixelWeights: Tensor? = nil
+    ) -> Tensor {
         switch self {
-        case .ce: return SegmentationLoss.crossEntropy(logits, target, classWeights: classWeights, pixelWeights: pixelWeights)
+        case .ce:
+            return SegmentationLoss.crossEntropy(logits, target, classWeights: classWeights, pixelWeights: pixelWeights)
         case .dice: return Functional.diceLoss(logits, target: target)
         case .diceCE:
             return Functional.diceLoss(logits, target: target)
@@ -31,9 +34,13 @@ public enum SegmentationLoss: String, Codable, Sendable, CaseIterable {
 
     /// Cross-entropy; with pixel weights, sum of w(x) c(y) (-log p_y(x)) over sum of c(y), where c are the class
     /// weights (1 without): torch's class-weighted mean when every w(x) is 1.
-    public static func crossEntropy(_ logits: Tensor, _ target: Tensor, classWeights: [Float]? = nil,
-                                    pixelWeights: Tensor? = nil) -> Tensor {
-        guard let pixelWeights else { return Functional.crossEntropy(logits, target: target, classWeights: classWeights) }
+    public static func crossEntropy(
+        _ logits: Tensor, _ target: Tensor, classWeights: [Float]? = nil,
+        pixelWeights: Tensor? = nil
+    ) -> Tensor {
+        guard let pixelWeights else {
+            return Functional.crossEntropy(logits, target: target, classWeights: classWeights)
+        }
         let oneHot = Functional.oneHot(target, classes: logits.shape[1])
         let nll = -(Functional.logSoftmax(logits, axis: 1) * oneHot).sum(axes: [1])
         guard let classWeights else { return (nll * pixelWeights).mean() }

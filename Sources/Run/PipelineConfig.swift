@@ -63,7 +63,8 @@ public struct PipelineReader {
             throw PipelineError(file: url.path, line: nil, column: nil, key: "", reason: "no such file")
         }
         guard size <= maxBytes else {
-            throw PipelineError(file: url.path, line: nil, column: nil, key: "", reason: "larger than \(maxBytes) bytes")
+            throw PipelineError(
+                file: url.path, line: nil, column: nil, key: "", reason: "larger than \(maxBytes) bytes")
         }
         let text = try String(contentsOf: url, encoding: .utf8)
         let name = url.deletingPathExtension().lastPathComponent
@@ -71,7 +72,9 @@ public struct PipelineReader {
     }
 
     /// Parses pipeline YAML text.
-    public func parse(_ text: String, name: String, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
+    public func parse(_ text: String, name: String, overrides: [String] = [], checkPaths: Bool = true) throws
+        -> PipelineConfig
+    {
         try refuseAnchors(text)
         var root: Node
         do {
@@ -104,22 +107,27 @@ public struct PipelineReader {
     /// `section.key=value` (or `key=value` for top-level keys) written into the document.
     func apply(override: String, to root: Node) throws -> Node {
         guard let eq = override.firstIndex(of: "=") else {
-            throw PipelineError(file: "--set", line: nil, column: nil, key: override, reason: "expected section.key=value")
+            throw PipelineError(
+                file: "--set", line: nil, column: nil, key: override, reason: "expected section.key=value")
         }
         let path = override[..<eq].split(separator: ".").map(String.init)
         let valueText = String(override[override.index(after: eq)...])
         guard (1...2).contains(path.count), path.allSatisfy({ !$0.isEmpty }) else {
-            throw PipelineError(file: "--set", line: nil, column: nil, key: String(override[..<eq]),
-                                reason: "expected section.key=value or key=value")
+            throw PipelineError(
+                file: "--set", line: nil, column: nil, key: String(override[..<eq]),
+                reason: "expected section.key=value or key=value")
         }
         let value: Node
         do {
             try YAMLEventGuard.check(valueText)
             value = try Yams.compose(yaml: valueText) ?? Node("")
         } catch let v as YAMLEventGuard.Violation {
-            throw PipelineError(file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: v.reason)
+            throw PipelineError(
+                file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: v.reason)
         } catch {
-            throw PipelineError(file: "--set", line: nil, column: nil, key: path.joined(separator: "."), reason: "value is not YAML: \(error)")
+            throw PipelineError(
+                file: "--set", line: nil, column: nil, key: path.joined(separator: "."),
+                reason: "value is not YAML: \(error)")
         }
         try refuseAliases(value)
         var out = root

@@ -43,7 +43,8 @@ public final class PipelineRun {
 
     public func run() throws -> Summary {
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let resolved = try JSONSerialization.data(withJSONObject: config.resolved, options: [.prettyPrinted, .sortedKeys])
+        let resolved = try JSONSerialization.data(
+            withJSONObject: config.resolved, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(resolved, to: runDirectory.appendingPathComponent("pipeline.json"))
         var summary = Summary()
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
@@ -65,8 +66,9 @@ public final class PipelineRun {
                 // The pipeline's folders are its own: after more training (or other settings) outputs are recomputed.
                 var options = stage.options
                 options.recomputeStale = true
-                let run = try SegmentRun(checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                                         options: options, out: runDirectory.appendingPathComponent("segment"))
+                let run = try SegmentRun(
+                    checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
+                    options: options, out: runDirectory.appendingPathComponent("segment"))
                 run.console = console
                 run.log = log
                 return try run.run(inputs: stage.inputs)
@@ -78,8 +80,9 @@ public final class PipelineRun {
                 settings.recursive = stage.recursive
                 settings.recomputeStale = true
                 settings.console = console
-                let run = try ExplainRun(model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                                         options: stage.options, settings: settings)
+                let run = try ExplainRun(
+                    model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
+                    options: stage.options, settings: settings)
                 run.log = log
                 return try run.run(inputs: stage.inputs)
             }

@@ -17,15 +17,24 @@ struct PipelineSchema {
     /// Every section and its keys, for errors, suggestions and the README's schema table.
     static let sections: [String: [String]] = [
         "": ["name", "out", "data", "ingest", "model", "train", "segment", "explain", "report"],
-        "ingest": ["images", "masks", "mask_kind", "classes", "class_names", "channels", "val_split", "val_names", "crop", "flips", "elastic"],
+        "ingest": [
+            "images", "masks", "mask_kind", "classes", "class_names", "channels", "val_split", "val_names", "crop",
+            "flips", "elastic"
+        ],
         "model": ["arch", "depth", "width", "batch_norm", "dropout", "upsampling", "padding", "encoder_weights"],
-        "train": ["steps", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
-                  "warmup", "loss", "class_weights", "border_weights", "clip_norm", "val_every", "best_metric",
-                  "patience", "seed"],
-        "segment": ["inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
-                    "overlay_format"],
-        "explain": ["inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "colormap",
-                    "alpha", "outputs", "raw_format", "overlay_format", "masks", "band", "patch", "stride"],
+        "train": [
+            "steps", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
+            "warmup", "loss", "class_weights", "border_weights", "clip_norm", "val_every", "best_metric",
+            "patience", "seed"
+        ],
+        "segment": [
+            "inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
+            "overlay_format"
+        ],
+        "explain": [
+            "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "colormap",
+            "alpha", "outputs", "raw_format", "overlay_format", "masks", "band", "patch", "stride"
+        ]
     ]
 
     // MARK: typed values
@@ -41,13 +50,22 @@ struct PipelineSchema {
     }
     func int(_ v: Node, _ key: String, _ range: ClosedRange<Int> = 0...Int.max) throws -> Int {
         guard let i = Int(try scalar(v, key)), range.contains(i) else {
-            throw reader.fail(v, key, "expected an integer in \(range.lowerBound)...\(range.upperBound == Int.max ? "" : "\(range.upperBound)"), got '\((try? scalar(v, key)) ?? kind(v))'")
+            throw reader.fail(
+                v, key,
+                "expected an integer in \(range.lowerBound)...\(range.upperBound == Int.max ? "" : "\(range.upperBound)"), got '\((try? scalar(v, key)) ?? kind(v))'"
+            )
         }
         return i
     }
-    func double(_ v: Node, _ key: String, _ range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
+    func double(
+        _ v: Node, _ key: String,
+        _ range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude
+    ) throws -> Double {
         guard let d = Double(try scalar(v, key)), d.isFinite, range.contains(d) else {
-            throw reader.fail(v, key, "expected a number in [\(range.lowerBound), \(range.upperBound)], got '\((try? scalar(v, key)) ?? kind(v))'")
+            throw reader.fail(
+                v, key,
+                "expected a number in [\(range.lowerBound), \(range.upperBound)], got '\((try? scalar(v, key)) ?? kind(v))'"
+            )
         }
         return d
     }
@@ -91,7 +109,9 @@ struct PipelineSchema {
             p = p.replacingOccurrences(of: "{data}", with: data)
         }
         if checkPaths && mustExist && !FileManager.default.fileExists(atPath: p) && (InputFiles.glob(p) ?? []).isEmpty {
-            throw reader.fail(v, key, "no such file or folder '\(p)' (relative paths start at \(FileManager.default.currentDirectoryPath))")
+            throw reader.fail(
+                v, key,
+                "no such file or folder '\(p)' (relative paths start at \(FileManager.default.currentDirectoryPath))")
         }
         return p
     }
@@ -107,7 +127,9 @@ struct PipelineSchema {
             guard known.contains(key) else {
                 let hint = PipelineReader.suggestion(for: key, in: known).map { "; did you mean '\($0)'?" } ?? ""
                 let place = section.isEmpty ? "at the top level" : "in '\(section)'"
-                throw reader.fail(k, section.isEmpty ? key : "\(section).\(key)", "unknown key \(place)\(hint) (known: \(known.joined(separator: ", ")))")
+                throw reader.fail(
+                    k, section.isEmpty ? key : "\(section).\(key)",
+                    "unknown key \(place)\(hint) (known: \(known.joined(separator: ", ")))")
             }
             return (key, v)
         }
@@ -120,8 +142,9 @@ struct PipelineSchema {
         for (k, v) in try entries(root, section: "") { top[k] = v }
         let pipelineName = try top["name"].map { try string($0, "name") } ?? name
         let data = try top["data"].map { try path($0, "data", data: nil) }
-        var config = PipelineConfig(name: pipelineName, out: try top["out"].map { try string($0, "out") } ?? "runs/\(pipelineName)",
-                                    data: data)
+        var config = PipelineConfig(
+            name: pipelineName, out: try top["out"].map { try string($0, "out") } ?? "runs/\(pipelineName)",
+            data: data)
         if let r = top["report"] { config.report = try bool(r, "report") }
         if top["ingest"] != nil || top["model"] != nil || top["train"] != nil {
             config.training = try training(ingest: top["ingest"], model: top["model"], train: top["train"], data: data)
@@ -140,13 +163,17 @@ struct PipelineSchema {
     }
 
     func training(ingest: Node?, model: Node?, train: Node?, data: String?) throws -> TrainingConfig {
-        guard let ingest else { throw reader.fail(model ?? train, "ingest", "a model or train section needs an 'ingest' section with images and masks") }
+        guard let ingest else {
+            throw reader.fail(
+                model ?? train, "ingest", "a model or train section needs an 'ingest' section with images and masks")
+        }
         var fields: [String: Node] = [:]
         for (k, v) in try entries(ingest, section: "ingest") { fields[k] = v }
         guard let images = fields["images"], let masks = fields["masks"] else {
             throw reader.fail(ingest, "ingest", "needs 'images' and 'masks'")
         }
-        var c = TrainingConfig(images: try path(images, "ingest.images", data: data), masks: try path(masks, "ingest.masks", data: data))
+        var c = TrainingConfig(
+            images: try path(images, "ingest.images", data: data), masks: try path(masks, "ingest.masks", data: data))
         for (k, v) in fields {
             let key = "ingest.\(k)"
             switch k {
@@ -220,7 +247,8 @@ struct PipelineSchema {
         for (k, v) in try entries(node, section: "segment") {
             let key = "segment.\(k)"
             switch k {
-            case "inputs": stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
+            case "inputs":
+                stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
             case "model": stage.model = try path(v, key, data: data)
             case "recursive": stage.recursive = try bool(v, key)
             case "outputs":
@@ -255,7 +283,9 @@ struct PipelineSchema {
             case "class": o.targetClass = try string(v, key)
             case "target_mask": o.targetMask = URL(fileURLWithPath: try path(v, key, data: data))
             case "box":
-                guard case .sequence(let s) = v, s.count == 4 else { throw reader.fail(v, key, "expected [x, y, width, height]") }
+                guard case .sequence(let s) = v, s.count == 4 else {
+                    throw reader.fail(v, key, "expected [x, y, width, height]")
+                }
                 let b = try s.map { try int($0, key) }
                 o.box = PixelWindow(x: b[0], y: b[1], width: max(1, b[2]), height: max(1, b[3]))
             case "colormap": o.colormap = try choice(v, key)
@@ -281,7 +311,8 @@ struct PipelineSchema {
         switch node {
         case .scalar(let s): return s.string
         case .sequence(let s): return s.map(plain)
-        case .mapping(let m): return Dictionary(m.map { ($0.key.string ?? "", plain($0.value)) }, uniquingKeysWith: { a, _ in a })
+        case .mapping(let m):
+            return Dictionary(m.map { ($0.key.string ?? "", plain($0.value)) }, uniquingKeysWith: { a, _ in a })
         case .alias: return ""
         }
     }

@@ -14,7 +14,6 @@ public struct RunReport {
     /// Images per gallery.
     public var galleryLimit = 8
 
-
     public init(run: PipelineRun, summary: PipelineRun.Summary) {
         self.run = run
         self.summary = summary
@@ -24,36 +23,58 @@ public struct RunReport {
 
     public func html() -> String {
         var body = "<h1>Tessera run: \(escape(run.config.name))</h1>\n"
-        body += "<p>Run folder <code>\(escape(run.runDirectory.path))</code>, written \(ISO8601DateFormatter().string(from: Date())).</p>\n"
+        body +=
+            "<p>Run folder <code>\(escape(run.runDirectory.path))</code>, written \(ISO8601DateFormatter().string(from: Date())).</p>\n"
         body += timings()
         body += training()
         if let s = summary.segment {
-            body += "<h2>Segmentation</h2>\n" + table(["images", "done", "existing", "failed", "s per image"],
-                [[String(s.records.count), String(s.records.filter { $0.status == .done }.count),
-                  String(s.records.filter { $0.status == .existing }.count), String(s.failed),
-                  format(BatchReport<SegmentRecord>.summary(s.records, seconds: s.seconds)["seconds_per_image"])]])
+            body +=
+                "<h2>Segmentation</h2>\n"
+                + table(
+                    ["images", "done", "existing", "failed", "s per image"],
+                    [
+                        [
+                            String(s.records.count), String(s.records.filter { $0.status == .done }.count),
+                            String(s.records.filter { $0.status == .existing }.count), String(s.failed),
+                            format(
+                                BatchReport<SegmentRecord>.summary(s.records, seconds: s.seconds)["seconds_per_image"])
+                        ]
+                    ])
             if let m = s.metrics { body += metricsTable(m) }
             body += gallery("Segmentation overlays", folder: run.runDirectory.appendingPathComponent("segment/overlay"))
         }
         if let e = summary.explain {
-            body += "<h2>Explanations</h2>\n" + table(["image", "class", "score", "peak", "share on truth band"],
-                e.records.prefix(50).map { r in
-                    [escape(r.path), escape(r.className ?? r.error ?? ""), format(r.score),
-                     r.peakX.map { String(format: "(%.0f, %.0f)", $0, r.peakY ?? 0) } ?? "", format(r.massInTruth)]
-                })
+            body +=
+                "<h2>Explanations</h2>\n"
+                + table(
+                    ["image", "class", "score", "peak", "share on truth band"],
+                    e.records.prefix(50).map { r in
+                        [
+                            escape(r.path), escape(r.className ?? r.error ?? ""), format(r.score),
+                            r.peakX.map { String(format: "(%.0f, %.0f)", $0, r.peakY ?? 0) } ?? "",
+                            format(r.massInTruth)
+                        ]
+                    })
             body += gallery("Grad-CAM overlays", folder: run.runDirectory.appendingPathComponent("explain/overlay"))
         }
-        let config = (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
+        let config =
+            (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         body += "<h2>Configuration</h2>\n<pre>\(escape(config))</pre>\n"
         if let training = try? String(contentsOf: TrainingRunFolder(run.trainDirectory).config, encoding: .utf8) {
-            body += "<details><summary>Training configuration as resolved by the trainer</summary><pre>\(escape(training))</pre></details>\n"
+            body +=
+                "<details><summary>Training configuration as resolved by the trainer</summary><pre>\(escape(training))</pre></details>\n"
         }
-        body += "<h2>Versions</h2>\n" + table(["component", "version"], [
-            ["tessera", TesseraVersion.current], ["libpng", ImageCodec.libraryVersions.png], ["libjpeg", ImageCodec.libraryVersions.jpeg],
-            ["host", escape(ProcessInfo.processInfo.operatingSystemVersionString)],
-            ["threads", String(ProcessInfo.processInfo.activeProcessorCount)],
-        ])
+        body +=
+            "<h2>Versions</h2>\n"
+            + table(
+                ["component", "version"],
+                [
+                    ["tessera", TesseraVersion.current], ["libpng", ImageCodec.libraryVersions.png],
+                    ["libjpeg", ImageCodec.libraryVersions.jpeg],
+                    ["host", escape(ProcessInfo.processInfo.operatingSystemVersionString)],
+                    ["threads", String(ProcessInfo.processInfo.activeProcessorCount)]
+                ])
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>Tessera run \(escape(run.config.name))</title>
@@ -70,17 +91,23 @@ public struct RunReport {
 
     func timings() -> String {
         guard !summary.stageSeconds.isEmpty else { return "" }
-        return "<h2>Timings</h2>\n" + table(["stage", "seconds"], summary.stageSeconds.map { [$0.0, String(format: "%.1f", $0.1)] })
+        return "<h2>Timings</h2>\n"
+            + table(["stage", "seconds"], summary.stageSeconds.map { [$0.0, String(format: "%.1f", $0.1)] })
     }
 
     func training() -> String {
         let rows = MetricsLog(directory: run.trainDirectory).rows()
         guard !rows.isEmpty else { return "" }
         var out = "<h2>Training</h2>\n<div>"
-        out += chart("loss", rows: rows, keys: ["train_loss", "val_loss"].filter { k in rows.contains { $0[k] != nil } })
-        out += chart("validation metrics", rows: rows, keys: ["pixel_accuracy", "mean_iou", "mean_dice"].filter { k in rows.contains { $0[k] != nil } })
+        out += chart(
+            "loss", rows: rows, keys: ["train_loss", "val_loss"].filter { k in rows.contains { $0[k] != nil } })
+        out += chart(
+            "validation metrics", rows: rows,
+            keys: ["pixel_accuracy", "mean_iou", "mean_dice"].filter { k in rows.contains { $0[k] != nil } })
         out += "</div>\n"
-        if let last = rows.last { out += "<h3>Last validation (step \(Int(last["step"] ?? 0)))</h3>\n" + metricsTable(last) }
+        if let last = rows.last {
+            out += "<h3>Last validation (step \(Int(last["step"] ?? 0)))</h3>\n" + metricsTable(last)
+        }
         return out
     }
 
@@ -90,40 +117,54 @@ public struct RunReport {
         let w = 480.0, h = 260.0, left = 50.0, bottom = 30.0, top = 24.0, right = 110.0
         let steps = rows.compactMap { $0["step"] }
         let values = rows.flatMap { r in keys.compactMap { r[$0] } }.filter(\.isFinite)
-        guard let x0 = steps.min(), let x1 = steps.max(), var y0 = values.min(), var y1 = values.max() else { return "" }
+        guard let x0 = steps.min(), let x1 = steps.max(), var y0 = values.min(), var y1 = values.max() else {
+            return ""
+        }
         if y1 - y0 < 1e-9 { y0 -= 0.5; y1 += 0.5 }
         func px(_ x: Double) -> Double { left + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (w - left - right) }
         func py(_ y: Double) -> Double { top + (1 - (y - y0) / (y1 - y0)) * (h - top - bottom) }
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\">"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\">"
         svg += "<text x=\"\(left)\" y=\"16\" font-size=\"13\">\(escape(title))</text>"
         svg += "<line x1=\"\(left)\" y1=\"\(h - bottom)\" x2=\"\(w - right)\" y2=\"\(h - bottom)\" stroke=\"#888\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(h - bottom)\" stroke=\"#888\"/>"
         for t in 0...4 {
             let y = y0 + (y1 - y0) * Double(t) / 4
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.3g</text>", left - 4, py(y) + 3, y)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.3g</text>", left - 4,
+                py(y) + 3, y)
         }
         svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">step %d</text>", left, h - 8, Int(x0))
-        svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%d</text>", w - right, h - 8, Int(x1))
+        svg += String(
+            format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%d</text>", w - right, h - 8,
+            Int(x1))
         for (i, key) in keys.enumerated() {
             let points = rows.compactMap { r -> String? in
                 guard let s = r["step"], let v = r[key], v.isFinite else { return nil }
                 return String(format: "%.1f,%.1f", px(s), py(v))
             }
             let color = colors[i % colors.count]
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%@\">%@</text>", w - right + 6, top + 14 * Double(i + 1), color, escape(key))
+            svg +=
+                "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%@\">%@</text>", w - right + 6,
+                top + 14 * Double(i + 1), color, escape(key))
         }
         return svg + "</svg>"
     }
 
     func metricsTable(_ m: [String: Double]) -> String {
-        table(["metric", "value"], m.keys.sorted().filter { $0 != "step" && $0 != "epoch" }.map { [escape($0), format(m[$0])] })
+        table(
+            ["metric", "value"],
+            m.keys.sorted().filter { $0 != "step" && $0 != "epoch" }.map { [escape($0), format(m[$0])] })
     }
 
     /// Up to `galleryLimit` images of `folder` (searched recursively), embedded.
     func gallery(_ title: String, folder: URL) -> String {
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else { return "" }
+        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else {
+            return ""
+        }
         let files = walker.compactMap { $0 as? URL }.filter { ["png", "jpg"].contains($0.pathExtension.lowercased()) }
             .sorted { $0.path < $1.path }.prefix(galleryLimit)
         guard !files.isEmpty else { return "" }
@@ -132,7 +173,8 @@ public struct RunReport {
             guard let data = try? Data(contentsOf: url) else { continue }
             let mime = url.pathExtension.lowercased() == "png" ? "image/png" : "image/jpeg"
             let name = url.path.replacingOccurrences(of: folder.path + "/", with: "")
-            out += "<figure><img alt=\"\(escape(name))\" src=\"data:\(mime);base64,\(data.base64EncodedString())\"><figcaption>\(escape(name))</figcaption></figure>"
+            out +=
+                "<figure><img alt=\"\(escape(name))\" src=\"data:\(mime);base64,\(data.base64EncodedString())\"><figcaption>\(escape(name))</figcaption></figure>"
         }
         return out + "</div>\n"
     }

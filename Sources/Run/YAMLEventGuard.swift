@@ -34,14 +34,16 @@ enum YAMLEventGuard {
                 switch event.type {
                 case YAML_STREAM_END_EVENT: return
                 case YAML_ALIAS_EVENT:
-                    throw Violation(line: line, column: column, reason: "YAML aliases are not accepted in pipeline files")
+                    throw Violation(
+                        line: line, column: column, reason: "YAML aliases are not accepted in pipeline files")
                 case YAML_SCALAR_EVENT: anchored = event.data.scalar.anchor != nil; nodes += 1
                 case YAML_SEQUENCE_START_EVENT: anchored = event.data.sequence_start.anchor != nil; nodes += 1
                 case YAML_MAPPING_START_EVENT: anchored = event.data.mapping_start.anchor != nil; nodes += 1
                 default: break
                 }
                 if anchored {
-                    throw Violation(line: line, column: column, reason: "YAML anchors are not accepted in pipeline files")
+                    throw Violation(
+                        line: line, column: column, reason: "YAML anchors are not accepted in pipeline files")
                 }
                 if nodes > maximumNodes {
                     throw Violation(line: line, column: column, reason: "more than \(maximumNodes) YAML nodes")

@@ -45,12 +45,16 @@ public struct MetricsLog {
 
     /// Both files, atomically, from all rows (columns: step, epoch, then the metric names in order).
     private func rewrite(_ rows: [[String: Double]]) throws {
-        let lines = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        let lines = try rows.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self)
+        }
         try AtomicFile.write(Data(lines.map { $0 + "\n" }.joined().utf8), to: jsonl)
         let keys = ["step", "epoch"] + Set(rows.flatMap(\.keys)).subtracting(["step", "epoch"]).sorted()
         var text = keys.joined(separator: ",") + "\n"
         for row in rows {
-            text += keys.map { k in row[k].map { v in v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) } ?? "" }
+            text +=
+                keys.map { k in row[k].map { v in v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) } ?? ""
+                }
                 .joined(separator: ",") + "\n"
         }
         try AtomicFile.write(Data(text.utf8), to: csv)

@@ -65,7 +65,8 @@ public final class TrainRun {
         try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config)
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
-            throw TrainingError(reason: "class weights: \(cw.count) given for \(data.classes) classes; give one per class, each >= 0")
+            throw TrainingError(
+                reason: "class weights: \(cw.count) given for \(data.classes) classes; give one per class, each >= 0")
         }
         var generator = RandomGenerator(seed: cfg.seed)
         let spec = try cfg.network(channels: data.channels, classes: data.classes)
@@ -74,33 +75,38 @@ public final class TrainRun {
         let deepest = spec.deepestFeaturePixels(forInput: cfg.crop)
         let smallestBatch = min(cfg.batch, data.train.pairs.count)
         if spec.usesBatchNorm && smallestBatch * deepest <= 1 {
-            throw TrainingError(reason: "batch \(smallestBatch) at crop \(cfg.crop) leaves \(deepest) value(s) per channel at the "
-                                + "network's deepest level; batch norm needs more than one: raise --batch or --crop")
+            throw TrainingError(
+                reason: "batch \(smallestBatch) at crop \(cfg.crop) leaves \(deepest) value(s) per channel at the "
+                    + "network's deepest level; batch norm needs more than one: raise --batch or --crop")
         }
         let model = try spec.build(generator: &generator)
         guard model.outputSize(forInput: cfg.crop) != nil else {
             let near = model.validInputSizes(near: cfg.crop)
-            throw TrainingError(reason: "crop \(cfg.crop) does not fit this \(spec.arch) (\(cfg.padding ?? .same) padding); "
-                                + "the nearest sizes it takes are \(near.below.map { "\($0) and " } ?? "")\(near.above)")
+            throw TrainingError(
+                reason: "crop \(cfg.crop) does not fit this \(spec.arch) (\(cfg.padding ?? .same) padding); "
+                    + "the nearest sizes it takes are \(near.below.map { "\($0) and " } ?? "")\(near.above)")
         }
         if let weights = cfg.encoderWeights, let resnetUNet = model as? ResNetUNet {
             do {
                 let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: weights))
-                try resnetUNet.loadEncoder(try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0)) }))
+                try resnetUNet.loadEncoder(
+                    try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0)) }))
             } catch { throw TrainingError(reason: "\(weights): cannot load encoder weights: \(error)") }
         }
         let optimizer = try cfg.makeOptimizer(model.parameters)
-        let loader = SegmentationLoader(dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
-                                        normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
-                                        dropLast: data.train.pairs.count >= cfg.batch)
+        let loader = SegmentationLoader(
+            dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
+            normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
+            dropLast: data.train.pairs.count >= cfg.batch)
         let perEpoch = max(1, loader.batchesPerEpoch)
         let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
         // Default: every epoch, but no more often than every 50 steps (a 16-image set has 4-step epochs).
         let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch * ((50 + perEpoch - 1) / perEpoch)
-        var info = CheckpointInfo(network: spec, classNames: data.classNames,
-                                  classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
-                                  normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,
-                                  epoch: 0, metrics: [:])
+        var info = CheckpointInfo(
+            network: spec, classNames: data.classNames,
+            classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
+            normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,
+            epoch: 0, metrics: [:])
         let log = MetricsLog(directory: runDirectory)
         var best = -Double.infinity, bestMetrics: [String: Double] = [:], sinceBest = 0
         var step = 0, bestStep = -1
@@ -115,7 +121,8 @@ public final class TrainRun {
             // best.safetensors may be newer than last.safetensors (killed between the two writes): its own score
             // stands, so no model worse than it replaces it; its step, recomputed, counts as the improvement it was.
             if let saved = try? SafeTensorsFile(contentsOf: bestURL).metadata["info"],
-               let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(saved.utf8)) {
+                let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(saved.utf8))
+            {
                 let score = info.metrics[cfg.bestMetric.rawValue] ?? -(info.metrics["train_loss"] ?? 0)
                 if score > best || info.step > step {
                     (best, bestMetrics, bestStep) = (score, info.metrics, info.step)
@@ -142,7 +149,8 @@ public final class TrainRun {
                 for e in batch.skipped { self.say("skipped: \(e)") }
                 if spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1 {
                     // Unreadable samples left one image at a size batch norm cannot train on: reported, not used.
-                    skipped.append(TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
+                    skipped.append(
+                        TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
                     self.say("skipped step \(step + 1): one image left in the batch, too small for batch norm")
                     continue
                 }
@@ -152,13 +160,16 @@ public final class TrainRun {
                 model.reseedDropout(cfg.seed &+ UInt64(step))
                 let logits = model(batch.images)
                 let labels = batch.labels.centreCropped(to: [logits.shape[2], logits.shape[3]]).contiguous()
-                let loss = cfg.loss(logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
-                                    pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
+                let loss = cfg.loss(
+                    logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
+                    pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
                 loss.backward()
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()
                 let value = Double(loss.scalars[0])
-                guard value.isFinite else { throw TrainingError(reason: "loss became \(value) at step \(step + 1); lower the learning rate") }
+                guard value.isFinite else {
+                    throw TrainingError(reason: "loss became \(value) at step \(step + 1); lower the learning rate")
+                }
                 lossSum += value
                 lossCount += 1
                 trainSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
@@ -166,9 +177,10 @@ public final class TrainRun {
                 step += 1
                 progress.update(step: step, loss: value)
                 if step % validateEvery == 0 || step == total {
-                    let (matrix, failures) = SegmentationInference.evaluate(model, on: data.validation, classes: data.classes,
-                                                                           mean: data.mean, std: data.std,
-                                                                           inference: TiledInference(tile: cfg.crop))
+                    let (matrix, failures) = SegmentationInference.evaluate(
+                        model, on: data.validation, classes: data.classes,
+                        mean: data.mean, std: data.std,
+                        inference: TiledInference(tile: cfg.crop))
                     skipped += failures
                     var metrics = data.validation.pairs.isEmpty ? [:] : matrix.summary
                     metrics["train_loss"] = lossSum / Double(max(1, lossCount))
@@ -194,9 +206,12 @@ public final class TrainRun {
                     }
                     try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
                     savedStep = step
-                    progress.report(step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
+                    progress.report(
+                        step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
                     if let patience = cfg.patience, sinceBest >= patience {
-                        self.say("early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations")
+                        self.say(
+                            "early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations"
+                        )
                         break epochs
                     }
                 }
@@ -210,8 +225,9 @@ public final class TrainRun {
             try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
         }
         progress.finish()
-        return Summary(steps: step, best: bestMetrics, last: info.metrics,
-                       trainSecondsPerStep: trainSeconds / Double(max(1, trainSteps)), skipped: skipped)
+        return Summary(
+            steps: step, best: bestMetrics, last: info.metrics,
+            trainSecondsPerStep: trainSeconds / Double(max(1, trainSteps)), skipped: skipped)
     }
 }
 
@@ -233,9 +249,11 @@ extension TrainRun {
         let old = try fields(saved), new = try fields(config)
         let changed = Set(old.keys).union(new.keys).subtracting(resumableChanges).sorted().filter { old[$0] != new[$0] }
         guard changed.isEmpty else {
-            let list = changed.map { "\($0) (was \(old[$0] ?? "unset"), now \(new[$0] ?? "unset"))" }.joined(separator: ", ")
-            throw TrainingError(reason: "\(runDirectory.path) holds a run trained with other settings: \(list); resume it "
-                                + "with its own settings or train into a new folder")
+            let list = changed.map { "\($0) (was \(old[$0] ?? "unset"), now \(new[$0] ?? "unset"))" }.joined(
+                separator: ", ")
+            throw TrainingError(
+                reason: "\(runDirectory.path) holds a run trained with other settings: \(list); resume it "
+                    + "with its own settings or train into a new folder")
         }
     }
 

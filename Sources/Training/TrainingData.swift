@@ -31,13 +31,19 @@ struct TrainingData {
         let kindName = encoding.rawValue
         let kind = encoding.kind ?? .label  // auto was resolved to binary or label above
         if kind == .binary { classes = classes ?? 2 }
-        let resolvedClasses = try classes ?? SegmentationDataset(images: images, masks: masks, maskKind: kind).foundClasses()
-        guard resolvedClasses >= 2 else { throw TrainingError(reason: "the masks hold a single class; nothing to learn") }
+        let resolvedClasses =
+            try classes ?? SegmentationDataset(images: images, masks: masks, maskKind: kind).foundClasses()
+        guard resolvedClasses >= 2 else {
+            throw TrainingError(reason: "the masks hold a single class; nothing to learn")
+        }
         let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
-        var split = config.validationNames.isEmpty
+        var split =
+            config.validationNames.isEmpty
             ? dataset.split(validationFraction: config.validationFraction, seed: config.seed)
             : dataset.split(validationNames: Set(config.validationNames))
-        guard !split.train.pairs.isEmpty else { throw TrainingError(reason: "no training pairs left after the validation split") }
+        guard !split.train.pairs.isEmpty else {
+            throw TrainingError(reason: "no training pairs left after the validation split")
+        }
         self.classes = resolvedClasses
         if let names = config.classNames {
             guard names.count == resolvedClasses else {
@@ -66,8 +72,9 @@ struct TrainingData {
         for pair in pairs.dropFirst() {
             let these = try ImageCodec.info(of: pair.image).colorChannels
             guard these == first else {
-                throw TrainingError(reason: "\(pair.image.path) has \(these) colour channel(s) but \(pairs[0].image.path) "
-                                    + "has \(first): the data set mixes layouts (--channels \(first) converts every image)")
+                throw TrainingError(
+                    reason: "\(pair.image.path) has \(these) colour channel(s) but \(pairs[0].image.path) "
+                        + "has \(first): the data set mixes layouts (--channels \(first) converts every image)")
             }
         }
         return first

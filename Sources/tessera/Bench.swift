@@ -8,9 +8,11 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark the reference U-Net (forward and train step), ResNet classifiers and convolution layers.")
 
-    @Option(name: .customLong("case"), help: ArgumentHelp(
-        "Run one case: \(UNetBenchmark.cases.map(\.name).joined(separator: ", ")).",
-        discussion: "Without it: the three U-Net cases, forward and train; the ResNet cases run forward only."))
+    @Option(
+        name: .customLong("case"),
+        help: ArgumentHelp(
+            "Run one case: \(UNetBenchmark.cases.map(\.name).joined(separator: ", ")).",
+            discussion: "Without it: the three U-Net cases, forward and train; the ResNet cases run forward only."))
     var caseName: String?
 
     @Option(help: "forward, train, or both.")
@@ -37,20 +39,26 @@ struct Bench: ParsableCommand {
     func run() throws {
         if let loader {
             let root = URL(fileURLWithPath: loader)
-            let bench = LoaderBenchmark(images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"))
+            let bench = LoaderBenchmark(
+                images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"))
             for workers in Set([1, Parallel.threadCount]).sorted() {
                 let r = try bench.run(workers: workers, passes: repeats)
-                print(String(format: "loader %d thread(s): %.1f pairs/s (passes: median %.1f, best %.1f; %.1f pairs per CPU-second) "
-                             + "(%d pairs: decode + crop 256, flips, rot90, elastic)",
-                             workers, r.pairsPerSecond, r.medianPassRate, r.bestPassRate, r.pairsPerCPUSecond, r.pairs))
+                print(
+                    String(
+                        format:
+                            "loader %d thread(s): %.1f pairs/s (passes: median %.1f, best %.1f; %.1f pairs per CPU-second) "
+                            + "(%d pairs: decode + crop 256, flips, rot90, elastic)",
+                        workers, r.pairsPerSecond, r.medianPassRate, r.bestPassRate, r.pairsPerCPUSecond, r.pairs))
             }
             return
         }
         if peak {
             for isa in ["scalar", "avx2", "avx512"] {
                 guard let p = FMAPeak.best(isa: isa) else { continue }
-                print(String(format: "peak %-7@ %7.1f GFLOP/s on one core, %7.1f on %d threads",
-                             isa as NSString, p.perCore, p.allCores, p.threads))
+                print(
+                    String(
+                        format: "peak %-7@ %7.1f GFLOP/s on one core, %7.1f on %d threads",
+                        isa as NSString, p.perCore, p.allCores, p.threads))
             }
             return
         }
@@ -66,17 +74,22 @@ struct Bench: ParsableCommand {
                 let batch = Double(v.count == 4 ? v[3] : 1), area = Double(v[2]) * Double(v[2])
                 let floats = [Double(v[0]) * area * batch, Double(v[0]) * Double(v[1]) * 9, Double(v[1]) * area * batch]
                 guard floats.allSatisfy({ $0 <= Double(ConvBenchmark.maximumTensorFloats) }) else {
-                    throw ValidationError("--layer \(layer): a tensor of the layer would exceed "
-                                          + "\(ConvBenchmark.maximumTensorFloats) floats (4 GiB)")
+                    throw ValidationError(
+                        "--layer \(layer): a tensor of the layer would exceed "
+                            + "\(ConvBenchmark.maximumTensorFloats) floats (4 GiB)")
                 }
-                layers = [ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1).layer]
+                layers = [
+                    ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1).layer
+                ]
             }
             try runConvolutions(layers)
             return
         }
         let cases = UNetBenchmark.cases.filter { caseName == nil ? $0.resNetDepth == 0 : $0.name == caseName }
         guard !cases.isEmpty else { throw ValidationError("unknown case '\(caseName ?? "")'") }
-        guard ["forward", "train", "both"].contains(mode) else { throw ValidationError("mode must be forward, train or both") }
+        guard ["forward", "train", "both"].contains(mode) else {
+            throw ValidationError("mode must be forward, train or both")
+        }
         let bench = UNetBenchmark()
         var results: [UNetBenchmark.Result] = []
         if !json { print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads") }
@@ -85,8 +98,10 @@ struct Bench: ParsableCommand {
                 let r = bench.run(c, mode: m, repeats: repeats)
                 results.append(r)
                 if !json {
-                    print(String(format: "%-18@ %-8@ %9.1f ms %8.1f GFLOP/s  peak RSS %7.0f MB",
-                                 r.case as NSString, r.mode as NSString, r.ms, r.gflops, r.peak_rss_mb))
+                    print(
+                        String(
+                            format: "%-18@ %-8@ %9.1f ms %8.1f GFLOP/s  peak RSS %7.0f MB",
+                            r.case as NSString, r.mode as NSString, r.ms, r.gflops, r.peak_rss_mb))
                 }
             }
         }
@@ -100,8 +115,9 @@ struct Bench: ParsableCommand {
         let peak = FMAPeak.best()
         var results: [ConvBenchmark.Result] = []
         if !json {
-            print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads, FMA peak "
-                  + String(format: "%.1f GFLOP/s (%.1f on one core)", peak?.allCores ?? 0, peak?.perCore ?? 0))
+            print(
+                "kernel \(GEMM.kernelName), \(Parallel.threadCount) threads, FMA peak "
+                    + String(format: "%.1f GFLOP/s (%.1f on one core)", peak?.allCores ?? 0, peak?.perCore ?? 0))
             print("layer                         pass              ms   GFLOP/s  of peak  of forward")
         }
         for l in layers {
@@ -109,9 +125,11 @@ struct Bench: ParsableCommand {
             results += passes
             guard !json else { continue }
             for r in passes {
-                print(String(format: "%-29@ %-12@ %9.2f %9.1f %7.0f%% %10.0f%%", l.name as NSString, r.pass as NSString,
-                             r.ms, r.gflops, 100 * r.gflops / (peak?.allCores ?? .infinity),
-                             100 * r.gflops / passes[0].gflops))
+                print(
+                    String(
+                        format: "%-29@ %-12@ %9.2f %9.1f %7.0f%% %10.0f%%", l.name as NSString, r.pass as NSString,
+                        r.ms, r.gflops, 100 * r.gflops / (peak?.allCores ?? .infinity),
+                        100 * r.gflops / passes[0].gflops))
             }
         }
         if json {

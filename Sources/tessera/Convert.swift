@@ -4,7 +4,8 @@ import TesseraData
 
 /// `tessera convert`: decodes an image and re-encodes it as PNG or JPEG by the output extension.
 struct Convert: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Decode an image and re-encode it (PNG or JPEG by extension).")
+    static let configuration = CommandConfiguration(
+        abstract: "Decode an image and re-encode it (PNG or JPEG by extension).")
 
     @Argument(help: "Input image (PNG or JPEG).")
     var input: String
@@ -24,7 +25,9 @@ struct Convert: ParsableCommand {
         do {
             let image = try ImageCodec.decode(URL(fileURLWithPath: input), options: options)
             try ImageCodec.write(image, to: URL(fileURLWithPath: output), quality: quality)
-            print("\(input) -> \(output): \(image.width)x\(image.height), \(image.channels) channels, \(image.bitDepth)-bit")
+            print(
+                "\(input) -> \(output): \(image.width)x\(image.height), \(image.channels) channels, \(image.bitDepth)-bit"
+            )
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

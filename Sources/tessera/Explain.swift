@@ -21,7 +21,8 @@ struct Explain: ParsableCommand {
     @Option(help: "Checkpoint or ResNet classifier (.safetensors).") var model: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Layer by dotted path (default: the last convolutional stage).") var layer: String?
-    @Option(name: .customLong("class"), help: "Class index or name (default: top-1 / most predicted non-background class).")
+    @Option(
+        name: .customLong("class"), help: "Class index or name (default: top-1 / most predicted non-background class).")
     var targetClass: String?
     @Option(help: "Segmentation target region: a mask PNG (nonzero = region), or a folder of them by relative path.")
     var targetMask: String?
@@ -34,7 +35,8 @@ struct Explain: ParsableCommand {
     @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
     @Option(help: "Occlusion patch edge in pixels (default: an eighth of the shorter side).") var patch: Int?
     @Option(help: "Occlusion step in pixels (default: half the patch).") var stride: Int?
-    @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks: String?
+    @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks:
+        String?
     @Option(help: "Band around the true pixels counted with them, in pixels.") var band = 2
     @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels = 4 << 20
     @Option(help: "Normalisation mean per channel, comma-separated (default: the model's).") var mean: String?
@@ -67,15 +69,23 @@ struct Explain: ParsableCommand {
         func floats(_ text: String?, _ flag: String) throws -> [Float]? {
             guard let text else { return nil }
             let v = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.count == text.split(separator: ",").count else { throw ValidationError("\(flag) takes numbers, comma-separated") }
+            guard !v.isEmpty, v.count == text.split(separator: ",").count else {
+                throw ValidationError("\(flag) takes numbers, comma-separated")
+            }
             return v
         }
         if let patch, patch < 1 { throw ValidationError("--patch must be positive") }
         if let stride, stride < 1 { throw ValidationError("--stride must be positive") }
-        guard (0...4096).contains(band), maxPixels > 0 else { throw ValidationError("--band must be 0-4096 and --max-pixels positive") }
-        (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (method, layer, targetClass, colormap, alpha, kinds)
+        guard (0...4096).contains(band), maxPixels > 0 else {
+            throw ValidationError("--band must be 0-4096 and --max-pixels positive")
+        }
+        (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (
+            method, layer, targetClass, colormap, alpha, kinds
+        )
         o.targetMask = targetMask.map { URL(fileURLWithPath: $0) }
-        (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (rawFormat, overlayFormat, patch, stride, band, maxPixels)
+        (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (
+            rawFormat, overlayFormat, patch, stride, band, maxPixels
+        )
         o.masks = masks.map { URL(fileURLWithPath: $0) }
         o.mean = try floats(mean, "--mean")
         o.std = try floats(std, "--std")
@@ -95,7 +105,9 @@ struct Explain: ParsableCommand {
         if let mass = summary.meanMassInTruth { result["mean_mass_in_truth_band"] = mass }
         try output.result(result) {
             print(outcome.line(verb: "explained"))
-            if let mass = summary.meanMassInTruth { print(String(format: "  mean share of the map on the truth band: %.4f", mass)) }
+            if let mass = summary.meanMassInTruth {
+                print(String(format: "  mean share of the map on the truth band: %.4f", mass))
+            }
             print("  outputs in \(out)")
         }
         if summary.failed > 0 {

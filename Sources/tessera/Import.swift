@@ -17,14 +17,18 @@ struct Import: ParsableCommand {
     @Option(help: "Architecture the weights are for.") var arch: Architecture
     @Option(help: "Input channels of the model.") var inChannels: Int
     @Option(help: "Output classes of the model.") var classes: Int
-    @Option(help: "Class names, comma-separated (default class0, class1, ...).",
-            transform: { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+    @Option(
+        help: "Class names, comma-separated (default class0, class1, ...).",
+        transform: { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
     var classNames: [String]?
-    @Option(help: "Normalisation mean per channel on [0, 1] samples, comma-separated (default: ImageNet's for 3 channels, 0.5 otherwise).",
-            transform: floats)
+    @Option(
+        help:
+            "Normalisation mean per channel on [0, 1] samples, comma-separated (default: ImageNet's for 3 channels, 0.5 otherwise).",
+        transform: floats)
     var mean: [Float]?
-    @Option(help: "Normalisation std per channel, comma-separated (default: ImageNet's for 3 channels, 0.25 otherwise).",
-            transform: floats)
+    @Option(
+        help: "Normalisation std per channel, comma-separated (default: ImageNet's for 3 channels, 0.25 otherwise).",
+        transform: floats)
     var std: [Float]?
     @Option(help: "Default inference tile in pixels.") var crop = 256
     @Option(help: "smp's decoder_channels (resnetN-unet).", transform: ints) var decoderChannels: [Int]?
@@ -53,7 +57,9 @@ struct Import: ParsableCommand {
 
 /// Comma-separated numbers of an option.
 private func floats(_ text: String) throws -> [Float] {
-    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
+        Float($0.trimmingCharacters(in: .whitespaces))
+    }
     guard !values.isEmpty, values.allSatisfy({ $0?.isFinite ?? false }) else {
         throw ValidationError("takes finite numbers separated by commas, got '\(text)'")
     }
@@ -61,7 +67,9 @@ private func floats(_ text: String) throws -> [Float] {
 }
 
 private func ints(_ text: String) throws -> [Int] {
-    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
+        Int($0.trimmingCharacters(in: .whitespaces))
+    }
     guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
         throw ValidationError("takes whole numbers separated by commas, got '\(text)'")
     }

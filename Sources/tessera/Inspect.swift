@@ -23,7 +23,8 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let inputs = try InputFiles(paths, extensions: ImageFormat.fileExtensions.union(["safetensors"]), recursive: recursive)
+        let inputs = try InputFiles(
+            paths, extensions: ImageFormat.fileExtensions.union(["safetensors"]), recursive: recursive)
         var reports: [Inspection] = []
         for entry in inputs.entries {
             let report = Inspection(path: entry.url.path)
@@ -35,14 +36,18 @@ struct Inspect: ParsableCommand {
             if strict && report.failed { break }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: reports.map(\.json), options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(
+                withJSONObject: reports.map(\.json), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
         let failures = reports.filter(\.failed).count
         if failures > 0 {
             let skipped = inputs.entries.count - reports.count
-            FileHandle.standardError.write(Data(("\(failures) of \(inputs.entries.count) files could not be read"
-                + (skipped > 0 ? " (--strict: stopped at the first, \(skipped) not checked)" : "") + "\n").utf8))
+            FileHandle.standardError.write(
+                Data(
+                    ("\(failures) of \(inputs.entries.count) files could not be read"
+                        + (skipped > 0 ? " (--strict: stopped at the first, \(skipped) not checked)" : "") + "\n").utf8)
+            )
             throw ExitCode(1)
         }
     }

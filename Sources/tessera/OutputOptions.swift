@@ -59,13 +59,17 @@ struct BatchOutcome {
     }
 
     func json(out: String) -> [String: Any] {
-        ["images": images, "done": done, "existing": existing, "failed": failed, "seconds_per_image": secondsPerImage,
-         "out": out]
+        [
+            "images": images, "done": done, "existing": existing, "failed": failed,
+            "seconds_per_image": secondsPerImage,
+            "out": out
+        ]
     }
 
     /// `N images: D <verb>, E already done, F failed; S s per image`.
     func line(verb: String) -> String {
-        String(format: "%d images: %d %@, %d already done, %d failed; %.2f s per image", images, done, verb, existing,
-               failed, secondsPerImage)
+        String(
+            format: "%d images: %d %@, %d already done, %d failed; %.2f s per image", images, done, verb, existing,
+            failed, secondsPerImage)
     }
 }

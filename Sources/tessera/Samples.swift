@@ -20,8 +20,11 @@ struct Samples: ParsableCommand {
 
         func run() throws {
             let files = try CellSampleSet.generate(into: URL(fileURLWithPath: out), seed: seed)
-            let bytes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int }.reduce(0, +)
-            print("wrote \(files.count) files (\(bytes / 1024) KB) to \(out): classes \(CellSample.classNames.joined(separator: ", "))")
+            let bytes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int }
+                .reduce(0, +)
+            print(
+                "wrote \(files.count) files (\(bytes / 1024) KB) to \(out): classes \(CellSample.classNames.joined(separator: ", "))"
+            )
         }
     }
 }

@@ -68,7 +68,9 @@ struct Segment: ParsableCommand {
             let perImage = outcome.secondsPerImage
             print(outcome.line(verb: "segmented") + String(format: ", %.2f images/s", perImage > 0 ? 1 / perImage : 0))
             if let metrics = summary.metrics {
-                for key in ["pixel_accuracy", "mean_iou", "mean_dice"] { if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) } }
+                for key in ["pixel_accuracy", "mean_iou", "mean_dice"] {
+                    if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) }
+                }
             }
         }
         if summary.failed > 0 {

@@ -11,7 +11,10 @@ struct Tessera: ParsableCommand {
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
         discussion: "Environment:\n" + EngineEnvironment.helpText,
         version: TesseraVersion.current,
-        subcommands: [Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self, Import.self, Bench.self]
+        subcommands: [
+            Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self,
+            Import.self, Bench.self
+        ]
     )
 
     static func main() {

@@ -21,18 +21,27 @@ struct Train: ParsableCommand {
 
     @Option(help: "Folder of images (PNG/JPEG).") var images: String?
     @Option(help: "Folder of masks named like the images.") var masks: String?
-    @Option(help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet).") var model = Architecture.unet
+    @Option(help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet).") var model =
+        Architecture.unet
     @Option(help: "U-Net down-sampling steps.") var depth = 4
     @Option(help: "Channels of the first U-Net level.") var width = 32
     @Option(help: "U-Net dropout at the end of the contracting path.") var dropout: Double?
     @Option(help: "U-Net up-sampling.") var upsampling: UNetConfig.Upsampling?
-    @Option(help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop).") var padding: UNetConfig.ConvPadding?
+    @Option(help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop).") var padding:
+        UNetConfig.ConvPadding?
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
-    @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames: String?
-    @Option(help: "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit.")
+    @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames:
+        String?
+    @Option(
+        help:
+            "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit."
+    )
     var stopAfter: Int?
-    @Option(help: "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused.")
+    @Option(
+        help:
+            "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused."
+    )
     var channels: Int?
     @Option(help: "Mask encoding (auto: 0/255 masks are binary, others label images).") var maskKind = MaskEncoding.auto
     @Option(help: "Training steps.") var steps: Int?
@@ -51,7 +60,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Weight the loss with the U-Net paper's border map (w0 = 10, sigma = 5 px).") var borderWeights = false
     @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Fraction of pairs held out for validation.") var valSplit = 0.2
-    @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).") var valEvery = 0
+    @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).")
+    var valEvery = 0
     @Option(help: "Validation metric that picks best.safetensors.") var bestMetric = ValidationMetric.meanDice
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
     @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = true
@@ -72,7 +82,8 @@ struct Train: ParsableCommand {
                 throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
             }
             var c = TrainingConfig(images: images, masks: masks)
-            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind; c.channels = channels
+            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind;
+            c.channels = channels
             c.classNames = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
@@ -85,12 +96,14 @@ struct Train: ParsableCommand {
                 c.classWeights = values.map { $0! }
             }
             c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
-            c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm; c.validationFraction = valSplit; c.validateEvery = valEvery
+            c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm;
+            c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
             do { try c.validate() } catch { throw ValidationError("\(error)") }
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
-                throw ValidationError("\(out) already holds a run; use --resume \(out) to continue it or choose another --out")
+                throw ValidationError(
+                    "\(out) already holds a run; use --resume \(out) to continue it or choose another --out")
             }
             trainer = TrainRun(config: c, runDirectory: dir)
         }
@@ -100,9 +113,13 @@ struct Train: ParsableCommand {
         }
         trainer.console = output.console
         let summary = try trainer.run()
-        try output.result(["steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,
-                           "last": summary.last, "skipped": summary.skipped.count]) {
-            print(String(format: "trained %d steps, %.3f s per training step", summary.steps, summary.trainSecondsPerStep))
+        try output.result([
+            "steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,
+            "last": summary.last, "skipped": summary.skipped.count
+        ]) {
+            print(
+                String(format: "trained %d steps, %.3f s per training step", summary.steps, summary.trainSecondsPerStep)
+            )
             for (k, v) in summary.last.sorted(by: { $0.key < $1.key }) where !k.contains("_seconds") {
                 print(String(format: "  %@ %.4f", k, v))
             }
@@ -115,7 +132,8 @@ struct Train: ParsableCommand {
 
 /// `tessera eval`: metrics of a checkpoint on image/mask folders.
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Pixel accuracy, IoU, Dice, precision and recall of a checkpoint.")
+    static let configuration = CommandConfiguration(
+        abstract: "Pixel accuracy, IoU, Dice, precision and recall of a checkpoint.")
 
     @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
     @Option(help: "Folder of images.") var images: String
@@ -123,8 +141,9 @@ struct Eval: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let report = try Evaluation.run(checkpoint: URL(fileURLWithPath: model), images: URL(fileURLWithPath: images),
-                                        masks: URL(fileURLWithPath: masks))
+        let report = try Evaluation.run(
+            checkpoint: URL(fileURLWithPath: model), images: URL(fileURLWithPath: images),
+            masks: URL(fileURLWithPath: masks))
         try output.result(report.metrics.merging(["pairs": Double(report.pairs)]) { a, _ in a }) {
             print("\(report.pairs) pairs")
             for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "%-18@ %.4f", k, v)) }

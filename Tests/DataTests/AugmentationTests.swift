@@ -16,7 +16,8 @@ final class AugmentationTests: XCTestCase {
     func assertJoint(_ s: AugmentationSample, file: StaticString = #filePath, line: UInt = #line) {
         let n = s.width * s.height
         for p in 0..<n {
-            XCTAssertEqual(s.image[p] * 250, Float(s.labels[p]), accuracy: 1e-3, "pixel \(p) moved apart", file: file, line: line)
+            XCTAssertEqual(
+                s.image[p] * 250, Float(s.labels[p]), accuracy: 1e-3, "pixel \(p) moved apart", file: file, line: line)
             XCTAssertEqual(s.image[n + p], 1 - s.image[p], accuracy: 1e-5, file: file, line: line)
             if abs(s.image[p] * 250 - Float(s.labels[p])) > 1e-3 { return }
         }
@@ -50,9 +51,12 @@ final class AugmentationTests: XCTestCase {
         var g = RandomGenerator(seed: 2)
         let n = 48 * 40
         let labels = (0..<n).map { Int32(($0 % 48) / 12 % 2 == 0 ? 0 : 7) }
-        let base = AugmentationSample(width: 48, height: 40, channels: 1, image: labels.map { Float($0) / 7 }, labels: labels)
-        let steps: [any Augmentation] = [RandomAffine(degrees: -30...30, probability: 1), ElasticDeformation(sigma: 6, probability: 1),
-                                         RandomResizedCrop(size: 32)]
+        let base = AugmentationSample(
+            width: 48, height: 40, channels: 1, image: labels.map { Float($0) / 7 }, labels: labels)
+        let steps: [any Augmentation] = [
+            RandomAffine(degrees: -30...30, probability: 1), ElasticDeformation(sigma: 6, probability: 1),
+            RandomResizedCrop(size: 32)
+        ]
         for step in steps {
             var s = base
             step.apply(&s, &g)
@@ -71,10 +75,13 @@ final class AugmentationTests: XCTestCase {
 
     func testPhotometricStepsLeaveLabelsAndAreSeeded() {
         let base = tagged(width: 16, height: 16)
-        let pipeline = AugmentationPipeline([HorizontalFlip(), Rotate90(), Brightness(probability: 1), Contrast(probability: 1),
-                                             Gamma(probability: 1), GaussianNoise(std: 0.01...0.02, probability: 1),
-                                             GaussianBlur(probability: 1)])
-        let a = pipeline(base, seed: 5, index: 3), b = pipeline(base, seed: 5, index: 3), c = pipeline(base, seed: 5, index: 4)
+        let pipeline = AugmentationPipeline([
+            HorizontalFlip(), Rotate90(), Brightness(probability: 1), Contrast(probability: 1),
+            Gamma(probability: 1), GaussianNoise(std: 0.01...0.02, probability: 1),
+            GaussianBlur(probability: 1)
+        ])
+        let a = pipeline(base, seed: 5, index: 3), b = pipeline(base, seed: 5, index: 3),
+            c = pipeline(base, seed: 5, index: 4)
         XCTAssertEqual(a, b, "same seed and index, same result")
         XCTAssertNotEqual(a.image, c.image)
         XCTAssertEqual(Set(a.labels), Set(base.labels))
@@ -92,19 +99,23 @@ final class AugmentationTests: XCTestCase {
     /// every pair of the real ISBI slices (the loader's fast path).
     func testWindowedLoadingEqualsCroppingTheWholePair() throws {
         let root = try SharedFixtures.require(SharedFixtures.sharedRoot.appendingPathComponent("data/isbi2012"))
-        let dataset = try SegmentationDataset(images: root.appendingPathComponent("images"),
-                                              masks: root.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
-        let pipeline = AugmentationPipeline([RandomCrop(size: 200), HorizontalFlip(), Rotate90(),
-                                             ElasticDeformation(gridPoints: 3, sigma: 8, probability: 1)])
+        let dataset = try SegmentationDataset(
+            images: root.appendingPathComponent("images"),
+            masks: root.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
+        let pipeline = AugmentationPipeline([
+            RandomCrop(size: 200), HorizontalFlip(), Rotate90(),
+            ElasticDeformation(gridPoints: 3, sigma: 8, probability: 1)
+        ])
         var windows = 0
         for index in dataset.pairs.indices {
             let whole = pipeline(AugmentationSample(try dataset.load(index)), seed: 7, index: index)
             let lazy = try pipeline(seed: 7, index: index) { window in
-                AugmentationSample(try dataset.load(index) { w, h in
-                    let win = window(w, h)
-                    if win != nil { windows += 1 }
-                    return win
-                })
+                AugmentationSample(
+                    try dataset.load(index) { w, h in
+                        let win = window(w, h)
+                        if win != nil { windows += 1 }
+                        return win
+                    })
             }
             XCTAssertEqual(lazy, whole, "pair \(index)")
         }

@@ -28,7 +28,8 @@ final class BorderWeightMapTests: XCTestCase {
                 ids[s] = count
                 while let i = stack.popLast() {
                     let x = i % w, y = i / w
-                    for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < w && ny < h {
+                    for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                    where nx >= 0 && ny >= 0 && nx < w && ny < h {
                         let j = ny * w + nx
                         if labels[j] != 0 && ids[j] < 0 { ids[j] = count; stack.append(j) }
                     }
@@ -64,6 +65,7 @@ final class BorderWeightMapTests: XCTestCase {
         XCTAssertEqual(weights[5 * w + 9], background + 10 * Foundation.exp(-9 / 50), accuracy: 1e-4, "d1 = 1, d2 = 2")
         XCTAssertEqual(weights[5 * w + 10], background + 10 * Foundation.exp(-9 / 50), accuracy: 1e-4, "d1 = 1, d2 = 2")
         XCTAssertGreaterThan(weights[5 * w + 9], 8)
-        XCTAssertEqual(weights[5 * w + 5], Float(w * h) / (2 * Float(labels.filter { $0 != 0 }.count)), "inside an object")
+        XCTAssertEqual(
+            weights[5 * w + 5], Float(w * h) / (2 * Float(labels.filter { $0 != 0 }.count)), "inside an object")
     }
 }

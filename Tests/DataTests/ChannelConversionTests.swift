@@ -9,8 +9,13 @@ final class ChannelConversionTests: XCTestCase {
     func image(channels: Int, sixteen: Bool, width: Int = 9, height: Int = 4) -> Image {
         var g = SystemRandomNumberGenerator()
         let n = width * height * channels
-        return sixteen ? Image(width: width, height: height, channels: channels, samples: .uint16((0..<n).map { _ in UInt16.random(in: 0...65535, using: &g) }))
-                       : Image(width: width, height: height, channels: channels, samples: .uint8((0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }))
+        return sixteen
+            ? Image(
+                width: width, height: height, channels: channels,
+                samples: .uint16((0..<n).map { _ in UInt16.random(in: 0...65535, using: &g) }))
+            : Image(
+                width: width, height: height, channels: channels,
+                samples: .uint8((0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }))
     }
 
     func values(_ image: Image) -> [Int] {
@@ -34,7 +39,8 @@ final class ChannelConversionTests: XCTestCase {
                 for p in 0..<pixels {
                     let s = Array(v[(p * channels)..<((p + 1) * channels)])
                     // BT.601 luminance, rounded half up (PIL's convert("L")); alpha ignored.
-                    let expectedGray = channels >= 3
+                    let expectedGray =
+                        channels >= 3
                         ? Int((Double(299 * s[0] + 587 * s[1] + 114 * s[2]) / 1000).rounded())
                         : s[0]
                     XCTAssertEqual(g[p], expectedGray, "pixel \(p) of \(channels) channels")
@@ -46,7 +52,8 @@ final class ChannelConversionTests: XCTestCase {
     }
 
     func testPureColoursGiveTheirBT601Weights() throws {
-        let rgb = Image(width: 4, height: 1, channels: 3, samples: .uint8([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]))
+        let rgb = Image(
+            width: 4, height: 1, channels: 3, samples: .uint8([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]))
         XCTAssertEqual(values(try rgb.converted(toChannels: 1, file: "x")), [76, 150, 29, 255])
         let deep = Image(width: 1, height: 1, channels: 3, samples: .uint16([65535, 0, 0]))
         XCTAssertEqual(values(try deep.converted(toChannels: 1, file: "x")), [19595], "16-bit precision is kept")
@@ -56,7 +63,8 @@ final class ChannelConversionTests: XCTestCase {
         let ga = image(channels: 2, sixteen: false)
         XCTAssertThrowsError(try ga.converted(toChannels: 5, file: "/data/a b.png")) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains("/data/a b.png") && text.contains("2 channels") && text.contains("takes 5"), text)
+            XCTAssertTrue(
+                text.contains("/data/a b.png") && text.contains("2 channels") && text.contains("takes 5"), text)
         }
         XCTAssertThrowsError(try image(channels: 1, sixteen: false).converted(toChannels: 2, file: "g.png"))
         XCTAssertNoThrow(try image(channels: 2, sixteen: false).converted(toChannels: 2, file: "same"))
@@ -71,7 +79,8 @@ final class ChannelConversionTests: XCTestCase {
             files.append(("c\(channels)-16.png", try ImageCodec.encodePNG(image(channels: channels, sixteen: true))))
         }
         let indices = Image(width: 9, height: 4, channels: 1, samples: .uint8((0..<36).map { UInt8($0 % 3) }))
-        files.append(("palette.png", try ImageCodec.encodePNG(indices, palette: [[0, 0, 0], [200, 10, 10], [0, 90, 250]])))
+        files.append(
+            ("palette.png", try ImageCodec.encodePNG(indices, palette: [[0, 0, 0], [200, 10, 10], [0, 90, 250]])))
         let jpegs = SharedFixtures.sharedRoot.appendingPathComponent("data/jpeg")
         for name in ["cmyk.jpg", "exif-orientation6.jpg", "grayscale.jpg"] {
             let url = try SharedFixtures.require(jpegs.appendingPathComponent(name))
@@ -81,8 +90,9 @@ final class ChannelConversionTests: XCTestCase {
             let decoded = try ImageCodec.decode(data, file: name)
             for wanted in [1, 3] {
                 let converted = try decoded.converted(toChannels: wanted, file: name)
-                XCTAssertEqual([converted.width, converted.height, converted.channels],
-                               [decoded.width, decoded.height, wanted], name)
+                XCTAssertEqual(
+                    [converted.width, converted.height, converted.channels],
+                    [decoded.width, decoded.height, wanted], name)
             }
         }
     }

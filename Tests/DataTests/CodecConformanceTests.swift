@@ -73,9 +73,13 @@ final class CodecConformanceTests: XCTestCase {
         var fields: [String] = [], i = 0, current = ""
         while fields.count < 4 && i < data.count {
             let ch = Character(UnicodeScalar(data[i]))
-            if ch == "#" { while i < data.count && data[i] != 10 { i += 1 } }
-            else if ch.isWhitespace { if !current.isEmpty { fields.append(current); current = "" } }
-            else { current.append(ch) }
+            if ch == "#" {
+                while i < data.count && data[i] != 10 { i += 1 }
+            } else if ch.isWhitespace {
+                if !current.isEmpty { fields.append(current); current = "" }
+            } else {
+                current.append(ch)
+            }
             i += 1
         }
         guard fields.count == 4, fields[0] == "P6", let w = Int(fields[1]), let h = Int(fields[2]) else {
@@ -104,7 +108,8 @@ final class CodecConformanceTests: XCTestCase {
             let url = dir.appendingPathComponent("\(name).jpg")
             let image = try ImageCodec.decode(url)
             let expected = try readPPM(dir.appendingPathComponent("\(name).decoded.ppm"))
-            let mad = try XCTUnwrap(meanAbsoluteDifference(image, expected), "\(name): size \(image.width)x\(image.height)")
+            let mad = try XCTUnwrap(
+                meanAbsoluteDifference(image, expected), "\(name): size \(image.width)x\(image.height)")
             XCTAssertLessThanOrEqual(mad, 1.0, "\(name) mean abs difference \(mad)")
         }
         let gray = try ImageCodec.decode(dir.appendingPathComponent("grayscale.jpg"))
@@ -133,20 +138,26 @@ final class CodecConformanceTests: XCTestCase {
     func testRowWindowsEqualTheWholeImagesRows() throws {
         let pngs = try SharedFixtures.require(dataRoot.appendingPathComponent("pngsuite/png"))
         let jpegs = try SharedFixtures.require(dataRoot.appendingPathComponent("jpeg"))
-        let files = try FileManager.default.contentsOfDirectory(at: pngs, includingPropertiesForKeys: nil)
+        let files =
+            try FileManager.default.contentsOfDirectory(at: pngs, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "png" && !$0.lastPathComponent.hasPrefix("x") }
-            + ["testorig", "progressive", "grayscale", "cmyk", "exif-orientation6"].map { jpegs.appendingPathComponent("\($0).jpg") }
+            + ["testorig", "progressive", "grayscale", "cmyk", "exif-orientation6"].map {
+                jpegs.appendingPathComponent("\($0).jpg")
+            }
         var checked = 0
         for url in files.sorted(by: { $0.path < $1.path }) {
             let whole = try ImageCodec.decode(url)
-            for rows in [(whole.height / 3)..<(2 * whole.height / 3 + 1), 0..<1, (whole.height - 1)..<whole.height,
-                         (whole.height / 2)..<(whole.height + 5)] where !rows.isEmpty {
+            for rows in [
+                (whole.height / 3)..<(2 * whole.height / 3 + 1), 0..<1, (whole.height - 1)..<whole.height,
+                (whole.height / 2)..<(whole.height + 5)
+            ] where !rows.isEmpty {
                 var options = ImageCodec.Options()
                 options.rows = rows
                 let part = try ImageCodec.decode(url, options: options)
                 let end = min(rows.upperBound, whole.height)
-                XCTAssertEqual(part, whole.cropped(x: 0, y: rows.lowerBound, width: whole.width, height: end - rows.lowerBound),
-                               "\(url.lastPathComponent) rows \(rows)")
+                XCTAssertEqual(
+                    part, whole.cropped(x: 0, y: rows.lowerBound, width: whole.width, height: end - rows.lowerBound),
+                    "\(url.lastPathComponent) rows \(rows)")
             }
             checked += 1
         }

@@ -16,11 +16,14 @@ final class CodecTests: XCTestCase {
     func testPngRoundTripsEveryLayout() throws {
         for channels in 1...4 {
             let n = 7 * 5 * channels
-            let eight = Image(width: 7, height: 5, channels: channels, samples: .uint8((0..<n).map { UInt8($0 * 7 % 256) }))
+            let eight = Image(
+                width: 7, height: 5, channels: channels, samples: .uint8((0..<n).map { UInt8($0 * 7 % 256) }))
             XCTAssertEqual(try ImageCodec.decode(ImageCodec.encodePNG(eight), file: "m"), eight)
-            let sixteen = Image(width: 7, height: 5, channels: channels,
-                                samples: .uint16((0..<n).map { UInt16($0 * 1031 % 65536) }))
-            XCTAssertEqual(try ImageCodec.decode(ImageCodec.encodePNG(sixteen), file: "m"), sixteen, "16-bit stays 16-bit")
+            let sixteen = Image(
+                width: 7, height: 5, channels: channels,
+                samples: .uint16((0..<n).map { UInt16($0 * 1031 % 65536) }))
+            XCTAssertEqual(
+                try ImageCodec.decode(ImageCodec.encodePNG(sixteen), file: "m"), sixteen, "16-bit stays 16-bit")
         }
     }
 
@@ -34,8 +37,10 @@ final class CodecTests: XCTestCase {
         let colours = try ImageCodec.decode(url, options: options)
         XCTAssertEqual(colours.sample(x: 1, y: 0, channel: 0), 128)
         XCTAssertEqual(colours.sample(x: 2, y: 1, channel: 1), 128)
-        XCTAssertThrowsError(try ImageCodec.encodePNG(Image(width: 1, height: 1, channels: 1, samples: .uint8([3])), palette: palette))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["mask.png"], "no temporary file left")
+        XCTAssertThrowsError(
+            try ImageCodec.encodePNG(Image(width: 1, height: 1, channels: 1, samples: .uint8([3])), palette: palette))
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path), ["mask.png"], "no temporary file left")
     }
 
     func testJpegRoundTripIsClose() throws {
@@ -44,7 +49,13 @@ final class CodecTests: XCTestCase {
         let back = try ImageCodec.decode(ImageCodec.encodeJPEG(image, quality: 95), file: "m")
         XCTAssertEqual([back.width, back.height, back.channels], [32, 24, 3])
         var total = 0
-        for y in 0..<24 { for x in 0..<32 { for c in 0..<3 { total += abs(back.sample(x: x, y: y, channel: c) - image.sample(x: x, y: y, channel: c)) } } }
+        for y in 0..<24 {
+            for x in 0..<32 {
+                for c in 0..<3 {
+                    total += abs(back.sample(x: x, y: y, channel: c) - image.sample(x: x, y: y, channel: c))
+                }
+            }
+        }
         XCTAssertLessThan(Double(total) / Double(n), 3)
     }
 
@@ -53,7 +64,8 @@ final class CodecTests: XCTestCase {
         var png = try ImageCodec.encodePNG(Image(width: 1, height: 1, channels: 1, samples: .uint8([0])))
         png.replaceSubrange(16..<24, with: [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0])
         let crc = crc32(png[12..<29])
-        png.replaceSubrange(29..<33, with: [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
+        png.replaceSubrange(
+            29..<33, with: [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
         XCTAssertEqual(try ImageCodec.info(of: png, file: "big.png").width, 100_000)
         XCTAssertThrowsError(try ImageCodec.decode(png, file: "big.png")) { error in
             XCTAssertTrue("\(error)".contains("big.png"))
@@ -83,18 +95,25 @@ final class CodecTests: XCTestCase {
     }
 
     func testGarbageAndMutationsNeverCrash() throws {
-        XCTAssertThrowsError(try ImageCodec.decode(Data("hello".utf8), file: "t.png")) { XCTAssertTrue("\($0)".contains("not a PNG or JPEG")) }
+        XCTAssertThrowsError(try ImageCodec.decode(Data("hello".utf8), file: "t.png")) {
+            XCTAssertTrue("\($0)".contains("not a PNG or JPEG"))
+        }
         let n = 16 * 16 * 3
         let image = Image(width: 16, height: 16, channels: 3, samples: .uint8((0..<n).map { UInt8($0 % 251) }))
         let originals = [try ImageCodec.encodePNG(image), try ImageCodec.encodeJPEG(image)]
         var state: UInt64 = 12345
-        func next(_ bound: Int) -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) % bound }
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) % bound
+        }
         var failures = 0
         for original in originals {
             for _ in 0..<400 {
                 var bytes = [UInt8](original)
-                if next(2) == 0 { bytes = Array(bytes.prefix(3 + next(bytes.count - 3))) }
-                else { for _ in 0..<(1 + next(6)) { bytes[8 + next(bytes.count - 8)] = UInt8(next(256)) } }
+                if next(2) == 0 {
+                    bytes = Array(bytes.prefix(3 + next(bytes.count - 3)))
+                } else {
+                    for _ in 0..<(1 + next(6)) { bytes[8 + next(bytes.count - 8)] = UInt8(next(256)) }
+                }
                 do { _ = try ImageCodec.decode(Data(bytes), file: "fuzz") } catch is ImageError { failures += 1 }
             }
         }
@@ -106,8 +125,8 @@ final class CodecTests: XCTestCase {
         let img = Image(width: 3, height: 2, channels: 1, samples: .uint8([0, 1, 2, 3, 4, 5]))
         XCTAssertEqual(img.oriented(2).samples, .uint8([2, 1, 0, 5, 4, 3]))
         XCTAssertEqual(img.oriented(3).samples, .uint8([5, 4, 3, 2, 1, 0]))
-        XCTAssertEqual(img.oriented(6).samples, .uint8([3, 0, 4, 1, 5, 2]))   // 90 degrees clockwise
-        XCTAssertEqual(img.oriented(8).samples, .uint8([2, 5, 1, 4, 0, 3]))   // 90 degrees counter-clockwise
+        XCTAssertEqual(img.oriented(6).samples, .uint8([3, 0, 4, 1, 5, 2]))  // 90 degrees clockwise
+        XCTAssertEqual(img.oriented(8).samples, .uint8([2, 5, 1, 4, 0, 3]))  // 90 degrees counter-clockwise
         XCTAssertEqual([img.oriented(6).width, img.oriented(6).height], [2, 3])
     }
 

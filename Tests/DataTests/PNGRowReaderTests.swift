@@ -11,7 +11,8 @@ final class PNGRowReaderTests: XCTestCase {
         var size = 0
         let bytes = pixels.withUnsafeBufferPointer { p in
             filters.withUnsafeBufferPointer { f in
-                tst_png_filtered(p.baseAddress, UInt32(width), UInt32(height), Int32(channels), f.baseAddress, chunk, &size)
+                tst_png_filtered(
+                    p.baseAddress, UInt32(width), UInt32(height), Int32(channels), f.baseAddress, chunk, &size)
             }
         }
         guard let bytes else { return Data() }
@@ -57,17 +58,19 @@ final class PNGRowReaderTests: XCTestCase {
             for (width, height) in [(1, 1), (1, 40), (2, 3), (17, 33), (64, 70), (300, 131), (5, 200)] {
                 for pattern in 0..<4 {
                     let pix = pixels(width: width, height: height, channels: channels, rng: &rng)
-                    let data = file(pix, width: width, height: height, channels: channels,
-                                    filters: filters(height: height, pattern: pattern, rng: &rng), chunk: 1 + Int(rng.next() % 300))
+                    let data = file(
+                        pix, width: width, height: height, channels: channels,
+                        filters: filters(height: height, pattern: pattern, rng: &rng), chunk: 1 + Int(rng.next() % 300))
                     let whole = try decode(data)
                     let expected = Image(width: width, height: height, channels: channels, samples: .uint8(pix))
                     XCTAssertEqual(whole, expected, "\(width)x\(height)x\(channels) pattern \(pattern)")
                     XCTAssertEqual(try decode(data, libpng: true), expected, "libpng on the same file")
                     let a = Int(rng.next() % UInt64(height)), b = a + 1 + Int(rng.next() % UInt64(height - a))
                     for rows in [a..<b, (height - 1)..<height, 0..<min(height, 65)] {
-                        XCTAssertEqual(try decode(data, rows: rows),
-                                       expected.cropped(x: 0, y: rows.lowerBound, width: width, height: rows.count),
-                                       "\(width)x\(height)x\(channels) pattern \(pattern) rows \(rows)")
+                        XCTAssertEqual(
+                            try decode(data, rows: rows),
+                            expected.cropped(x: 0, y: rows.lowerBound, width: width, height: rows.count),
+                            "\(width)x\(height)x\(channels) pattern \(pattern) rows \(rows)")
                     }
                     cases += 1
                 }
@@ -81,7 +84,8 @@ final class PNGRowReaderTests: XCTestCase {
         var rng = SplitMix(seed: 3)
         let width = 40, height = 50
         let pix = pixels(width: width, height: height, channels: 1, rng: &rng)
-        let good = file(pix, width: width, height: height, channels: 1, filters: [UInt8](repeating: 4, count: height), chunk: 200)
+        let good = file(
+            pix, width: width, height: height, channels: 1, filters: [UInt8](repeating: 4, count: height), chunk: 200)
         XCTAssertNoThrow(try decode(good))
         let idat = try XCTUnwrap(good.range(of: Data("IDAT".utf8), in: 40..<good.count)).lowerBound  // first non-empty
 
@@ -97,14 +101,16 @@ final class PNGRowReaderTests: XCTestCase {
         fails(good.prefix(idat + 150), "end of file")
         fails(good.prefix(idat + 150), "end of file", rows: 0..<2)
 
-        let badFilter = file(pix, width: width, height: height, channels: 1,
-                             filters: (0..<height).map { $0 == 30 ? 5 : 4 }, chunk: 64)
+        let badFilter = file(
+            pix, width: width, height: height, channels: 1,
+            filters: (0..<height).map { $0 == 30 ? 5 : 4 }, chunk: 64)
         fails(badFilter, "filter")
         XCTAssertEqual(try decode(badFilter, rows: 0..<30).height, 30, "rows above the bad one are readable")
 
         // A stream that ends early: the first 20 rows only, declared as 50.
-        var short = file(Array(pix.prefix(width * 20)), width: width, height: 20, channels: 1,
-                         filters: [UInt8](repeating: 1, count: 20))
+        var short = file(
+            Array(pix.prefix(width * 20)), width: width, height: 20, channels: 1,
+            filters: [UInt8](repeating: 1, count: 20))
         short.replaceSubrange(20..<24, with: [0, 0, 0, UInt8(height)])
         let ihdr = short.subdata(in: 12..<29)
         var crcBytes = withUnsafeBytes(of: UInt32(ihdrCRC(ihdr)).bigEndian) { Data($0) }
@@ -114,7 +120,9 @@ final class PNGRowReaderTests: XCTestCase {
 
         var garbage = good
         for i in (idat + 6)..<(idat + 60) { garbage[i] = UInt8(truncatingIfNeeded: i &* 37) }
-        crcBytes = withUnsafeBytes(of: UInt32(ihdrCRC(garbage.subdata(in: (idat)..<(idat + 4 + 200)))).bigEndian) { Data($0) }
+        crcBytes = withUnsafeBytes(of: UInt32(ihdrCRC(garbage.subdata(in: (idat)..<(idat + 4 + 200)))).bigEndian) {
+            Data($0)
+        }
         garbage.replaceSubrange((idat + 204)..<(idat + 208), with: crcBytes)
         XCTAssertThrowsError(try decode(garbage)) { XCTAssertTrue("\($0)".contains("test.png")) }
     }
@@ -137,8 +145,10 @@ final class PNGRowReaderTests: XCTestCase {
         var files = try FileManager.default.contentsOfDirectory(at: suite, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "png" && !$0.lastPathComponent.hasPrefix("x") }
         for sub in ["images", "masks"] {
-            files += try FileManager.default.contentsOfDirectory(at: isbi.appendingPathComponent(sub), includingPropertiesForKeys: nil)
-                .filter { $0.pathExtension == "png" }
+            files += try FileManager.default.contentsOfDirectory(
+                at: isbi.appendingPathComponent(sub), includingPropertiesForKeys: nil
+            )
+            .filter { $0.pathExtension == "png" }
         }
         var fast = 0
         for url in files.sorted(by: { $0.path < $1.path }) {
@@ -149,7 +159,9 @@ final class PNGRowReaderTests: XCTestCase {
                 options.rows = rows
                 let a = try ImageCodec.decode(data, file: url.path, options: options)
                 options.libpngRows = true
-                XCTAssertEqual(a, try ImageCodec.decode(data, file: url.path, options: options), "\(url.lastPathComponent) \(String(describing: rows))")
+                XCTAssertEqual(
+                    a, try ImageCodec.decode(data, file: url.path, options: options),
+                    "\(url.lastPathComponent) \(String(describing: rows))")
             }
             if info.bitDepth == 8 && !info.interlaced { fast += 1 }
         }

@@ -10,35 +10,41 @@ final class SegmentationLoaderTests: XCTestCase {
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("ld-\(UUID().uuidString)")
         for sub in ["images", "masks"] {
-            try FileManager.default.createDirectory(at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         for i in 0..<5 {
             let values = (0..<64).map { UInt8(($0 * 3 + i * 17) % 256) }
-            try ImageCodec.write(Image(width: 8, height: 8, channels: 1, samples: .uint8(values)),
-                                 to: root.appendingPathComponent("images/s\(i).png"))
-            try ImageCodec.write(Image(width: 8, height: 8, channels: 1, samples: .uint8(values.map { $0 > 127 ? 255 : 0 })),
-                                 to: root.appendingPathComponent("masks/s\(i).png"))
+            try ImageCodec.write(
+                Image(width: 8, height: 8, channels: 1, samples: .uint8(values)),
+                to: root.appendingPathComponent("images/s\(i).png"))
+            try ImageCodec.write(
+                Image(width: 8, height: 8, channels: 1, samples: .uint8(values.map { $0 > 127 ? 255 : 0 })),
+                to: root.appendingPathComponent("masks/s\(i).png"))
         }
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     func dataset() throws -> SegmentationDataset {
-        try SegmentationDataset(images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"),
-                                maskKind: .binary, classes: 2)
+        try SegmentationDataset(
+            images: root.appendingPathComponent("images"), masks: root.appendingPathComponent("masks"),
+            maskKind: .binary, classes: 2)
     }
 
     func testBatchesHaveShapesLabelsAndDeterministicAugmentation() throws {
         let aug = AugmentationPipeline([HorizontalFlip(), Rotate90(), RandomCrop(size: 6), Brightness(probability: 1)])
-        let loader = SegmentationLoader(dataset: try dataset(), batchSize: 2, augmentation: aug,
-                                        normalization: .meanStd(mean: [0.5], std: [0.25]), seed: 3)
+        let loader = SegmentationLoader(
+            dataset: try dataset(), batchSize: 2, augmentation: aug,
+            normalization: .meanStd(mean: [0.5], std: [0.25]), seed: 3)
         let first = try loader.batches(epoch: 0).map { try $0.get() }
         XCTAssertEqual(first.map { $0.images.shape }, [[2, 1, 6, 6], [2, 1, 6, 6], [1, 1, 6, 6]])
         XCTAssertEqual(first.map { $0.labels.shape }, [[2, 6, 6], [2, 6, 6], [1, 6, 6]])
         XCTAssertEqual(Set(first.flatMap(\.names)).count, 5, "every pair once per epoch")
         XCTAssertTrue(Set(first.flatMap { $0.labels.scalars }).isSubset(of: [0, 1]), "labels stay class ids")
         let again = try loader.batches(epoch: 0).map { try $0.get() }
-        XCTAssertEqual(again.map { $0.images.scalars }, first.map { $0.images.scalars }, "same seed and epoch, same batches")
+        XCTAssertEqual(
+            again.map { $0.images.scalars }, first.map { $0.images.scalars }, "same seed and epoch, same batches")
         XCTAssertEqual(again.map { $0.labels.scalars }, first.map { $0.labels.scalars })
         let next = try loader.batches(epoch: 1).map { try $0.get() }
         XCTAssertNotEqual(next.map { $0.images.scalars }, first.map { $0.images.scalars })

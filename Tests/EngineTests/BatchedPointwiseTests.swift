@@ -10,7 +10,8 @@ final class BatchedPointwiseTests: XCTestCase {
         for (n, c, m, size) in [(3, 5, 7, 7), (2, 64, 9, 14), (8, 3, 50, 1), (2, 1, 1, 5)] {
             let x = Tensor.randn([n, c, size, size], generator: &gen), w = Tensor.randn([m, c, 1, 1], generator: &gen)
             let g = Tensor.randn([n, m, size, size], generator: &gen)
-            let ep = ConvEpilogue(scale: (0..<m).map { 1 + Float($0) * 0.1 }, shift: (0..<m).map { Float($0 % 2) }, relu: true)
+            let ep = ConvEpilogue(
+                scale: (0..<m).map { 1 + Float($0) * 0.1 }, shift: (0..<m).map { Float($0 % 2) }, relu: true)
             func passes(_ route: ConvRoute) -> (Set<ConvRoute>, [[Float]]) {
                 let (result, routes) = ConvRoute.taken { () -> [[Float]] in
                     ConvRoute.forcing(route) {
@@ -27,7 +28,9 @@ final class BatchedPointwiseTests: XCTestCase {
             let (batchedRoutes, batched) = passes(.batchedGEMM), (_, reference) = passes(.im2col)
             XCTAssertEqual(batchedRoutes, [.batchedGEMM], "n \(n) c \(c) m \(m)")
             for (a, b) in zip(batched, reference) {
-                for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "n \(n) c \(c) m \(m) [\(i)]") }
+                for i in a.indices {
+                    XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "n \(n) c \(c) m \(m) [\(i)]")
+                }
             }
         }
     }
@@ -49,10 +52,13 @@ final class BatchedPointwiseTests: XCTestCase {
                     var s = 0.0
                     for b in 0..<n {
                         for p in 0..<pixels {
-                            s += Double(gs[(b * m + o) * pixels + p]) * Double(xs[(b * c + (o / mg) * cg + ci) * pixels + p])
+                            s +=
+                                Double(gs[(b * m + o) * pixels + p])
+                                * Double(xs[(b * c + (o / mg) * cg + ci) * pixels + p])
                         }
                     }
-                    XCTAssertEqual(Double(got[o * cg + ci]), s, accuracy: 1e-4 * max(1, abs(s)), "n \(n) c \(c) [\(o), \(ci)]")
+                    XCTAssertEqual(
+                        Double(got[o * cg + ci]), s, accuracy: 1e-4 * max(1, abs(s)), "n \(n) c \(c) [\(o), \(ci)]")
                 }
             }
         }

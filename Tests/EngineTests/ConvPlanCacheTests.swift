@@ -61,9 +61,11 @@ final class ConvPlanCacheTests: XCTestCase {
 
     func testDamagedForeignOrHugeFilesAreIgnored() throws {
         let file = folder.appendingPathComponent("plans.json")
-        for content in [Data("not json".utf8), Data(#"{"version": 99, "machines": {"m": {"k": "im2col"}}}"#.utf8),
-                        Data(#"{"version": 1, "machines": {"m": {"k": "no-such-route"}}}"#.utf8),
-                        Data(count: ConvPlanCache.maximumFileBytes + 1)] {
+        for content in [
+            Data("not json".utf8), Data(#"{"version": 99, "machines": {"m": {"k": "im2col"}}}"#.utf8),
+            Data(#"{"version": 1, "machines": {"m": {"k": "no-such-route"}}}"#.utf8),
+            Data(count: ConvPlanCache.maximumFileBytes + 1)
+        ] {
             try content.write(to: file)
             let cache = ConvPlanCache(file: file, machine: "m")
             XCTAssertNil(cache.route(for: "k"))
@@ -86,10 +88,12 @@ final class ConvPlanCacheTests: XCTestCase {
     func testEnvironmentConfiguration() {
         XCTAssertNil(ConvPlanCache(environment: ["TESSERA_PLAN_CACHE": "off", "HOME": "/h"]).file)
         XCTAssertEqual(ConvPlanCache(environment: ["TESSERA_PLAN_CACHE": "/x/p.json"]).file?.path, "/x/p.json")
-        XCTAssertEqual(ConvPlanCache(environment: ["XDG_CACHE_HOME": "/c", "HOME": "/h"]).file?.path,
-                       "/c/tessera/conv-plans.json")
+        XCTAssertEqual(
+            ConvPlanCache(environment: ["XDG_CACHE_HOME": "/c", "HOME": "/h"]).file?.path,
+            "/c/tessera/conv-plans.json")
         XCTAssertEqual(ConvPlanCache(environment: ["HOME": "/h"]).file?.path, "/h/.cache/tessera/conv-plans.json")
-        XCTAssertEqual(ConvPlanCache(environment: ["TESSERA_CONV_ROUTE": "row-band-dot"]).forcedByEnvironment, .rowBandDot)
+        XCTAssertEqual(
+            ConvPlanCache(environment: ["TESSERA_CONV_ROUTE": "row-band-dot"]).forcedByEnvironment, .rowBandDot)
         XCTAssertNil(ConvPlanCache(environment: ["TESSERA_CONV_ROUTE": "fastest"]).forcedByEnvironment)
     }
 }

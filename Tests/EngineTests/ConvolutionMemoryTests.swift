@@ -38,7 +38,9 @@ final class ConvolutionMemoryTests: XCTestCase {
         for ci in 0..<c {
             for ky in 0..<3 {
                 for kx in 0..<3 {
-                    expected += x.pointer[(ci * side + oy + ky - 1) * side + ox + kx - 1] * w.pointer[((co * c + ci) * 3 + ky) * 3 + kx]
+                    expected +=
+                        x.pointer[(ci * side + oy + ky - 1) * side + ox + kx - 1]
+                        * w.pointer[((co * c + ci) * 3 + ky) * 3 + kx]
                 }
             }
         }

@@ -12,21 +12,31 @@ final class ConvolutionPathTests: XCTestCase {
         let p = k / 2
         let xs = x.scalars, ws = w.scalars, gs = g.scalars
         var dw = [Float](repeating: 0, count: w.count), dx = [Float](repeating: 0, count: x.count)
-        for o in 0..<co { for c in 0..<ci { for ky in 0..<k { for kx in 0..<k {
-            var s: Double = 0
-            for y in 0..<h { for xx in 0..<wd {
-                let iy = y + ky - p, ix = xx + kx - p
-                guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
-                let gv = gs[(o * h + y) * wd + xx]
-                s += Double(gv * xs[(c * h + iy) * wd + ix])
-                dx[(c * h + iy) * wd + ix] += gv * ws[((o * ci + c) * k + ky) * k + kx]
-            } }
-            dw[((o * ci + c) * k + ky) * k + kx] = Float(s)
-        } } } }
+        for o in 0..<co {
+            for c in 0..<ci {
+                for ky in 0..<k {
+                    for kx in 0..<k {
+                        var s: Double = 0
+                        for y in 0..<h {
+                            for xx in 0..<wd {
+                                let iy = y + ky - p, ix = xx + kx - p
+                                guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
+                                let gv = gs[(o * h + y) * wd + xx]
+                                s += Double(gv * xs[(c * h + iy) * wd + ix])
+                                dx[(c * h + iy) * wd + ix] += gv * ws[((o * ci + c) * k + ky) * k + kx]
+                            }
+                        }
+                        dw[((o * ci + c) * k + ky) * k + kx] = Float(s)
+                    }
+                }
+            }
+        }
         return (dw, dx)
     }
 
-    func check(inChannels: Int, outChannels: Int, height: Int, width: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func check(
+        inChannels: Int, outChannels: Int, height: Int, width: Int, file: StaticString = #filePath, line: UInt = #line
+    ) {
         var gen = RandomGenerator(seed: UInt64(inChannels * 1000 + outChannels))
         let x = Tensor.randn([1, inChannels, height, width], generator: &gen)
         let w = Tensor.randn([outChannels, inChannels, 3, 3], generator: &gen)
@@ -41,11 +51,16 @@ final class ConvolutionPathTests: XCTestCase {
             for py in 0..<height {
                 for px in stride(from: 0, to: width, by: 3) {
                     var s = Double(bias[o])
-                    for c in 0..<inChannels { for ky in 0..<3 { for kx in 0..<3 {
-                        let iy = py + ky - 1, ix = px + kx - 1
-                        guard iy >= 0 && iy < height && ix >= 0 && ix < width else { continue }
-                        s += Double(xs[(c * height + iy) * width + ix] * ws[((o * inChannels + c) * 3 + ky) * 3 + kx])
-                    } } }
+                    for c in 0..<inChannels {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let iy = py + ky - 1, ix = px + kx - 1
+                                guard iy >= 0 && iy < height && ix >= 0 && ix < width else { continue }
+                                s += Double(
+                                    xs[(c * height + iy) * width + ix] * ws[((o * inChannels + c) * 3 + ky) * 3 + kx])
+                            }
+                        }
+                    }
                     let expected = Float(max(s, 0))
                     let got = y[(o * height + py) * width + px]
                     if Swift.abs(got - expected) > 1e-3 + 1e-3 * Swift.abs(expected) {

@@ -36,8 +36,10 @@ final class GradientCheckTests: XCTestCase {
 
     /// Checks d sum(f(inputs) * R) / d input against central differences at every element of small inputs and at
     /// `samples` seeded random elements of larger ones.
-    func check(_ name: String, _ inputs: [Tensor], eps: Float = 1e-2, samples: Int = 24, all: Int = 512,
-               file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor) {
+    func check(
+        _ name: String, _ inputs: [Tensor], eps: Float = 1e-2, samples: Int = 24, all: Int = 512,
+        file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor
+    ) {
         let y = f(inputs)
         let r = Tensor.randn(y.shape, generator: &generator)
         (y * r).sum().backward()
@@ -51,7 +53,9 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         for (k, x) in inputs.enumerated() where x.requiresGrad {
-            guard let g = x.grad else { XCTFail("\(name): input \(k) got no gradient", file: file, line: line); continue }
+            guard let g = x.grad else {
+                XCTFail("\(name): input \(k) got no gradient", file: file, line: line); continue
+            }
             let gs = g.scalars
             for i in positions(count: x.count, samples: samples, all: all) {
                 let saved = x.pointer[i]
@@ -64,7 +68,9 @@ final class GradientCheckTests: XCTestCase {
                 let ad = Double(gs[i])
                 let tol = 2e-3 + 2e-2 * max(Swift.abs(fd), Swift.abs(ad))
                 if Swift.abs(fd - ad) > tol {
-                    XCTFail("\(name): input \(k) element \(i): autodiff \(ad) vs finite difference \(fd)", file: file, line: line)
+                    XCTFail(
+                        "\(name): input \(k) element \(i): autodiff \(ad) vs finite difference \(fd)", file: file,
+                        line: line)
                     return
                 }
             }
@@ -124,14 +130,19 @@ final class GradientCheckTests: XCTestCase {
         check("conv_transpose2d 2x2 stride 2", [randn([2, 4, 3, 4]), randn([4, 3, 2, 2]), randn([3])]) {
             Functional.convTranspose($0[0], weight: $0[1], bias: $0[2], stride: [2])
         }
-        check("linear", [randn([3, 5]), randn([4, 5]), randn([4])]) { Functional.linear($0[0], weight: $0[1], bias: $0[2]) }
+        check("linear", [randn([3, 5]), randn([4, 5]), randn([4])]) {
+            Functional.linear($0[0], weight: $0[1], bias: $0[2])
+        }
     }
 
     func testPoolingNormResample() {
         check("max pool 2x2", [distinct([1, 2, 6, 6])]) { Functional.maxPool2d($0[0], kernel: [2, 2]) }
-        check("max pool 3x3 padded", [distinct([1, 2, 7, 7])]) { Functional.maxPool2d($0[0], kernel: [3, 3], stride: [2], padding: [1]) }
+        check("max pool 3x3 padded", [distinct([1, 2, 7, 7])]) {
+            Functional.maxPool2d($0[0], kernel: [3, 3], stride: [2], padding: [1])
+        }
         check("avg pool ceil", [randn([1, 2, 7, 7])]) {
-            Functional.avgPool2d($0[0], kernel: [3, 3], stride: [2], padding: [1], ceilMode: true, countIncludePad: false)
+            Functional.avgPool2d(
+                $0[0], kernel: [3, 3], stride: [2], padding: [1], ceilMode: true, countIncludePad: false)
         }
         check("adaptive avg", [randn([1, 2, 7, 9])]) { Functional.adaptiveAvgPool2d($0[0], outputSize: [3, 4]) }
         check("adaptive max", [distinct([1, 2, 7, 9])]) { Functional.adaptiveMaxPool2d($0[0], outputSize: [3, 4]) }
@@ -139,18 +150,21 @@ final class GradientCheckTests: XCTestCase {
             Functional.batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true)
         }
         check("batch norm eval", [randn([2, 3, 3, 3]), randn([3]), randn([3])]) {
-            Functional.batchNorm($0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
-                                 runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false)
+            Functional.batchNorm(
+                $0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
+                runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false)
         }
         // With a ReLU after batch norm, a step of 1e-2 in any input moves some normalised value across zero (train
         // mode couples every input of a channel), where the difference quotient means nothing: a smaller step.
         check("batch norm + relu train", [randn([4, 3, 3, 3]), randn([3]), randn([3])], eps: 1e-3) {
-            Functional.batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true, relu: true)
+            Functional.batchNorm(
+                $0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true, relu: true)
         }
         check("batch norm + relu eval", [randn([2, 3, 3, 3]), randn([3]), randn([3])], eps: 1e-3) {
-            Functional.batchNorm($0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
-                                 runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false,
-                                 relu: true)
+            Functional.batchNorm(
+                $0[0], runningMean: Tensor([0.1, -0.2, 0.3], shape: [3]),
+                runningVar: Tensor([1.5, 0.5, 2], shape: [3]), weight: $0[1], bias: $0[2], training: false,
+                relu: true)
         }
         check("group norm", [randn([2, 6, 3, 3]), randn([6]), randn([6])]) {
             Functional.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2])
@@ -159,7 +173,9 @@ final class GradientCheckTests: XCTestCase {
             Functional.layerNorm($0[0], normalizedShape: [3, 4], weight: $0[1], bias: $0[2])
         }
         check("bilinear", [randn([1, 2, 4, 5])]) { Functional.resizeBilinear($0[0], size: [7, 9]) }
-        check("bilinear aligned", [randn([1, 2, 4, 5])]) { Functional.resizeBilinear($0[0], size: [8, 3], alignCorners: true) }
+        check("bilinear aligned", [randn([1, 2, 4, 5])]) {
+            Functional.resizeBilinear($0[0], size: [8, 3], alignCorners: true)
+        }
         check("nearest", [randn([1, 2, 4, 5])]) { Functional.resizeNearest($0[0], size: [8, 10]) }
     }
 
@@ -174,7 +190,8 @@ final class GradientCheckTests: XCTestCase {
         check("log softmax", [randn([2, 4, 3])]) { Functional.logSoftmax($0[0], axis: -1) }
         let target = Tensor([0, 2, 1, 255, 3, 0, 1, 2], shape: [2, 2, 2])
         check("cross entropy", [randn([2, 4, 2, 2])]) {
-            Functional.crossEntropy($0[0], target: target, classWeights: [1, 2, 0.5, 1], ignoreIndex: 255, labelSmoothing: 0.1)
+            Functional.crossEntropy(
+                $0[0], target: target, classWeights: [1, 2, 0.5, 1], ignoreIndex: 255, labelSmoothing: 0.1)
         }
         let binary = Tensor([0, 1, 1, 0, 1, 0], shape: [6])
         check("bce", [randn([6])]) { Functional.binaryCrossEntropyWithLogits($0[0], target: binary, positiveWeight: 2) }

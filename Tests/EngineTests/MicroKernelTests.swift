@@ -7,7 +7,11 @@ import XCTest
 final class MicroKernelTests: XCTestCase {
     func naive(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
-        for i in 0..<m { for j in 0..<n { var s: Double = 0; for t in 0..<k { s += Double(a[i * k + t] * b[t * n + j]) }; c[i * n + j] = Float(s) } }
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Double = 0; for t in 0..<k { s += Double(a[i * k + t] * b[t * n + j]) }; c[i * n + j] = Float(s)
+            }
+        }
         return c
     }
 
@@ -16,31 +20,33 @@ final class MicroKernelTests: XCTestCase {
         var tested: [String] = []
         for name in ["scalar", "avx2", "avx512"] {
             for (kind, variant) in [("", tk_kernel_named(name)), (" one-row", tk_narrow_kernel_named(name))] {
-            guard let info = variant?.pointee else { continue }
-            let name = name + kind
-            tested.append(name)
-            let mr = Int(info.mr), nr = Int(info.nr)
-            // Every row count (the wide kernels have a tile per count of active rows), full and partial widths.
-            let shapes = (1...mr).flatMap { m in [(m, nr, 37), (m, max(1, nr - 3), 5)] } + [(1, 1, 1), (mr, 2, 64)]
-            for (m, n, k) in shapes {
-                let a = (0..<(m * k)).map { _ in g.nextNormal() }, b = (0..<(k * n)).map { _ in g.nextNormal() }
-                var ap = [Float](repeating: .nan, count: mr * k), bp = [Float](repeating: .nan, count: nr * k)
-                tk_pack_a(a, k, 1, Int32(m), Int32(k), Int32(mr), &ap)
-                tk_pack_b(b, n, 1, Int32(k), Int32(n), Int32(nr), &bp)
-                let offsets = (0..<k).map { $0 * nr }
-                let ldc = n + 3
-                var c = [Float](repeating: 0.5, count: m * ldc)
-                info.kernel(k, ap, bp, offsets, &c, ldc, Int32(m), Int32(n), 1)
-                let expected = naive(a, b, m: m, n: n, k: k)
-                for i in 0..<m {
-                    for j in 0..<n {
-                        XCTAssertEqual(c[i * ldc + j], expected[i * n + j] + 0.5, accuracy: 1e-4 * Float(k), "\(name) \(m)x\(n)x\(k) [\(i),\(j)]")
+                guard let info = variant?.pointee else { continue }
+                let name = name + kind
+                tested.append(name)
+                let mr = Int(info.mr), nr = Int(info.nr)
+                // Every row count (the wide kernels have a tile per count of active rows), full and partial widths.
+                let shapes = (1...mr).flatMap { m in [(m, nr, 37), (m, max(1, nr - 3), 5)] } + [(1, 1, 1), (mr, 2, 64)]
+                for (m, n, k) in shapes {
+                    let a = (0..<(m * k)).map { _ in g.nextNormal() }, b = (0..<(k * n)).map { _ in g.nextNormal() }
+                    var ap = [Float](repeating: .nan, count: mr * k), bp = [Float](repeating: .nan, count: nr * k)
+                    tk_pack_a(a, k, 1, Int32(m), Int32(k), Int32(mr), &ap)
+                    tk_pack_b(b, n, 1, Int32(k), Int32(n), Int32(nr), &bp)
+                    let offsets = (0..<k).map { $0 * nr }
+                    let ldc = n + 3
+                    var c = [Float](repeating: 0.5, count: m * ldc)
+                    info.kernel(k, ap, bp, offsets, &c, ldc, Int32(m), Int32(n), 1)
+                    let expected = naive(a, b, m: m, n: n, k: k)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            XCTAssertEqual(
+                                c[i * ldc + j], expected[i * n + j] + 0.5, accuracy: 1e-4 * Float(k),
+                                "\(name) \(m)x\(n)x\(k) [\(i),\(j)]")
+                        }
+                        for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], 0.5, "\(name) wrote past column \(n)") }
                     }
-                    for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], 0.5, "\(name) wrote past column \(n)") }
+                    info.kernel(k, ap, bp, offsets, &c, ldc, Int32(m), Int32(n), 0)
+                    XCTAssertEqual(c[0], expected[0], accuracy: 1e-4 * Float(k), "\(name) overwrite mode")
                 }
-                info.kernel(k, ap, bp, offsets, &c, ldc, Int32(m), Int32(n), 0)
-                XCTAssertEqual(c[0], expected[0], accuracy: 1e-4 * Float(k), "\(name) overwrite mode")
-            }
             }
         }
         XCTAssertTrue(tested.contains("scalar"))
@@ -89,8 +95,9 @@ final class MicroKernelTests: XCTestCase {
                     tk_gemm_dot_variant("scalar", Int32(m), Int32(n), len, a, len, b, offsets, &expected, n, 1)
                     tk_gemm_dot_variant(name, Int32(m), Int32(n), len, a, len, b, offsets, &got, n, 1)
                     for i in 0..<(m * n) {
-                        XCTAssertEqual(got[i], expected[i], accuracy: 1e-5 * Float(len) + 1e-5,
-                                       "\(name) m \(m) n \(n) len \(len) [\(i)]")
+                        XCTAssertEqual(
+                            got[i], expected[i], accuracy: 1e-5 * Float(len) + 1e-5,
+                            "\(name) m \(m) n \(n) len \(len) [\(i)]")
                     }
                     tk_gemm_dot_variant(name, Int32(m), Int32(n), len, a, len, b, offsets, &got, n, 0)
                     XCTAssertEqual(got[0], expected[0] - 0.25, accuracy: 1e-5 * Float(len) + 1e-5, "\(name) overwrite")

@@ -14,13 +14,18 @@ final class PortableKernelTests: XCTestCase {
             throw XCTSkip(message)
         }
         let folder = SharedFixtures.packageRoot.appendingPathComponent("Sources/CKernels")
-        let sources = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".c") }.sorted()
+        let sources = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".c") }
+            .sorted()
         XCTAssertTrue(sources.contains("gemm_kernels.c"))
         for name in sources {
-            let (status, output) = try Self.run(clang, ["--target=aarch64-linux-gnu", "-isystem", headers,
-                                                        "-I", folder.appendingPathComponent("include").path,
-                                                        "-O2", "-Werror", "-S", "-o", "-",
-                                                        folder.appendingPathComponent(name).path])
+            let (status, output) = try Self.run(
+                clang,
+                [
+                    "--target=aarch64-linux-gnu", "-isystem", headers,
+                    "-I", folder.appendingPathComponent("include").path,
+                    "-O2", "-Werror", "-S", "-o", "-",
+                    folder.appendingPathComponent(name).path
+                ])
             XCTAssertEqual(status, 0, "\(name) does not build for aarch64:\n\(output.suffix(2000))")
             if name == "gemm_kernels.c" {
                 // Vector fused multiply-adds on 4-float NEON registers: the portable GEMM and row-reduction kernels.

@@ -33,7 +33,8 @@ final class SafeTensorsTests: XCTestCase {
         let url = dir.appendingPathComponent("m.safetensors")
         let a = Tensor([1, -2, 3.5, 4, 5, 6], shape: [2, 3])
         let b = Tensor([0.25], shape: [])
-        try SafeTensorsFile.write([("layer1.0.conv1.weight", a), ("bn1.running_mean", b)], metadata: ["arch": "unet"], to: url)
+        try SafeTensorsFile.write(
+            [("layer1.0.conv1.weight", a), ("bn1.running_mean", b)], metadata: ["arch": "unet"], to: url)
         let f = try SafeTensorsFile(contentsOf: url)
         XCTAssertEqual(f.metadata, ["arch": "unet"])
         XCTAssertEqual(Set(f.names), ["layer1.0.conv1.weight", "bn1.running_mean"])
@@ -54,7 +55,7 @@ final class SafeTensorsTests: XCTestCase {
         let header: [String: Any] = [
             "h": ["dtype": "F16", "shape": [4], "data_offsets": [0, 8]],
             "b": ["dtype": "BF16", "shape": [2], "data_offsets": [8, 12]],
-            "i": ["dtype": "I64", "shape": [2, 1], "data_offsets": [12, 28]],
+            "i": ["dtype": "I64", "shape": [2, 1], "data_offsets": [12, 28]]
         ]
         let f = try SafeTensorsFile(data: file(header: header, data: bytes), file: "x")
         XCTAssertEqual(try f.tensor("h").scalars, [1, -2.5, 65504, Float(sign: .plus, exponent: -24, significand: 1)])
@@ -74,20 +75,33 @@ final class SafeTensorsTests: XCTestCase {
         notJSON.append(contentsOf: Array("{{{{".utf8))
         XCTAssertNotNil(reason(notJSON)?.range(of: "not valid JSON"))
         XCTAssertNotNil(reason(file(header: [1, 2]))?.range(of: "not a JSON object"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "Q7", "shape": [2], "data_offsets": [0, 8]]], data: eight))?
-            .range(of: "unknown dtype"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "F32", "shape": [2]]], data: eight))?.range(of: "data_offsets"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "F32", "shape": [2], "data_offsets": [0, 16]]], data: eight))?
-            .range(of: "out of range"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "F32", "shape": [3], "data_offsets": [0, 8]]], data: eight))?
-            .range(of: "needs 12"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "F32", "shape": [-2], "data_offsets": [0, 8]]], data: eight))?
-            .range(of: "invalid dimension"))
-        XCTAssertNotNil(reason(file(header: ["t": ["dtype": "F32", "shape": [1 << 30, 1 << 30], "data_offsets": [0, 8]]],
-                                    data: eight))?.range(of: "larger than the file"))
-        XCTAssertNotNil(reason(file(header: ["a": ["dtype": "F32", "shape": [2], "data_offsets": [0, 8]],
-                                             "b": ["dtype": "F32", "shape": [1], "data_offsets": [4, 8]]], data: eight))?
-            .range(of: "overlap"))
+        XCTAssertNotNil(
+            reason(file(header: ["t": ["dtype": "Q7", "shape": [2], "data_offsets": [0, 8]]], data: eight))?
+                .range(of: "unknown dtype"))
+        XCTAssertNotNil(
+            reason(file(header: ["t": ["dtype": "F32", "shape": [2]]], data: eight))?.range(of: "data_offsets"))
+        XCTAssertNotNil(
+            reason(file(header: ["t": ["dtype": "F32", "shape": [2], "data_offsets": [0, 16]]], data: eight))?
+                .range(of: "out of range"))
+        XCTAssertNotNil(
+            reason(file(header: ["t": ["dtype": "F32", "shape": [3], "data_offsets": [0, 8]]], data: eight))?
+                .range(of: "needs 12"))
+        XCTAssertNotNil(
+            reason(file(header: ["t": ["dtype": "F32", "shape": [-2], "data_offsets": [0, 8]]], data: eight))?
+                .range(of: "invalid dimension"))
+        XCTAssertNotNil(
+            reason(
+                file(
+                    header: ["t": ["dtype": "F32", "shape": [1 << 30, 1 << 30], "data_offsets": [0, 8]]],
+                    data: eight))?.range(of: "larger than the file"))
+        XCTAssertNotNil(
+            reason(
+                file(
+                    header: [
+                        "a": ["dtype": "F32", "shape": [2], "data_offsets": [0, 8]],
+                        "b": ["dtype": "F32", "shape": [1], "data_offsets": [4, 8]]
+                    ], data: eight))?
+                .range(of: "overlap"))
         XCTAssertNotNil(reason(file(header: ["__metadata__": ["k": 3]]))?.range(of: "not a string"))
     }
 
@@ -109,7 +123,9 @@ final class SafeTensorsTests: XCTestCase {
                 for _ in 0..<(1 + rng.nextInt(4)) { bytes[rng.nextInt(bytes.count)] = UInt8(rng.nextInt(256)) }
             default:
                 let digits = Array("0123456789-,[]\"".utf8)
-                for _ in 0..<(1 + rng.nextInt(3)) { bytes[8 + rng.nextInt(min(bytes.count - 8, 120))] = digits[rng.nextInt(digits.count)] }
+                for _ in 0..<(1 + rng.nextInt(3)) {
+                    bytes[8 + rng.nextInt(min(bytes.count - 8, 120))] = digits[rng.nextInt(digits.count)]
+                }
             }
             do {
                 let f = try SafeTensorsFile(data: Data(bytes), file: "fuzz")

@@ -11,24 +11,29 @@ final class SplitInputConvolutionTests: XCTestCase {
             let x = Tensor.randn([2, a, size, size + 3], generator: &gen)
             let y = Tensor.randn([2, b, size, size + 3], generator: &gen)
             let w = Tensor.randn([m, a + b, 3, 3], generator: &gen)
-            let ep = ConvEpilogue(scale: (0..<m).map { 0.5 + Float($0) * 0.1 }, shift: (0..<m).map { Float($0 % 3) - 1 },
-                                  relu: true)
+            let ep = ConvEpilogue(
+                scale: (0..<m).map { 0.5 + Float($0) * 0.1 }, shift: (0..<m).map { Float($0 % 3) - 1 },
+                relu: true)
             for route in [ConvRoute.rowBand, .winograd] {
                 // The same route on the concatenation: the same arithmetic.
                 let joined = ConvRoute.forcing(route) {
                     withNoGrad {
-                        Functional.conv(Tensor.concat([x, y], axis: 1), weight: w, padding: .explicit([pad]), epilogue: ep)
+                        Functional.conv(
+                            Tensor.concat([x, y], axis: 1), weight: w, padding: .explicit([pad]), epilogue: ep)
                     }
                 }.scalars
                 let (split, routes) = ConvRoute.taken {
                     ConvRoute.forcing(route) {
-                        withNoGrad { Functional.conv(concatenating: [x, y], weight: w, padding: .explicit([pad]), epilogue: ep) }
+                        withNoGrad {
+                            Functional.conv(concatenating: [x, y], weight: w, padding: .explicit([pad]), epilogue: ep)
+                        }
                     }
                 }
                 XCTAssertEqual(routes, [route], "channels \(a)+\(b), pad \(pad)")
                 XCTAssertEqual(split.shape, [2, m, size + 2 * pad - 2, size + 3 + 2 * pad - 2])
                 for i in joined.indices {
-                    XCTAssertEqual(split.scalars[i], joined[i], accuracy: 1e-4 * max(1, abs(joined[i])), "\(route) [\(i)]")
+                    XCTAssertEqual(
+                        split.scalars[i], joined[i], accuracy: 1e-4 * max(1, abs(joined[i])), "\(route) [\(i)]")
                 }
             }
         }

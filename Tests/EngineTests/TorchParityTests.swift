@@ -44,7 +44,9 @@ enum OperatorRunners {
     }
 
     /// Compares output and each gradient role present; returns how many tensors were compared.
-    static func compare(_ c: FixtureCase, _ label: String, output: Tensor, inputs: [(role: String, tensor: Tensor)]) -> Int {
+    static func compare(_ c: FixtureCase, _ label: String, output: Tensor, inputs: [(role: String, tensor: Tensor)])
+        -> Int
+    {
         var n = 0
         if let expected = c.tensor("output") {
             assertClose(output, expected, "\(label) output"); n += 1
@@ -77,18 +79,20 @@ enum OperatorRunners {
     static func convolution(_ c: FixtureCase, _ label: String) throws -> Int {
         let x = leaf(c, "input")!, w = leaf(c, "weight")!, b = leaf(c, "bias")
         let mode = PaddingMode(rawValue: c.string("padding_mode") ?? "zeros") ?? .zeros
-        let y = Functional.conv(x, weight: w, bias: b, stride: c.ints("stride") ?? [1], padding: padding(c),
-                                dilation: c.ints("dilation") ?? [1], groups: c.int("groups", default: 1),
-                                paddingMode: mode)
+        let y = Functional.conv(
+            x, weight: w, bias: b, stride: c.ints("stride") ?? [1], padding: padding(c),
+            dilation: c.ints("dilation") ?? [1], groups: c.int("groups", default: 1),
+            paddingMode: mode)
         return compare(c, label, output: y, inputs: [("input", x), ("weight", w)] + (b.map { [("bias", $0)] } ?? []))
     }
 
     static func transposedConvolution(_ c: FixtureCase, _ label: String) throws -> Int {
         let x = leaf(c, "input")!, w = leaf(c, "weight")!, b = leaf(c, "bias")
-        let y = Functional.convTranspose(x, weight: w, bias: b, stride: c.ints("stride") ?? [1],
-                                         padding: c.ints("padding") ?? [0],
-                                         outputPadding: c.ints("output_padding") ?? [0],
-                                         groups: c.int("groups", default: 1), dilation: c.ints("dilation") ?? [1])
+        let y = Functional.convTranspose(
+            x, weight: w, bias: b, stride: c.ints("stride") ?? [1],
+            padding: c.ints("padding") ?? [0],
+            outputPadding: c.ints("output_padding") ?? [0],
+            groups: c.int("groups", default: 1), dilation: c.ints("dilation") ?? [1])
         return compare(c, label, output: y, inputs: [("input", x), ("weight", w)] + (b.map { [("bias", $0)] } ?? []))
     }
 
@@ -118,12 +122,14 @@ enum OperatorRunners {
         let y: Tensor
         switch c.string("kind") {
         case "max":
-            y = Functional.maxPool2d(x, kernel: kernel, stride: c.ints("stride"), padding: c.ints("padding") ?? [0],
-                                     dilation: c.ints("dilation") ?? [1], ceilMode: c.bool("ceil_mode", default: false))
+            y = Functional.maxPool2d(
+                x, kernel: kernel, stride: c.ints("stride"), padding: c.ints("padding") ?? [0],
+                dilation: c.ints("dilation") ?? [1], ceilMode: c.bool("ceil_mode", default: false))
         case "avg":
-            y = Functional.avgPool2d(x, kernel: kernel, stride: c.ints("stride"), padding: c.ints("padding") ?? [0],
-                                     ceilMode: c.bool("ceil_mode", default: false),
-                                     countIncludePad: c.bool("count_include_pad", default: true))
+            y = Functional.avgPool2d(
+                x, kernel: kernel, stride: c.ints("stride"), padding: c.ints("padding") ?? [0],
+                ceilMode: c.bool("ceil_mode", default: false),
+                countIncludePad: c.bool("count_include_pad", default: true))
         case "adaptive_avg": y = Functional.adaptiveAvgPool2d(x, outputSize: c.ints("output_size")!)
         case "adaptive_max": y = Functional.adaptiveMaxPool2d(x, outputSize: c.ints("output_size")!)
         case let kind:
@@ -141,11 +147,16 @@ enum OperatorRunners {
         switch c.string("kind") {
         case "batch_norm":
             let rm = c.tensor("running_mean"), rv = c.tensor("running_var")
-            y = Functional.batchNorm(x, runningMean: rm, runningVar: rv, weight: w, bias: b,
-                                     training: c.bool("training", default: true),
-                                     momentum: Float(c.double("momentum", default: 0.1)), eps: eps)
-            if let rm, let expected = c.tensor("running_mean_after") { assertClose(rm, expected, "\(label) running_mean"); n += 1 }
-            if let rv, let expected = c.tensor("running_var_after") { assertClose(rv, expected, "\(label) running_var"); n += 1 }
+            y = Functional.batchNorm(
+                x, runningMean: rm, runningVar: rv, weight: w, bias: b,
+                training: c.bool("training", default: true),
+                momentum: Float(c.double("momentum", default: 0.1)), eps: eps)
+            if let rm, let expected = c.tensor("running_mean_after") {
+                assertClose(rm, expected, "\(label) running_mean"); n += 1
+            }
+            if let rv, let expected = c.tensor("running_var_after") {
+                assertClose(rv, expected, "\(label) running_var"); n += 1
+            }
         case "group_norm":
             y = Functional.groupNorm(x, groups: c.int("num_groups", default: 1), weight: w, bias: b, eps: eps)
         case "layer_norm":
@@ -155,8 +166,11 @@ enum OperatorRunners {
             XCTFail("\(label): unknown norm '\(kind ?? "")'")
             return 0
         }
-        return n + compare(c, label, output: y, inputs: [("input", x)] + (w.map { [("weight", $0)] } ?? [])
-                           + (b.map { [("bias", $0)] } ?? []))
+        return n
+            + compare(
+                c, label, output: y,
+                inputs: [("input", x)] + (w.map { [("weight", $0)] } ?? [])
+                    + (b.map { [("bias", $0)] } ?? []))
     }
 
     static func resample(_ c: FixtureCase, _ label: String) throws -> Int {
@@ -165,17 +179,20 @@ enum OperatorRunners {
         if mode == "linear" {
             let w = leaf(c, "weight")!, b = leaf(c, "bias")
             let y = Functional.linear(x, weight: w, bias: b)
-            return compare(c, label, output: y, inputs: [("input", x), ("weight", w)] + (b.map { [("bias", $0)] } ?? []))
+            return compare(
+                c, label, output: y, inputs: [("input", x), ("weight", w)] + (b.map { [("bias", $0)] } ?? []))
         }
         let size: [Int]
-        if let s = c.ints("size") { size = s.count == 1 ? [s[0], s[0]] : s }
-        else {
+        if let s = c.ints("size") {
+            size = s.count == 1 ? [s[0], s[0]] : s
+        } else {
             let scale = c.double("scale", default: 1)
             size = [Int((Double(x.shape[2]) * scale).rounded(.down)), Int((Double(x.shape[3]) * scale).rounded(.down))]
         }
         let y: Tensor
         switch mode {
-        case "bilinear": y = Functional.resizeBilinear(x, size: size, alignCorners: c.bool("align_corners", default: false))
+        case "bilinear":
+            y = Functional.resizeBilinear(x, size: size, alignCorners: c.bool("align_corners", default: false))
         case "nearest": y = Functional.resizeNearest(x, size: size)
         default:
             XCTFail("\(label): unknown resample mode '\(mode)'")
@@ -189,9 +206,10 @@ enum OperatorRunners {
         let value: Tensor
         switch c.string("kind") {
         case "cross_entropy":
-            value = Functional.crossEntropy(logits, target: target, classWeights: c.doubles("class_weights")?.map { Float($0) },
-                                            ignoreIndex: c.ints("ignore_index")?.first ?? -100,
-                                            labelSmoothing: Float(c.double("label_smoothing", default: 0)))
+            value = Functional.crossEntropy(
+                logits, target: target, classWeights: c.doubles("class_weights")?.map { Float($0) },
+                ignoreIndex: c.ints("ignore_index")?.first ?? -100,
+                labelSmoothing: Float(c.double("label_smoothing", default: 0)))
         case "bce_with_logits": value = Functional.binaryCrossEntropyWithLogits(logits, target: target)
         case "dice": value = Functional.diceLoss(logits, target: target, smooth: Float(c.double("smooth", default: 1)))
         case let kind:
@@ -199,11 +217,16 @@ enum OperatorRunners {
             return 0
         }
         var n = 0
-        if let expected = c.tensor("loss") { assertClose(value.reshaped(expected.shape), expected, "\(label) loss"); n += 1 }
+        if let expected = c.tensor("loss") {
+            assertClose(value.reshaped(expected.shape), expected, "\(label) loss"); n += 1
+        }
         if let expected = c.tensor("grad_logits") {
             value.backward()
-            if let g = logits.grad { assertClose(g, expected, "\(label) grad_logits"); n += 1 }
-            else { XCTFail("\(label): no gradient for logits") }
+            if let g = logits.grad {
+                assertClose(g, expected, "\(label) grad_logits"); n += 1
+            } else {
+                XCTFail("\(label): no gradient for logits")
+            }
         }
         return n
     }

@@ -8,8 +8,10 @@ import XCTest
 extension VectorLoopTests {
     var allVariants: [String] { ["scalar"] + variants }
 
-    func assertNear(_ a: Float, _ b: Double, scale: Double, _ what: String, file: StaticString = #filePath,
-                    line: UInt = #line) {
+    func assertNear(
+        _ a: Float, _ b: Double, scale: Double, _ what: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         XCTAssertLessThanOrEqual(Swift.abs(Double(a) - b), 1e-5 * max(1, scale), what, file: file, line: line)
     }
 
@@ -34,8 +36,9 @@ extension VectorLoopTests {
                         guarded(n, { y[$0] }) { py in
                             for masked in [false, true] {
                                 var a: Float = 0, b: Float = 0
-                                tk_gradient_moments_variant(isa, pg, px, masked ? UnsafePointer(py) : nil, n,
-                                                            Float(mean), &a, &b)
+                                tk_gradient_moments_variant(
+                                    isa, pg, px, masked ? UnsafePointer(py) : nil, n,
+                                    Float(mean), &a, &b)
                                 let gm = (0..<n).map { !masked || y[$0] > 0 ? Double(gr[$0]) : 0 }
                                 let ra = gm.reduce(0, +)
                                 let rb = (0..<n).reduce(0.0) { $0 + gm[$1] * (Double(x[$1]) - mean) }
@@ -57,14 +60,16 @@ extension VectorLoopTests {
                 let y = (0..<n).map { _ in g.nextNormal() }
                 for training in [Int32(0), 1] {
                     for masked in [false, true] {
-                        var c = tk_batchnorm_grad(k: 0.7, count: Float(n), mean: 0.2, inv_std: 1.3, sum_g: 0.4,
-                                                  sum_gx: -0.6, training: training)
+                        var c = tk_batchnorm_grad(
+                            k: 0.7, count: Float(n), mean: 0.2, inv_std: 1.3, sum_g: 0.4,
+                            sum_gx: -0.6, training: training)
                         let got: [Float] = guarded(n, { x[$0] }) { px in
                             guarded(n, { gr[$0] }) { pg in
                                 guarded(n, { y[$0] }) { py in
                                     guarded(n, { _ in .nan }) { out in
-                                        tk_batchnorm_input_grad_variant(isa, pg, px, masked ? UnsafePointer(py) : nil,
-                                                                        n, &c, out)
+                                        tk_batchnorm_input_grad_variant(
+                                            isa, pg, px, masked ? UnsafePointer(py) : nil,
+                                            n, &c, out)
                                         return Array(UnsafeBufferPointer(start: out, count: n))
                                     }
                                 }
@@ -72,10 +77,13 @@ extension VectorLoopTests {
                         }
                         for i in 0..<n {
                             let gi = !masked || y[i] > 0 ? Double(gr[i]) : 0
-                            let want = training == 1
+                            let want =
+                                training == 1
                                 ? 0.7 * (Double(n) * gi - 0.4 - (Double(x[i]) - 0.2) * 1.3 * -0.6)
                                 : 0.7 * gi
-                            assertNear(got[i], want, scale: Double(n) * 2, "\(isa) n \(n) training \(training) masked \(masked) [\(i)]")
+                            assertNear(
+                                got[i], want, scale: Double(n) * 2,
+                                "\(isa) n \(n) training \(training) masked \(masked) [\(i)]")
                         }
                     }
                 }
@@ -86,7 +94,7 @@ extension VectorLoopTests {
     func testBinaryOperators() {
         var g = RandomGenerator(seed: 43)
         let ops: [(tk_binary_op, (Double, Double) -> Double)] = [
-            (TK_ADD, +), (TK_SUB, -), (TK_MUL, *), (TK_DIV, /), (TK_RELU_GRAD, { $1 > 0 ? $0 : 0 }),
+            (TK_ADD, +), (TK_SUB, -), (TK_MUL, *), (TK_DIV, /), (TK_RELU_GRAD, { $1 > 0 ? $0 : 0 })
         ]
         for isa in allVariants {
             for n in lengths {
@@ -104,8 +112,9 @@ extension VectorLoopTests {
                         }
                         for i in 0..<n {
                             let want = f(Double(a[na == 1 ? 0 : i]), Double(b[nb == 1 ? 0 : i]))
-                            XCTAssertEqual(Double(got[i]), want, accuracy: 1e-6 * max(1, Swift.abs(want)),
-                                           "\(isa) op \(op.rawValue) operands \(operands.rawValue) n \(n) [\(i)]")
+                            XCTAssertEqual(
+                                Double(got[i]), want, accuracy: 1e-6 * max(1, Swift.abs(want)),
+                                "\(isa) op \(op.rawValue) operands \(operands.rawValue) n \(n) [\(i)]")
                         }
                     }
                 }
@@ -135,15 +144,20 @@ extension VectorLoopTests {
                     let got: [Float] = guarded(n, { p0[$0] }) { p in
                         guarded(n, { _ in .nan }) { b in
                             for (step, gs) in grads.enumerated() {
-                                var h = tk_sgd_params(lr: 0.1, momentum: momentum, weight_decay: 0.01,
-                                                      nesterov: nesterov, first: step == 0 ? 1 : 0)
-                                gs.withUnsafeBufferPointer { tk_sgd_variant(isa, p, $0.baseAddress, momentum == 0 ? nil : b, n, &h) }
+                                var h = tk_sgd_params(
+                                    lr: 0.1, momentum: momentum, weight_decay: 0.01,
+                                    nesterov: nesterov, first: step == 0 ? 1 : 0)
+                                gs.withUnsafeBufferPointer {
+                                    tk_sgd_variant(isa, p, $0.baseAddress, momentum == 0 ? nil : b, n, &h)
+                                }
                             }
                             return Array(UnsafeBufferPointer(start: p, count: n))
                         }
                     }
                     for j in 0..<n {
-                        assertNear(got[j], want[j], scale: 1, "\(isa) sgd momentum \(momentum) nesterov \(nesterov) n \(n) [\(j)]")
+                        assertNear(
+                            got[j], want[j], scale: 1,
+                            "\(isa) sgd momentum \(momentum) nesterov \(nesterov) n \(n) [\(j)]")
                     }
                 }
             }

@@ -7,9 +7,12 @@ import XCTest
 extension VectorLoopTests {
     func testExpAndLogWithinTwoUlp() {
         var g = RandomGenerator(seed: 51)
-        let special: [Float] = [0, -0.0, 1, -1, 88, -87, -87.5, -100, 100, .infinity, -.infinity, .nan,
-                                Float.leastNormalMagnitude, Float.greatestFiniteMagnitude, 1e-30, 0.5, 2]
-        let values = special + (0..<2000).map { _ in g.nextFloat() * 180 - 90 }
+        let special: [Float] = [
+            0, -0.0, 1, -1, 88, -87, -87.5, -100, 100, .infinity, -.infinity, .nan,
+            Float.leastNormalMagnitude, Float.greatestFiniteMagnitude, 1e-30, 0.5, 2
+        ]
+        let values =
+            special + (0..<2000).map { _ in g.nextFloat() * 180 - 90 }
             + (0..<500).map { _ in Foundation.exp(g.nextFloat() * 160 - 80) }
         for isa in allVariants {
             var e = [Float](repeating: 0, count: values.count), l = e
@@ -18,12 +21,19 @@ extension VectorLoopTests {
                 let we = Foundation.exp(Double(x)), wl = Foundation.log(Double(x))
                 if x.isNaN || x < 0 { XCTAssertTrue(l[i].isNaN, "\(isa) log(\(x)) = \(l[i])") }
                 if x.isNaN { XCTAssertTrue(e[i].isNaN, "\(isa) exp(nan)"); continue }
-                if x < -87.3 { XCTAssertEqual(e[i], 0, "\(isa) exp(\(x))") }
-                else if x > 88.7 { XCTAssertEqual(e[i], .infinity, "\(isa) exp(\(x))") }
-                else { XCTAssertLessThanOrEqual(Swift.abs(Double(e[i]) - we), 2 * Double(Float(we).ulp), "\(isa) exp(\(x)) = \(e[i]), want \(we)") }
+                if x < -87.3 {
+                    XCTAssertEqual(e[i], 0, "\(isa) exp(\(x))")
+                } else if x > 88.7 {
+                    XCTAssertEqual(e[i], .infinity, "\(isa) exp(\(x))")
+                } else {
+                    XCTAssertLessThanOrEqual(
+                        Swift.abs(Double(e[i]) - we), 2 * Double(Float(we).ulp),
+                        "\(isa) exp(\(x)) = \(e[i]), want \(we)")
+                }
                 if x > 0 && x.isFinite {
-                    XCTAssertLessThanOrEqual(Swift.abs(Double(l[i]) - wl), max(2 * Double(Float(wl).ulp), 1e-7),
-                                             "\(isa) log(\(x)) = \(l[i]), want \(wl)")
+                    XCTAssertLessThanOrEqual(
+                        Swift.abs(Double(l[i]) - wl), max(2 * Double(Float(wl).ulp), 1e-7),
+                        "\(isa) log(\(x)) = \(l[i]), want \(wl)")
                 }
                 if x == 0 { XCTAssertTrue(l[i].isNaN || l[i] == -.infinity, "\(isa) log(0)") }
             }
@@ -48,13 +58,17 @@ extension VectorLoopTests {
                         }
                         for i in 0..<count {
                             let column = (0..<channels).map { Double(x[$0 * stride + i]) }
-                            let m = column.max()!, lse = m + Foundation.log(column.map { Foundation.exp($0 - m) }.reduce(0, +))
+                            let m = column.max()!,
+                                lse = m + Foundation.log(column.map { Foundation.exp($0 - m) }.reduce(0, +))
                             for j in 0..<channels {
                                 let v = got[j * stride + i]
-                                if column.contains(where: \.isNaN) { XCTAssertTrue(v.isNaN, "\(isa) NaN lost"); continue }
+                                if column.contains(where: \.isNaN) {
+                                    XCTAssertTrue(v.isNaN, "\(isa) NaN lost"); continue
+                                }
                                 let want = log == 1 ? column[j] - lse : Foundation.exp(column[j] - lse)
-                                XCTAssertEqual(Double(v), want, accuracy: 2e-6 * max(1, Swift.abs(want)),
-                                               "\(isa) C \(channels) n \(count) log \(log) [\(j), \(i)]")
+                                XCTAssertEqual(
+                                    Double(v), want, accuracy: 2e-6 * max(1, Swift.abs(want)),
+                                    "\(isa) C \(channels) n \(count) log \(log) [\(j), \(i)]")
                             }
                         }
                         for i in count..<stride { XCTAssertEqual(got[i], 7, "\(isa) wrote past the pixels") }
@@ -75,9 +89,10 @@ extension VectorLoopTests {
                     let w = (0..<channels).map { _ in 0.5 + g.nextFloat() }
                     for smoothing: Float in [0, 0.1] {
                         let got: [Float] = w.withUnsafeBufferPointer { wp in
-                            var h = tk_cross_entropy_grad_params(weights: wp.baseAddress, weight_total: w.reduce(0, +),
-                                                                 smoothing: smoothing, scale: 0.25, ignore_index: -100,
-                                                                 has_ignore: 1)
+                            var h = tk_cross_entropy_grad_params(
+                                weights: wp.baseAddress, weight_total: w.reduce(0, +),
+                                smoothing: smoothing, scale: 0.25, ignore_index: -100,
+                                has_ignore: 1)
                             return guarded(channels * count, { logp[$0] }) { lp in
                                 guarded(count, { target[$0] }) { tp in
                                     guarded(channels * count, { _ in .nan }) { out in
@@ -93,11 +108,14 @@ extension VectorLoopTests {
                                 if target[i] != -100 {
                                     let y = Int(target[i]), p = Foundation.exp(Double(logp[j * count + i]))
                                     let s = Double(smoothing), wt = Double(w.reduce(0, +))
-                                    want = 0.25 * ((1 - s) * Double(w[y]) * (p - (j == y ? 1 : 0))
-                                                   + s / Double(channels) * (p * wt - Double(w[j])))
+                                    want =
+                                        0.25
+                                        * ((1 - s) * Double(w[y]) * (p - (j == y ? 1 : 0))
+                                            + s / Double(channels) * (p * wt - Double(w[j])))
                                 }
-                                XCTAssertEqual(Double(got[j * count + i]), want, accuracy: 1e-6,
-                                               "\(isa) C \(channels) n \(count) smoothing \(smoothing) [\(j), \(i)]")
+                                XCTAssertEqual(
+                                    Double(got[j * count + i]), want, accuracy: 1e-6,
+                                    "\(isa) C \(channels) n \(count) smoothing \(smoothing) [\(j), \(i)]")
                             }
                         }
                     }

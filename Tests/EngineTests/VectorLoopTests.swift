@@ -62,7 +62,11 @@ final class VectorLoopTests: XCTestCase {
         for isa in variants {
             for ow in lengths {
                 let values: [Float] = (0..<(4 * ow)).map { i in
-                    switch i % 11 { case 3: return .nan; case 5, 6: return 1; default: return Float(g.nextInt(4)) }
+                    switch i % 11 {
+                    case 3: return .nan;
+                    case 5, 6: return 1;
+                    default: return Float(g.nextInt(4))
+                    }
                 }
                 func pool(_ v: String) -> ([Float], [UInt8]) {
                     guarded(2 * ow, { values[$0] }) { r0 in
@@ -94,13 +98,16 @@ final class VectorLoopTests: XCTestCase {
     func testMaxPoolPlane() {
         var g = RandomGenerator(seed: 34)
         for isa in variants {
-            for (h, w, k, s, p, d) in [(9, 13, 3, 2, 1, 1), (1, 1, 3, 2, 1, 1), (17, 33, 2, 1, 0, 2), (8, 65, 5, 3, 2, 1),
-                                       (6, 112, 3, 2, 1, 1), (5, 2, 3, 1, 0, 1), (4, 9, 3, 2, 2, 1)] {
+            for (h, w, k, s, p, d) in [
+                (9, 13, 3, 2, 1, 1), (1, 1, 3, 2, 1, 1), (17, 33, 2, 1, 0, 2), (8, 65, 5, 3, 2, 1),
+                (6, 112, 3, 2, 1, 1), (5, 2, 3, 1, 0, 1), (4, 9, 3, 2, 2, 1)
+            ] {
                 let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1
                 let x: [Float] = (0..<(h * w)).map { i in i % 13 == 4 ? .nan : Float(g.nextInt(5)) }
-                let geometry = tk_pool_geom(h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k),
-                                            kw: Int32(k), sh: Int32(s), sw: Int32(s), ph: Int32(p), pw: Int32(p),
-                                            dh: Int32(d), dw: Int32(d))
+                let geometry = tk_pool_geom(
+                    h: Int32(h), w: Int32(w), oh: Int32(oh), ow: Int32(ow), kh: Int32(k),
+                    kw: Int32(k), sh: Int32(s), sw: Int32(s), ph: Int32(p), pw: Int32(p),
+                    dh: Int32(d), dw: Int32(d))
                 func pool(_ v: String) -> ([Float], [Int32]) {
                     guarded(h * w, { x[$0] }) { src in
                         var out = [Float](repeating: 0, count: oh * ow), am = [Int32](repeating: -7, count: oh * ow)
@@ -119,7 +126,8 @@ final class VectorLoopTests: XCTestCase {
                         return out
                     }
                     for i in a.indices {
-                        XCTAssertTrue(c[i] == b[i] || (c[i].isNaN && b[i].isNaN), "\(name) no argmax [\(i)] \(c[i]) vs \(b[i])")
+                        XCTAssertTrue(
+                            c[i] == b[i] || (c[i].isNaN && b[i].isNaN), "\(name) no argmax [\(i)] \(c[i]) vs \(b[i])")
                     }
                 }
                 for oy in 0..<oh {
@@ -169,9 +177,11 @@ final class VectorLoopTests: XCTestCase {
             for n in lengths {
                 for decoupled in [Int32(0), 1] {
                     let p0 = (0..<n).map { _ in g.nextNormal() }, g0 = (0..<n).map { _ in g.nextNormal() }
-                    let m0 = (0..<n).map { _ in g.nextNormal() * 0.1 }, v0 = (0..<n).map { _ in Swift.abs(g.nextNormal()) * 0.01 }
-                    var h = tk_adam_params(lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01,
-                                           step_size: 1e-3 / 0.19, bias_correction2_sqrt: 0.0447, decoupled: decoupled)
+                    let m0 = (0..<n).map { _ in g.nextNormal() * 0.1 },
+                        v0 = (0..<n).map { _ in Swift.abs(g.nextNormal()) * 0.01 }
+                    var h = tk_adam_params(
+                        lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01,
+                        step_size: 1e-3 / 0.19, bias_correction2_sqrt: 0.0447, decoupled: decoupled)
                     func step(_ v: String) -> [Float] {
                         guarded(n, { p0[$0] }) { p in
                             guarded(n, { g0[$0] }) { gp in

@@ -20,21 +20,33 @@ final class WinogradTests: XCTestCase {
         let (n, ci, h, wd) = (x[0], x[1], x[2], x[3])
         let cg = ci / groups, mg = co / groups
         let oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2
-        for b in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
-            let gi = o / mg
-            for c in 0..<cg { for ky in 0..<3 { for kx in 0..<3 {
-                let iy = y + ky - pad, ix = xx + kx - pad
-                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                body(((b * co + o) * oh + y) * ow + xx, ((b * ci + gi * cg + c) * h + iy) * wd + ix,
-                     ((o * cg + c) * 3 + ky) * 3 + kx)
-            } } }
-        } } } }
+        for b in 0..<n {
+            for o in 0..<co {
+                for y in 0..<oh {
+                    for xx in 0..<ow {
+                        let gi = o / mg
+                        for c in 0..<cg {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let iy = y + ky - pad, ix = xx + kx - pad
+                                    guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                    body(
+                                        ((b * co + o) * oh + y) * ow + xx, ((b * ci + gi * cg + c) * h + iy) * wd + ix,
+                                        ((o * cg + c) * 3 + ky) * 3 + kx)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// y[n, g*M + m] = conv(x, w) in float64 with front/back padding `pad`, 3x3, stride 1.
     func reference(x: Tensor, w: Tensor, groups: Int, pad: Int) -> [Double] {
         let xs = x.scalars, ws = w.scalars
-        var out = [Double](repeating: 0, count: x.shape[0] * w.shape[0] * (x.shape[2] + 2 * pad - 2) * (x.shape[3] + 2 * pad - 2))
+        var out = [Double](
+            repeating: 0, count: x.shape[0] * w.shape[0] * (x.shape[2] + 2 * pad - 2) * (x.shape[3] + 2 * pad - 2))
         forEachTap(input: x.shape, outChannels: w.shape[0], groups: groups, pad: pad) { o, i, k in
             out[o] += Double(xs[i]) * Double(ws[k])
         }
@@ -125,7 +137,9 @@ final class WinogradTests: XCTestCase {
         let x = Tensor.randn([1, 5, 7, 10], generator: &gen), w = Tensor.randn([9, 5, 3, 3], generator: &gen)
         let scale = (0..<9).map { Float($0) * 0.25 - 1 }, shift = (0..<9).map { Float($0 % 3) - 1 }
         let epilogue = ConvEpilogue(scale: scale, shift: shift, relu: true)
-        let y = ConvRoute.forcing(.winograd) { withNoGrad { Functional.conv(x, weight: w, padding: .same, epilogue: epilogue) } }
+        let y = ConvRoute.forcing(.winograd) {
+            withNoGrad { Functional.conv(x, weight: w, padding: .same, epilogue: epilogue) }
+        }
         let plain = reference(x: x, w: w, groups: 1, pad: 1)
         let expected = plain.enumerated().map { i, v in max(0, v * Double(scale[i / 70]) + Double(shift[i / 70])) }
         XCTAssertLessThan(scaledError(y.scalars, expected), 1e-5)
@@ -147,21 +161,26 @@ final class WinogradTests: XCTestCase {
                     var v = [Float](repeating: .nan, count: vCount)
                     let scratch = GuardedFloats(tk_winograd_input_scratch(count))
                     src.withUnsafeBufferPointer { s in
-                        tk_winograd_input_variant(name, s.baseAddress!, h * width, Int32(h), Int32(width), Int32(channels),
-                                                  1, 1, tilesX, 1, Int32(count), &v, channels * count, count, scratch.pointer)
+                        tk_winograd_input_variant(
+                            name, s.baseAddress!, h * width, Int32(h), Int32(width), Int32(channels),
+                            1, 1, tilesX, 1, Int32(count), &v, channels * count, count, scratch.pointer)
                     }
                     return v
                 }
                 let want = input("portable"), got = input(isa)
-                for i in 0..<vCount { XCTAssertEqual(got[i], want[i], accuracy: 1e-4 * max(1, abs(want[i])), "\(isa) input \(count) [\(i)]") }
+                for i in 0..<vCount {
+                    XCTAssertEqual(
+                        got[i], want[i], accuracy: 1e-4 * max(1, abs(want[i])), "\(isa) input \(count) [\(i)]")
+                }
                 let oh = h - 2, ow = width
                 func output(_ name: String) -> [Float] {
                     var out = [Float](repeating: -7, count: 2 * oh * ow)
                     let scratch = GuardedFloats(tk_winograd_output_scratch(count))
                     let scale: [Float] = [0.5, -2], shift: [Float] = [0.25, 1]
                     want.withUnsafeBufferPointer { m in
-                        tk_winograd_output_variant(name, m.baseAddress!, 2 * count, count, 2, tilesX, 1, Int32(count),
-                                                   &out, oh * ow, Int32(oh), Int32(ow), scale, shift, 1, scratch.pointer)
+                        tk_winograd_output_variant(
+                            name, m.baseAddress!, 2 * count, count, 2, tilesX, 1, Int32(count),
+                            &out, oh * ow, Int32(oh), Int32(ow), scale, shift, 1, scratch.pointer)
                     }
                     return out
                 }
@@ -169,19 +188,24 @@ final class WinogradTests: XCTestCase {
                     var w = [Float](repeating: .nan, count: vCount)
                     let scratch = GuardedFloats(tk_winograd_gradient_scratch(count))
                     src.withUnsafeBufferPointer { s in
-                        tk_winograd_gradient_variant(name, s.baseAddress!, h * width, Int32(h), Int32(width),
-                                                     Int32(channels), tilesX, 1, Int32(count), &w, channels * count,
-                                                     count, scratch.pointer)
+                        tk_winograd_gradient_variant(
+                            name, s.baseAddress!, h * width, Int32(h), Int32(width),
+                            Int32(channels), tilesX, 1, Int32(count), &w, channels * count,
+                            count, scratch.pointer)
                     }
                     return w
                 }
                 let wantGrad = gradient("portable"), gotGrad = gradient(isa)
                 for i in 0..<vCount {
-                    XCTAssertEqual(gotGrad[i], wantGrad[i], accuracy: 1e-4 * max(1, abs(wantGrad[i])), "\(isa) gradient \(count) [\(i)]")
+                    XCTAssertEqual(
+                        gotGrad[i], wantGrad[i], accuracy: 1e-4 * max(1, abs(wantGrad[i])),
+                        "\(isa) gradient \(count) [\(i)]")
                 }
                 let wantOut = output("portable"), gotOut = output(isa)
                 for i in wantOut.indices {
-                    XCTAssertEqual(gotOut[i], wantOut[i], accuracy: 1e-3 * max(1, abs(wantOut[i])), "\(isa) output \(count) [\(i)]")
+                    XCTAssertEqual(
+                        gotOut[i], wantOut[i], accuracy: 1e-3 * max(1, abs(wantOut[i])), "\(isa) output \(count) [\(i)]"
+                    )
                 }
             }
         }
@@ -219,7 +243,9 @@ final class GuardedFloats {
 /// and a band starting inside the image; each source plane ends at a guard page, so no read passes its last row.
 final class SingleRowConvolutionTests: XCTestCase {
     func testVariantsAgreeWithADirectSum() {
-        let variants: [String] = ["portable", "avx2", "avx512"].filter { $0 == "portable" || tk_kernel_named($0) != nil }
+        let variants: [String] = ["portable", "avx2", "avx512"].filter {
+            $0 == "portable" || tk_kernel_named($0) != nil
+        }
         var gen = RandomGenerator(seed: 5)
         for isa in variants {
             for width in [1, 2, 15, 16, 17, 31, 32, 33, 63, 100, 129] {
@@ -236,19 +262,25 @@ final class SingleRowConvolutionTests: XCTestCase {
                             let rows = outHeight - first
                             var out = [Float](repeating: .nan, count: rows * outWidth)
                             let planes: [UnsafePointer<Float>?] = sources.map { UnsafePointer($0.pointer) }
-                            tk_conv3x3_single_row_variant(isa, planes, Int32(channels), Int32(height), Int32(width),
-                                                          Int32(-pad), Int32(-pad), w, Int32(first), Int32(rows),
-                                                          Int32(outWidth), &out, outWidth)
+                            tk_conv3x3_single_row_variant(
+                                isa, planes, Int32(channels), Int32(height), Int32(width),
+                                Int32(-pad), Int32(-pad), w, Int32(first), Int32(rows),
+                                Int32(outWidth), &out, outWidth)
                             for r in 0..<rows {
                                 for x in 0..<outWidth {
                                     var s = 0.0
-                                    for c in 0..<channels { for ky in 0..<3 { for kx in 0..<3 {
-                                        let sy = first + r - pad + ky, sx = x - pad + kx
-                                        guard sy >= 0, sy < height, sx >= 0, sx < width else { continue }
-                                        s += Double(w[c * 9 + ky * 3 + kx]) * Double(values[c][sy * width + sx])
-                                    } } }
-                                    XCTAssertEqual(Double(out[r * outWidth + x]), s, accuracy: 1e-4 * max(1, abs(s)),
-                                                   "\(isa) \(height)x\(width) pad \(pad) first \(first) [\(r), \(x)]")
+                                    for c in 0..<channels {
+                                        for ky in 0..<3 {
+                                            for kx in 0..<3 {
+                                                let sy = first + r - pad + ky, sx = x - pad + kx
+                                                guard sy >= 0, sy < height, sx >= 0, sx < width else { continue }
+                                                s += Double(w[c * 9 + ky * 3 + kx]) * Double(values[c][sy * width + sx])
+                                            }
+                                        }
+                                    }
+                                    XCTAssertEqual(
+                                        Double(out[r * outWidth + x]), s, accuracy: 1e-4 * max(1, abs(s)),
+                                        "\(isa) \(height)x\(width) pad \(pad) first \(first) [\(r), \(x)]")
                                 }
                             }
                         }

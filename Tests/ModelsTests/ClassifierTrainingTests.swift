@@ -9,8 +9,10 @@ import XCTest
 /// samples they never saw, each in a few seconds.
 final class ClassifierTrainingTests: XCTestCase {
     /// Trains `model` with Adam on `trainCount` samples for `epochs` and returns accuracy on 400 held-out ones.
-    func trainAndValidate(_ model: Module, size: Int, trainCount: Int, epochs: Int, batch: Int, learningRate: Float,
-                          seed: UInt64) -> Double {
+    func trainAndValidate(
+        _ model: Module, size: Int, trainCount: Int, epochs: Int, batch: Int, learningRate: Float,
+        seed: UInt64
+    ) -> Double {
         // Normalised as the loader normalises images: about zero mean and unit spread.
         func normalised(_ x: Tensor) -> Tensor { (x - 0.4) * (1 / 0.3) }
         let train = ShapeSample.batch(size: size, seed: seed, range: 0..<trainCount)
@@ -38,24 +40,27 @@ final class ClassifierTrainingTests: XCTestCase {
         let predicted = withNoGrad { model(normalised(val.images)) }.argmax(axis: 1).scalars
         let correct = zip(predicted, val.labels.scalars).filter { $0 == $1 }.count
         let accuracy = Double(correct) / Double(val.labels.count)
-        print("\(type(of: model)): validation accuracy \(accuracy) after \(epochs) epochs of \(trainCount) "
-              + "(\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
+        print(
+            "\(type(of: model)): validation accuracy \(accuracy) after \(epochs) epochs of \(trainCount) "
+                + "(\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         return accuracy
     }
 
     func testLeNet5LearnsShapes() {
         var g = RandomGenerator(seed: 1)
         let model = LeNet5(classes: 4, generator: &g)
-        let accuracy = trainAndValidate(model, size: 32, trainCount: 4000, epochs: 10, batch: 32, learningRate: 3e-3,
-                                        seed: 11)
+        let accuracy = trainAndValidate(
+            model, size: 32, trainCount: 4000, epochs: 10, batch: 32, learningRate: 3e-3,
+            seed: 11)
         XCTAssertGreaterThanOrEqual(accuracy, 0.95)
     }
 
     func testResNetLearnsShapes() {
         var g = RandomGenerator(seed: 2)
         let model = ResNet(ResNetConfig(depth: 18, inChannels: 1, classes: 4, width: 16), generator: &g)
-        let accuracy = trainAndValidate(model, size: 32, trainCount: 3000, epochs: 3, batch: 32, learningRate: 2e-3,
-                                        seed: 12)
+        let accuracy = trainAndValidate(
+            model, size: 32, trainCount: 3000, epochs: 3, batch: 32, learningRate: 2e-3,
+            seed: 12)
         XCTAssertGreaterThanOrEqual(accuracy, 0.95)
     }
 }

@@ -10,9 +10,12 @@ final class LeNetTests: XCTestCase {
         var g = RandomGenerator(seed: 0)
         let model = LeNet5(classes: 10, generator: &g)
         XCTAssertEqual(model.parameters.map(\.count).reduce(0, +), 61_706, "LeNet-5 has 61,706 parameters")
-        XCTAssertEqual(model.namedParameters().map(\.name),
-                       ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
-                        "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"])
+        XCTAssertEqual(
+            model.namedParameters().map(\.name),
+            [
+                "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+                "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"
+            ])
         let x = Tensor.randn([3, 1, 32, 32], generator: &g)
         XCTAssertEqual(model(x).shape, [3, 10])
         XCTAssertEqual(LeNet5(classes: 4, style: .modern, generator: &g)(x).shape, [3, 4])

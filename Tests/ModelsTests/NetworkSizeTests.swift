@@ -9,9 +9,12 @@ final class NetworkSizeTests: XCTestCase {
         let specs: [NetworkSpec] = [
             NetworkSpec(unet: UNetConfig(inChannels: 1, classes: 2, depth: 2, width: 4)),
             NetworkSpec(unet: UNetConfig(inChannels: 3, classes: 5, depth: 3, width: 6, batchNorm: false)),
-            NetworkSpec(unet: UNetConfig(inChannels: 2, classes: 3, depth: 1, width: 5, upsampling: .bilinear, padding: .valid)),
+            NetworkSpec(
+                unet: UNetConfig(inChannels: 2, classes: 3, depth: 1, width: 5, upsampling: .bilinear, padding: .valid)),
             NetworkSpec(resnetUNet: ResNetUNetConfig(encoder: 18, inChannels: 1, classes: 3)),
-            NetworkSpec(resnetUNet: ResNetUNetConfig(encoder: 50, inChannels: 3, classes: 2, decoderChannels: [64, 32, 16, 8, 4])),
+            NetworkSpec(
+                resnetUNet: ResNetUNetConfig(
+                    encoder: 50, inChannels: 3, classes: 2, decoderChannels: [64, 32, 16, 8, 4]))
         ]
         for spec in specs {
             var g = RandomGenerator(seed: 1)

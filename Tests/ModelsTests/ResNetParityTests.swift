@@ -27,7 +27,8 @@ final class ResNetParityTests: XCTestCase {
             let ours = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor.grad!) })
             let checked = fixture.checkedGradients
             XCTAssertFalse(checked.isEmpty)
-            let expected = try Dictionary(uniqueKeysWithValues: checked.map { ($0, try ref.tensor("train.grad.\($0)")) })
+            let expected = try Dictionary(
+                uniqueKeysWithValues: checked.map { ($0, try ref.tensor("train.grad.\($0)")) })
             if Self.mismatches(ours, expected).isEmpty { continue }
             // A ReLU whose float32 input lies within rounding of zero has no well-defined side: PyTorch's sum and
             // ours, added in another order, may put it on either, and every gradient upstream of it moves (by about
@@ -38,17 +39,21 @@ final class ResNetParityTests: XCTestCase {
             let probe = ReLUDecisions(model: model)
             let plain = probe.gradients(x, target, flips: [])
             for name in checked {
-                assertClose(plain.grads[name]!, ours[name]!, atol: 1e-6, rtol: 1e-5, "\(fixture.arch) explicit forward \(name)")
+                assertClose(
+                    plain.grads[name]!, ours[name]!, atol: 1e-6, rtol: 1e-5, "\(fixture.arch) explicit forward \(name)")
             }
             let (flips, remaining) = probe.explain(expected, x: x, target: target)
             if remaining.isEmpty {
-                print("\(fixture.arch): gradients match PyTorch once these \(flips.count) of \(plain.ambiguous.count) ReLU "
-                      + "inputs within rounding of zero take its side: " + flips.map(\.description).joined(separator: ", "))
+                print(
+                    "\(fixture.arch): gradients match PyTorch once these \(flips.count) of \(plain.ambiguous.count) ReLU "
+                        + "inputs within rounding of zero take its side: "
+                        + flips.map(\.description).joined(separator: ", "))
             } else {
                 let relative = checked.map { name in
                     String(format: "%@ %.2e", name, Self.relativeError(ours[name]!, expected[name]!))
                 }
-                XCTFail("\(fixture.arch): gradients differ from PyTorch (\(plain.ambiguous.count) ambiguous ReLUs: "
+                XCTFail(
+                    "\(fixture.arch): gradients differ from PyTorch (\(plain.ambiguous.count) ambiguous ReLUs: "
                         + "\(plain.ambiguous.prefix(20))):\n" + remaining.joined(separator: "\n")
                         + "\n||ours - PyTorch|| / ||PyTorch|| per tensor: " + relative.joined(separator: ", "))
             }
@@ -80,19 +85,23 @@ final class ResNetParityTests: XCTestCase {
     /// the correct ones with one tensor off by 1%.
     func testTheGradientCheckRejectsRealBugs() throws {
         let folder = try SharedFixtures.require(SharedFixtures.torchFolder)
-        guard let fixture = try ResNetFixture.all(in: folder).first else { return XCTFail("no ResNet fixture in \(folder.path)") }
+        guard let fixture = try ResNetFixture.all(in: folder).first else {
+            return XCTFail("no ResNet fixture in \(folder.path)")
+        }
         let model = try fixture.model()
         model.train()
         let ref = fixture.reference
         let x = try ref.tensor("train.input"), target = try ref.tensor("train.target")
-        let expected = try Dictionary(uniqueKeysWithValues: fixture.checkedGradients.map { ($0, try ref.tensor("train.grad.\($0)")) })
+        let expected = try Dictionary(
+            uniqueKeysWithValues: fixture.checkedGradients.map { ($0, try ref.tensor("train.grad.\($0)")) })
         let leaky = ReLUDecisions(model: model, negativeSlope: 0.1)
         XCTAssertFalse(leaky.explain(expected, x: x, target: target).remaining.isEmpty, "a leaky ReLU passed")
         var scaled = expected
         let name = fixture.checkedGradients[0]
         scaled[name] = expected[name]! * Tensor([1.01], shape: [1])
-        XCTAssertFalse(ReLUDecisions(model: model).explain(scaled, x: x, target: target).remaining.isEmpty,
-                       "a 1% error in \(name) passed")
+        XCTAssertFalse(
+            ReLUDecisions(model: model).explain(scaled, x: x, target: target).remaining.isEmpty,
+            "a 1% error in \(name) passed")
     }
 }
 
@@ -186,8 +195,9 @@ struct ResNetFixture {
             let arch = String(name.dropLast(".weights.safetensors".count))
             let refURL = folder.appendingPathComponent("\(arch).reference.safetensors")
             guard arch.hasPrefix("resnet"), FileManager.default.fileExists(atPath: refURL.path) else { return nil }
-            return ResNetFixture(arch: arch, weights: try SafeTensorsFile(contentsOf: folder.appendingPathComponent(name)),
-                                 reference: try SafeTensorsFile(contentsOf: refURL))
+            return ResNetFixture(
+                arch: arch, weights: try SafeTensorsFile(contentsOf: folder.appendingPathComponent(name)),
+                reference: try SafeTensorsFile(contentsOf: refURL))
         }
     }
 
@@ -206,7 +216,8 @@ struct ResNetFixture {
     /// Parameter names listed in the reference's `checked_grads`.
     var checkedGradients: [String] {
         guard let text = reference.metadata["checked_grads"], let data = text.data(using: .utf8),
-              let list = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+            let list = try? JSONSerialization.jsonObject(with: data) as? [String]
+        else { return [] }
         return list
     }
 }

@@ -27,7 +27,9 @@ final class ResNetTests: XCTestCase {
         let x = Tensor.randn([2, 1, 64, 96], generator: &g)
         XCTAssertEqual(withNoGrad { model(x) }.shape, [2, 7])
         let features = withNoGrad { model.features(x) }
-        XCTAssertEqual(features.map(\.shape), [[2, 64, 32, 48], [2, 256, 16, 24], [2, 512, 8, 12], [2, 1024, 4, 6], [2, 2048, 2, 3]])
+        XCTAssertEqual(
+            features.map(\.shape),
+            [[2, 64, 32, 48], [2, 256, 16, 24], [2, 512, 8, 12], [2, 1024, 4, 6], [2, 2048, 2, 3]])
         let encoder = ResNet(ResNetConfig(depth: 18, classes: 0), generator: &g)
         XCTAssertNil(encoder.fc)
         XCTAssertFalse(encoder.namedParameters().contains { $0.name.hasPrefix("fc") })

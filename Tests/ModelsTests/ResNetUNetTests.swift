@@ -13,8 +13,10 @@ final class ResNetUNetTests: XCTestCase {
         // segmentation_models_pytorch 0.5: sum(p.numel() for p in Unet("resnet34", classes=1).parameters())
         XCTAssertEqual(model.parameters.map(\.count).reduce(0, +), 24_436_369)
         let names = Set(model.stateDict().map(\.name))
-        for key in ["encoder.conv1.weight", "encoder.layer4.2.conv2.weight", "decoder.blocks.0.conv1.0.weight",
-                    "decoder.blocks.4.conv2.1.running_var", "segmentation_head.0.weight", "segmentation_head.0.bias"] {
+        for key in [
+            "encoder.conv1.weight", "encoder.layer4.2.conv2.weight", "decoder.blocks.0.conv1.0.weight",
+            "decoder.blocks.4.conv2.1.running_var", "segmentation_head.0.weight", "segmentation_head.0.bias"
+        ] {
             XCTAssertTrue(names.contains(key), "missing \(key)")
         }
         XCTAssertFalse(names.contains { $0.hasPrefix("encoder.fc") })

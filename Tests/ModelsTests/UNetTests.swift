@@ -11,9 +11,11 @@ final class UNetTests: XCTestCase {
         let y = withNoGrad { model(Tensor.randn([2, 3, 16, 12], generator: &g)) }
         XCTAssertEqual(y.shape, [2, 4, 16, 12])
         let names = Set(model.stateDict().map(\.name))
-        for key in ["encoder.0.0.weight", "encoder.0.1.running_mean", "encoder.0.1.num_batches_tracked",
-                    "encoder.2.3.weight", "decoder.0.up.weight", "decoder.0.up.bias", "decoder.1.conv.4.bias",
-                    "head.weight", "head.bias"] {
+        for key in [
+            "encoder.0.0.weight", "encoder.0.1.running_mean", "encoder.0.1.num_batches_tracked",
+            "encoder.2.3.weight", "decoder.0.up.weight", "decoder.0.up.bias", "decoder.1.conv.4.bias",
+            "head.weight", "head.bias"
+        ] {
             XCTAssertTrue(names.contains(key), "missing \(key)")
         }
         XCTAssertFalse(names.contains("encoder.0.0.bias"), "convs followed by batch norm carry no bias")
@@ -66,7 +68,8 @@ final class UNetTests: XCTestCase {
         let model = UNet(UNetConfig(inChannels: 1, classes: 2, depth: 1, width: 4), generator: &g)
         // Level 0 at 8x8: 1->4 and 4->4; level 1 at 4x4: 4->8, 8->8; up 8->4 (2x2 s2); 8->4, 4->4; head 4->2.
         let conv = { (a: Int, b: Int, k: Int, p: Int) in 2.0 * Double(a * b * k * k * p) }
-        let expected = conv(1, 4, 3, 64) + conv(4, 4, 3, 64) + conv(4, 8, 3, 16) + conv(8, 8, 3, 16)
+        let expected =
+            conv(1, 4, 3, 64) + conv(4, 4, 3, 64) + conv(4, 8, 3, 16) + conv(8, 8, 3, 16)
             + 2.0 * Double(8 * 4 * 4 * 16) + conv(8, 4, 3, 64) + conv(4, 4, 3, 64) + conv(4, 2, 1, 64)
         XCTAssertEqual(model.forwardFlops(batch: 1, height: 8, width: 8), expected)
     }
@@ -129,7 +132,8 @@ final class UNetOptionsTests: XCTestCase {
         let whole = withNoGrad { model(big) }
         let window = big.sliced(axis: 2, shift..<(shift + input)).sliced(axis: 3, shift..<(shift + input)).contiguous()
         let part = withNoGrad { model(window) }.scalars
-        let expected = whole.sliced(axis: 2, shift..<(shift + out)).sliced(axis: 3, shift..<(shift + out)).contiguous().scalars
+        let expected = whole.sliced(axis: 2, shift..<(shift + out)).sliced(axis: 3, shift..<(shift + out)).contiguous()
+            .scalars
         XCTAssertEqual(part.count, expected.count)
         for i in part.indices { XCTAssertEqual(part[i], expected[i], accuracy: 1e-5) }
     }

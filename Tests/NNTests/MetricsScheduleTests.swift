@@ -76,14 +76,17 @@ final class MetricsScheduleTests: XCTestCase {
         let ones = Tensor.ones([2, 4, 4])
         let cw: [Float] = [0.5, 2, 1]
         for loss in SegmentationLoss.allCases where loss != .dice {
-            XCTAssertEqual(loss(logits, target, pixelWeights: ones).item, loss(logits, target).item, accuracy: 1e-5, "\(loss)")
+            XCTAssertEqual(
+                loss(logits, target, pixelWeights: ones).item, loss(logits, target).item, accuracy: 1e-5, "\(loss)")
         }
-        XCTAssertEqual(SegmentationLoss.ce(logits, target, classWeights: cw, pixelWeights: ones).item,
-                       Functional.crossEntropy(logits, target: target, classWeights: cw).item, accuracy: 1e-5)
+        XCTAssertEqual(
+            SegmentationLoss.ce(logits, target, classWeights: cw, pixelWeights: ones).item,
+            Functional.crossEntropy(logits, target: target, classWeights: cw).item, accuracy: 1e-5)
         // Doubling one pixel's weight adds its term once more to the sum.
         var w = [Float](repeating: 1, count: 32)
         w[5] = 2
-        let single = Tensor([Float](repeating: 0, count: 32).enumerated().map { $0.offset == 5 ? 1 : 0 }, shape: [2, 4, 4])
+        let single = Tensor(
+            [Float](repeating: 0, count: 32).enumerated().map { $0.offset == 5 ? 1 : 0 }, shape: [2, 4, 4])
         for loss in [SegmentationLoss.ce, .bce, .focal] {
             let weighted = loss(logits, target, pixelWeights: Tensor(w, shape: [2, 4, 4])).item
             let base = loss(logits, target).item, extra = loss(logits, target, pixelWeights: single).item

@@ -26,10 +26,13 @@ final class ModuleTests: XCTestCase {
 
     func testDottedKeysAndLoading() throws {
         let m = Outer()
-        XCTAssertEqual(m.stateDict().map(\.name),
-                       ["layer1.weight", "bn1.weight", "layer1.running_mean", "bn1.running_mean"])
-        try m.load(["layer1.weight": Tensor([4, 5, 6], shape: [3]), "bn1.weight": Tensor([7, 8, 9], shape: [3]),
-                    "layer1.running_mean": Tensor([1, 1, 1], shape: [3]), "bn1.running_mean": Tensor.zeros([3])])
+        XCTAssertEqual(
+            m.stateDict().map(\.name),
+            ["layer1.weight", "bn1.weight", "layer1.running_mean", "bn1.running_mean"])
+        try m.load([
+            "layer1.weight": Tensor([4, 5, 6], shape: [3]), "bn1.weight": Tensor([7, 8, 9], shape: [3]),
+            "layer1.running_mean": Tensor([1, 1, 1], shape: [3]), "bn1.running_mean": Tensor.zeros([3])
+        ])
         XCTAssertEqual(m.a.weight.scalars, [4, 5, 6])
         XCTAssertEqual(m.a.runningMean.scalars, [1, 1, 1])
         XCTAssertThrowsError(try m.load(["layer1.weight": Tensor.zeros([4])], strict: false))

@@ -19,8 +19,10 @@ final class CheckpointValidationTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     /// `good` with its `info` (or `training`) metadata edited by `edit`, and tensors by `tensors`.
-    func mutated(_ name: String, info edit: (inout [String: Any]) -> Void = { _ in }, training: String? = nil,
-                 tensors: (inout [(name: String, tensor: Tensor)]) -> Void = { _ in }) throws -> URL {
+    func mutated(
+        _ name: String, info edit: (inout [String: Any]) -> Void = { _ in }, training: String? = nil,
+        tensors: (inout [(name: String, tensor: Tensor)]) -> Void = { _ in }
+    ) throws -> URL {
         let good = dir.appendingPathComponent("good.safetensors")
         if !FileManager.default.fileExists(atPath: good.path) { try TesseraProcess.checkpoint(channels: 1, at: good) }
         let file = try SafeTensorsFile(contentsOf: good)
@@ -38,28 +40,54 @@ final class CheckpointValidationTests: XCTestCase {
 
     func testEveryBadFieldIsAnErrorNamingIt() throws {
         func unet(_ edit: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
-            { info in var u = info["unet"] as! [String: Any]; edit(&u); info["unet"] = u }
+            { info in
+                var u = info["unet"] as! [String: Any]; edit(&u); info["unet"] = u
+            }
         }
         let cases: [(name: String, field: String, url: URL)] = [
             ("crop-zero", "info.crop", try mutated("crop-zero") { $0["crop"] = 0 }),
             ("crop-negative", "info.crop", try mutated("crop-negative") { $0["crop"] = -64 }),
             ("std-zero", "info.normalizationStd", try mutated("std-zero") { $0["normalizationStd"] = [0] }),
             ("mean-empty", "info.normalizationMean", try mutated("mean-empty") { $0["normalizationMean"] = [Float]() }),
-            ("colours-short", "info.classColors", try mutated("colours-short") { $0["classColors"] = [[0, 0], [1, 1, 1], [2, 2, 2]] }),
-            ("colour-range", "info.classColors", try mutated("colour-range") { $0["classColors"] = [[0, 0, 0], [1, 1, 1], [2, 2, 999]] }),
-            ("names-escape", "info.classNames", try mutated("names-escape") { $0["classNames"] = ["bg", "../../escape", "c2"] }),
+            (
+                "colours-short", "info.classColors",
+                try mutated("colours-short") { $0["classColors"] = [[0, 0], [1, 1, 1], [2, 2, 2]] }
+            ),
+            (
+                "colour-range", "info.classColors",
+                try mutated("colour-range") { $0["classColors"] = [[0, 0, 0], [1, 1, 1], [2, 2, 999]] }
+            ),
+            (
+                "names-escape", "info.classNames",
+                try mutated("names-escape") { $0["classNames"] = ["bg", "../../escape", "c2"] }
+            ),
             ("names-count", "info.classNames", try mutated("names-count") { $0["classNames"] = ["bg", "cell"] }),
-            ("names-control", "info.classNames", try mutated("names-control") { $0["classNames"] = ["bg", "a\nb", "c2"] }),
-            ("huge", "info.unet", try mutated("huge", info: unet { $0["width"] = 1024; $0["depth"] = 8 })),
+            (
+                "names-control", "info.classNames",
+                try mutated("names-control") { $0["classNames"] = ["bg", "a\nb", "c2"] }
+            ),
+            (
+                "huge", "info.unet",
+                try mutated(
+                    "huge",
+                    info: unet {
+                        $0["width"] = 1024; $0["depth"] = 8
+                    })
+            ),
             ("step-negative", "info.step", try mutated("step-negative") { $0["step"] = -1 }),
             ("epoch-negative", "info.epoch", try mutated("epoch-negative") { $0["epoch"] = -3 }),
             ("depth-range", "unet.depth", try mutated("depth-range", info: unet { $0["depth"] = 99 })),
             ("training-unreadable", "training", try mutated("training-unreadable", training: "{\"images\": 5}")),
-            ("nan-weights", "non-finite", try mutated("nan-weights", tensors: { list in
-                let t = list[0].tensor.contiguous()
-                t.pointer[0] = .nan
-                list[0] = (list[0].name, t)
-            })),
+            (
+                "nan-weights", "non-finite",
+                try mutated(
+                    "nan-weights",
+                    tensors: { list in
+                        let t = list[0].tensor.contiguous()
+                        t.pointer[0] = .nan
+                        list[0] = (list[0].name, t)
+                    })
+            )
         ]
         for c in cases {
             XCTAssertThrowsError(try Checkpoint.read(c.url), c.name) { error in
@@ -68,8 +96,10 @@ final class CheckpointValidationTests: XCTestCase {
             for command in ["segment", "explain"] {
                 let out = dir.appendingPathComponent("out-\(c.name)-\(command)")
                 let before = TesseraProcess.files(under: dir)
-                let r = try TesseraProcess.run([command, dir.appendingPathComponent("in").path, "--model", c.url.path,
-                                                "--out", out.path])
+                let r = try TesseraProcess.run([
+                    command, dir.appendingPathComponent("in").path, "--model", c.url.path,
+                    "--out", out.path
+                ])
                 XCTAssertTrue(r.exited, "\(c.name) \(command): crashed\n\(r.stderr.prefix(400))")
                 XCTAssertNotEqual(r.status, 0, "\(c.name) \(command)")
                 XCTAssertTrue(r.stderr.contains(c.field), "\(c.name) \(command): \(r.stderr.prefix(400))")

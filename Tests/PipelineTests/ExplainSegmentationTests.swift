@@ -14,8 +14,9 @@ final class ExplainSegmentationTests: XCTestCase {
     func testMembraneGradCAMLiesOnTheMembranes() throws {
         let checkpoint = try ISBICheckpoint.trained.get()
         let isbi = ISBICheckpoint.folder
-        let dataset = try SegmentationDataset(images: isbi.appendingPathComponent("images"),
-                                              masks: isbi.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
+        let dataset = try SegmentationDataset(
+            images: isbi.appendingPathComponent("images"),
+            masks: isbi.appendingPathComponent("masks"), maskKind: .binary, classes: 2)
         let validation = dataset.split(validationFraction: 0.2, seed: 0).validation.pairs.map(\.image.path)
         XCTAssertEqual(validation.count, 4)
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-explain-\(UUID().uuidString)")
@@ -31,7 +32,10 @@ final class ExplainSegmentationTests: XCTestCase {
         XCTAssertEqual(summary.failed, 0)
         let mass = try XCTUnwrap(summary.meanMassInTruth)
         let area = summary.records.compactMap(\.truthArea).reduce(0, +) / Double(summary.records.count)
-        print(String(format: "ISBI membrane Grad-CAM (decoder.3): %.4f of the mass on membrane + 2 px (%.4f of the area)", mass, area))
+        print(
+            String(
+                format: "ISBI membrane Grad-CAM (decoder.3): %.4f of the mass on membrane + 2 px (%.4f of the area)",
+                mass, area))
         // A uniform map puts `area` of its mass on the band (the trivial baseline); the map must beat it clearly.
         XCTAssertGreaterThan(mass, 0.5)
         XCTAssertGreaterThan(mass, area + 0.25, "barely better than a uniform map")
@@ -69,7 +73,8 @@ final class ExplainSegmentationTests: XCTestCase {
             o.outputs = [.raw]
             o.rawFormat = .npy
             configure(&o)
-            let run = try ExplainRun(model: checkpoint, options: o, settings: BatchSettings(out: root.appendingPathComponent(name)))
+            let run = try ExplainRun(
+                model: checkpoint, options: o, settings: BatchSettings(out: root.appendingPathComponent(name)))
             run.log = { _ in }
             let record = try XCTUnwrap(run.run(inputs: [image.path]).records.first)
             XCTAssertEqual(record.status, .done, record.error ?? "")
@@ -84,16 +89,27 @@ final class ExplainSegmentationTests: XCTestCase {
         }
         let (whole, wholeRecord) = try explain({ _ in }, "default")
         XCTAssertEqual(wholeRecord.classIndex, 1, "the most predicted class other than 0")
-        let (boxed, boxRecord) = try explain({ $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1" }, "box")
-        let (masked, maskRecord) = try explain({ $0.targetMask = maskURL; $0.targetClass = "1" }, "mask")
-        let (layerCAM, _) = try explain({ $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1"
-                                          $0.method = .layercam }, "layercam")
+        let (boxed, boxRecord) = try explain(
+            {
+                $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1"
+            }, "box")
+        let (masked, maskRecord) = try explain(
+            {
+                $0.targetMask = maskURL; $0.targetClass = "1"
+            }, "mask")
+        let (layerCAM, _) = try explain(
+            {
+                $0.box = PixelWindow(x: 0, y: 0, width: 128, height: 128); $0.targetClass = "1"
+                $0.method = .layercam
+            }, "layercam")
         XCTAssertEqual(boxRecord.regionPixels, 128 * 128)
         XCTAssertEqual(maskRecord.regionPixels, 128 * 128)
         XCTAssertEqual(boxRecord.score!, maskRecord.score!, accuracy: 1e-3 * abs(boxRecord.score!))
         XCTAssertEqual(boxed, masked)
-        print(String(format: "corner share: Grad-CAM whole-image target %.3f, corner box %.3f; Layer-CAM corner box %.3f",
-                     cornerShare(whole), cornerShare(boxed), cornerShare(layerCAM)))
+        print(
+            String(
+                format: "corner share: Grad-CAM whole-image target %.3f, corner box %.3f; Layer-CAM corner box %.3f",
+                cornerShare(whole), cornerShare(boxed), cornerShare(layerCAM)))
         // The corner is 1/16 of the image, a uniform map's share (the baseline both bars are far from).
         XCTAssertGreaterThan(cornerShare(layerCAM), 0.95)
         XCTAssertLessThan(cornerShare(whole), 0.2)

@@ -24,7 +24,8 @@ final class GradCAMParityTests: XCTestCase {
             let weights = try SafeTensorsFile(contentsOf: folder.appendingPathComponent("\(arch).weights.safetensors"))
             var state: [String: Tensor] = [:]
             for n in weights.names { state[n] = try weights.tensor(n) }
-            let config = try XCTUnwrap(ResNetConfig.inferred(fromShapes: state.mapValues(\.shape)), "\(arch): not a ResNet")
+            let config = try XCTUnwrap(
+                ResNetConfig.inferred(fromShapes: state.mapValues(\.shape)), "\(arch): not a ResNet")
             var g = RandomGenerator(seed: 0)
             let model = ResNet(config, generator: &g)
             try model.load(state)
@@ -40,19 +41,24 @@ final class GradCAMParityTests: XCTestCase {
                     model.train()
                     _ = withNoGrad { model(try! reference.tensor("train.input")) }
                     model.eval()
-                    print("\(arch): gradcam tensors follow the train-mode forward of train.input (running statistics updated)")
+                    print(
+                        "\(arch): gradcam tensors follow the train-mode forward of train.input (running statistics updated)"
+                    )
                 }
                 assertClose(withNoGrad { model(input) }, expected, "\(arch) gradcam.logits")
             }
             for layer in layers {
-                let result = try GradCAM(method: .gradcam, layer: layer).explain(model: model, input: input,
-                                                                                target: .classLogit(classIndex))
+                let result = try GradCAM(method: .gradcam, layer: layer).explain(
+                    model: model, input: input,
+                    target: .classLogit(classIndex))
                 let label = "\(arch) gradcam.\(layer)"
-                assertClose(Tensor(result.weights, shape: [result.weights.count]),
-                            try reference.tensor("gradcam.\(layer).weights"), "\(label).weights")
+                assertClose(
+                    Tensor(result.weights, shape: [result.weights.count]),
+                    try reference.tensor("gradcam.\(layer).weights"), "\(label).weights")
                 assertClose(result.cam, try reference.tensor("gradcam.\(layer).cam"), "\(label).cam")
-                assertClose(Tensor(result.heatmap, shape: [result.height, result.width]),
-                            try reference.tensor("gradcam.\(layer).heatmap"), "\(label).heatmap")
+                assertClose(
+                    Tensor(result.heatmap, shape: [result.height, result.width]),
+                    try reference.tensor("gradcam.\(layer).heatmap"), "\(label).heatmap")
                 XCTAssertFalse(result.isZero, label)
                 checked += 1
             }

@@ -24,25 +24,41 @@ final class GradCAMTests: XCTestCase {
         let c = 2
         let grad = (0..<k).map { fc[c * k + $0] / Float(h * w) }
         func closedMap(_ weight: (Int) -> Float, perPosition: Bool) -> [Float] {
-            (0..<(h * w)).map { i in max(0, (0..<k).reduce(Float(0)) { s, j in
-                s + (perPosition ? max(grad[j], 0) : weight(j)) * av[j * h * w + i] }) }
+            (0..<(h * w)).map { i in
+                max(
+                    0,
+                    (0..<k).reduce(Float(0)) { s, j in
+                        s + (perPosition ? max(grad[j], 0) : weight(j)) * av[j * h * w + i]
+                    })
+            }
         }
-        let gradcam = try GradCAM(method: .gradcam, layer: "layer4").explain(model: model, input: x, target: .classLogit(c))
-        assertClose(Tensor(gradcam.weights, shape: [k]), Tensor(grad, shape: [k]), atol: 1e-6, rtol: 1e-4, "gradcam weights")
-        assertClose(gradcam.cam, Tensor(closedMap({ grad[$0] }, perPosition: false), shape: [h, w]), atol: 1e-5, rtol: 1e-4, "gradcam map")
+        let gradcam = try GradCAM(method: .gradcam, layer: "layer4").explain(
+            model: model, input: x, target: .classLogit(c))
+        assertClose(
+            Tensor(gradcam.weights, shape: [k]), Tensor(grad, shape: [k]), atol: 1e-6, rtol: 1e-4, "gradcam weights")
+        assertClose(
+            gradcam.cam, Tensor(closedMap({ grad[$0] }, perPosition: false), shape: [h, w]), atol: 1e-5, rtol: 1e-4,
+            "gradcam map")
 
         let plusWeights = (0..<k).map { j -> Float in
             let d = grad[j], s = (0..<(h * w)).reduce(Float(0)) { $0 + av[j * h * w + $1] }
             return d == 0 ? 0 : Float(h * w) * max(d, 0) * d * d / (2 * d * d + s * d * d * d + 1e-6)
         }
-        let plus = try GradCAM(method: .gradcamPlusPlus, layer: "layer4").explain(model: model, input: x, target: .classLogit(c))
-        assertClose(Tensor(plus.weights, shape: [k]), Tensor(plusWeights, shape: [k]), atol: 1e-6, rtol: 1e-3, "gradcam++ weights")
-        assertClose(plus.cam, Tensor(closedMap({ plusWeights[$0] }, perPosition: false), shape: [h, w]), atol: 1e-5, rtol: 1e-3,
-                    "gradcam++ map")
+        let plus = try GradCAM(method: .gradcamPlusPlus, layer: "layer4").explain(
+            model: model, input: x, target: .classLogit(c))
+        assertClose(
+            Tensor(plus.weights, shape: [k]), Tensor(plusWeights, shape: [k]), atol: 1e-6, rtol: 1e-3,
+            "gradcam++ weights")
+        assertClose(
+            plus.cam, Tensor(closedMap({ plusWeights[$0] }, perPosition: false), shape: [h, w]), atol: 1e-5, rtol: 1e-3,
+            "gradcam++ map")
 
-        let layer = try GradCAM(method: .layercam, layer: "layer4").explain(model: model, input: x, target: .classLogit(c))
+        let layer = try GradCAM(method: .layercam, layer: "layer4").explain(
+            model: model, input: x, target: .classLogit(c))
         XCTAssertTrue(layer.weights.isEmpty)
-        assertClose(layer.cam, Tensor(closedMap({ _ in 0 }, perPosition: true), shape: [h, w]), atol: 1e-5, rtol: 1e-4, "layercam map")
+        assertClose(
+            layer.cam, Tensor(closedMap({ _ in 0 }, perPosition: true), shape: [h, w]), atol: 1e-5, rtol: 1e-4,
+            "layercam map")
 
         // The heatmap is the map stretched over the input (3x3 -> 96x96) and scaled to [0, 1].
         XCTAssertEqual(gradcam.heatmap.count, 96 * 96)
@@ -115,20 +131,25 @@ final class GradCAMTests: XCTestCase {
     func testClassifierGradCAMPeaksInsideTheObject() throws {
         let (model, size, seed) = ShapeClassifier.trained
         let validation = (1_000_000..<1_000_200).map { ShapeSample(size: size, seed: seed, index: $0) }
-        let baseline = validation.map { Double($0.box.width * $0.box.height) / Double(size * size) }.reduce(0, +)
+        let baseline =
+            validation.map { Double($0.box.width * $0.box.height) / Double(size * size) }.reduce(0, +)
             / Double(validation.count)
         let bars: [CAMMethod: Double] = [.gradcam: 0.9, .gradcamPlusPlus: 0.85, .layercam: 0.85]
-        for (layer, method) in [("layer4", CAMMethod.gradcam), ("layer3", .gradcam), ("layer4", .gradcamPlusPlus), ("layer4", .layercam)] {
+        for (layer, method) in [
+            ("layer4", CAMMethod.gradcam), ("layer3", .gradcam), ("layer4", .gradcamPlusPlus), ("layer4", .layercam)
+        ] {
             var hits = 0
             for s in validation {
                 let x = ShapeClassifier.normalised(Tensor(s.pixels, shape: [1, 1, size, size]))
                 let predicted = Int(withNoGrad { model(x) }.argmax(axis: 1).scalars[0])
-                let r = try GradCAM(method: method, layer: layer).explain(model: model, input: x, target: .classLogit(predicted))
+                let r = try GradCAM(method: method, layer: layer).explain(
+                    model: model, input: x, target: .classLogit(predicted))
                 if ShapeClassifier.contains(s.box, ExplainRun.peak(r.heatmap, width: size)) { hits += 1 }
             }
             let share = Double(hits) / Double(validation.count)
-            print("shapes ResNet-18: \(method.rawValue) peak at \(layer) inside the box in \(hits) of \(validation.count) "
-                  + "images (random peak: \(String(format: "%.3f", baseline)))")
+            print(
+                "shapes ResNet-18: \(method.rawValue) peak at \(layer) inside the box in \(hits) of \(validation.count) "
+                    + "images (random peak: \(String(format: "%.3f", baseline)))")
             XCTAssertGreaterThanOrEqual(share, bars[method] ?? 1, "\(method.rawValue) at \(layer)")
             XCTAssertGreaterThanOrEqual(share, baseline + 0.5, "\(method.rawValue) at \(layer)")
         }
@@ -146,14 +167,19 @@ final class GradCAMTests: XCTestCase {
         let samples = (2_000_000..<2_000_012).map { ShapeSample(size: size, seed: seed, index: $0) }
         for (i, s) in samples.enumerated() {
             let bytes = s.pixels.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
-            try ImageCodec.write(Image(width: size, height: size, channels: 1, samples: .uint8(bytes)),
-                                 to: images.appendingPathComponent(String(format: "shape%02d.png", i)))
+            try ImageCodec.write(
+                Image(width: size, height: size, channels: 1, samples: .uint8(bytes)),
+                to: images.appendingPathComponent(String(format: "shape%02d.png", i)))
         }
         try Data("not a png".utf8).write(to: images.appendingPathComponent("broken.png"))
         let weights = root.appendingPathComponent("shapes-resnet18.safetensors")
-        try SafeTensorsFile.write(model.stateDict(), metadata: ["mean": "[0.4]", "std": "[0.3]",
-                                                                "classes": "[\"square\",\"disc\",\"triangle\",\"cross\"]"],
-                                  to: weights)
+        try SafeTensorsFile.write(
+            model.stateDict(),
+            metadata: [
+                "mean": "[0.4]", "std": "[0.3]",
+                "classes": "[\"square\",\"disc\",\"triangle\",\"cross\"]"
+            ],
+            to: weights)
         var options = ExplainOptions()
         options.colormap = .turbo
         let run = try ExplainRun(model: weights, options: options, settings: BatchSettings(out: out))
@@ -202,7 +228,8 @@ enum ShapeClassifier {
 
     /// Whether a peak (pixel centres) lies in the box.
     static func contains(_ b: PixelWindow, _ p: (x: Double, y: Double)) -> Bool {
-        Double(b.x) <= p.x && p.x <= Double(b.x + b.width - 1) && Double(b.y) <= p.y && p.y <= Double(b.y + b.height - 1)
+        Double(b.x) <= p.x && p.x <= Double(b.x + b.width - 1) && Double(b.y) <= p.y
+            && p.y <= Double(b.y + b.height - 1)
     }
 
     /// About zero mean and unit spread, as the loader normalises images.

@@ -12,7 +12,8 @@ enum ISBICheckpoint {
     static let trained: Result<URL, Error> = Result {
         let isbi = try SharedFixtures.require(folder)
         let run = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-isbi-\(UUID().uuidString)")
-        var c = TrainingConfig(images: isbi.appendingPathComponent("images").path, masks: isbi.appendingPathComponent("masks").path)
+        var c = TrainingConfig(
+            images: isbi.appendingPathComponent("images").path, masks: isbi.appendingPathComponent("masks").path)
         c.width = 8
         c.steps = 40
         c.validateEvery = 40

@@ -7,7 +7,8 @@ final class InputFilesTests: XCTestCase {
     func testFoldersExpandSortedWithRelativePathsAndBadFilesAreReported() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-inputs-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("b/c"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("b/c"), withIntermediateDirectories: true)
         let image = Image(width: 3, height: 2, channels: 1, samples: .uint8([0, 1, 2, 3, 4, 5]))
         for name in ["z.png", "a.PNG", "b/c/deep.png", "b/mid.jpg"] {
             try ImageCodec.write(image, to: root.appendingPathComponent(name))
@@ -21,7 +22,8 @@ final class InputFilesTests: XCTestCase {
         XCTAssertEqual(deep.entries.map(\.relativePath), ["a.PNG", "b/c/deep.png", "b/mid.jpg", "broken.png", "z.png"])
         let direct = try InputFiles([root.appendingPathComponent("b/mid.jpg").path], extensions: [], recursive: false)
         XCTAssertEqual(direct.entries.map(\.relativePath), ["mid.jpg"])
-        XCTAssertThrowsError(try InputFiles([root.appendingPathComponent("missing").path], extensions: [], recursive: false))
+        XCTAssertThrowsError(
+            try InputFiles([root.appendingPathComponent("missing").path], extensions: [], recursive: false))
 
         let reports = deep.entries.map { Inspection(path: $0.url.path) }
         XCTAssertEqual(reports.filter(\.failed).map { URL(fileURLWithPath: $0.path).lastPathComponent }, ["broken.png"])

@@ -15,12 +15,17 @@ final class InspectionTests: XCTestCase {
 
         let ok = Inspection(path: good.path)
         XCTAssertFalse(ok.failed)
-        XCTAssertEqual(ok.lines, ["\(good.path): safetensors, 1 tensors", "  metadata arch = unet",
-                                  "  conv1.weight  F32  [4, 1, 3, 3]"])
+        XCTAssertEqual(
+            ok.lines,
+            [
+                "\(good.path): safetensors, 1 tensors", "  metadata arch = unet",
+                "  conv1.weight  F32  [4, 1, 3, 3]"
+            ])
         let broken = Inspection(path: bad.path)
         XCTAssertTrue(broken.failed)
         XCTAssertEqual(broken.lines.count, 1)
-        XCTAssertTrue(broken.lines[0].hasPrefix("\(bad.path): error: header length 9 runs past the end"), broken.lines[0])
+        XCTAssertTrue(
+            broken.lines[0].hasPrefix("\(bad.path): error: header length 9 runs past the end"), broken.lines[0])
         let missing = Inspection(path: dir.appendingPathComponent("nope.safetensors").path)
         XCTAssertTrue(missing.failed)
         XCTAssertEqual((ok.json["tensors"] as? [[String: Any]])?.first?["shape"] as? [Int], [4, 1, 3, 3])

@@ -19,10 +19,16 @@ final class ModelImportTests: XCTestCase {
 
     func smpCases() throws -> [(name: String, smp: SmpCase, folder: URL)] {
         let folder = try SharedFixtures.require(SharedFixtures.torchFolder)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".smp.json") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
+            $0.hasSuffix(".smp.json")
+        }.sorted()
         XCTAssertFalse(names.isEmpty, "no *.smp.json case in \(folder.path)")
         return try names.map { name in
-            (name, try JSONDecoder().decode(SmpCase.self, from: Data(contentsOf: folder.appendingPathComponent(name))), folder)
+            (
+                name,
+                try JSONDecoder().decode(SmpCase.self, from: Data(contentsOf: folder.appendingPathComponent(name))),
+                folder
+            )
         }
     }
 
@@ -55,7 +61,8 @@ final class ModelImportTests: XCTestCase {
             XCTAssertEqual(logits.shape, expected.shape, name)
             let scale = expected.scalars.map(abs).max() ?? 1
             let worst = zip(logits.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(name): max |difference| \(worst) against logits of scale \(scale)")
+            XCTAssertLessThanOrEqual(
+                worst / scale, 1e-4, "\(name): max |difference| \(worst) against logits of scale \(scale)")
         }
     }
 
@@ -77,11 +84,13 @@ final class ModelImportTests: XCTestCase {
                     XCTAssertTrue(text.contains(key), "\(name): '\(key)' not named in \(text)")
                 }
             }
-            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written for weights that do not fit")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: out.path), "nothing written for weights that do not fit")
             // The wrong class count is a shape mismatch of the head, named as such.
             var wrong = try importJob(smp)
             wrong.classes += 1
-            XCTAssertThrowsError(try wrong.run(weights: folder.appendingPathComponent(smp.weights), out: out)) { error in
+            XCTAssertThrowsError(try wrong.run(weights: folder.appendingPathComponent(smp.weights), out: out)) {
+                error in
                 XCTAssertTrue("\(error)".contains("mis-shaped: segmentation_head.0.weight"), "\(error)")
             }
         }

@@ -13,9 +13,10 @@ final class PipelineConfigTests: XCTestCase {
     /// Parses `yaml` with paths resolved from the package root.
     func parse(_ yaml: String, overrides: [String] = [], checkPaths: Bool = true) throws -> PipelineConfig {
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(root.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
-        return try PipelineReader(file: "test.yaml").parse(yaml, name: "test", overrides: overrides, checkPaths: checkPaths)
+        _ = FileManager.default.changeCurrentDirectoryPath(root.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        return try PipelineReader(file: "test.yaml").parse(
+            yaml, name: "test", overrides: overrides, checkPaths: checkPaths)
     }
 
     func error(_ yaml: String, overrides: [String] = []) -> PipelineError? {
@@ -24,8 +25,8 @@ final class PipelineConfigTests: XCTestCase {
 
     func testShippedPipelinesAreValid() throws {
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(root.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(root.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let quick = try PipelineReader.read(root.appendingPathComponent("pipelines/quickstart.yaml"))
         XCTAssertEqual(quick.training?.classes, 3)
         XCTAssertEqual(quick.training?.width, 16)
@@ -37,8 +38,9 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertEqual(isbi.training?.images, "../shared/data/isbi2012/images")
         XCTAssertEqual(isbi.training?.validationNames, ["slice05", "slice07", "slice11", "slice19"])
         XCTAssertEqual(isbi.training?.steps, 400)
-        let moved = try PipelineReader.read(root.appendingPathComponent("pipelines/isbi2012.yaml"),
-                                            overrides: ["data=/elsewhere/isbi"], checkPaths: false)
+        let moved = try PipelineReader.read(
+            root.appendingPathComponent("pipelines/isbi2012.yaml"),
+            overrides: ["data=/elsewhere/isbi"], checkPaths: false)
         XCTAssertEqual(moved.training?.masks, "/elsewhere/isbi/masks")
     }
 
@@ -75,28 +77,42 @@ final class PipelineConfigTests: XCTestCase {
         let cases: [(String, String)] = [
             ("train:\n  best_metric: mean_dic\n", "mean_dice"), ("train:\n  loss: dice_c\n", "dice_ce"),
             ("train:\n  schedule: cosin\n", "cosine"), ("model:\n  arch: resnet34-une\n", "resnet34-unet"),
-            ("ingest:\n  mask_kind: binry\n", "binary"),
+            ("ingest:\n  mask_kind: binry\n", "binary")
         ]
         for (yaml, suggestion) in cases {
-            let text = yaml.hasPrefix("ingest") ? "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\n"
-                + yaml.dropFirst("ingest:\n".count) : base + yaml
+            let text =
+                yaml.hasPrefix("ingest")
+                ? "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\n"
+                    + yaml.dropFirst("ingest:\n".count) : base + yaml
             let failure = error(text)
-            XCTAssertTrue(failure?.reason.contains("did you mean '\(suggestion)'?") ?? false, "\(yaml): \(String(describing: failure))")
+            XCTAssertTrue(
+                failure?.reason.contains("did you mean '\(suggestion)'?") ?? false,
+                "\(yaml): \(String(describing: failure))")
         }
         XCTAssertEqual(try parse(base + "train:\n  best_metric: mean_iou\n").training?.bestMetric, .meanIoU)
     }
 
     func testOverridesUseTheSameKeysAndChecks() throws {
         let base = "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\ntrain:\n  steps: 10\n"
-        let c = try parse(base, overrides: ["train.steps=25", "model.width=8", "train.class_weights=[1, 2, 3]",
-                                            "segment.inputs=[samples/test/images]", "segment.outputs=[overlay]"])
+        let c = try parse(
+            base,
+            overrides: [
+                "train.steps=25", "model.width=8", "train.class_weights=[1, 2, 3]",
+                "segment.inputs=[samples/test/images]", "segment.outputs=[overlay]"
+            ])
         XCTAssertEqual(c.training?.steps, 25)
         XCTAssertEqual(c.training?.width, 8)
         XCTAssertEqual(c.training?.classWeights, [1, 2, 3])
         XCTAssertEqual(c.segment?.options.outputs, [.overlay, .mask])
-        let walked = try parse(base, overrides: ["explain.inputs=[samples]", "explain.recursive=true", "segment.inputs=[samples]",
-                                                 "segment.recursive=true"])
-        XCTAssertEqual([walked.explain?.recursive, walked.segment?.recursive, walked.segment?.options.recursive], [true, true, true])
+        let walked = try parse(
+            base,
+            overrides: [
+                "explain.inputs=[samples]", "explain.recursive=true", "segment.inputs=[samples]",
+                "segment.recursive=true"
+            ])
+        XCTAssertEqual(
+            [walked.explain?.recursive, walked.segment?.recursive, walked.segment?.options.recursive],
+            [true, true, true])
         XCTAssertEqual(error(base, overrides: ["train.stepz=3"])?.key, "train.stepz")
         XCTAssertNotNil(error(base, overrides: ["train.steps=-3"]))
         XCTAssertNotNil(error(base, overrides: ["nonsense"]))
@@ -104,7 +120,8 @@ final class PipelineConfigTests: XCTestCase {
 
     /// Untrusted files: aliases (the "billion laughs" expansion) and oversized files are refused.
     func testAliasesAndHugeFilesAreRefused() throws {
-        let bomb = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+        let bomb =
+            "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b]\n"
         XCTAssertTrue(error(bomb)?.reason.contains("anchors") ?? false)
         // A quote inside a plain scalar does not hide the anchor (a line scanner took `a'` as opening a quote).
         let hidden = "name: x\nx: [a', &a [1,2], *a]\n"

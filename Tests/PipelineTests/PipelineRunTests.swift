@@ -11,7 +11,8 @@ final class PipelineRunTests: XCTestCase {
     let root = SharedFixtures.packageRoot
 
     func testCommittedSamplesAreTheGeneratedOnes() throws {
-        let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-samples-\(UUID().uuidString)")
+        let fresh = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-samples-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: fresh) }
         let files = try CellSampleSet.generate(into: fresh, seed: 0)
         var bytes = 0
@@ -23,9 +24,11 @@ final class PipelineRunTests: XCTestCase {
         }
         XCTAssertLessThan(bytes, 5 << 20)
         // Every mask holds the three classes; the test images are JPEG.
-        let mask = try MaskDecoder(kind: .label, classes: 3).labels(of: root.appendingPathComponent("samples/train/masks/train00.png"))
+        let mask = try MaskDecoder(kind: .label, classes: 3).labels(
+            of: root.appendingPathComponent("samples/train/masks/train00.png"))
         XCTAssertEqual(Set(mask.ids), [0, 1, 2])
-        XCTAssertEqual(try ImageCodec.info(of: root.appendingPathComponent("samples/test/images/test00.jpg")).format, .jpeg)
+        XCTAssertEqual(
+            try ImageCodec.info(of: root.appendingPathComponent("samples/test/images/test00.jpg")).format, .jpeg)
     }
 
     func testPipelineRunsResumesAndReports() throws {
@@ -53,7 +56,8 @@ final class PipelineRunTests: XCTestCase {
 
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
-        XCTAssertFalse(html.contains("http://") && html.contains("<script"), "the report loads nothing from the network")
+        XCTAssertFalse(
+            html.contains("http://") && html.contains("<script"), "the report loads nothing from the network")
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 2, "loss and metric curves")
         let images = html.components(separatedBy: "src=\"data:image/png;base64,").dropFirst()
         XCTAssertEqual(images.count, 8 + 2, "8 segmentation overlays and 2 Grad-CAM overlays")
@@ -66,9 +70,13 @@ final class PipelineRunTests: XCTestCase {
 
         // The report as a browser shows it: not blank (a blank page, rendered the same way, is).
         if let browser = ReportScreenshot.browser() {
-            let shot = try ReportScreenshot.render(out.appendingPathComponent("report.html").absoluteString, browser: browser)
+            let shot = try ReportScreenshot.render(
+                out.appendingPathComponent("report.html").absoluteString, browser: browser)
             let seen = ReportScreenshot.content(of: shot)
-            print(String(format: "report screenshot: %.1f%% non-background, %d colours", seen.nonBackground * 100, seen.colours))
+            print(
+                String(
+                    format: "report screenshot: %.1f%% non-background, %d colours", seen.nonBackground * 100,
+                    seen.colours))
             XCTAssertEqual([shot.width, shot.height], [1000, 3000])
             XCTAssertGreaterThan(seen.nonBackground, 0.05, "share of the screenshot that is not background")
             XCTAssertGreaterThan(seen.colours, 32, "distinct colours (text, charts, overlays)")

@@ -15,14 +15,15 @@ final class ReadmeChoicesTests: XCTestCase {
     }
 
     func testREADMEListsEveryEnumsCases() throws {
-        let readme = try String(contentsOf: SharedFixtures.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(
+            contentsOf: SharedFixtures.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
         let lists = [
             // `--model unet (...) or --model resnet18-unet\|...`: the plain U-Net is documented apart.
             Architecture.allCases.filter { $0 != .unet }.map(\.rawValue).joined(separator: "\\|"),
             values(MaskEncoding.self), values(OptimizerKind.self), values(LearningRateSchedule.Kind.self),
             values(SegmentationLoss.self), values(ValidationMetric.self), values(UNetConfig.Upsampling.self),
             values(UNetConfig.ConvPadding.self), values(TiledInference.Blend.self), values(CAMMethod.self),
-            values(Colormap.self),
+            values(Colormap.self)
         ]
         for list in lists { XCTAssertTrue(readme.contains(list), "README does not list \(list)") }
     }

@@ -25,8 +25,10 @@ enum ReportScreenshot {
         defer { try? FileManager.default.removeItem(at: png) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: browser)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,3000",
-                             "--screenshot=\(png.path)", page]
+        process.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,3000",
+            "--screenshot=\(png.path)", page
+        ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

@@ -32,8 +32,9 @@ final class SegmentTests: XCTestCase {
         let run = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
         run.log = { _ in }
         let summary = try run.run(inputs: [isbi.appendingPathComponent("images").path])
-        let eval = try Evaluation.run(checkpoint: checkpoint, images: isbi.appendingPathComponent("images"),
-                                      masks: isbi.appendingPathComponent("masks"))
+        let eval = try Evaluation.run(
+            checkpoint: checkpoint, images: isbi.appendingPathComponent("images"),
+            masks: isbi.appendingPathComponent("masks"))
         XCTAssertEqual(summary.records.count, 20)
         for key in ["pixel_accuracy", "mean_iou", "mean_dice", "dice_0", "iou_1"] {
             XCTAssertEqual(summary.metrics![key]!, eval.metrics[key]!, accuracy: 1e-12, key)
@@ -45,7 +46,9 @@ final class SegmentTests: XCTestCase {
         XCTAssertEqual([0, 1].map { c in ids.filter { Int($0) == c }.count }, record.pixels)
         let p0 = try ImageCodec.decode(out.appendingPathComponent("prob/slice03_class0.png"))
         let p1 = try ImageCodec.decode(out.appendingPathComponent("prob/slice03_class1.png"))
-        guard case .uint16(let a) = p0.samples, case .uint16(let b) = p1.samples else { return XCTFail("16-bit maps expected") }
+        guard case .uint16(let a) = p0.samples, case .uint16(let b) = p1.samples else {
+            return XCTFail("16-bit maps expected")
+        }
         for i in stride(from: 0, to: a.count, by: 97) {
             XCTAssertEqual(Int(a[i]) + Int(b[i]), 65535, accuracy: 1)
             XCTAssertEqual(ids[i], a[i] > b[i] ? 0 : 1)
@@ -76,7 +79,9 @@ final class SegmentTests: XCTestCase {
         }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["segment", input.path, "--model", checkpoint.path, "--out", out.path, "--outputs", "mask,prob,overlay"]
+        process.arguments = [
+            "segment", input.path, "--model", checkpoint.path, "--out", out.path, "--outputs", "mask,prob,overlay"
+        ]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -112,9 +117,13 @@ final class SegmentTests: XCTestCase {
                 XCTAssertNoThrow(try ImageCodec.decode(out.appendingPathComponent(file)), file)
             }
         }
-        let leftovers = FileManager.default.enumerator(atPath: out.path)!.compactMap { $0 as? String }.filter { $0.contains(".tmp-") }
+        let leftovers = FileManager.default.enumerator(atPath: out.path)!.compactMap { $0 as? String }.filter {
+            $0.contains(".tmp-")
+        }
         XCTAssertEqual(leftovers, [], "temporary files left behind")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json")))
+            as! [String: Any]
         let s = json["summary"] as! [String: Double]
         XCTAssertEqual(s["existing"]!, Double(existing.count))
         XCTAssertEqual(s["done"]!, Double(40 - existing.count))
@@ -129,12 +138,14 @@ final class SegmentTests: XCTestCase {
         let input = dir.appendingPathComponent("in")
         try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
         for name in ["slice00", "slice02"] {
-            try FileManager.default.copyItem(at: isbi.appendingPathComponent("images/\(name).png"),
-                                             to: input.appendingPathComponent("\(name).png"))
+            try FileManager.default.copyItem(
+                at: isbi.appendingPathComponent("images/\(name).png"),
+                to: input.appendingPathComponent("\(name).png"))
         }
         let whole = try Data(contentsOf: isbi.appendingPathComponent("images/slice01.png"))
         try whole.prefix(whole.count / 3).write(to: input.appendingPathComponent("slice01.png"))
-        let run = try SegmentRun(checkpoint: checkpoint, options: SegmentOptions(), out: dir.appendingPathComponent("out"))
+        let run = try SegmentRun(
+            checkpoint: checkpoint, options: SegmentOptions(), out: dir.appendingPathComponent("out"))
         run.log = { _ in }
         let summary = try run.run(inputs: [input.path])
         XCTAssertEqual(summary.records.map(\.status), [.done, .failed, .done])
@@ -144,7 +155,8 @@ final class SegmentTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/slice02.png").path))
         var strict = SegmentOptions()
         strict.strict = true
-        let stopping = try SegmentRun(checkpoint: checkpoint, options: strict, out: dir.appendingPathComponent("strict"))
+        let stopping = try SegmentRun(
+            checkpoint: checkpoint, options: strict, out: dir.appendingPathComponent("strict"))
         stopping.log = { _ in }
         XCTAssertThrowsError(try stopping.run(inputs: [input.path]))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("strict/slice02.png").path))

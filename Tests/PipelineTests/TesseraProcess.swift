@@ -20,7 +20,8 @@ struct TesseraProcess {
     static var binary: URL { SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera") }
 
     /// `environment` entries are added to (or replace) this process's environment.
-    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result
+    {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("\(binary.path) is missing: build the package (swift build -c release) before the tests")
         }
@@ -44,9 +45,10 @@ struct TesseraProcess {
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, exited: process.terminationReason == .exit,
-                      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, exited: process.terminationReason == .exit,
+            stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
     /// An untrained U-Net checkpoint (depth 2, width 4) taking `channels` input channels, written to `url`.
@@ -54,10 +56,11 @@ struct TesseraProcess {
         let spec = NetworkSpec(unet: UNetConfig(inChannels: channels, classes: classes, depth: 2, width: 4))
         var g = RandomGenerator(seed: 7)
         let model = try spec.build(generator: &g)
-        let info = CheckpointInfo(network: spec, classNames: (0..<classes).map { "c\($0)" },
-                                  classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
-                                  normalizationMean: [Float](repeating: 0.5, count: channels),
-                                  normalizationStd: [Float](repeating: 0.25, count: channels), crop: 32)
+        let info = CheckpointInfo(
+            network: spec, classNames: (0..<classes).map { "c\($0)" },
+            classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
+            normalizationMean: [Float](repeating: 0.5, count: channels),
+            normalizationStd: [Float](repeating: 0.25, count: channels), crop: 32)
         try Checkpoint.write(model: model, optimizer: nil, info: info, training: nil, to: url)
     }
 

@@ -26,7 +26,8 @@ final class TiledInferenceTests: XCTestCase {
         var g = RandomGenerator(seed: seed)
         var pixels = [Float](repeating: 0, count: width * height)
         for _ in 0..<8 {
-            let cx = Float(g.nextInt(width)), cy = Float(g.nextInt(height)), r = 3 + Float(g.nextInt(10)), a = g.nextNormal()
+            let cx = Float(g.nextInt(width)), cy = Float(g.nextInt(height)), r = 3 + Float(g.nextInt(10)),
+                a = g.nextNormal()
             for y in 0..<height {
                 for x in 0..<width {
                     let d = (Float(x) - cx) * (Float(x) - cx) + (Float(y) - cy) * (Float(y) - cy)
@@ -34,8 +35,9 @@ final class TiledInferenceTests: XCTestCase {
                 }
             }
         }
-        return AugmentationSample(width: width, height: height, channels: 1, image: pixels,
-                                  labels: [Int32](repeating: 0, count: width * height))
+        return AugmentationSample(
+            width: width, height: height, channels: 1, image: pixels,
+            labels: [Int32](repeating: 0, count: width * height))
     }
 
     /// One window: the image mirrored outward (torch's reflect padding) to the next multiple of 4 and centred,
@@ -52,8 +54,10 @@ final class TiledInferenceTests: XCTestCase {
             // torch-style reflect padding, applied in steps no wider than the image allows.
             var pads = [(top, sh - 30 - top), (left, sw - 37 - left)]
             while pads.contains(where: { $0.0 > 0 || $0.1 > 0 }) {
-                let step = [(min(pads[0].0, x.shape[2] - 1), min(pads[0].1, x.shape[2] - 1)),
-                            (min(pads[1].0, x.shape[3] - 1), min(pads[1].1, x.shape[3] - 1))]
+                let step = [
+                    (min(pads[0].0, x.shape[2] - 1), min(pads[0].1, x.shape[2] - 1)),
+                    (min(pads[1].0, x.shape[3] - 1), min(pads[1].1, x.shape[3] - 1))
+                ]
                 x = x.padded(spatial: step, mode: .reflect)
                 pads = [(pads[0].0 - step[0].0, pads[0].1 - step[0].1), (pads[1].0 - step[1].0, pads[1].1 - step[1].1)]
             }
@@ -85,17 +89,24 @@ final class TiledInferenceTests: XCTestCase {
         // Tile borders: with 50% overlap of 32-pixel tiles the windows start every 16 px (evenly spread).
         func seam(_ logits: [Float], at columns: [Int]) -> Float {
             var total: Float = 0, n: Float = 0
-            for c in 0..<3 { for y in 0..<80 { for x in columns {
-                total += Swift.abs(logits[(c * 80 + y) * 96 + x] - logits[(c * 80 + y) * 96 + x - 1]); n += 1
-            } } }
+            for c in 0..<3 {
+                for y in 0..<80 {
+                    for x in columns {
+                        total += Swift.abs(logits[(c * 80 + y) * 96 + x] - logits[(c * 80 + y) * 96 + x - 1]); n += 1
+                    }
+                }
+            }
             return total / n
         }
         let borders = [16, 32, 48, 64, 80]
         let reference = seam(whole, at: borders)
         XCTAssertLessThan(seam(out, at: borders), reference * 1.15 + 1e-3, "gaussian blending leaves a seam")
-        let abutting = SegmentationInference.logits(m, sample, inference: TiledInference(tile: 32, overlap: 0, blend: .constant)).scalars
-        XCTAssertGreaterThan(seam(abutting, at: [32, 64]), seam(whole, at: [32, 64]) * 1.15 + 1e-3,
-                             "abutting tiles should show seams (else this test could not see any)")
+        let abutting = SegmentationInference.logits(
+            m, sample, inference: TiledInference(tile: 32, overlap: 0, blend: .constant)
+        ).scalars
+        XCTAssertGreaterThan(
+            seam(abutting, at: [32, 64]), seam(whole, at: [32, 64]) * 1.15 + 1e-3,
+            "abutting tiles should show seams (else this test could not see any)")
     }
 
     /// Test-time augmentation on a model that is itself symmetric changes nothing; on this one it averages.
@@ -107,14 +118,19 @@ final class TiledInferenceTests: XCTestCase {
         // Direct: the average over the 8 transforms of the image of the model's logits mapped back.
         func transformed(_ a: [Float], planes: Int, _ f: (Int, Int) -> (Int, Int)) -> [Float] {
             var out = a
-            for p in 0..<planes { for y in 0..<32 { for x in 0..<32 { let (sx, sy) = f(x, y); out[p * 1024 + y * 32 + x] = a[p * 1024 + sy * 32 + sx] } } }
+            for p in 0..<planes {
+                for y in 0..<32 {
+                    for x in 0..<32 { let (sx, sy) = f(x, y); out[p * 1024 + y * 32 + x] = a[p * 1024 + sy * 32 + sx] }
+                }
+            }
             return out
         }
         let maps: [((Int, Int) -> (Int, Int), (Int, Int) -> (Int, Int))] = [
-            ({ ($0, $1) }, { ($0, $1) }), ({ (31 - $0, $1) }, { (31 - $0, $1) }), ({ ($0, 31 - $1) }, { ($0, 31 - $1) }),
+            ({ ($0, $1) }, { ($0, $1) }), ({ (31 - $0, $1) }, { (31 - $0, $1) }),
+            ({ ($0, 31 - $1) }, { ($0, 31 - $1) }),
             ({ (31 - $0, 31 - $1) }, { (31 - $0, 31 - $1) }), ({ ($1, $0) }, { ($1, $0) }),
             ({ ($1, 31 - $0) }, { (31 - $1, $0) }), ({ (31 - $1, $0) }, { ($1, 31 - $0) }),
-            ({ (31 - $1, 31 - $0) }, { (31 - $1, 31 - $0) }),
+            ({ (31 - $1, 31 - $0) }, { (31 - $1, 31 - $0) })
         ]
         var sum = [Float](repeating: 0, count: 3 * 1024)
         for (forward, back) in maps {
@@ -132,12 +148,14 @@ final class TiledInferenceTests: XCTestCase {
     func testTiledAndWholeImageMasksAgreeOnISBI() throws {
         let loaded = try Checkpoint.load(try ISBICheckpoint.trained.get())
         let isbi = ISBICheckpoint.folder
-        let dataset = try SegmentationDataset(images: isbi.appendingPathComponent("images"),
-                                              masks: isbi.appendingPathComponent("masks"), maskKind: .binary)
+        let dataset = try SegmentationDataset(
+            images: isbi.appendingPathComponent("images"),
+            masks: isbi.appendingPathComponent("masks"), maskKind: .binary)
         var agree = 0, total = 0, membrane = 0
         for i in dataset.pairs.indices {
-            let sample = SegmentationInference.normalised(AugmentationSample(try dataset.load(i)),
-                                                          mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
+            let sample = SegmentationInference.normalised(
+                AugmentationSample(try dataset.load(i)),
+                mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
             let whole = SegmentationInference.logits(loaded.model, sample).argmax(axis: 1).scalars
             let tiled = SegmentationInference.logits(loaded.model, sample, inference: TiledInference(tile: 256))
                 .argmax(axis: 1).scalars
@@ -148,6 +166,7 @@ final class TiledInferenceTests: XCTestCase {
         let fraction = Double(agree) / Double(total)
         print("tiled vs whole-image masks on \(dataset.pairs.count) ISBI slices: \(fraction) agree")
         XCTAssertGreaterThanOrEqual(fraction, 0.999)
-        XCTAssertGreaterThan(Double(membrane) / Double(total), 0.05, "the model must predict both classes for this to mean anything")
+        XCTAssertGreaterThan(
+            Double(membrane) / Double(total), 0.05, "the model must predict both classes for this to mean anything")
     }
 }

@@ -14,7 +14,8 @@ final class TrainingTests: XCTestCase {
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-train-\(UUID().uuidString)")
         for sub in ["images", "masks"] {
-            try FileManager.default.createDirectory(at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         var g = RandomGenerator(seed: 42)
         for i in 0..<6 {
@@ -27,17 +28,20 @@ final class TrainingTests: XCTestCase {
                     labels[y * 32 + x] = inside ? 1 : 0
                 }
             }
-            try ImageCodec.write(Image(width: 32, height: 32, channels: 1, samples: .uint8(pixels)),
-                                 to: root.appendingPathComponent("images/s\(i).png"))
-            try ImageCodec.write(Image(width: 32, height: 32, channels: 1, samples: .uint8(labels)),
-                                 to: root.appendingPathComponent("masks/s\(i).png"))
+            try ImageCodec.write(
+                Image(width: 32, height: 32, channels: 1, samples: .uint8(pixels)),
+                to: root.appendingPathComponent("images/s\(i).png"))
+            try ImageCodec.write(
+                Image(width: 32, height: 32, channels: 1, samples: .uint8(labels)),
+                to: root.appendingPathComponent("masks/s\(i).png"))
         }
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     func config() -> TrainingConfig {
-        var c = TrainingConfig(images: root.appendingPathComponent("images").path, masks: root.appendingPathComponent("masks").path)
+        var c = TrainingConfig(
+            images: root.appendingPathComponent("images").path, masks: root.appendingPathComponent("masks").path)
         c.depth = 2
         c.width = 4
         c.crop = 24
@@ -67,15 +71,19 @@ final class TrainingTests: XCTestCase {
         for f in ["config.json", "last.safetensors", "best.safetensors", "metrics.jsonl", "metrics.csv"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: a.appendingPathComponent(f).path), f)
         }
-        let rows = try String(contentsOf: a.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let rows = try String(contentsOf: a.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(
+            separator: "\n")
         XCTAssertEqual(rows.count, 6)
-        XCTAssertEqual(try String(contentsOf: a.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").count, 7)
+        XCTAssertEqual(
+            try String(contentsOf: a.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+                .count, 7)
         let saved = try TrainRun.savedConfig(in: a)
         XCTAssertEqual(saved.classes, 2, "label masks with ids 0 and 1")
         XCTAssertEqual(saved.validationNames.count, 2)
 
         _ = try trainer("b", config()).run()
-        XCTAssertEqual(try weights(a), try weights(root.appendingPathComponent("b")), "same seed and data: identical weights")
+        XCTAssertEqual(
+            try weights(a), try weights(root.appendingPathComponent("b")), "same seed and data: identical weights")
 
         let stopped = trainer("c", config())
         stopped.stopAfterSteps = 4
@@ -83,13 +91,17 @@ final class TrainingTests: XCTestCase {
         let c = root.appendingPathComponent("c")
         let resumed = trainer("c", try TrainRun.savedConfig(in: c))
         XCTAssertEqual(try resumed.run().steps, 6)
-        XCTAssertEqual(try weights(a), try weights(c), "stopped after 4 steps and resumed: identical to the uninterrupted run")
-        XCTAssertEqual(try String(contentsOf: c.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 6)
+        XCTAssertEqual(
+            try weights(a), try weights(c), "stopped after 4 steps and resumed: identical to the uninterrupted run")
+        XCTAssertEqual(
+            try String(contentsOf: c.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+                .count, 6)
 
         var other = config()
         other.seed = 1
         _ = try trainer("d", other).run()
-        XCTAssertNotEqual(try weights(a), try weights(root.appendingPathComponent("d")), "another seed trains differently")
+        XCTAssertNotEqual(
+            try weights(a), try weights(root.appendingPathComponent("d")), "another seed trains differently")
     }
 
     /// Stopping between validations keeps the steps done; the resumed run ends with the uninterrupted run's weights.
@@ -122,7 +134,8 @@ final class TrainingTests: XCTestCase {
         metadata["info"] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         try SafeTensorsFile.write(tensors, metadata: metadata, to: best)
         _ = try trainer("r", config()).run()
-        XCTAssertEqual(try Checkpoint.read(best).info.metrics["mean_dice"], 1.0, "a worse model replaced best.safetensors")
+        XCTAssertEqual(
+            try Checkpoint.read(best).info.metrics["mean_dice"], 1.0, "a worse model replaced best.safetensors")
     }
 
     /// A run folder resumes only under the settings it was started with (more steps are allowed).
@@ -151,14 +164,17 @@ final class TrainingTests: XCTestCase {
         // Evaluate the checkpoint on a folder holding just the validation pairs.
         let valRoot = root.appendingPathComponent("val")
         for sub in ["images", "masks"] {
-            try FileManager.default.createDirectory(at: valRoot.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: valRoot.appendingPathComponent(sub), withIntermediateDirectories: true)
             for name in try TrainRun.savedConfig(in: run).validationNames {
-                try FileManager.default.copyItem(at: root.appendingPathComponent("\(sub)/\(name).png"),
-                                                 to: valRoot.appendingPathComponent("\(sub)/\(name).png"))
+                try FileManager.default.copyItem(
+                    at: root.appendingPathComponent("\(sub)/\(name).png"),
+                    to: valRoot.appendingPathComponent("\(sub)/\(name).png"))
             }
         }
-        let report = try Evaluation.run(checkpoint: run.appendingPathComponent("last.safetensors"),
-                                        images: valRoot.appendingPathComponent("images"), masks: valRoot.appendingPathComponent("masks"))
+        let report = try Evaluation.run(
+            checkpoint: run.appendingPathComponent("last.safetensors"),
+            images: valRoot.appendingPathComponent("images"), masks: valRoot.appendingPathComponent("masks"))
         XCTAssertEqual(report.pairs, 2)
         for key in ["pixel_accuracy", "mean_dice", "dice_1", "mean_iou"] {
             XCTAssertEqual(report.metrics[key]!, summary.last[key]!, accuracy: 1e-12, key)
@@ -167,15 +183,19 @@ final class TrainingTests: XCTestCase {
         // disc Dice of 0; 30 steps must beat both clearly.
         var background = 0, pixels = 0
         for name in try TrainRun.savedConfig(in: run).validationNames {
-            guard case .uint8(let ids) = try ImageCodec.decode(root.appendingPathComponent("masks/\(name).png")).samples else { continue }
+            guard case .uint8(let ids) = try ImageCodec.decode(root.appendingPathComponent("masks/\(name).png")).samples
+            else { continue }
             background += ids.filter { $0 == 0 }.count
             pixels += ids.count
         }
         let baseline = Double(background) / Double(max(1, pixels))
-        print(String(format: "discs after 30 steps: pixel accuracy %.4f (always background %.4f), disc Dice %.4f",
-                     report.metrics["pixel_accuracy"]!, baseline, report.metrics["dice_1"]!))
-        XCTAssertGreaterThan(report.metrics["pixel_accuracy"]!, baseline + 0.5 * (1 - baseline),
-                             "30 steps must halve the always-background error")
+        print(
+            String(
+                format: "discs after 30 steps: pixel accuracy %.4f (always background %.4f), disc Dice %.4f",
+                report.metrics["pixel_accuracy"]!, baseline, report.metrics["dice_1"]!))
+        XCTAssertGreaterThan(
+            report.metrics["pixel_accuracy"]!, baseline + 0.5 * (1 - baseline),
+            "30 steps must halve the always-background error")
         XCTAssertGreaterThan(report.metrics["dice_1"]!, 0.5, "the disc class (always-background: 0)")
     }
 
@@ -204,9 +224,10 @@ final class TrainingTests: XCTestCase {
             let dir = root.appendingPathComponent(name + "-resumed")
             _ = try trainer(name + "-resumed", try TrainRun.savedConfig(in: dir)).run()
             XCTAssertEqual(try weights(root.appendingPathComponent(name + "-whole")), try weights(dir), name)
-            let report = try Evaluation.run(checkpoint: dir.appendingPathComponent("last.safetensors"),
-                                            images: root.appendingPathComponent("images"),
-                                            masks: root.appendingPathComponent("masks"))
+            let report = try Evaluation.run(
+                checkpoint: dir.appendingPathComponent("last.safetensors"),
+                images: root.appendingPathComponent("images"),
+                masks: root.appendingPathComponent("masks"))
             XCTAssertEqual(report.pairs, 6, name)
             XCTAssertNotNil(report.metrics["mean_dice"], name)
         }

@@ -52,7 +52,8 @@ public struct FixtureCase {
     /// All cases listed in a file's `__metadata__.cases`.
     public static func all(in file: SafeTensorsFile) throws -> [FixtureCase] {
         guard let text = file.metadata["cases"], let data = text.data(using: .utf8),
-              let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+        else {
             throw SafeTensorsError(file: file.file, reason: "metadata 'cases' is not a JSON list")
         }
         return list.compactMap { c in
@@ -97,8 +98,10 @@ public func closeness(_ actual: Tensor, _ expected: Tensor, atol: Float = 1e-4, 
 }
 
 /// Asserts closeness with a labelled message.
-public func assertClose(_ actual: Tensor, _ expected: Tensor, atol: Float = 1e-4, rtol: Float = 1e-3,
-                        _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+public func assertClose(
+    _ actual: Tensor, _ expected: Tensor, atol: Float = 1e-4, rtol: Float = 1e-3,
+    _ label: String, file: StaticString = #filePath, line: UInt = #line
+) {
     if let msg = closeness(actual, expected, atol: atol, rtol: rtol) {
         XCTFail("\(label): \(msg)", file: file, line: line)
     }
