@@ -81,6 +81,13 @@ public struct ExplainRecord: BatchRecord {
         self.path = path
         self.status = status
     }
+
+    /// `report.json` spells keys as `report.csv` does (snake_case).
+    enum CodingKeys: String, CodingKey {
+        case path, status, width, height, seconds, layer, score, error
+        case classIndex = "class", className = "class_name", regionPixels = "region_pixels", peakX = "peak_x"
+        case peakY = "peak_y", zeroMap = "zero_map", massInTruth = "mass_in_truth", truthArea = "truth_area"
+    }
 }
 
 /// Explains a list of images with a model: attribution heatmaps, overlays and raw maps written atomically and
@@ -402,6 +409,11 @@ public final class ExplainRun {
             let layer: String?
             let classes: [String]
             let meanMassInTruth: Double?
+
+            enum CodingKeys: String, CodingKey {
+                case method, layer, classes
+                case meanMassInTruth = "mean_mass_in_truth"
+            }
         }
         let run = Run(
             method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,

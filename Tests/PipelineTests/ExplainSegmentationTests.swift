@@ -40,6 +40,16 @@ final class ExplainSegmentationTests: XCTestCase {
         XCTAssertGreaterThan(mass, 0.5)
         XCTAssertGreaterThan(mass, area + 0.25, "barely better than a uniform map")
         XCTAssertEqual(summary.records.first?.layer, "decoder.3")
+        // report.json spells every key as report.csv does: snake_case, records and run-level keys alike.
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json")))
+        func keys(_ value: Any) -> [String] {
+            if let d = value as? [String: Any] { return d.keys + d.values.flatMap(keys) }
+            if let a = value as? [Any] { return a.flatMap(keys) }
+            return []
+        }
+        let camel = keys(report).filter { $0.range(of: "^[a-z0-9_]+$", options: .regularExpression) == nil }
+        XCTAssertEqual(camel, [], "report.json keys not in snake_case")
+        XCTAssertNotNil((report as? [String: Any])?["mean_mass_in_truth"])
         // The raw map is a float32 .npy of the image's size with values in [0, 1].
         let npy = try Data(contentsOf: run.outputURL(.raw, relative: summary.records[0].path))
         XCTAssertEqual(Array(npy.prefix(6)), [0x93] + Array("NUMPY".utf8))
