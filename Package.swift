@@ -6,7 +6,8 @@ import PackageDescription
 // ResNet, ...); CImageCodecs (libpng/libjpeg shims) -> Data (codecs, datasets, augmentation, loader).
 // Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
-// and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; tessera (the CLI).
+// and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
+// run in-process by CLITests) -> tessera (the executable: one line).
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v13)],
@@ -76,16 +77,17 @@ let package = Package(
         .target(
             name: "TesseraBench", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
             path: "Sources/Bench"),
-        .executableTarget(
-            name: "tessera",
+        .target(
+            name: "TesseraCLI",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
-            path: "Sources/tessera"
+            path: "Sources/CLI"
         ),
+        .executableTarget(name: "tessera", dependencies: ["TesseraCLI"], path: "Sources/tessera"),
         .target(name: "TestSupport", dependencies: ["TesseraEngine"], path: "Tests/TestSupport"),
         .target(name: "CTestSupport", path: "Tests/CTestSupport", linkerSettings: [.linkedLibrary("z")]),
         .testTarget(name: "EngineTests", dependencies: ["CKernels", "TesseraEngine", "TestSupport"]),
@@ -94,6 +96,12 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["TesseraEngine", "TesseraData", "TestSupport", "CTestSupport"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "TesseraCLI", "TesseraCheckpoint", "TesseraData", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
         .testTarget(
             name: "PipelineTests",
             dependencies: [

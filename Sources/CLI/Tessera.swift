@@ -4,9 +4,9 @@ import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 
-@main
-struct Tessera: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `tessera` command: its subcommands, `--version`, and the environment check before anything runs.
+public struct Tessera: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
         discussion: "Environment:\n" + EngineEnvironment.helpText,
@@ -17,7 +17,9 @@ struct Tessera: ParsableCommand {
         ]
     )
 
-    static func main() {
+    public init() {}
+
+    public static func main() {
         let problems = EngineEnvironment.problems()
         if !problems.isEmpty {
             FileHandle.standardError.write(Data(problems.map { "tessera: \($0)\n" }.joined().utf8))
