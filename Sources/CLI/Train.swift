@@ -22,9 +22,9 @@ struct Train: ParsableCommand {
     @Option(help: "Folder of images (PNG/JPEG).") var images: String?
     @Option(help: "Folder of masks named like the images.") var masks: String?
     @Option(help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet).") var model =
-        Architecture.unet
-    @Option(help: "U-Net down-sampling steps.") var depth = 4
-    @Option(help: "Channels of the first U-Net level.") var width = 32
+        TrainingConfig.defaults.model
+    @Option(help: "U-Net down-sampling steps.") var depth = TrainingConfig.defaults.depth
+    @Option(help: "Channels of the first U-Net level.") var width = TrainingConfig.defaults.width
     @Option(help: "U-Net dropout at the end of the contracting path.") var dropout: Double?
     @Option(help: "U-Net up-sampling.") var upsampling: UNetConfig.Upsampling?
     @Option(help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop).") var padding:
@@ -43,30 +43,32 @@ struct Train: ParsableCommand {
             "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused."
     )
     var channels: Int?
-    @Option(help: "Mask encoding (auto: 0/255 masks are binary, others label images).") var maskKind = MaskEncoding.auto
+    @Option(help: "Mask encoding (auto: 0/255 masks are binary, others label images).") var maskKind = TrainingConfig
+        .defaults.maskKind
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Epochs (when --steps is not given; default 50).") var epochs: Int?
-    @Option(help: "Batch size.") var batch = 4
-    @Option(help: "Random crop size.") var crop = 256
-    @Option(help: "Learning rate.") var lr = 1e-3
-    @Option(help: "Optimizer.") var optimizer = OptimizerKind.adam
-    @Option(help: "Weight decay.") var weightDecay = 0.0
-    @Option(help: "SGD momentum.") var momentum = 0.9
-    @Flag(help: "SGD with Nesterov momentum.") var nesterov = false
+    @Option(help: "Batch size.") var batch = TrainingConfig.defaults.batch
+    @Option(help: "Random crop size.") var crop = TrainingConfig.defaults.crop
+    @Option(help: "Learning rate.") var lr = TrainingConfig.defaults.learningRate
+    @Option(help: "Optimizer.") var optimizer = TrainingConfig.defaults.optimizer
+    @Option(help: "Weight decay.") var weightDecay = TrainingConfig.defaults.weightDecay
+    @Option(help: "SGD momentum.") var momentum = TrainingConfig.defaults.momentum
+    @Flag(help: "SGD with Nesterov momentum.") var nesterov = TrainingConfig.defaults.nesterov
     @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).") var classWeights: String?
-    @Option(help: "Learning-rate schedule.") var schedule = LearningRateSchedule.Kind.constant
-    @Option(help: "Linear warm-up steps.") var warmup = 0
-    @Option(help: "Loss.") var loss = SegmentationLoss.ce
+    @Option(help: "Learning-rate schedule.") var schedule = TrainingConfig.defaults.schedule.kind
+    @Option(help: "Linear warm-up steps.") var warmup = TrainingConfig.defaults.schedule.warmupSteps
+    @Option(help: "Loss.") var loss = TrainingConfig.defaults.loss
     @Flag(help: "Weight the loss with the U-Net paper's border map (w0 = 10, sigma = 5 px).") var borderWeights = false
     @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
-    @Option(help: "Fraction of pairs held out for validation.") var valSplit = 0.2
+    @Option(help: "Fraction of pairs held out for validation.") var valSplit = TrainingConfig.defaults
+        .validationFraction
     @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).")
-    var valEvery = 0
-    @Option(help: "Validation metric that picks best.safetensors.") var bestMetric = ValidationMetric.meanDice
+    var valEvery = TrainingConfig.defaults.validateEvery
+    @Option(help: "Validation metric that picks best.safetensors.") var bestMetric = TrainingConfig.defaults.bestMetric
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
-    @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = true
-    @Flag(help: "Elastic deformation (U-Net paper).") var elastic = false
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = TrainingConfig.defaults.flips
+    @Flag(help: "Elastic deformation (U-Net paper).") var elastic = TrainingConfig.defaults.elastic
+    @Option(help: "Random seed.") var seed = TrainingConfig.defaults.seed
     @Option(help: "Run folder.") var out: String?
     @Option(help: "Continue the run in this folder with its saved configuration.") var resume: String?
 

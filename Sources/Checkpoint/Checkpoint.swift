@@ -87,6 +87,9 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         }
     }
 
+    /// A colour per class: the checkpoint's, or PASCAL VOC's where it has too few (the one fallback).
+    public var palette: [[Int]] { classColors.count >= classes ? classColors : Self.vocColors(classes) }
+
     /// PASCAL VOC's palette: class i gets the colour of its index's bit pattern.
     public static func vocColors(_ count: Int) -> [[Int]] {
         (0..<count).map { i in

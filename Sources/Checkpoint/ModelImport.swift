@@ -34,11 +34,15 @@ public struct ModelImport {
     /// The network the weights are for.
     public func network() throws -> NetworkSpec {
         func fail(_ reason: String) -> ModelImportError { ModelImportError(file: nil, reason: reason) }
-        guard (1...64).contains(inChannels) else { throw fail("--in-channels must be 1-64, is \(inChannels)") }
-        guard (1...65536).contains(classes) else { throw fail("--classes must be 1-65536, is \(classes)") }
+        guard NetworkLimits.inChannels.contains(inChannels) else {
+            throw fail("--in-channels must be \(NetworkLimits.inChannels), is \(inChannels)")
+        }
+        guard NetworkLimits.classes.contains(classes) else {
+            throw fail("--classes must be \(NetworkLimits.classes), is \(classes)")
+        }
         guard let encoder = architecture.resnetEncoder else {
-            guard (1...8).contains(unetDepth), (1...1024).contains(unetWidth) else {
-                throw fail("U-Net depth must be 1-8 and width 1-1024")
+            guard NetworkLimits.unetDepth.contains(unetDepth), NetworkLimits.unetWidth.contains(unetWidth) else {
+                throw fail("U-Net depth must be \(NetworkLimits.unetDepth) and width \(NetworkLimits.unetWidth)")
             }
             return NetworkSpec(
                 unet: UNetConfig(
@@ -46,7 +50,8 @@ public struct ModelImport {
                     width: unetWidth, batchNorm: unetBatchNorm, upsampling: upsampling,
                     padding: padding))
         }
-        guard decoderChannels.count == 5, decoderChannels.allSatisfy({ (1...4096).contains($0) }) else {
+        guard decoderChannels.count == 5, decoderChannels.allSatisfy({ NetworkLimits.decoderChannels.contains($0) })
+        else {
             throw fail(
                 "--decoder-channels takes five values 1-4096 (smp's default 256,128,64,32,16), has \(decoderChannels)")
         }

@@ -60,9 +60,28 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Stop after this many validations without improvement.
     public var patience: Int?
 
+    /// The defaults of every setting, which the command line's options start from too (no second copy).
+    public static let defaults = TrainingConfig(images: "", masks: "")
+
     public init(images: String, masks: String) {
         self.images = images
         self.masks = masks
+    }
+
+    /// The accepted range of each whole-number setting, stated once: `validate()`, the pipeline schema and the
+    /// network checks use these.
+    public enum Ranges {
+        public static let batch = 1...4096
+        public static let crop = 8...8192
+        public static let steps = 1...100_000_000
+        public static let epochs = 1...1_000_000
+        public static let validateEvery = 0...100_000_000
+        public static let warmup = 0...100_000_000
+        public static let patience = 1...100_000
+        public static let classes = NetworkLimits.classes
+        public static let channels = NetworkLimits.inChannels
+        public static let depth = NetworkLimits.unetDepth
+        public static let width = NetworkLimits.unetWidth
     }
 
     /// Throws the first value out of range, named as the command-line option (`--batch must be 1-4096, is 0`):
@@ -71,10 +90,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
             if !ok { throw TrainingError(reason: message()) }
         }
-        try check((1...4096).contains(batch), "--batch must be 1-4096, is \(batch)")
-        try check((8...8192).contains(crop), "--crop must be 8-8192, is \(crop)")
-        try check(steps.map { (1...100_000_000).contains($0) } ?? true, "--steps must be 1-10^8, is \(steps ?? 0)")
-        try check(epochs.map { (1...1_000_000).contains($0) } ?? true, "--epochs must be 1-10^6, is \(epochs ?? 0)")
+        func check(_ value: Int?, in range: ClosedRange<Int>, _ option: String) throws {
+            guard let value, !range.contains(value) else { return }
+            throw TrainingError(reason: "\(option) must be \(range.lowerBound)-\(range.upperBound), is \(value)")
+        }
+        try check(batch, in: Ranges.batch, "--batch")
+        try check(crop, in: Ranges.crop, "--crop")
+        try check(steps, in: Ranges.steps, "--steps")
+        try check(epochs, in: Ranges.epochs, "--epochs")
+        try check(depth, in: Ranges.depth, "--depth")
+        try check(width, in: Ranges.width, "--width")
         try check(
             learningRate.isFinite && learningRate > 0 && learningRate <= 10,
             "--lr must be in (0, 10], is \(learningRate)")
@@ -85,13 +110,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try check(
             validationFraction.isFinite && (0..<1).contains(validationFraction),
             "--val-split must be in [0, 1), is \(validationFraction)")
-        try check((0...100_000_000).contains(validateEvery), "--val-every must be 0-10^8, is \(validateEvery)")
-        try check(patience.map { $0 >= 1 } ?? true, "--patience must be at least 1, is \(patience ?? 0)")
+        try check(validateEvery, in: Ranges.validateEvery, "--val-every")
+        try check(patience, in: Ranges.patience, "--patience")
         try check(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm must be positive, is \(clipNorm ?? 0)")
-        try check(
-            (0...100_000_000).contains(schedule.warmupSteps), "--warmup must be 0-10^8, is \(schedule.warmupSteps)")
-        try check(classes.map { (1...65536).contains($0) } ?? true, "--classes must be 1-65536, is \(classes ?? 0)")
-        try check(channels.map { (1...64).contains($0) } ?? true, "--channels must be 1-64, is \(channels ?? 0)")
+        try check(schedule.warmupSteps, in: Ranges.warmup, "--warmup")
+        try check(classes, in: Ranges.classes, "--classes")
+        try check(channels, in: Ranges.channels, "--channels")
         try check(
             classWeights?.allSatisfy { $0.isFinite && $0 >= 0 } ?? true, "--class-weights must be finite and >= 0")
     }
@@ -103,8 +127,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
                 throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model")
             }
             guard (0..<1).contains(dropout ?? 0) else { throw TrainingError(reason: "dropout must be in [0, 1)") }
-            guard (1...8).contains(depth), (1...1024).contains(width) else {
-                throw TrainingError(reason: "U-Net depth must be 1-8 and width 1-1024")
+            guard Ranges.depth.contains(depth), Ranges.width.contains(width) else {
+                throw TrainingError(reason: "U-Net depth must be \(Ranges.depth) and width \(Ranges.width)")
             }
             return NetworkSpec(
                 unet: UNetConfig(

@@ -32,8 +32,7 @@ public struct ExplainModel {
                 module: loaded.model, segmenter: loaded.model, inChannels: loaded.model.inChannels,
                 classNames: info.classNames, mean: mean ?? info.normalizationMean,
                 std: std ?? info.normalizationStd,
-                classColors: info.classColors.count >= info.classes
-                    ? info.classColors : CheckpointInfo.vocColors(info.classes),
+                classColors: info.palette,
                 maskKind: info.maskKind)
         }
         func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }

@@ -268,10 +268,7 @@ public final class SegmentRun {
         }
     }
 
-    var paletteColors: [[Int]] {
-        let colors = loaded.info.classColors
-        return colors.count >= classes ? colors : CheckpointInfo.vocColors(classes)
-    }
+    var paletteColors: [[Int]] { loaded.info.palette }
 
     func counts<L: BinaryInteger>(_ labels: [L]) -> [Int] {
         var c = [Int](repeating: 0, count: classes)

@@ -28,8 +28,8 @@ public struct ResNetUNetConfig: Codable, Equatable, Sendable {
             channels = try c.decode([Int].self, forKey: .decoderChannels)
         let inChannels = try c.decode(Int.self, forKey: .inChannels), classes = try c.decode(Int.self, forKey: .classes)
         guard ResNetConfig.blocks[encoder] != nil, channels.count == 5,
-            channels.allSatisfy({ (1...4096).contains($0) }),
-            (1...64).contains(inChannels), (1...1024).contains(classes)
+            channels.allSatisfy({ NetworkLimits.decoderChannels.contains($0) }),
+            NetworkLimits.inChannels.contains(inChannels), NetworkLimits.classes.contains(classes)
         else {
             throw DecodingError.dataCorruptedError(
                 forKey: .encoder, in: c, debugDescription: "ResNet U-Net configuration out of range")

@@ -50,8 +50,9 @@ public struct UNetConfig: Codable, Equatable, Sendable {
             dropout: try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0,
             upsampling: try c.decodeIfPresent(Upsampling.self, forKey: .upsampling) ?? .transposed,
             padding: try c.decodeIfPresent(ConvPadding.self, forKey: .padding) ?? .same)
-        guard (1...8).contains(depth), (1...1024).contains(width), (1...64).contains(inChannels),
-            (1...1024).contains(classes), (0..<1).contains(dropout)
+        guard NetworkLimits.unetDepth.contains(depth), NetworkLimits.unetWidth.contains(width),
+            NetworkLimits.inChannels.contains(inChannels), NetworkLimits.classes.contains(classes),
+            (0..<1).contains(dropout)
         else {
             throw DecodingError.dataCorruptedError(
                 forKey: .depth, in: c, debugDescription: "U-Net configuration out of range")

@@ -178,12 +178,12 @@ struct PipelineSchema {
             let key = "ingest.\(k)"
             switch k {
             case "mask_kind": c.maskKind = try choice(v, key)
-            case "classes": c.classes = try int(v, key, 1...65536)
+            case "classes": c.classes = try int(v, key, TrainingConfig.Ranges.classes)
             case "class_names": c.classNames = try strings(v, key)
-            case "channels": c.channels = try int(v, key, 1...64)
+            case "channels": c.channels = try int(v, key, TrainingConfig.Ranges.channels)
             case "val_split": c.validationFraction = try double(v, key, 0...0.9)
             case "val_names": c.validationNames = try strings(v, key)
-            case "crop": c.crop = try int(v, key, 8...8192)
+            case "crop": c.crop = try int(v, key, TrainingConfig.Ranges.crop)
             case "flips": c.flips = try bool(v, key)
             case "elastic": c.elastic = try bool(v, key)
             default: break
@@ -194,8 +194,8 @@ struct PipelineSchema {
                 let key = "model.\(k)"
                 switch k {
                 case "arch": c.model = try choice(v, key)
-                case "depth": c.depth = try int(v, key, 1...8)
-                case "width": c.width = try int(v, key, 1...1024)
+                case "depth": c.depth = try int(v, key, TrainingConfig.Ranges.depth)
+                case "width": c.width = try int(v, key, TrainingConfig.Ranges.width)
                 case "batch_norm": c.batchNorm = try bool(v, key)
                 case "dropout": c.dropout = try double(v, key, 0...0.99)
                 case "upsampling": c.upsampling = try choice(v, key, UNetConfig.Upsampling.self)
@@ -210,25 +210,25 @@ struct PipelineSchema {
             for (k, v) in try entries(train, section: "train") {
                 let key = "train.\(k)"
                 switch k {
-                case "steps": c.steps = try int(v, key, 1...10_000_000)
-                case "epochs": c.epochs = try int(v, key, 1...100_000)
-                case "batch": c.batch = try int(v, key, 1...4096)
+                case "steps": c.steps = try int(v, key, TrainingConfig.Ranges.steps)
+                case "epochs": c.epochs = try int(v, key, TrainingConfig.Ranges.epochs)
+                case "batch": c.batch = try int(v, key, TrainingConfig.Ranges.batch)
                 case "lr": c.learningRate = try double(v, key, 0...10)
                 case "optimizer": c.optimizer = try choice(v, key)
                 case "momentum": c.momentum = try double(v, key, 0...1)
                 case "nesterov": c.nesterov = try bool(v, key)
                 case "weight_decay": c.weightDecay = try double(v, key, 0...1)
                 case "schedule": kind = try choice(v, key, LearningRateSchedule.Kind.self)
-                case "warmup": warmup = try int(v, key)
+                case "warmup": warmup = try int(v, key, TrainingConfig.Ranges.warmup)
                 case "loss": c.loss = try choice(v, key)
                 case "class_weights":
                     guard case .sequence(let s) = v else { throw reader.fail(v, key, "expected a list of numbers") }
                     c.classWeights = try s.map { try double($0, key, 0...1e6) }
                 case "border_weights": c.borderWeights = try bool(v, key) ? true : nil
                 case "clip_norm": c.clipNorm = try double(v, key, 0...1e9)
-                case "val_every": c.validateEvery = try int(v, key)
+                case "val_every": c.validateEvery = try int(v, key, TrainingConfig.Ranges.validateEvery)
                 case "best_metric": c.bestMetric = try choice(v, key)
-                case "patience": c.patience = try int(v, key, 1...100_000)
+                case "patience": c.patience = try int(v, key, TrainingConfig.Ranges.patience)
                 case "seed": c.seed = UInt64(try int(v, key))
                 default: break
                 }
