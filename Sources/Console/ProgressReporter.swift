@@ -3,7 +3,7 @@ import Logging
 
 /// Progress of a loop (training steps, images): a redrawn bar with rate and ETA on a terminal, a plain line every
 /// 10 seconds otherwise, JSON lines with `--json`, nothing with `--quiet`.
-public final class ProgressReporter: @unchecked Sendable {
+public final class ProgressReporter {
     enum Mode { case bar, lines, json, silent }
 
     static let isTerminal = isatty(STDERR_FILENO) != 0

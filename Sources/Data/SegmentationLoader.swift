@@ -41,6 +41,8 @@ public enum IntensityNormalization: Sendable, Equatable {
 }
 
 /// A batch of images [N, C, H, W] and class ids [N, H, W] (as floats), with the names of its pairs.
+// @unchecked: its tensors are made by the producer thread and handed over once through the queue; the producer
+// keeps no reference, so only the consumer ever touches them.
 public struct SegmentationBatch: @unchecked Sendable {
     public let images: Tensor
     public let labels: Tensor
@@ -52,6 +54,8 @@ public struct SegmentationBatch: @unchecked Sendable {
 /// Decodes, augments and normalises batches on background threads, a bounded number ahead of the consumer.
 ///
 /// Order and augmentation depend only on the seed, the epoch and each sample's index, never on thread timing.
+// @unchecked: every stored property is a constant of Sendable values, except the failure log and producer count,
+// which lock themselves.
 public final class SegmentationLoader: @unchecked Sendable {
     public let dataset: SegmentationDataset
     public let batchSize: Int
@@ -197,6 +201,7 @@ public final class SegmentationLoader: @unchecked Sendable {
 }
 
 /// A count shared by the producer threads and the loader.
+// @unchecked: the count is read and written only under `lock`.
 final class ProducerCount: @unchecked Sendable {
     private var count = 0
     private let lock = NSLock()
@@ -205,6 +210,7 @@ final class ProducerCount: @unchecked Sendable {
 }
 
 /// Results filled in by several threads, one slot each.
+// @unchecked: the slots are read and written only under `lock`.
 final class ResultSlots<Value>: @unchecked Sendable {
     private var slots: [Result<Value, Error>?]
     private let lock = NSLock()
@@ -223,6 +229,7 @@ final class ResultSlots<Value>: @unchecked Sendable {
 }
 
 /// Errors collected from the producer thread, read by the consumer.
+// @unchecked: the errors are read and written only under its lock.
 final class FailureLog: @unchecked Sendable {
     private var errors: [Error] = []
     private let lock = NSLock()

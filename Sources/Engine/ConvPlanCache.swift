@@ -14,6 +14,8 @@ import Foundation
 /// run's numbers do not depend on whether the choice was measured or read back. The measurement costs each
 /// candidate's run twice (four times for passes under 2 ms), the first time a shape runs on a machine. Choices of
 /// older kernel revisions are dropped when the file is rewritten.
+// @unchecked: the remembered routes and the loaded flag are read and written only under `lock`; the rest is
+// constant.
 public final class ConvPlanCache: @unchecked Sendable {
     /// The process's cache, configured from the environment on first use. It holds only memoised measurements:
     /// results never depend on it beyond float rounding.

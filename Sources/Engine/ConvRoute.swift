@@ -48,6 +48,7 @@ public enum ConvRoute: String, CaseIterable, Codable, Sendable {
     @TaskLocal static var log: Log?
 
     /// Routes taken, recorded where a pass runs its chosen route.
+    // @unchecked: the set is read and written only under `lock`.
     final class Log: @unchecked Sendable {
         private let lock = NSLock()
         private var taken = Set<ConvRoute>()

@@ -28,6 +28,7 @@ public enum GEMM {
     }
 
     /// A micro-kernel, its tile shape and the row offsets of its packed B panels.
+    // @unchecked: immutable; `tk_kernel_info` holds C function pointers to pure kernels and integers.
     struct Kernel: @unchecked Sendable {
         let info: tk_kernel_info
         /// k * nr for k < maxDepthBlock.

@@ -24,6 +24,7 @@ public final class TensorStorage {
 /// training step frees and re-allocates the same activation sizes, and fresh pages cost a page fault each.
 /// Holds at most `limitBytes` (TESSERA_POOL_MB, default a quarter of physical memory up to 4 GB); anything
 /// beyond is returned to the system.
+// @unchecked: the free lists and byte counts are read and written only under its lock.
 final class StoragePool: @unchecked Sendable {
     static let shared = StoragePool()
     /// Buffers below this many floats are not pooled.
