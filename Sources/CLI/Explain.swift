@@ -26,11 +26,15 @@ struct Explain: ParsableCommand {
     var targetClass: String?
     @Option(help: "Segmentation target region: a mask PNG (nonzero = region), or a folder of them by relative path.")
     var targetMask: String?
-    @Option(help: "Segmentation target region as a box X,Y,WIDTH,HEIGHT in image pixels.") var box: String?
+    @Option(
+        help: "Segmentation target region as a box X,Y,WIDTH,HEIGHT in image pixels.", transform: CommaSeparated.numbers
+    )
+    var box: [Int]?
     @Option(help: "Attribution method.") var method = CAMMethod.gradcam
     @Option(help: "Heatmap colours.") var colormap = Colormap.jet
     @Option(help: "Weight of the heatmap in the overlay, 0-1.") var alpha: Float = 0.5
-    @Option(help: "Outputs, comma-separated: heatmap, overlay, raw.") var outputs = "heatmap,overlay,raw"
+    @Option(help: "Outputs, comma-separated: heatmap, overlay, raw.", transform: CommaSeparated.choices)
+    var outputs: Set<ExplainOutput> = [.heatmap, .overlay, .raw]
     @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = CAMMapFormat.png
     @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
     @Option(help: "Occlusion patch edge in pixels (default: an eighth of the shorter side).") var patch: Int?
@@ -39,46 +43,40 @@ struct Explain: ParsableCommand {
         String?
     @Option(help: "Band around the true pixels counted with them, in pixels.") var band = 2
     @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels = 4 << 20
-    @Option(help: "Normalisation mean per channel, comma-separated (default: the model's).") var mean: String?
-    @Option(help: "Normalisation std per channel, comma-separated (default: the model's).") var std: String?
+    @Option(
+        help: "Normalisation mean per channel, comma-separated (default: the model's).",
+        transform: CommaSeparated.numbers)
+    var mean: [Float]?
+    @Option(
+        help: "Normalisation std per channel, comma-separated (default: the model's).",
+        transform: CommaSeparated.numbers)
+    var std: [Float]?
     @Flag(help: "Descend into sub-folders.") var recursive = false
-    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: String?
+    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: Shard?
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be explained.") var strict = false
 
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
-        var o = ExplainOptions()
+    func validate() throws {
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1]") }
-        var kinds = Set<ExplainOutput>()
-        for name in outputs.split(separator: ",") {
-            guard let k = ExplainOutput(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--outputs takes heatmap, overlay, raw; not '\(name)'")
-            }
-            kinds.insert(k)
-        }
-        guard !kinds.isEmpty else { throw ValidationError("--outputs names nothing") }
-        if let box {
-            let v = box.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !outputs.isEmpty else { throw ValidationError("--outputs names nothing") }
+        if let v = box {
             guard v.count == 4, v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v.allSatisfy({ $0 <= 1 << 24 }) else {
                 throw ValidationError("--box takes X,Y,WIDTH,HEIGHT: x, y >= 0, a positive size, each at most 2^24")
             }
-            o.box = PixelWindow(x: v[0], y: v[1], width: v[2], height: v[3])
-        }
-        func floats(_ text: String?, _ flag: String) throws -> [Float]? {
-            guard let text else { return nil }
-            let v = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.count == text.split(separator: ",").count else {
-                throw ValidationError("\(flag) takes numbers, comma-separated")
-            }
-            return v
         }
         if let patch, patch < 1 { throw ValidationError("--patch must be positive") }
         if let stride, stride < 1 { throw ValidationError("--stride must be positive") }
         guard (0...4096).contains(band), maxPixels > 0 else {
             throw ValidationError("--band must be 0-4096 and --max-pixels positive")
         }
+    }
+
+    func run() throws {
+        var o = ExplainOptions()
+        o.box = box.map { PixelWindow(x: $0[0], y: $0[1], width: $0[2], height: $0[3]) }
+        let kinds = outputs
         (o.method, o.layer, o.targetClass, o.colormap, o.alpha, o.outputs) = (
             method, layer, targetClass, colormap, alpha, kinds
         )
@@ -87,15 +85,12 @@ struct Explain: ParsableCommand {
             rawFormat, overlayFormat, patch, stride, band, maxPixels
         )
         o.masks = masks.map { URL(fileURLWithPath: $0) }
-        o.mean = try floats(mean, "--mean")
-        o.std = try floats(std, "--std")
+        o.mean = mean
+        o.std = std
         var settings = BatchSettings(out: URL(fileURLWithPath: out))
         settings.console = output.console
         settings.recursive = recursive
-        if let shard {
-            guard let s = Shard(shard) else { throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4") }
-            settings.shard = s
-        }
+        settings.shard = shard
         settings.overwrite = overwrite
         settings.strict = strict
         let run = try ExplainRun(model: URL(fileURLWithPath: model), options: o, settings: settings)

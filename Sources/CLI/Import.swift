@@ -24,14 +24,15 @@ struct Import: ParsableCommand {
     @Option(
         help:
             "Normalisation mean per channel on [0, 1] samples, comma-separated (default: ImageNet's for 3 channels, 0.5 otherwise).",
-        transform: floats)
+        transform: CommaSeparated.numbers)
     var mean: [Float]?
     @Option(
         help: "Normalisation std per channel, comma-separated (default: ImageNet's for 3 channels, 0.25 otherwise).",
-        transform: floats)
+        transform: CommaSeparated.numbers)
     var std: [Float]?
     @Option(help: "Default inference tile in pixels.") var crop = 256
-    @Option(help: "smp's decoder_channels (resnetN-unet).", transform: ints) var decoderChannels: [Int]?
+    @Option(help: "smp's decoder_channels (resnetN-unet).", transform: CommaSeparated.numbers) var decoderChannels:
+        [Int]?
     @Option(help: "U-Net depth (unet).") var depth = 4
     @Option(help: "U-Net width (unet).") var width = 32
     @Option(help: "The checkpoint to write.") var out: String
@@ -53,25 +54,4 @@ struct Import: ParsableCommand {
         }
         print("\(weights) -> \(out): \(arch.rawValue), \(inChannels) input channel(s), \(classes) classes")
     }
-}
-
-/// Comma-separated numbers of an option.
-private func floats(_ text: String) throws -> [Float] {
-    let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
-        Float($0.trimmingCharacters(in: .whitespaces))
-    }
-    guard !values.isEmpty, values.allSatisfy({ $0?.isFinite ?? false }) else {
-        throw ValidationError("takes finite numbers separated by commas, got '\(text)'")
-    }
-    return values.map { $0! }
-}
-
-private func ints(_ text: String) throws -> [Int] {
-    let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
-        Int($0.trimmingCharacters(in: .whitespaces))
-    }
-    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-        throw ValidationError("takes whole numbers separated by commas, got '\(text)'")
-    }
-    return values.map { $0! }
 }

@@ -19,13 +19,16 @@ struct Segment: ParsableCommand {
     @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Descend into sub-folders.") var recursive = false
-    @Option(help: "Outputs, comma-separated: mask, color, overlay, prob, logits.") var outputs = "mask"
+    @Option(
+        help: "Outputs, comma-separated: mask, color, overlay, prob, logits (the mask is always written).",
+        transform: CommaSeparated.choices)
+    var outputs: Set<SegmentOutput> = [.mask]
     @Option(help: "Tile edge in pixels (default: the training crop).") var tile: Int?
     @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = 0.5
     @Option(help: "Tile blending.") var blend = TiledInference.Blend.gaussian
     @Flag(help: "Test-time augmentation: average over flips and rotations by 90 degrees.") var tta = false
     @Option(help: "Ground-truth masks with the same relative paths: adds metrics to the report.") var masks: String?
-    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: String?
+    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: Shard?
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
     @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
@@ -33,16 +36,8 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         var o = SegmentOptions()
-        var kinds = Set<SegmentOutput>()
-        for name in outputs.split(separator: ",") {
-            guard let k = SegmentOutput(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--outputs takes mask, color, overlay, prob, logits; not '\(name)'")
-            }
-            kinds.insert(k)
-        }
         // The label mask is what completeness and the report read back, so it is always written.
-        kinds.insert(.mask)
-        o.outputs = kinds
+        o.outputs = outputs.union([.mask])
         guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
         if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
         o.tile = tile
@@ -50,10 +45,7 @@ struct Segment: ParsableCommand {
         o.blend = blend
         o.tta = tta
         o.masks = masks.map { URL(fileURLWithPath: $0) }
-        if let shard {
-            guard let s = Shard(shard) else { throw ValidationError("--shard takes i/n with 0 <= i < n, e.g. 0/4") }
-            o.shard = s
-        }
+        o.shard = shard
         o.overwrite = overwrite
         o.strict = strict
         o.overlayFormat = overlayFormat

@@ -31,8 +31,10 @@ struct Train: ParsableCommand {
         UNetConfig.ConvPadding?
     @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
     @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
-    @Option(help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).") var classNames:
-        String?
+    @Option(
+        help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).",
+        transform: CommaSeparated.strings)
+    var classNames: [String]?
     @Option(
         help:
             "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit."
@@ -54,7 +56,8 @@ struct Train: ParsableCommand {
     @Option(help: "Weight decay.") var weightDecay = TrainingConfig.defaults.weightDecay
     @Option(help: "SGD momentum.") var momentum = TrainingConfig.defaults.momentum
     @Flag(help: "SGD with Nesterov momentum.") var nesterov = TrainingConfig.defaults.nesterov
-    @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).") var classWeights: String?
+    @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).", transform: CommaSeparated.numbers)
+    var classWeights: [Double]?
     @Option(help: "Learning-rate schedule.") var schedule = TrainingConfig.defaults.schedule.kind
     @Option(help: "Linear warm-up steps.") var warmup = TrainingConfig.defaults.schedule.warmupSteps
     @Option(help: "Loss.") var loss = TrainingConfig.defaults.loss
@@ -86,17 +89,11 @@ struct Train: ParsableCommand {
             var c = TrainingConfig(images: images, masks: masks)
             c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind;
             c.channels = channels
-            c.classNames = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            c.classNames = classNames
             c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
             c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
             c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov
-            if let classWeights {
-                let values = classWeights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-                guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-                    throw ValidationError("--class-weights takes numbers separated by commas")
-                }
-                c.classWeights = values.map { $0! }
-            }
+            c.classWeights = classWeights
             c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
             c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm;
             c.validationFraction = valSplit; c.validateEvery = valEvery

@@ -53,6 +53,26 @@ final class CommandTests: XCTestCase {
         XCTAssertNil(usageError(train + ["--optimizer", "sgd", "--best-metric", "mean_iou"]))
     }
 
+    /// Lists and pairs are parsed by argument-parser before anything runs: a bad element is a usage error that
+    /// names it.
+    func testListOptionsAreUsageErrorsNamingTheBadElement() {
+        let cases: [([String], String)] = [
+            (["segment", "a", "--model", "m", "--out", "o", "--outputs", "mask,colr"], "colr"),
+            (["segment", "a", "--model", "m", "--out", "o", "--shard", "5/2"], "--shard"),
+            (["explain", "a", "--model", "m", "--out", "o", "--outputs", "heatmap,rwa"], "rwa"),
+            (["explain", "a", "--model", "m", "--out", "o", "--box", "1,2,3"], "--box"),
+            (["explain", "a", "--model", "m", "--out", "o", "--mean", "0.5,nan"], "--mean"),
+            (["train", "--images", "i", "--masks", "m", "--out", "o", "--class-weights", "1,x"], "--class-weights")
+        ]
+        for (arguments, named) in cases {
+            let failure = usageError(arguments)
+            XCTAssertEqual(failure?.code, ExitCode.validationFailure.rawValue, "\(arguments)")
+            XCTAssertTrue(failure?.message.contains(named) ?? false, "\(arguments): \(failure?.message ?? "accepted")")
+        }
+        XCTAssertNil(
+            usageError(["segment", "a", "--model", "m", "--out", "o", "--outputs", "mask,prob", "--shard", "1/4"]))
+    }
+
     func testImportedSmpModelSegmentsInProcess() throws {
         let torch = try SharedFixtures.require(SharedFixtures.torchFolder)
         let weights = torch.appendingPathComponent("smp_unet_resnet18.smp.safetensors")
