@@ -77,6 +77,26 @@ public struct ConvBenchmark {
 
     public init(_ layer: ConvLayerCase) { self.layer = layer }
 
+    /// A 3x3 same-padded layer from `IN,OUT,SIZE[,BATCH]` (`--layer`): whole numbers 1...65536 whose tensors each
+    /// fit `maximumTensorFloats`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 3 || parts.count == 4, parts.allSatisfy({ (1...65_536).contains($0 ?? 0) }) else {
+            throw ConvBenchmarkError(reason: "takes IN,OUT,SIZE[,BATCH], whole numbers 1...65536, got '\(text)'")
+        }
+        let v = parts.compactMap { $0 }, batch = v.count == 4 ? v[3] : 1
+        // Input, weight and output tensors, counted in Double so that no product overflows.
+        let area = Double(v[2]) * Double(v[2])
+        let floats = [
+            Double(v[0]) * area * Double(batch), Double(v[0]) * Double(v[1]) * 9, Double(v[1]) * area * Double(batch)
+        ]
+        guard floats.allSatisfy({ $0 <= Double(Self.maximumTensorFloats) }) else {
+            throw ConvBenchmarkError(
+                reason: "\(text): a tensor of the layer would exceed \(Self.maximumTensorFloats) floats (4 GiB)")
+        }
+        self.init(inChannels: v[0], outChannels: v[1], size: v[2], batch: batch)
+    }
+
     /// A 3x3 same-padded layer, as `--layer IN,OUT,SIZE[,BATCH]` names it.
     public init(inChannels: Int, outChannels: Int, size: Int, batch: Int = 1) {
         layer = ConvLayerCase(
@@ -133,4 +153,10 @@ public struct ConvBenchmark {
 private func median(_ values: [Double]) -> Double {
     let v = values.sorted()
     return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+}
+
+/// A benchmark layer that cannot be made, and why.
+public struct ConvBenchmarkError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
 }

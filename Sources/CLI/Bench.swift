@@ -15,8 +15,11 @@ struct Bench: ParsableCommand {
             discussion: "Without it: the three U-Net cases, forward and train; the ResNet cases run forward only."))
     var caseName: String?
 
-    @Option(help: "forward, train, or both.")
-    var mode: String = "both"
+    /// What `--mode` times of each case.
+    enum Mode: String, CaseIterable, ExpressibleByArgument { case forward, train, both }
+
+    @Option(help: "What to time of each case.")
+    var mode = Mode.both
 
     @Option(help: "Timed repetitions (median reported).")
     var repeats: Int = 3
@@ -27,8 +30,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time each pass of a matrix of convolution layers instead, against the machine's FMA peak.")
     var conv = false
 
-    @Option(help: "Time one 3x3 convolution layer instead: IN,OUT,SIZE[,BATCH].")
-    var layer: String?
+    @Option(
+        help: "Time one 3x3 convolution layer instead: IN,OUT,SIZE[,BATCH].",
+        transform: { text in
+            do { return try ConvBenchmark(parsing: text) } catch { throw ValidationError("\(error)") }
+        })
+    var layer: ConvBenchmark?
 
     @Flag(help: "Measure the machine's FMA peak (register-only loop) for each instruction set it supports.")
     var peak = false
@@ -64,37 +71,17 @@ struct Bench: ParsableCommand {
         }
         if conv || layer != nil {
             var layers = ConvLayerCase.matrix
-            if let layer {
-                let parts = layer.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
-                guard parts.count == 3 || parts.count == 4, parts.allSatisfy({ ($0 ?? 0) >= 1 && $0! <= 65_536 }) else {
-                    throw ValidationError("--layer takes IN,OUT,SIZE[,BATCH], whole numbers 1...65536, got '\(layer)'")
-                }
-                let v = parts.map { $0! }
-                // Input, weight and output tensors, counted in Double so that no product overflows.
-                let batch = Double(v.count == 4 ? v[3] : 1), area = Double(v[2]) * Double(v[2])
-                let floats = [Double(v[0]) * area * batch, Double(v[0]) * Double(v[1]) * 9, Double(v[1]) * area * batch]
-                guard floats.allSatisfy({ $0 <= Double(ConvBenchmark.maximumTensorFloats) }) else {
-                    throw ValidationError(
-                        "--layer \(layer): a tensor of the layer would exceed "
-                            + "\(ConvBenchmark.maximumTensorFloats) floats (4 GiB)")
-                }
-                layers = [
-                    ConvBenchmark(inChannels: v[0], outChannels: v[1], size: v[2], batch: v.count == 4 ? v[3] : 1).layer
-                ]
-            }
+            if let layer { layers = [layer.layer] }
             try runConvolutions(layers)
             return
         }
         let cases = UNetBenchmark.cases.filter { caseName == nil ? $0.resNetDepth == 0 : $0.name == caseName }
         guard !cases.isEmpty else { throw ValidationError("unknown case '\(caseName ?? "")'") }
-        guard ["forward", "train", "both"].contains(mode) else {
-            throw ValidationError("mode must be forward, train or both")
-        }
         let bench = UNetBenchmark()
         var results: [UNetBenchmark.Result] = []
         if !json { print("kernel \(GEMM.kernelName), \(Parallel.threadCount) threads") }
         for c in cases {
-            for m in mode == "both" ? c.modes : [mode] {
+            for m in mode == .both ? c.modes : [mode.rawValue] where c.modes.contains(m) {
                 let r = bench.run(c, mode: m, repeats: repeats)
                 results.append(r)
                 if !json {

@@ -36,7 +36,12 @@ public final class PipelineRun {
         public var failures: Int { (segment?.failed ?? 0) + (explain?.failed ?? 0) + (training?.skipped.count ?? 0) }
     }
 
+    /// The run folder's files and stage folders, named once.
     public var trainDirectory: URL { runDirectory.appendingPathComponent("train") }
+    public var segmentDirectory: URL { runDirectory.appendingPathComponent("segment") }
+    public var explainDirectory: URL { runDirectory.appendingPathComponent("explain") }
+    public var resolvedConfiguration: URL { runDirectory.appendingPathComponent("pipeline.json") }
+    public var reportFile: URL { runDirectory.appendingPathComponent("report.html") }
 
     /// The checkpoint segment and explain use when they name none.
     public var trainedCheckpoint: URL { TrainingRunFolder(trainDirectory).finalCheckpoint }
@@ -45,7 +50,7 @@ public final class PipelineRun {
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         let resolved = try JSONSerialization.data(
             withJSONObject: config.resolved, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(resolved, to: runDirectory.appendingPathComponent("pipeline.json"))
+        try AtomicFile.write(resolved, to: resolvedConfiguration)
         var summary = Summary()
         func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
             say("== \(stage)")
@@ -68,7 +73,7 @@ public final class PipelineRun {
                 options.recomputeStale = true
                 let run = try SegmentRun(
                     checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                    options: options, out: runDirectory.appendingPathComponent("segment"))
+                    options: options, out: segmentDirectory)
                 run.console = console
                 run.log = log
                 return try run.run(inputs: stage.inputs)
@@ -76,7 +81,7 @@ public final class PipelineRun {
         }
         if let stage = config.explain {
             summary.explain = try timed("explain") {
-                var settings = BatchSettings(out: runDirectory.appendingPathComponent("explain"))
+                var settings = BatchSettings(out: explainDirectory)
                 settings.recursive = stage.recursive
                 settings.recomputeStale = true
                 settings.console = console
@@ -88,7 +93,7 @@ public final class PipelineRun {
             }
         }
         if config.report {
-            try RunReport(run: self, summary: summary).write(to: runDirectory.appendingPathComponent("report.html"))
+            try RunReport(run: self, summary: summary).write(to: reportFile)
         }
         return summary
     }

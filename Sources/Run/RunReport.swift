@@ -41,7 +41,7 @@ public struct RunReport {
                         ]
                     ])
             if let m = s.metrics { body += metricsTable(m) }
-            body += gallery("Segmentation overlays", folder: run.runDirectory.appendingPathComponent("segment/overlay"))
+            body += gallery("Segmentation overlays", folder: run.segmentDirectory.appendingPathComponent("overlay"))
         }
         if let e = summary.explain {
             body +=
@@ -55,7 +55,7 @@ public struct RunReport {
                             format(r.massInTruth)
                         ]
                     })
-            body += gallery("Grad-CAM overlays", folder: run.runDirectory.appendingPathComponent("explain/overlay"))
+            body += gallery("Grad-CAM overlays", folder: run.explainDirectory.appendingPathComponent("overlay"))
         }
         let config =
             (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
