@@ -30,19 +30,20 @@ struct Explain: ParsableCommand {
         help: "Segmentation target region as a box X,Y,WIDTH,HEIGHT in image pixels.", transform: CommaSeparated.numbers
     )
     var box: [Int]?
-    @Option(help: "Attribution method.") var method = CAMMethod.gradcam
-    @Option(help: "Heatmap colours.") var colormap = Colormap.jet
-    @Option(help: "Weight of the heatmap in the overlay, 0-1.") var alpha: Float = 0.5
+    @Option(help: "Attribution method.") var method = ExplainOptions.defaults.method
+    @Option(help: "Heatmap colours.") var colormap = ExplainOptions.defaults.colormap
+    @Option(help: "Weight of the heatmap in the overlay, 0-1.") var alpha = ExplainOptions.defaults.alpha
     @Option(help: "Outputs, comma-separated: heatmap, overlay, raw.", transform: CommaSeparated.choices)
-    var outputs: Set<ExplainOutput> = [.heatmap, .overlay, .raw]
-    @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = CAMMapFormat.png
-    @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
+    var outputs = ExplainOptions.defaults.outputs
+    @Option(help: "Raw map format: png (16-bit) or npy (float32).") var rawFormat = ExplainOptions.defaults.rawFormat
+    @Option(help: "Overlay file format.") var overlayFormat = ExplainOptions.defaults.overlayFormat
     @Option(help: "Occlusion patch edge in pixels (default: an eighth of the shorter side).") var patch: Int?
     @Option(help: "Occlusion step in pixels (default: half the patch).") var stride: Int?
     @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks:
         String?
-    @Option(help: "Band around the true pixels counted with them, in pixels.") var band = 2
-    @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels = 4 << 20
+    @Option(help: "Band around the true pixels counted with them, in pixels.") var band = ExplainOptions.defaults.band
+    @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels =
+        ExplainOptions.defaults.maxPixels
     @Option(
         help: "Normalisation mean per channel, comma-separated (default: the model's).",
         transform: CommaSeparated.numbers)

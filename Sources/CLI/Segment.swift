@@ -22,16 +22,16 @@ struct Segment: ParsableCommand {
     @Option(
         help: "Outputs, comma-separated: mask, color, overlay, prob, logits (the mask is always written).",
         transform: CommaSeparated.choices)
-    var outputs: Set<SegmentOutput> = [.mask]
+    var outputs = SegmentOptions.defaults.outputs
     @Option(help: "Tile edge in pixels (default: the training crop).") var tile: Int?
-    @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = 0.5
-    @Option(help: "Tile blending.") var blend = TiledInference.Blend.gaussian
+    @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = SegmentOptions.defaults.overlap
+    @Option(help: "Tile blending.") var blend = SegmentOptions.defaults.blend
     @Flag(help: "Test-time augmentation: average over flips and rotations by 90 degrees.") var tta = false
     @Option(help: "Ground-truth masks with the same relative paths: adds metrics to the report.") var masks: String?
     @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: Shard?
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
-    @Option(help: "Overlay file format.") var overlayFormat = OverlayFormat.png
+    @Option(help: "Overlay file format.") var overlayFormat = SegmentOptions.defaults.overlayFormat
     @OptionGroup var output: OutputOptions
 
     func run() throws {

@@ -52,6 +52,9 @@ public struct ExplainOptions: Sendable {
     public var std: [Float]?
 
     public init() {}
+
+    /// The defaults, which the command line's options start from too.
+    public static let defaults = ExplainOptions()
 }
 
 /// One image's line in the explain report.

@@ -41,6 +41,9 @@ public struct SegmentOptions: Sendable {
     public var recomputeStale = false
 
     public init() {}
+
+    /// The defaults, which the command line's options start from too.
+    public static let defaults = SegmentOptions()
 }
 
 /// One image's line in the report.
