@@ -109,5 +109,5 @@ let package = Package(
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TestSupport"
             ])
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -43,7 +43,9 @@ public struct FMAPeak: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let flops = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
         defer { flops.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in flops[t] = tk_fma_peak_loop(isa, iterations) }
+        // Each thread writes its own slot.
+        let slots = UncheckedSendable(flops)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in slots.value[t] = tk_fma_peak_loop(isa, iterations) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return flops.reduce(0, +) / elapsed / 1e9
     }

@@ -3,7 +3,8 @@ import Foundation
 
 /// Cache-blocked SGEMM over packed panels, driving the CKernels micro-kernel chosen for this CPU.
 public enum GEMM {
-    static let info: tk_kernel_info = {
+    // Immutable: the name is a C string literal, the kernel a pure function.
+    nonisolated(unsafe) static let info: tk_kernel_info = {
         guard let p = tk_kernel() else { fatalError("no GEMM micro-kernel available") }
         return p.pointee
     }()

@@ -20,7 +20,12 @@ public enum Parallel {
             for i in 0..<iterations { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
+        // `body` runs on several threads at once; callers hand it disjoint work (their own indices and buffers), which
+        // the compiler cannot see through the pointers they capture.
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
+        }
     }
 
     /// Splits 0..<count into at most `threadCount` contiguous chunks of at least `grain` items.
@@ -84,4 +89,11 @@ extension Parallel {
             }
         }
     }
+}
+
+/// A value handed to other threads whose safety the compiler cannot check: closures over disjoint slices of
+/// buffers (`Parallel.forEach`), C structs of function pointers to pure kernels. Each use says why it is safe.
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }

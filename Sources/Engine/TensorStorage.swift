@@ -118,6 +118,8 @@ public enum AllocatorTuning {
     /// When set (a test-time check, slow), kernel scratch buffers end at an inaccessible page, so a kernel that
     /// reads or writes past the memory it was given faults at once instead of touching a neighbour's bytes.
     /// Starts on when the environment sets TESSERA_GUARD_SCRATCH=1.
+    // Unsynchronised on purpose: set only by a test before the kernels it checks run (their workers read it after
+    // the dispatch that starts them, which orders the write before the reads), otherwise constant.
     nonisolated(unsafe) public static var guardsScratchOverruns =
         ProcessInfo.processInfo.environment[EngineEnvironment.guardScratch.rawValue] == "1"
 }

@@ -263,7 +263,8 @@ extension TrainRun {
         let ids = labels.contiguous().scalars.map { Int32($0) }
         let out = Tensor(zeros: [n, h, w], zeroed: false)
         let map = BorderWeightMap(), base = out.pointer
-        DispatchQueue.concurrentPerform(iterations: n) { i in
+        // Each image writes its own plane.
+        Parallel.forEach(n) { i in
             let weights = map.weights(labels: Array(ids[(i * h * w)..<((i + 1) * h * w)]), width: w, height: h)
             weights.withUnsafeBufferPointer { (base + i * h * w).update(from: $0.baseAddress!, count: h * w) }
         }

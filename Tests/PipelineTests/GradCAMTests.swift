@@ -218,7 +218,8 @@ final class GradCAMTests: XCTestCase {
 /// Trains a classifier on the generated shapes set with Adam.
 enum ShapeClassifier {
     /// A width-8 ResNet-18 trained once per test run on 2400 shape images of 128x128 for 2 epochs.
-    static let trained: (model: ResNet, size: Int, seed: UInt64) = {
+    // The tests read it one at a time (XCTest runs them serially); the model is only evaluated after training.
+    nonisolated(unsafe) static let trained: (model: ResNet, size: Int, seed: UInt64) = {
         var g = RandomGenerator(seed: 3)
         let model = ResNet(ResNetConfig(depth: 18, inChannels: 1, classes: 4, width: 8), generator: &g)
         let accuracy = train(model, size: 128, samples: 2400, epochs: 2, seed: 21)
