@@ -50,12 +50,9 @@ struct BatchOutcome {
     let secondsPerImage: Double
 
     init<Record: BatchRecord>(_ records: [Record], seconds: Double) {
-        let s = BatchReport<Record>.summary(records, seconds: seconds)
-        images = Int(s["images"] ?? 0)
-        done = Int(s["done"] ?? 0)
-        existing = Int(s["existing"] ?? 0)
-        failed = Int(s["failed"] ?? 0)
-        secondsPerImage = s["seconds_per_image"] ?? 0
+        let counts = BatchCounts(records)
+        (images, done, existing, failed) = (counts.images, counts.done, counts.existing, counts.failed)
+        secondsPerImage = counts.secondsPerImage ?? 0
     }
 
     func json(out: String) -> [String: Any] {

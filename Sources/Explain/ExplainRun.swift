@@ -178,7 +178,7 @@ public final class ExplainRun {
     public struct Summary {
         public let records: [ExplainRecord]
         public let seconds: Double
-        public var failed: Int { records.filter { $0.status == .failed }.count }
+        public var failed: Int { BatchCounts(records).failed }
         /// Mean mass on the truth band over the images that have it.
         public var meanMassInTruth: Double? { Summary.meanMass(records) }
 

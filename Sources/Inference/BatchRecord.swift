@@ -19,3 +19,20 @@ public protocol BatchRecord: Codable, Sendable {
     var seconds: Double { get set }
     var error: String? { get set }
 }
+
+/// How a batch run's inputs ended, counted once: `report.json`'s summary, the runs' summaries, the command's last
+/// line and `report.html` all read these.
+public struct BatchCounts: Equatable, Sendable {
+    public let images, done, existing, failed: Int
+    /// Seconds of computation per processed input (nil when none was processed).
+    public let secondsPerImage: Double?
+
+    public init<Record: BatchRecord>(_ records: [Record]) {
+        let processed = records.filter { $0.status == .done }
+        images = records.count
+        done = processed.count
+        existing = records.filter { $0.status == .existing }.count
+        failed = records.filter { $0.status == .failed }.count
+        secondsPerImage = done > 0 ? processed.map(\.seconds).reduce(0, +) / Double(done) : nil
+    }
+}

@@ -11,16 +11,14 @@ public struct BatchReport<Record: BatchRecord> {
 
     /// Counts and throughput of `records` over `seconds` of wall time.
     public static func summary(_ records: [Record], seconds: Double) -> [String: Double] {
-        let done = records.filter { $0.status == .done }
-        let computeSeconds = done.map(\.seconds).reduce(0, +)
+        let counts = BatchCounts(records)
         var summary: [String: Double] = [
-            "images": Double(records.count), "done": Double(done.count),
-            "existing": Double(records.filter { $0.status == .existing }.count),
-            "failed": Double(records.filter { $0.status == .failed }.count), "seconds": seconds
+            "images": Double(counts.images), "done": Double(counts.done), "existing": Double(counts.existing),
+            "failed": Double(counts.failed), "seconds": seconds
         ]
-        if !done.isEmpty {
-            summary["images_per_second"] = Double(done.count) / max(computeSeconds, 1e-9)
-            summary["seconds_per_image"] = computeSeconds / Double(done.count)
+        if let perImage = counts.secondsPerImage {
+            summary["images_per_second"] = 1 / max(perImage, 1e-9)
+            summary["seconds_per_image"] = perImage
         }
         return summary
     }

@@ -131,7 +131,7 @@ public final class SegmentRun {
         public let records: [SegmentRecord]
         public let metrics: [String: Double]?
         public let seconds: Double
-        public var failed: Int { records.filter { $0.status == .failed }.count }
+        public var failed: Int { BatchCounts(records).failed }
     }
 
     var settings: BatchSettings {

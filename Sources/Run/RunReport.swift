@@ -28,16 +28,15 @@ public struct RunReport {
         body += timings()
         body += training()
         if let s = summary.segment {
+            let counts = BatchCounts(s.records)
             body +=
                 "<h2>Segmentation</h2>\n"
                 + table(
                     ["images", "done", "existing", "failed", "s per image"],
                     [
                         [
-                            String(s.records.count), String(s.records.filter { $0.status == .done }.count),
-                            String(s.records.filter { $0.status == .existing }.count), String(s.failed),
-                            format(
-                                BatchReport<SegmentRecord>.summary(s.records, seconds: s.seconds)["seconds_per_image"])
+                            String(counts.images), String(counts.done), String(counts.existing), String(counts.failed),
+                            format(counts.secondsPerImage)
                         ]
                     ])
             if let m = s.metrics { body += metricsTable(m) }
@@ -165,8 +164,10 @@ public struct RunReport {
         guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) else {
             return ""
         }
-        let files = walker.compactMap { $0 as? URL }.filter { ["png", "jpg"].contains($0.pathExtension.lowercased()) }
-            .sorted { $0.path < $1.path }.prefix(galleryLimit)
+        let files = walker.compactMap { $0 as? URL }.filter {
+            OverlayFormat.allCases.map(\.fileExtension).contains($0.pathExtension.lowercased())
+        }
+        .sorted { $0.path < $1.path }.prefix(galleryLimit)
         guard !files.isEmpty else { return "" }
         var out = "<h3>\(escape(title))</h3>\n<div class=\"gallery\">"
         for url in files {
