@@ -20,3 +20,5 @@ extension OverlayFormat: ExpressibleByArgument {}
 extension CAMMethod: ExpressibleByArgument {}
 extension CAMMapFormat: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}
+extension SegmentOutput: ExpressibleByArgument {}
+extension ExplainOutput: ExpressibleByArgument {}

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import TesseraData
 import TesseraInference
 
 /// `tessera inspect`: lists what each file holds, or why it cannot be read; exits non-zero if any failed.
@@ -23,17 +22,10 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let inputs = try InputFiles(
-            paths, extensions: ImageFormat.fileExtensions.union(["safetensors"]), recursive: recursive)
-        var reports: [Inspection] = []
-        for entry in inputs.entries {
-            let report = Inspection(path: entry.url.path)
-            reports.append(report)
-            if !json {
-                let text = report.lines.joined(separator: "\n")
-                if report.failed { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
-            }
-            if strict && report.failed { break }
+        let (reports, files) = try Inspection.inspect(paths, recursive: recursive, strict: strict) { report in
+            guard !json else { return }
+            let text = report.lines.joined(separator: "\n")
+            if report.failed { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
         }
         if json {
             let data = try JSONSerialization.data(
@@ -42,10 +34,10 @@ struct Inspect: ParsableCommand {
         }
         let failures = reports.filter(\.failed).count
         if failures > 0 {
-            let skipped = inputs.entries.count - reports.count
+            let skipped = files - reports.count
             FileHandle.standardError.write(
                 Data(
-                    ("\(failures) of \(inputs.entries.count) files could not be read"
+                    ("\(failures) of \(files) files could not be read"
                         + (skipped > 0 ? " (--strict: stopped at the first, \(skipped) not checked)" : "") + "\n").utf8)
             )
             throw ExitCode(1)

@@ -13,7 +13,7 @@ public enum CAMMapFormat: String, Codable, CaseIterable, Sendable {
 
 /// What `tessera explain` writes per image, under `OUT/heatmap/`, `OUT/overlay/` and `OUT/raw/` with the input's
 /// relative path.
-public enum ExplainOutput: String, CaseIterable, Sendable {
+public enum ExplainOutput: String, Codable, CaseIterable, Sendable {
     /// The heatmap in colour (PNG).
     case heatmap
     /// The heatmap blended over the image (PNG or JPEG).

@@ -14,6 +14,23 @@ public struct Inspection {
     public let path: String
     public let result: Result<Content, Error>
 
+    /// Inspects every image and safetensors file under `paths` in order, calling `each` with every report; with
+    /// `strict` it stops after the first that fails. Returns the reports and the number of files found.
+    public static func inspect(
+        _ paths: [String], recursive: Bool, strict: Bool, each: (Inspection) -> Void = { _ in }
+    ) throws -> (reports: [Inspection], files: Int) {
+        let inputs = try InputFiles(
+            paths, extensions: ImageFormat.fileExtensions.union(["safetensors"]), recursive: recursive)
+        var reports: [Inspection] = []
+        for entry in inputs.entries {
+            let report = Inspection(path: entry.url.path)
+            reports.append(report)
+            each(report)
+            if strict && report.failed { break }
+        }
+        return (reports, inputs.entries.count)
+    }
+
     public init(path: String) {
         self.path = path
         let url = URL(fileURLWithPath: path)

@@ -8,7 +8,7 @@ import TesseraNN
 
 /// What `tessera segment` writes per image (nnU-Net's layout: the label mask at `OUT/<relative path>.png`, the
 /// others under `OUT/color/`, `OUT/overlay/`, `OUT/prob/`, `OUT/logits/` with the same relative paths).
-public enum SegmentOutput: String, CaseIterable, Sendable {
+public enum SegmentOutput: String, Codable, CaseIterable, Sendable {
     /// Label mask PNG: pixel = class id (8-bit, 16-bit beyond 256 classes).
     case mask
     /// Indexed PNG with the checkpoint's palette.

@@ -7,11 +7,12 @@ import TesseraNN
 import TestSupport
 import XCTest
 
-/// The README lists each closed set's values as `a\|b\|c`, in the enum's order: adding a case without documenting
+/// The README lists each closed set's values as `a\|b\|c` (output kinds `a,b,c`), in the enum's order: adding a case without documenting
 /// it, or documenting one that does not exist, fails here.
 final class ReadmeChoicesTests: XCTestCase {
-    func values<E: CaseIterable & RawRepresentable>(_: E.Type) -> String where E.RawValue == String {
-        E.allCases.map(\.rawValue).joined(separator: "\\|")
+    func values<E: CaseIterable & RawRepresentable>(_: E.Type, separator: String = "\\|") -> String
+    where E.RawValue == String {
+        E.allCases.map(\.rawValue).joined(separator: separator)
     }
 
     func testREADMEListsEveryEnumsCases() throws {
@@ -23,7 +24,9 @@ final class ReadmeChoicesTests: XCTestCase {
             values(MaskEncoding.self), values(OptimizerKind.self), values(LearningRateSchedule.Kind.self),
             values(SegmentationLoss.self), values(ValidationMetric.self), values(UNetConfig.Upsampling.self),
             values(UNetConfig.ConvPadding.self), values(TiledInference.Blend.self), values(CAMMethod.self),
-            values(Colormap.self)
+            values(Colormap.self), values(OverlayFormat.self), values(CAMMapFormat.self),
+            // Output kinds are given as a comma-separated list.
+            values(SegmentOutput.self, separator: ","), values(ExplainOutput.self, separator: ",")
         ]
         for list in lists { XCTAssertTrue(readme.contains(list), "README does not list \(list)") }
     }
