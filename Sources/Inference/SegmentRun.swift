@@ -75,8 +75,6 @@ public final class SegmentRun {
     public let provenance: OutputProvenance
     /// Where messages and progress go.
     public var console = Console()
-    /// Receives the run's messages instead of the console's logger when set.
-    public var log: ((String) -> Void)?
 
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
         loaded = try Checkpoint.load(checkpoint)

@@ -75,7 +75,6 @@ public final class PipelineRun {
                     checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
                     options: options, out: segmentDirectory)
                 run.console = console
-                run.log = log
                 return try run.run(inputs: stage.inputs)
             }
         }

@@ -30,7 +30,6 @@ final class SegmentTests: XCTestCase {
         o.masks = isbi.appendingPathComponent("masks")
         o.outputs = [.mask, .color, .overlay, .prob]
         let run = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
-        run.log = { _ in }
         let summary = try run.run(inputs: [isbi.appendingPathComponent("images").path])
         let eval = try Evaluation.run(
             checkpoint: checkpoint, images: isbi.appendingPathComponent("images"),
@@ -103,7 +102,6 @@ final class SegmentTests: XCTestCase {
         var o = SegmentOptions()
         o.outputs = [.mask, .prob, .overlay]
         let rerun = try SegmentRun(checkpoint: checkpoint, options: o, out: out)
-        rerun.log = { _ in }
         let summary = try rerun.run(inputs: [input.path])
         XCTAssertEqual(summary.records.count, 40)
         XCTAssertEqual(summary.failed, 0)
@@ -146,7 +144,6 @@ final class SegmentTests: XCTestCase {
         try whole.prefix(whole.count / 3).write(to: input.appendingPathComponent("slice01.png"))
         let run = try SegmentRun(
             checkpoint: checkpoint, options: SegmentOptions(), out: dir.appendingPathComponent("out"))
-        run.log = { _ in }
         let summary = try run.run(inputs: [input.path])
         XCTAssertEqual(summary.records.map(\.status), [.done, .failed, .done])
         XCTAssertEqual(summary.failed, 1)
@@ -157,7 +154,6 @@ final class SegmentTests: XCTestCase {
         strict.strict = true
         let stopping = try SegmentRun(
             checkpoint: checkpoint, options: strict, out: dir.appendingPathComponent("strict"))
-        stopping.log = { _ in }
         XCTAssertThrowsError(try stopping.run(inputs: [input.path]))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("strict/slice02.png").path))
     }
