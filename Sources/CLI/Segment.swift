@@ -36,8 +36,7 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         var o = SegmentOptions()
-        // The label mask is what completeness and the report read back, so it is always written.
-        o.outputs = outputs.union([.mask])
+        o.outputs = outputs
         guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
         if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
         o.tile = tile

@@ -14,16 +14,17 @@ public struct ModelImport {
     public var classes: Int
     /// smp's `decoder_channels` (ResNet U-Net only; smp's default).
     public var decoderChannels = [256, 128, 64, 32, 16]
-    /// Tessera U-Net options (plain U-Net only).
-    public var unetDepth = 4, unetWidth = 32, unetBatchNorm = true
+    /// Tessera U-Net options (plain U-Net only), by default those `tessera train` uses.
+    public var unetDepth = TrainingConfig.defaults.depth, unetWidth = TrainingConfig.defaults.width
+    public var unetBatchNorm = TrainingConfig.defaults.batchNorm
     public var upsampling = UNetConfig.Upsampling.transposed, padding = UNetConfig.ConvPadding.same
     /// Class names (default `class0`, `class1`, ...).
     public var classNames: [String]?
     /// Per-channel normalisation the model was trained with, on samples scaled to [0, 1] (default: ImageNet's for
     /// three channels, as smp's encoders expect; 0.5 / 0.25 otherwise).
     public var mean: [Float]?, std: [Float]?
-    /// Default inference tile.
-    public var crop = 256
+    /// Default inference tile (the training crop's default).
+    public var crop = TrainingConfig.defaults.crop
 
     public init(architecture: Architecture, inChannels: Int, classes: Int) {
         self.architecture = architecture

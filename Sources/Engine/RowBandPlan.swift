@@ -117,12 +117,14 @@ struct RowBandPlan {
         let n = bandRows * paddedWidth
         let chunk = Swift.max(nr, (1 << 17) / Swift.max(m, 1) / nr * nr)
         let writesDirectly = outWidth >= RowBandPlan.directWriteWidth
-        let singleRowWeights =
-            weights.allSatisfy { singleRowLayouts($0) != nil } ? weights.map { singleRowLayouts($0)! } : nil
+        let layouts = weights.compactMap(singleRowLayouts)
+        let singleRowWeights = layouts.count == weights.count ? layouts : nil
         Parallel.workers(tasks) { _, mine in
-            let band = ScratchBuffer(count: bandBufferCount)
-            (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr)
-            let cbuf = ScratchBuffer(count: writesDirectly ? 1 : m * n)
+            // The one-row kernel reads the planes in place: no band, no product buffer.
+            let usesBand = singleRowWeights == nil
+            let band = ScratchBuffer(count: usesBand ? bandBufferCount : 1)
+            if usesBand { (band.pointer + channels * bandPlane).initialize(repeating: 0, count: GEMM.maxNr) }
+            let cbuf = ScratchBuffer(count: writesDirectly || !usesBand ? 1 : m * n)
             for t in mine {
                 let bi = t % bands, gi = (t / bands) % groups, img = t / (bands * groups)
                 let r0 = bi * bandRows, rowsHere = min(bandRows, outHeight - r0)

@@ -23,7 +23,10 @@ public enum SegmentOutput: String, Codable, CaseIterable, Sendable {
 
 /// Settings of a segmentation run.
 public struct SegmentOptions: Sendable {
-    public var outputs: Set<SegmentOutput> = [.mask]
+    /// What is written per input; always includes the label mask, which completeness and the report read back.
+    public var outputs: Set<SegmentOutput> = [.mask] {
+        didSet { outputs.insert(.mask) }
+    }
     /// Input tile edge; nil: the checkpoint's training crop.
     public var tile: Int?
     public var overlap = 0.5

@@ -241,19 +241,29 @@ struct PipelineSchema {
         return c
     }
 
+    /// Reads a key every stage has (`inputs`, `model`, `recursive`) into `stage`; false for any other key.
+    func stageKey<Options>(
+        _ k: String, _ v: Node, _ key: String, into stage: inout PipelineConfig.Stage<Options>, data: String?
+    ) throws -> Bool {
+        switch k {
+        case "inputs":
+            stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
+        case "model": stage.model = try path(v, key, data: data)
+        case "recursive": stage.recursive = try bool(v, key)
+        default: return false
+        }
+        return true
+    }
+
     func segment(_ node: Node, data: String?) throws -> PipelineConfig.Stage<SegmentOptions> {
         var stage = PipelineConfig.Stage(options: SegmentOptions())
         var o = SegmentOptions()
         for (k, v) in try entries(node, section: "segment") {
             let key = "segment.\(k)"
+            if try stageKey(k, v, key, into: &stage, data: data) { continue }
             switch k {
-            case "inputs":
-                stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
-            case "model": stage.model = try path(v, key, data: data)
-            case "recursive": stage.recursive = try bool(v, key)
             case "outputs":
                 o.outputs = Set(try strings(v, key).map { try choice(Node($0), key, SegmentOutput.self) })
-                o.outputs.insert(.mask)
             case "tile": o.tile = try int(v, key, 8...16384)
             case "overlap": o.overlap = try double(v, key, 0...0.95)
             case "blend": o.blend = try choice(v, key)
@@ -274,10 +284,8 @@ struct PipelineSchema {
         var o = ExplainOptions()
         for (k, v) in try entries(node, section: "explain") {
             let key = "explain.\(k)"
+            if try stageKey(k, v, key, into: &stage, data: data) { continue }
             switch k {
-            case "inputs": stage.inputs = try strings(v, key).map { try path(Node($0), key, data: data) }
-            case "model": stage.model = try path(v, key, data: data)
-            case "recursive": stage.recursive = try bool(v, key)
             case "method": o.method = try choice(v, key)
             case "layer": o.layer = try string(v, key)
             case "class": o.targetClass = try string(v, key)
