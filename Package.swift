@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, each depending only on the ones below it:
 // CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers) -> Models (U-Net,
-// ResNet, ...); CImageCodecs (libpng/libjpeg shims) -> Data (codecs, datasets, augmentation, loader).
+// ResNet, ...); CImageCodecs (libpng/libjpeg/libtiff shims) -> Data (codecs, datasets, augmentation, loader).
 // Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
 // and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "CImageCodecs",
             path: "Sources/CImageCodecs",
-            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("tiff"), .linkedLibrary("z")]
         ),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),

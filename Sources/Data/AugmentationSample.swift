@@ -29,7 +29,7 @@ public struct AugmentationSample: Sendable, Equatable {
             labels: sample.labels)
     }
 
-    /// An image's samples as planes [channel][y][x] scaled to [0, 1].
+    /// An image's samples as planes [channel][y][x], integers scaled to [0, 1], floats as they are.
     public static func planes(of img: Image) -> [Float] {
         let n = img.width * img.height, ch = img.channels
         return [Float](unsafeUninitializedCapacity: n * ch) { dst, count in
@@ -38,6 +38,8 @@ public struct AugmentationSample: Sendable, Equatable {
                 v.withUnsafeBufferPointer { tk_planar_from_u8($0.baseAddress, n, ch, 1 / 255, dst.baseAddress) }
             case .uint16(let v):
                 v.withUnsafeBufferPointer { tk_planar_from_u16($0.baseAddress, n, ch, 1 / 65535, dst.baseAddress) }
+            case .float32(let v):
+                for c in 0..<ch { for p in 0..<n { dst[c * n + p] = v[p * ch + c] } }
             }
             count = n * ch
         }

@@ -82,6 +82,43 @@ public extension Image {
             return Image(width: width, height: height, channels: outChannels, samples: .uint8(convert(v)))
         case .uint16(let v):
             return Image(width: width, height: height, channels: outChannels, samples: .uint16(convert(v)))
+        case .float32(let v):
+            // The same rules in float arithmetic (luminance unrounded): float samples may be negative.
+            var out = [Float](repeating: 0, count: n * outChannels)
+            for p in 0..<n {
+                let px = p * channels, o = p * outChannels
+                if outChannels == 1 && colorChannels == 3 {
+                    out[o] = (299 * v[px] + 587 * v[px + 1] + 114 * v[px + 2]) / 1000
+                } else {
+                    for c in 0..<outChannels { out[o + c] = v[px + (colorChannels == 1 ? 0 : c)] }
+                }
+            }
+            return Image(width: width, height: height, channels: outChannels, samples: .float32(out))
         }
+    }
+}
+
+public extension Image {
+    /// The image as 8-bit RGBA, as the PNG and JPEG decoders' `rgba8` option gives it: 16-bit samples keep their
+    /// high byte, floats are clamped to [0, 1], gray is repeated, a missing alpha is opaque.
+    /// - Throws: for layouts other than gray, gray+alpha, RGB and RGBA.
+    func rgba8(file: String) throws -> Image {
+        guard (1...4).contains(channels) else {
+            throw ImageError(file: file, reason: "a \(channels)-channel image has no RGBA form")
+        }
+        let n = width * height, color = colorChannels == 3, alpha = channels == 2 || channels == 4
+        var out = [UInt8](repeating: 255, count: n * 4)
+        func byte(_ i: Int) -> UInt8 {
+            switch samples {
+            case .uint8(let v): return v[i]
+            case .uint16(let v): return UInt8(v[i] >> 8)
+            case .float32(let v): return UInt8((max(0, min(1, v[i])) * 255).rounded())
+            }
+        }
+        for p in 0..<n {
+            for k in 0..<3 { out[p * 4 + k] = byte(p * channels + (color ? k : 0)) }
+            if alpha { out[p * 4 + 3] = byte(p * channels + channels - 1) }
+        }
+        return Image(width: width, height: height, channels: 4, samples: .uint8(out))
     }
 }

@@ -11,12 +11,13 @@ public struct PixelWindow: Equatable, Sendable {
     }
 }
 
-/// A decoded raster: interleaved 8- or 16-bit samples, row by row.
+/// A decoded raster: interleaved 8- or 16-bit unsigned or 32-bit float samples, row by row.
 public struct Image: Equatable, Sendable {
-    /// Sample storage; 16-bit data stays 16-bit until normalised to float.
+    /// Sample storage; 16-bit data stays 16-bit until normalised to float; float samples (TIFF) are kept as read.
     public enum Samples: Equatable, Sendable {
         case uint8([UInt8])
         case uint16([UInt16])
+        case float32([Float])
     }
 
     public let width: Int
@@ -33,21 +34,29 @@ public struct Image: Equatable, Sendable {
             sampleCount == width * height * channels, "sample count does not match \(width)x\(height)x\(channels)")
     }
 
-    public var bitDepth: Int { if case .uint16 = samples { return 16 } else { return 8 } }
+    public var bitDepth: Int {
+        switch samples {
+        case .uint8: return 8
+        case .uint16: return 16
+        case .float32: return 32
+        }
+    }
 
     var sampleCount: Int {
         switch samples {
         case .uint8(let v): return v.count
         case .uint16(let v): return v.count
+        case .float32(let v): return v.count
         }
     }
 
-    /// Sample `c` of pixel (x, y) as an integer.
+    /// Sample `c` of pixel (x, y) as an integer (a float sample rounded towards zero, clamped to Int).
     public func sample(x: Int, y: Int, channel c: Int) -> Int {
         let i = (y * width + x) * channels + c
         switch samples {
         case .uint8(let v): return Int(v[i])
         case .uint16(let v): return Int(v[i])
+        case .float32(let v): return v[i].isFinite ? Int(clamping: Int64(max(-9e18, min(9e18, v[i])))) : 0
         }
     }
 
@@ -68,6 +77,7 @@ public struct Image: Equatable, Sendable {
         switch samples {
         case .uint8(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint8(crop(v)))
         case .uint16(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint16(crop(v)))
+        case .float32(let v): return Image(width: ow, height: oh, channels: channels, samples: .float32(crop(v)))
         }
     }
 
@@ -101,6 +111,7 @@ public struct Image: Equatable, Sendable {
         switch samples {
         case .uint8(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint8(remap(v)))
         case .uint16(let v): return Image(width: ow, height: oh, channels: channels, samples: .uint16(remap(v)))
+        case .float32(let v): return Image(width: ow, height: oh, channels: channels, samples: .float32(remap(v)))
         }
     }
 }

@@ -4,13 +4,14 @@ import TesseraEngine
 
 /// File formats the codecs read and write.
 public enum ImageFormat: String, Sendable, Codable, CaseIterable {
-    case png, jpeg
+    case png, jpeg, tiff
 
     /// File name extensions of the format, lower case (the one list every folder listing uses).
     public var extensions: [String] {
         switch self {
         case .png: return ["png"]
         case .jpeg: return ["jpg", "jpeg"]
+        case .tiff: return ["tif", "tiff"]
         }
     }
 
@@ -21,6 +22,15 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
     public static func sniff(_ data: Data) -> ImageFormat? {
         if data.count >= 8 && data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
         if data.count >= 3 && data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xD8 { return .jpeg }
+        // "II*\0" / "MM\0*" (TIFF) and "II+\0" / "MM\0+" (BigTIFF).
+        if data.count >= 4 {
+            let head = [UInt8](data.prefix(4))
+            if [[0x49, 0x49, 0x2A, 0], [0x4D, 0x4D, 0, 0x2A], [0x49, 0x49, 0x2B, 0], [0x4D, 0x4D, 0, 0x2B]].contains(
+                head)
+            {
+                return .tiff
+            }
+        }
         return nil
     }
 
@@ -55,6 +65,8 @@ public struct ImageInfo: Equatable, Sendable {
     public let interlaced: Bool
     /// EXIF orientation (JPEG), 1 when absent.
     public let orientation: Int
+    /// Images in the file (TIFF slices: pages or OME z/t planes), 1 for PNG and JPEG.
+    public var slices = 1
 
     /// Width and height once the orientation is applied (if `applied`).
     public func uprightSize(_ applied: Bool) -> (width: Int, height: Int) {
@@ -62,7 +74,7 @@ public struct ImageInfo: Equatable, Sendable {
     }
 }
 
-/// PNG and JPEG through libpng and libjpeg.
+/// PNG, JPEG and TIFF through libpng, libjpeg and libtiff.
 public enum ImageCodec {
     /// Images with more pixels than this fail from the header, before any pixel buffer is allocated.
     public static let defaultMaxPixels = 1 << 28
@@ -89,6 +101,8 @@ public enum ImageCodec {
         /// PNG only: read every row through libpng instead of the fast reader for 8-bit non-interlaced files
         /// (the two give the same pixels; this is the reference the fast reader is tested against).
         public var libpngRows = false
+        /// TIFF only: how pages become images; the first image is decoded.
+        public var tiffPages = TIFFPages.auto
         public init() {}
     }
 
@@ -107,9 +121,18 @@ public enum ImageCodec {
     }
 
     /// Header facts of an in-memory file; `file` names it in errors.
-    public static func info(of data: Data, file: String) throws -> ImageInfo {
+    public static func info(of data: Data, file: String, tiffPages: TIFFPages = .auto) throws -> ImageInfo {
         guard let format = ImageFormat.sniff(data) else {
-            throw ImageError(file: file, reason: "not a PNG or JPEG file")
+            throw ImageError(file: file, reason: "not a PNG, JPEG or TIFF file")
+        }
+        if format == .tiff {
+            let tiff = try TIFFFile(data: data, file: file)
+            let stack = try TIFFStack(tiff, pages: tiffPages)
+            var info = ImageInfo(
+                format: .tiff, width: stack.width, height: stack.height, channels: stack.channels,
+                bitDepth: try tiff.page(0).storedBits, interlaced: false, orientation: 1)
+            info.slices = stack.slices.count
+            return info
         }
         var raw = tc_image_info()
         var err = [CChar](repeating: 0, count: 512)
@@ -134,8 +157,9 @@ public enum ImageCodec {
     /// Decodes an in-memory PNG or JPEG; `file` names it in errors.
     public static func decode(_ data: Data, file: String, options: Options = Options()) throws -> Image {
         guard let format = ImageFormat.sniff(data) else {
-            throw ImageError(file: file, reason: "not a PNG or JPEG file")
+            throw ImageError(file: file, reason: "not a PNG, JPEG or TIFF file")
         }
+        if format == .tiff { return try decodeTIFF(data, file: file, options: options) }
         let window = options.rows.map { r in
             (max(0, min(r.lowerBound, Int(UInt32.max))), max(0, min(r.upperBound, Int(UInt32.max))))
         }
@@ -212,6 +236,8 @@ public enum ImageCodec {
                         pal, Int32(palette?.count ?? 0), &out, &size, &err, err.count)
                 }
             }
+        case .float32:
+            throw ImageError(file: file, reason: "PNG has no float samples; write float images as TIFF")
         case .uint16(let v):
             rc = v.withUnsafeBytes { px in
                 tc_png_encode(
@@ -259,8 +285,15 @@ public enum ImageCodec {
         switch ImageFormat.forExtension(of: url) {
         case .png: data = try encodePNG(image, palette: palette, file: url.path)
         case .jpeg: data = try encodeJPEG(image, quality: quality, file: url.path)
+        case .tiff:
+            do {
+                return try TIFFWriter.write([image], to: url)
+            } catch let e as FileWriteError {
+                throw ImageError(file: url.path, reason: e.reason)
+            }
         case nil:
-            throw ImageError(file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg)")
+            throw ImageError(
+                file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg, .tif)")
         }
         do {
             try AtomicFile.write(data, to: url)
@@ -269,6 +302,34 @@ public enum ImageCodec {
         } catch {
             throw ImageError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
         }
+    }
+
+    /// The first image of a TIFF (`options.tiffPages`), or the rows of it `options.rows` asks for; the header's
+    /// size is checked against `maxPixels` and `maxBytes` before any row is decoded.
+    static func decodeTIFF(_ data: Data, file: String, options: Options) throws -> Image {
+        if options.paletteIndices {
+            throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is TIFF")
+        }
+        let tiff = try TIFFFile(data: data, file: file)
+        let stack = try TIFFStack(tiff, pages: options.tiffPages)
+        let (pixels, o1) = stack.width.multipliedReportingOverflow(by: stack.height)
+        let (bytes, o2) = pixels.multipliedReportingOverflow(by: stack.channels * max(1, stack.bitDepth / 8))
+        guard !o1, !o2, pixels <= options.maxPixels, bytes <= options.maxBytes else {
+            throw ImageError(
+                file: file,
+                reason: "a \(stack.width)x\(stack.height) image of \(stack.channels) channels is over the "
+                    + "\(options.maxPixels)-pixel / \(options.maxBytes >> 20) MiB limit for whole-image decoding")
+        }
+        var rows = 0..<stack.height
+        if let r = options.rows {
+            rows = max(0, r.lowerBound)..<min(stack.height, r.upperBound)
+            guard !rows.isEmpty else {
+                throw ImageError(file: file, reason: "row window \(r) is outside the image's \(stack.height) rows")
+            }
+        }
+        var image = try stack.rows(rows, slice: 0, of: tiff)
+        if options.rgba8 { image = try image.rgba8(file: file) }
+        return image
     }
 
     private static func withOptionalPointer<R>(_ v: [UInt8]?, _ body: (UnsafePointer<UInt8>?) -> R) -> R {

@@ -264,8 +264,12 @@ public struct MaskDecoder: Sendable {
                     v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
                 case .uint16(let v):
                     v.withUnsafeBufferPointer { b in for p in 0..<n { out[p] = map(Int32(b[p &* ch])) } }
+                case .float32: break  // refused below
                 }
             }
+        }
+        if case .float32 = mask.samples {
+            throw ImageError(file: file, reason: "a mask must have integer samples, this one has 32-bit floats")
         }
         switch kind {
         case .label, .palette:

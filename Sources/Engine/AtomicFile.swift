@@ -83,6 +83,39 @@ public enum AtomicFile {
         syncDirectory(dir)
     }
 
+    /// Writes `url` through a library that wants a path (libtiff): `body` writes a named temporary file in the
+    /// same folder, which is then flushed and renamed over `url` (`commit`); on an error it is removed.
+    public static func write(to url: URL, _ body: (URL) throws -> Void) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(temporaryName(for: url.lastPathComponent))
+        do {
+            try body(tmp)
+            try commit(tmp, to: url)
+        } catch {
+            unlink(tmp.path)
+            throw error
+        }
+    }
+
+    /// Flushes the finished file `temporary` to disk and renames it over `url` (same folder), then flushes the
+    /// folder.
+    public static func commit(_ temporary: URL, to url: URL) throws {
+        let fd = open(temporary.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw FileWriteError(
+                file: url.path, reason: "cannot open the written file: \(String(cString: strerror(errno)))")
+        }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard synced else {
+            throw FileWriteError(file: url.path, reason: "cannot flush to disk: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            throw FileWriteError(
+                file: url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
+        }
+        syncDirectory(url.deletingLastPathComponent())
+    }
+
     /// Flushes a folder's entries (after a rename or an unlink in it) to disk; failures are ignored, as some
     /// file systems do not support it and the data itself is already on disk.
     public static func syncDirectory(_ dir: URL) {

@@ -11,7 +11,7 @@ public enum OverlayFormat: String, Codable, CaseIterable, Sendable {
 
 /// Images drawn over their inputs: label masks (class tints and outlines) and attribution heatmaps.
 public enum Overlay {
-    /// The image as 8-bit RGB: gray repeated, 16-bit scaled down, alpha dropped.
+    /// The image as 8-bit RGB: gray repeated, 16-bit scaled down, float clamped to [0, 1], alpha dropped.
     public static func rgb(of image: Image) -> [UInt8] {
         let n = image.width * image.height, ch = image.channels, colour = ch >= 3
         var rgb = [UInt8](repeating: 0, count: n * 3)
@@ -21,6 +21,7 @@ public enum Overlay {
                 switch image.samples {
                 case .uint8(let v): rgb[i * 3 + k] = v[i * ch + c]
                 case .uint16(let v): rgb[i * 3 + k] = UInt8(v[i * ch + c] >> 8)
+                case .float32(let v): rgb[i * 3 + k] = UInt8((max(0, min(1, v[i * ch + c])) * 255).rounded())
                 }
             }
         }

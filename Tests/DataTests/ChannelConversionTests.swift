@@ -22,6 +22,7 @@ final class ChannelConversionTests: XCTestCase {
         switch image.samples {
         case .uint8(let v): return v.map(Int.init)
         case .uint16(let v): return v.map(Int.init)
+        case .float32(let v): return v.map { Int($0) }
         }
     }
 
