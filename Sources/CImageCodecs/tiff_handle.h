@@ -26,6 +26,7 @@ struct tc_tiff {
     tc_tiff_layout layout;
     int in_page;
     uint32_t pages_done;
+    int tile_regions;        // the current page is written by regions (tc_tiff_write_tiles), not rows
     int resumed;             // the current page's directory is already in the file (checkpointed)
     uint32_t rows_buffered;  // rows of the current block held in `block`
     uint32_t rows_written;   // rows of the current page encoded

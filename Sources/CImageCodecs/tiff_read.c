@@ -234,10 +234,10 @@ int tc_tiff_page_info(tc_tiff *t, uint32_t page, tc_tiff_info *out, const char *
     return 0;
 }
 
-/// Writes `n` pixels of one decoded strip or tile (samples `first`..`first + count` of each pixel, as the file
-/// stores them) into an output row of `channels` channels starting at pixel `x`.
-static void tc_tiff_convert(struct tc_tiff *t, const uint8_t *src, uint32_t n, int first, int count, uint8_t *row,
-                            uint32_t x) {
+/// Writes `n` pixels of one decoded strip or tile row (samples `first`..`first + count` of each pixel, as the
+/// file stores them, from pixel `skip` of the stored row) into an output row of `channels` channels at pixel `x`.
+static void tc_tiff_convert(struct tc_tiff *t, const uint8_t *src, uint32_t skip, uint32_t n, int first, int count,
+                            uint8_t *row, uint32_t x) {
     const tc_tiff_info *i = &t->info;
     int ch = i->channels;
     int invert = i->photometric == PHOTOMETRIC_MINISWHITE;
@@ -245,11 +245,14 @@ static void tc_tiff_convert(struct tc_tiff *t, const uint8_t *src, uint32_t n, i
         uint8_t *d = row + (size_t)x * ch;
         for (uint32_t p = 0; p < n; p++)
             for (int s = 0; s < count; s++) {
-                size_t bit = (size_t)p * count + s;
+                size_t bit = (size_t)(skip + p) * count + s;
                 int on = (src[bit >> 3] >> (7 - (bit & 7))) & 1;
                 d[(size_t)p * ch + first + s] = (uint8_t)((on ^ invert) ? 255 : 0);
             }
-    } else if (i->photometric == PHOTOMETRIC_PALETTE) {
+        return;
+    }
+    src += (size_t)skip * count * (i->bits / 8);
+    if (i->photometric == PHOTOMETRIC_PALETTE) {
         uint8_t *d = row + (size_t)x * 3;
         for (uint32_t p = 0; p < n; p++)
             for (int c = 0; c < 3; c++) d[p * 3 + c] = (uint8_t)(t->colormap[c][src[p]] >> t->colormap_shift);
@@ -320,9 +323,70 @@ static int tc_tiff_decode_block(struct tc_tiff *t, uint32_t b, char *err, size_t
                 return -1;
             }
             for (uint32_t r = 0; r < rows; r++)
-                tc_tiff_convert(t, t->scratch + stride * r, n, p, per, t->block + row_bytes * r, x0);
+                tc_tiff_convert(t, t->scratch + stride * r, 0, n, p, per, t->block + row_bytes * r, x0);
         }
     t->block_index = b;
+    return 0;
+}
+
+/// Decodes the tiles under the window straight into `out` (every tile of a window decoded once; a window's
+/// neighbour decodes its shared border tiles again).
+static int tc_tiff_read_tiles(struct tc_tiff *t, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h, uint8_t *out,
+                              char *err, size_t err_size) {
+    const tc_tiff_info *i = &t->info;
+    TIFF *tif = t->tif;
+    if (!t->scratch) {
+        t->scratch_size = TIFFTileSize(tif);
+        t->scratch = malloc((size_t)t->scratch_size);
+        if (!t->scratch) { snprintf(err, err_size, "out of memory for a tile"); return -1; }
+    }
+    int planes = i->planar == PLANARCONFIG_SEPARATE ? i->samples : 1;
+    int per = planes > 1 ? 1 : i->samples;
+    size_t stride = tc_tiff_stored_row(i, i->block_width, per);
+    size_t out_row = (size_t)w * i->channels * tc_tiff_out_bytes(i->out_bits);
+    uint32_t bw = i->block_width, bh = i->block_height;
+    for (uint32_t ty = y0 / bh * bh; ty < y0 + h; ty += bh)
+        for (uint32_t tx = x0 / bw * bw; tx < x0 + w; tx += bw)
+            for (int p = 0; p < planes; p++) {
+                tmsize_t got = TIFFReadEncodedTile(tif, TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p), t->scratch,
+                                                   t->scratch_size);
+                if (got < 0 || (size_t)got < stride * bh) {
+                    tc_tiff_fail(t, "a tile is shorter than its rows", err, err_size);
+                    return -1;
+                }
+                uint32_t ax = tx > x0 ? tx : x0, bx = tx + bw < x0 + w ? tx + bw : x0 + w;
+                uint32_t ay = ty > y0 ? ty : y0, by = ty + bh < y0 + h ? ty + bh : y0 + h;
+                for (uint32_t y = ay; y < by; y++)
+                    tc_tiff_convert(t, t->scratch + stride * (y - ty), ax - tx, bx - ax, p, per,
+                                    out + out_row * (y - y0), ax - x0);
+            }
+    return 0;
+}
+
+int tc_tiff_read_window(tc_tiff *t, uint32_t page, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h, void *out,
+                        size_t out_bytes, char *err, size_t err_size) {
+    tc_tiff_info info;
+    if (tc_tiff_page_info(t, page, &info, NULL, err, err_size) != 0) return -1;
+    size_t pixel = (size_t)info.channels * tc_tiff_out_bytes(info.out_bits), out_row = (size_t)w * pixel;
+    if (w == 0 || h == 0 || x0 > info.width || w > info.width - x0 || y0 > info.height || h > info.height - y0 ||
+        out_bytes / out_row < h) {
+        snprintf(err, err_size, "window %ux%u at (%u, %u) is outside the %ux%u image or the buffer", w, h, x0, y0,
+                 info.width, info.height);
+        return -1;
+    }
+    // Tiles straight to the output, unless the window spans the width (a row of tiles is kept, as for strips).
+    if (info.tiled && w < info.width) return tc_tiff_read_tiles(t, x0, y0, w, h, out, err, err_size);
+    size_t row_bytes = (size_t)info.width * pixel;
+    for (uint32_t y = y0; y < y0 + h;) {
+        uint32_t b = y / info.block_height;
+        if (t->block_index != (int64_t)b && tc_tiff_decode_block(t, b, err, err_size) != 0) return -1;
+        uint32_t end = (b + 1) * info.block_height;
+        if (end > y0 + h || end < y) end = y0 + h;
+        for (uint32_t r = y; r < end; r++)
+            memcpy((uint8_t *)out + (size_t)(r - y0) * out_row,
+                   t->block + (size_t)(r - b * info.block_height) * row_bytes + (size_t)x0 * pixel, out_row);
+        y = end;
+    }
     return 0;
 }
 
@@ -330,22 +394,7 @@ int tc_tiff_read_rows(tc_tiff *t, uint32_t page, uint32_t row0, uint32_t rows, v
                       char *err, size_t err_size) {
     tc_tiff_info info;
     if (tc_tiff_page_info(t, page, &info, NULL, err, err_size) != 0) return -1;
-    size_t row_bytes = (size_t)info.width * info.channels * tc_tiff_out_bytes(info.out_bits);
-    if (row0 > info.height || rows > info.height - row0 || out_bytes / row_bytes < rows) {
-        snprintf(err, err_size, "rows %u-%u are outside the image's %u rows or the buffer", row0, row0 + rows,
-                 info.height);
-        return -1;
-    }
-    for (uint32_t y = row0; y < row0 + rows;) {
-        uint32_t b = y / info.block_height;
-        if (t->block_index != (int64_t)b && tc_tiff_decode_block(t, b, err, err_size) != 0) return -1;
-        uint32_t end = (b + 1) * info.block_height;
-        if (end > row0 + rows || end < y) end = row0 + rows;
-        memcpy((uint8_t *)out + (size_t)(y - row0) * row_bytes,
-               t->block + (size_t)(y - b * info.block_height) * row_bytes, (size_t)(end - y) * row_bytes);
-        y = end;
-    }
-    return 0;
+    return tc_tiff_read_window(t, page, 0, row0, info.width, rows, out, out_bytes, err, err_size);
 }
 
 const char *tc_tiff_version(void) { return TIFFGetVersion(); }

@@ -107,17 +107,18 @@ int tc_tiff_begin_page(tc_tiff *t, const tc_tiff_layout *layout, const char *des
     return tc_tiff_setup(t, layout, description, 1, err, err_size);
 }
 
-/// Packs columns [x0, x0 + n) of the buffered rows' plane `p` (all samples when contiguous) into scratch as the
-/// file stores a block of `bw` x `bh` pixels, zero beyond the image.
-static void tc_tiff_pack(struct tc_tiff *t, uint32_t x0, uint32_t n, int p, uint32_t bw, uint32_t bh) {
+/// Packs pixels [x0, x0 + n) of `rows` source rows (`src`, `src_row` bytes apart; plane `p`, or every sample
+/// when contiguous) into scratch as the file stores a block of `bw` x `bh` pixels, zero beyond the image.
+static void tc_tiff_pack(struct tc_tiff *t, const uint8_t *src_base, size_t src_row, uint32_t rows, uint32_t x0,
+                         uint32_t n, int p, uint32_t bw, uint32_t bh) {
     const tc_tiff_layout *l = &t->layout;
     int planes = l->planar == 2 ? l->samples : 1, per = planes > 1 ? 1 : l->samples;
     int first = planes > 1 ? p : 0;
-    size_t sb = (size_t)tc_tiff_out_bytes(l->bits), src_row = (size_t)l->width * tc_pixel_bytes(l);
+    size_t sb = (size_t)tc_tiff_out_bytes(l->bits);
     size_t dst_row = l->bits == 1 ? ((size_t)bw * per + 7) / 8 : (size_t)bw * per * sb;
     memset(t->scratch, 0, (size_t)t->scratch_size);
-    for (uint32_t r = 0; r < t->rows_buffered && r < bh; r++) {
-        const uint8_t *src = t->block + src_row * r;
+    for (uint32_t r = 0; r < rows && r < bh; r++) {
+        const uint8_t *src = src_base + src_row * r;
         uint8_t *dst = t->scratch + dst_row * r;
         for (uint32_t x = 0; x < n; x++)
             for (int s = 0; s < per; s++) {
@@ -132,6 +133,34 @@ static void tc_tiff_pack(struct tc_tiff *t, uint32_t x0, uint32_t n, int p, uint
     }
 }
 
+int tc_tiff_write_tiles(tc_tiff *t, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h, const void *pixels, char *err,
+                        size_t err_size) {
+    const tc_tiff_layout *l = &t->layout;
+    if (!t->in_page || !l->tile_width) { snprintf(err, err_size, "no tiled page has been started"); return -1; }
+    uint32_t bw = l->tile_width, bh = l->tile_height;
+    if (x0 % bw || y0 % bh || x0 >= l->width || y0 >= l->height || w > l->width - x0 || h > l->height - y0 ||
+        (w % bw && x0 + w != l->width) || (h % bh && y0 + h != l->height) || w == 0 || h == 0) {
+        snprintf(err, err_size, "region %ux%u at (%u, %u) is not whole tiles of the %ux%u page", w, h, x0, y0,
+                 l->width, l->height);
+        return -1;
+    }
+    int planes = l->planar == 2 ? l->samples : 1;
+    size_t src_row = (size_t)w * tc_pixel_bytes(l);
+    for (uint32_t ty = 0; ty < h; ty += bh)
+        for (uint32_t tx = 0; tx < w; tx += bw)
+            for (int p = 0; p < planes; p++) {
+                uint32_t n = w - tx < bw ? w - tx : bw, rows = h - ty < bh ? h - ty : bh;
+                tc_tiff_pack(t, (const uint8_t *)pixels + src_row * ty, src_row, rows, tx, n, p, bw, bh);
+                if (TIFFWriteEncodedTile(t->tif, TIFFComputeTile(t->tif, x0 + tx, y0 + ty, 0, (uint16_t)p), t->scratch,
+                                         t->scratch_size) < 0) {
+                    tc_tiff_fail(t, "cannot encode a tile", err, err_size);
+                    return -1;
+                }
+            }
+    t->tile_regions = 1;
+    return 0;
+}
+
 /// Encodes the buffered rows as one block row.
 static int tc_tiff_flush_block(struct tc_tiff *t, char *err, size_t err_size) {
     const tc_tiff_layout *l = &t->layout;
@@ -142,7 +171,7 @@ static int tc_tiff_flush_block(struct tc_tiff *t, char *err, size_t err_size) {
     for (int p = 0; p < planes; p++)
         for (uint32_t c = 0; c < columns; c++) {
             uint32_t x0 = c * bw, n = l->width - x0 < bw ? l->width - x0 : bw;
-            tc_tiff_pack(t, x0, n, p, bw, bh);
+            tc_tiff_pack(t, t->block, (size_t)l->width * tc_pixel_bytes(l), t->rows_buffered, x0, n, p, bw, bh);
             tmsize_t rc;
             if (l->tile_width) {
                 rc = TIFFWriteEncodedTile(tif, TIFFComputeTile(tif, x0, y0, 0, (uint16_t)p), t->scratch,
@@ -198,7 +227,7 @@ int tc_tiff_checkpoint(tc_tiff *t, char *err, size_t err_size) {
 int tc_tiff_end_page(tc_tiff *t, char *err, size_t err_size) {
     if (!t->in_page) { snprintf(err, err_size, "no page has been started"); return -1; }
     if (t->rows_buffered && tc_tiff_flush_block(t, err, err_size) != 0) return -1;
-    if (t->rows_written != t->layout.height) {
+    if (!t->tile_regions && t->rows_written != t->layout.height) {
         snprintf(err, err_size, "the page has %u of its %u rows", t->rows_written, t->layout.height);
         return -1;
     }
@@ -209,6 +238,7 @@ int tc_tiff_end_page(tc_tiff *t, char *err, size_t err_size) {
     }
     t->pages_done++;
     t->resumed = 0;
+    t->tile_regions = 0;
     t->in_page = 0;
     return 0;
 }

@@ -104,15 +104,24 @@ public final class TIFFFile {
     /// Rows `rows` of page `index` as an image of those rows.
     public func rows(_ rows: Range<Int>, page index: Int) throws -> Image {
         let p = try page(index)
-        guard rows.lowerBound >= 0, rows.upperBound <= p.height, !rows.isEmpty else {
-            throw ImageError(file: file, reason: "rows \(rows) are outside page \(index + 1)'s \(p.height) rows")
+        return try window(PixelWindow(x: 0, y: rows.lowerBound, width: p.width, height: rows.count), page: index)
+    }
+
+    /// The pixels of `window` (inside the page) of page `index`. A tiled page decodes only the tiles under it.
+    public func window(_ window: PixelWindow, page index: Int) throws -> Image {
+        let p = try page(index)
+        guard window.x >= 0, window.y >= 0, window.width > 0, window.height > 0, window.x + window.width <= p.width,
+            window.y + window.height <= p.height
+        else {
+            throw ImageError(
+                file: file, reason: "window \(window) is outside page \(index + 1)'s \(p.width)x\(p.height) pixels")
         }
-        let n = rows.count * p.width * p.channels
+        let n = window.width * window.height * p.channels
         var err = [CChar](repeating: 0, count: 512)
         func read(_ out: UnsafeMutableRawBufferPointer) -> Int32 {
-            tc_tiff_read_rows(
-                handle, UInt32(index), UInt32(rows.lowerBound), UInt32(rows.count), out.baseAddress, out.count, &err,
-                err.count)
+            tc_tiff_read_window(
+                handle, UInt32(index), UInt32(window.x), UInt32(window.y), UInt32(window.width),
+                UInt32(window.height), out.baseAddress, out.count, &err, err.count)
         }
         let samples: Image.Samples
         var rc: Int32 = 0
@@ -137,7 +146,7 @@ public final class TIFFFile {
                 })
         }
         guard rc == 0 else { throw ImageError(file: file, reason: "page \(index + 1): " + TIFFFile.message(err)) }
-        return Image(width: p.width, height: rows.count, channels: p.channels, samples: samples)
+        return Image(width: window.width, height: window.height, channels: p.channels, samples: samples)
     }
 
     /// The version line of the linked libtiff.

@@ -70,10 +70,15 @@ public struct TIFFStack: Sendable {
 
     /// Rows `rows` of slice `slice`: its pages' rows side by side, channel after channel.
     public func rows(_ rows: Range<Int>, slice: Int, of file: TIFFFile) throws -> Image {
+        try window(PixelWindow(x: 0, y: rows.lowerBound, width: width, height: rows.count), slice: slice, of: file)
+    }
+
+    /// The pixels of `window` of slice `slice`: its pages' channels side by side.
+    public func window(_ window: PixelWindow, slice: Int, of file: TIFFFile) throws -> Image {
         let pages = slices[slice]
-        if pages.count == 1 { return try file.rows(rows, page: pages[0]) }
-        let parts = try pages.map { try file.rows(rows, page: $0) }
-        let n = width * rows.count, per = parts[0].channels
+        if pages.count == 1 { return try file.window(window, page: pages[0]) }
+        let parts = try pages.map { try file.window(window, page: $0) }
+        let n = window.width * window.height, per = parts[0].channels
         func merge<T>(_ arrays: [[T]], zero: T) -> [T] {
             var out = [T](repeating: zero, count: n * channels)
             for (k, a) in arrays.enumerated() {
@@ -90,7 +95,7 @@ public struct TIFFStack: Sendable {
         case .float32:
             samples = .float32(merge(parts.map { if case .float32(let v) = $0.samples { v } else { [] } }, zero: 0))
         }
-        return Image(width: width, height: rows.count, channels: channels, samples: samples)
+        return Image(width: window.width, height: window.height, channels: channels, samples: samples)
     }
 }
 

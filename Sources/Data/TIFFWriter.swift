@@ -125,6 +125,29 @@ public final class TIFFWriter {
         try check(rc, err)
     }
 
+    /// Encodes the tiles of `image` placed at (`x`, `y`) on the current tiled page: `x` and `y` are multiples of
+    /// the tile edge, and so are the image's sides unless it reaches the page's right or bottom edge.
+    public func writeTiles(_ image: Image, x: Int, y: Int) throws {
+        guard let layout, image.channels == layout.channels, image.bitDepth == max(8, layout.bitDepth) else {
+            throw ImageError(
+                file: file,
+                reason: "a region of \(image.channels) channels, \(image.bitDepth) bits does not fit the page")
+        }
+        var err = [CChar](repeating: 0, count: 512)
+        let h = try open()
+        let (x0, y0, w, hh) = (UInt32(clamping: x), UInt32(clamping: y), UInt32(image.width), UInt32(image.height))
+        let rc: Int32
+        switch image.samples {
+        case .uint8(let v):
+            rc = v.withUnsafeBytes { tc_tiff_write_tiles(h, x0, y0, w, hh, $0.baseAddress, &err, err.count) }
+        case .uint16(let v):
+            rc = v.withUnsafeBytes { tc_tiff_write_tiles(h, x0, y0, w, hh, $0.baseAddress, &err, err.count) }
+        case .float32(let v):
+            rc = v.withUnsafeBytes { tc_tiff_write_tiles(h, x0, y0, w, hh, $0.baseAddress, &err, err.count) }
+        }
+        try check(rc, err)
+    }
+
     /// Rows of the current page encoded into the file so far.
     public var rowsWritten: Int { handle.map { Int(tc_tiff_rows_written($0)) } ?? 0 }
 

@@ -51,6 +51,11 @@ int tc_tiff_page_info(tc_tiff *t, uint32_t page, tc_tiff_info *info, const char 
 int tc_tiff_read_rows(tc_tiff *t, uint32_t page, uint32_t row0, uint32_t rows, void *out, size_t out_bytes,
                       char *err, size_t err_size);
 
+/// Decodes the `w` x `h` window at (`x0`, `y0`) of page `page`, as read_rows does. Tiled pages decode only the
+/// tiles under the window, so memory follows the window, not the image width.
+int tc_tiff_read_window(tc_tiff *t, uint32_t page, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h, void *out,
+                        size_t out_bytes, char *err, size_t err_size);
+
 /// How a written page is laid out.
 typedef struct {
     uint32_t width, height;
@@ -75,6 +80,12 @@ int tc_tiff_begin_page(tc_tiff *t, const tc_tiff_layout *layout, const char *des
 /// Appends `rows` rows of interleaved samples (`layout.samples` a pixel, 1-bit samples one per byte, 0 or
 /// non-zero) to the current page; whole blocks are encoded as they fill.
 int tc_tiff_write_rows(tc_tiff *t, const void *pixels, uint32_t rows, char *err, size_t err_size);
+/// Encodes the tiles of a `w` x `h` region at (`x0`, `y0`) of the current (tiled) page from `pixels`
+/// (interleaved, `w` pixels a row). `x0` and `y0` are multiples of the tile size; `w` and `h` are too unless the
+/// region reaches the page's right or bottom edge. Regions may come in any order; `tc_tiff_end_page` then
+/// trusts the caller to have covered the page.
+int tc_tiff_write_tiles(tc_tiff *t, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h, const void *pixels, char *err,
+                        size_t err_size);
 /// Rows of the current page encoded and in the file (a multiple of the block height, or the page's height).
 uint32_t tc_tiff_rows_written(const tc_tiff *t);
 /// Writes the current directory with the blocks so far, so the file can be resumed from them after a crash.
