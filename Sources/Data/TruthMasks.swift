@@ -25,6 +25,20 @@ public struct TruthMasks: Sendable {
         return url
     }
 
+    /// The mask for `relative` as a source read window by window (a TIFF mask of a whole-slide image is never
+    /// decoded whole), checked against the image's size and slices.
+    public func source(for relative: String, width: Int, height: Int, slices: Int) throws -> PixelSource {
+        let url = try Self.file(for: relative, under: root)
+        let mask = try PixelSource(url: url) { try ImageCodec.decode($0) }
+        guard mask.width == width, mask.height == height, mask.slices == slices else {
+            throw ImageError(
+                file: url.path,
+                reason: "mask is \(mask.width)x\(mask.height) (\(mask.slices) slices) but the image is "
+                    + "\(width)x\(height) (\(slices))")
+        }
+        return mask
+    }
+
     /// Class ids of the mask for `relative`, checked against the image's size.
     public func labels(for relative: String, width: Int, height: Int) throws -> [Int32] {
         let url = try Self.file(for: relative, under: root)

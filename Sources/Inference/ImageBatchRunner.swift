@@ -20,9 +20,9 @@ public struct ImageBatchRunner<Record: BatchRecord> {
     /// - Parameters:
     ///   - outputs: the files an input (by relative path) makes.
     ///   - report: writes the reports for the records so far and the elapsed seconds.
-    public func run(
-        inputs: [String], decode: @escaping @Sendable (URL) throws -> Image, outputs: (String) -> [URL],
-        process: (Image, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
+    public func run<Input: Sendable>(
+        inputs: [String], decode: @escaping @Sendable (URL) throws -> Input, outputs: (String) -> [URL],
+        process: (Input, InputFiles.Entry) throws -> Record, existing: (InputFiles.Entry) throws -> Record,
         report: ([Record], Double) throws -> Void
     ) throws -> (records: [Record], seconds: Double) {
         let all = try InputFiles(inputs, extensions: ImageFormat.fileExtensions, recursive: settings.recursive).entries
@@ -38,7 +38,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
         defer { progress.finish() }
         // Decodes input i + 1 while input i runs (nil: its outputs are complete, nothing to decode).
         let urls = entries.map { settings.overwrite || !OutputFiles.complete(outputs($0.relativePath)) ? $0.url : nil }
-        let decoded = PrefetchQueue<Result<Image, Error>?>.producing(count: urls.count) { i in
+        let decoded = PrefetchQueue<Result<Input, Error>?>.producing(count: urls.count) { i in
             urls[i].map { url in Result { try decode(url) } }
         }
         for (i, entry) in entries.enumerated() {

@@ -39,6 +39,11 @@ public struct OutputProvenance: Codable, Equatable, Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The SHA-256 of bytes in memory (hex).
+    public static func sha256(of data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The keys whose values differ from `other`'s, each as `key (was A, now B)`.
     public func changes(from other: OutputProvenance) -> [String] {
         var changed: [String] = []
@@ -78,6 +83,7 @@ enum OutputFiles {
             switch url.pathExtension.lowercased() {
             case "safetensors": return (try? SafeTensorsFile(contentsOf: url)) != nil
             case "png", "jpg", "jpeg": return (try? ImageCodec.info(of: url)) != nil
+            case "tif", "tiff": return (try? TIFFFile(url: url)) != nil
             default: return true
             }
         }

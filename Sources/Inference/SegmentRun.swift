@@ -7,18 +7,27 @@ import TesseraModels
 import TesseraNN
 
 /// What `tessera segment` writes per image (nnU-Net's layout: the label mask at `OUT/<relative path>.png`, the
-/// others under `OUT/color/`, `OUT/overlay/`, `OUT/prob/`, `OUT/logits/` with the same relative paths).
+/// others under `OUT/color/`, `OUT/overlay/`, `OUT/prob/`, `OUT/logits/` with the same relative paths; `.tif`
+/// instead of `.png` for TIFF outputs).
 public enum SegmentOutput: String, Codable, CaseIterable, Sendable {
-    /// Label mask PNG: pixel = class id (8-bit, 16-bit beyond 256 classes).
+    /// Label mask: pixel = class id (8-bit, 16-bit beyond 256 classes).
     case mask
-    /// Indexed PNG with the checkpoint's palette.
+    /// The mask in the checkpoint's palette (indexed PNG, RGB TIFF).
     case color
     /// The mask blended over the image with class outlines.
     case overlay
-    /// One 16-bit PNG per class: probability x 65535 (`<name>_<class>.png`).
+    /// Probability x 65535 per class: one 16-bit PNG per class (`<name>_<class>.png`), or one TIFF page each.
     case prob
-    /// Raw logits [classes, H, W] as safetensors.
+    /// Raw logits [classes, H, W]: safetensors, or one 32-bit float TIFF page per class.
     case logits
+}
+
+/// The file format of `segment`'s outputs.
+public enum OutputFileFormat: String, Codable, CaseIterable, Sendable {
+    /// Whole-image PNG (overlays PNG or JPEG), written when the image is done.
+    case png
+    /// Tiled, deflate-compressed (Big)TIFF written chunk by chunk as the image streams through, resumable.
+    case tiff
 }
 
 /// Settings of a segmentation run.
@@ -42,6 +51,10 @@ public struct SegmentOptions: Sendable {
     public var recursive = false
     /// Outputs made by another model or other settings are recomputed instead of stopping the run.
     public var recomputeStale = false
+    /// nil: TIFF outputs for TIFF inputs, PNG for the rest.
+    public var outputFormat: OutputFileFormat?
+    /// How the pages of a multi-page TIFF become images (each slice is segmented; outputs get a page per slice).
+    public var tiffPages = TIFFPages.auto
 
     public init() {}
 
@@ -95,9 +108,15 @@ public final class SegmentRun {
                 "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)",
                 "blend": options.blend.rawValue,
                 "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
-                "overlay_format": options.overlayFormat.rawValue
+                "overlay_format": options.overlayFormat.rawValue,
+                "output_format": options.outputFormat?.rawValue ?? "auto", "tiff_pages": options.tiffPages.rawValue
             ])
     }
+
+    /// The edge of the chunks an image is segmented in (`TiledInference.run`): memory follows it, whatever the
+    /// image's size. 2048 = 8 output tiles of 256: the tile rows shared between chunk rows, run twice, cost
+    /// about 1/16 more network time; the chunk's accumulators take 16 MiB per class.
+    static let chunk = 2048
 
     var classes: Int { loaded.info.classes }
     var inference: TiledInference {
@@ -105,9 +124,18 @@ public final class SegmentRun {
             tile: options.tile ?? loaded.info.crop, overlap: options.overlap, blend: options.blend, tta: options.tta)
     }
 
-    /// Output file of `kind` for an input at `relative` path.
+    /// The format of the outputs for an input at `relative` path.
+    public func outputFormat(for relative: String) -> OutputFileFormat {
+        options.outputFormat ?? (ImageFormat.forExtension(of: URL(fileURLWithPath: relative)) == .tiff ? .tiff : .png)
+    }
+
+    /// Output file of `kind` for an input at `relative` path (`className`: PNG probabilities, one file a class).
     public func outputURL(_ kind: SegmentOutput, relative: String, className: String? = nil) -> URL {
         let stem = (relative as NSString).deletingPathExtension
+        if outputFormat(for: relative) == .tiff {
+            let folder = kind == .mask ? "" : kind.rawValue + "/"
+            return outDirectory.appendingPathComponent(folder + stem + ".tif")
+        }
         switch kind {
         case .mask: return outDirectory.appendingPathComponent(stem + ".png")
         case .color: return outDirectory.appendingPathComponent("color/" + stem + ".png")
@@ -121,10 +149,21 @@ public final class SegmentRun {
     /// Every file the requested outputs make for one input.
     func outputFiles(relative: String) -> [URL] {
         options.outputs.sorted { $0.rawValue < $1.rawValue }.flatMap { kind -> [URL] in
-            kind == .prob
-                ? loaded.info.classNames.map { outputURL(.prob, relative: relative, className: $0) }
-                : [outputURL(kind, relative: relative)]
+            kind == .prob ? probURLs(relative) : [outputURL(kind, relative: relative)]
         }
+    }
+
+    func probURLs(_ relative: String) -> [URL] {
+        outputFormat(for: relative) == .tiff
+            ? [outputURL(.prob, relative: relative)]
+            : loaded.info.classNames.map { outputURL(.prob, relative: relative, className: $0) }
+    }
+
+    func targets(_ relative: String) -> SegmentTargets {
+        SegmentTargets(
+            outputs: options.outputs, mask: outputURL(.mask, relative: relative),
+            color: outputURL(.color, relative: relative), overlay: outputURL(.overlay, relative: relative),
+            logits: outputURL(.logits, relative: relative), prob: probURLs(relative))
     }
 
     /// The summary of a run.
@@ -150,39 +189,38 @@ public final class SegmentRun {
     /// Segments `inputs` (files and folders) and writes the reports.
     public func run(inputs: [String]) throws -> Summary {
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
-        let classes = self.classes, channels = loaded.model.inChannels
-        // Kept for the whole image: labels, an overlay, and 16-bit probabilities and float logits when asked.
+        let classes = self.classes, channels = loaded.model.inChannels, pages = options.tiffPages
+        // PNG and JPEG inputs are decoded whole (checked against the memory budget with what the whole-image
+        // outputs keep per pixel); TIFF inputs are opened and read chunk by chunk.
         let perPixel =
             2 + 4 + (options.outputs.contains(.prob) ? 2 * classes : 0)
             + (options.outputs.contains(.logits) ? 4 * classes : 0)
-        func scored(_ record: inout SegmentRecord, labels: [UInt16], width: Int, height: Int) throws {
-            record.width = width
-            record.height = height
-            record.pixels = counts(labels)
-            guard let truth = try truthMasks?.labels(for: record.path, width: width, height: height) else { return }
-            var matrix = ConfusionMatrix(classes: classes)
-            matrix.add(predictions: labels, truth: truth)
+        func scored(_ record: inout SegmentRecord, _ result: ImageResult) {
+            record.width = result.width
+            record.height = result.height
+            record.pixels = result.pixels
+            guard let matrix = result.matrix else { return }
             record.metrics = matrix.summary
-            total!.merge(matrix)
+            total?.merge(matrix)
         }
         let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
         let (records, seconds) = try runner.run(
-            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels, bytesPerPixel: perPixel) },
+            inputs: inputs,
+            decode: { url in
+                try PixelSource(url: url, tiffPages: pages) {
+                    try ModelInput.decode($0, channels: channels, bytesPerPixel: perPixel)
+                }
+            },
             outputs: outputFiles(relative:),
-            process: { image, entry in
+            process: { source, entry in
                 var record = SegmentRecord(path: entry.relativePath, status: .done)
-                try scored(
-                    &record, labels: try segment(image, relative: entry.relativePath), width: image.width,
-                    height: image.height)
+                scored(&record, try segment(source, relative: entry.relativePath))
                 return record
             },
             existing: { entry in
                 // Complete from an earlier run: read the saved mask for the report, recompute nothing.
                 var record = SegmentRecord(path: entry.relativePath, status: .existing)
-                let url = outputURL(.mask, relative: entry.relativePath)
-                let mask = try ImageCodec.decode(url)
-                let labels = try MaskDecoder(kind: .label, classes: classes).labels(from: mask, file: url.path)
-                try scored(&record, labels: labels.map { UInt16($0) }, width: mask.width, height: mask.height)
+                scored(&record, try rescore(relative: entry.relativePath))
                 return record
             },
             report: { records, seconds in try writeReports(records, metrics: total?.summary, seconds: seconds) })
@@ -194,91 +232,156 @@ public final class SegmentRun {
         return TruthMasks(root: root, kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
     }
 
-    /// Runs the model on one decoded image, writes its outputs, and returns the predicted class per pixel.
-    func segment(_ image: Image, relative: String) throws -> [UInt16] {
-        let w = image.width, h = image.height, n = w * h
-        let planes = ModelInput.planes(
-            of: image, mean: loaded.info.normalizationMean, std: loaded.info.normalizationStd)
-        var labels = [UInt16](repeating: 0, count: n)
-        let wantsProb = options.outputs.contains(.prob), wantsLogits = options.outputs.contains(.logits)
-        var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: classes) : []
-        var logits = wantsLogits ? [Float](repeating: 0, count: classes * n) : []
-        let classes = self.classes
-        inference.run(model: loaded.model, image: planes, width: w, height: h, channels: image.channels) {
-            y0, rows, band in
-            let m = rows * w
-            var scores = [Float](repeating: 0, count: classes)
-            for i in 0..<m {
-                var best = 0
-                for c in 0..<classes {
-                    scores[c] = band[c * m + i]
-                    if scores[c] > scores[best] { best = c }
-                }
-                labels[y0 * w + i] = UInt16(best)
-                if wantsProb {
-                    var total: Float = 0
-                    for c in 0..<classes {
-                        scores[c] = Foundation.exp(scores[c] - band[best * m + i]); total += scores[c]
-                    }
-                    for c in 0..<classes { prob[c][y0 * w + i] = UInt16((scores[c] / total * 65535).rounded()) }
-                }
-            }
-            if wantsLogits {
-                for c in 0..<classes {
-                    for i in 0..<m { logits[c * n + y0 * w + i] = band[c * m + i] }
-                }
-            }
-        }
-        try writeOutputs(image: image, labels: labels, prob: prob, logits: logits, relative: relative)
-        return labels
+    /// What one image gave: its size, pixels per predicted class (over every slice) and, with truth masks, the
+    /// confusion matrix.
+    struct ImageResult {
+        var width: Int, height: Int
+        var pixels: [Int]
+        var matrix: ConfusionMatrix?
     }
 
-    func writeOutputs(image: Image, labels: [UInt16], prob: [[UInt16]], logits: [Float], relative: String) throws {
-        let w = image.width, h = image.height
-        func ensureFolder(_ url: URL) throws {
-            try FileManager.default.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        }
-        for kind in options.outputs.sorted(by: { $0.rawValue < $1.rawValue }) {
-            switch kind {
-            case .mask:
-                let url = outputURL(.mask, relative: relative)
-                try ensureFolder(url)
-                let samples: Image.Samples = classes <= 256 ? .uint8(labels.map { UInt8($0) }) : .uint16(labels)
-                try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: samples), to: url)
-            case .color:
-                let url = outputURL(.color, relative: relative)
-                try ensureFolder(url)
-                let palette = paletteColors.prefix(256).map { $0.map { UInt8(clamping: $0) } }
-                try ImageCodec.write(
-                    Image(width: w, height: h, channels: 1, samples: .uint8(labels.map { UInt8(min($0, 255)) })),
-                    to: url, palette: Array(palette))
-            case .overlay:
-                let url = outputURL(.overlay, relative: relative)
-                try ensureFolder(url)
-                try ImageCodec.write(
-                    Overlay.render(image: image, labels: labels, colors: paletteColors), to: url, quality: 90)
-            case .prob:
-                for (c, name) in loaded.info.classNames.enumerated() where c < prob.count {
-                    let url = outputURL(.prob, relative: relative, className: name)
-                    try ensureFolder(url)
-                    try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: .uint16(prob[c])), to: url)
+    /// The key of a streamed image's progress file: the model, the settings and the input file as it was.
+    func progressKey(_ source: PixelSource, relative: String) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: source.file)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
+        let time = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        let record = (try? JSONEncoder.pretty.encode(provenance)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let text = "\(record)|\(relative)|\(size)|\(time)|\(Self.chunk)|\(source.slices)|\(masksKey)"
+        return OutputProvenance.sha256(of: Data(text.utf8))
+    }
+
+    var masksKey: String { options.masks?.path ?? "" }
+
+    /// Runs the model over every slice of `source` chunk by chunk, writes its outputs (streamed for TIFF,
+    /// resumed from a killed run's last chunk row) and returns what the report needs.
+    func segment(_ source: PixelSource, relative: String) throws -> ImageResult {
+        let classes = self.classes, channels = loaded.model.inChannels, w = source.width, h = source.height
+        let mean = loaded.info.normalizationMean, std = loaded.info.normalizationStd
+        let sink: SegmentSink =
+            outputFormat(for: relative) == .tiff
+            ? try TIFFSegmentSink(
+                targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
+                classNames: loaded.info.classNames, palette: paletteColors, key: progressKey(source, relative: relative)
+            )
+            : try WholeImageSink(
+                targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
+                palette: paletteColors, file: source.file)
+        do {
+            let truth = try truthMasks?.source(for: relative, width: w, height: h, slices: source.slices)
+            let decoder = MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+            let saved = sink.resumed
+            var pixels = saved?.pixels ?? [Int](repeating: 0, count: classes)
+            var matrix =
+                truth == nil
+                ? nil
+                : saved?.confusion.flatMap { ConfusionMatrix(classes: classes, counts: $0) }
+                    ?? ConfusionMatrix(classes: classes)
+            let wantsProb = options.outputs.contains(.prob), wantsOverlay = options.outputs.contains(.overlay)
+            let first = saved?.slice ?? 0
+            for slice in first..<source.slices {
+                try inference.run(
+                    model: loaded.model, width: w, height: h, channels: channels, chunk: Self.chunk,
+                    firstChunkRow: slice == first ? (saved?.rows ?? 0) / Self.chunk : 0,
+                    read: { window in
+                        ModelInput.planes(
+                            of: try source.window(window, slice: slice).converted(
+                                toChannels: channels, file: source.file),
+                            mean: mean, std: std)
+                    },
+                    emit: { window, logits in
+                        let (labels, prob) = Self.labels(
+                            logits, classes: classes, pixels: window.width * window.height, prob: wantsProb)
+                        for l in labels { pixels[Int(l)] += 1 }
+                        if let truth {
+                            let ids = try decoder.labels(
+                                from: try truth.window(window, slice: slice), file: truth.file,
+                                origin: (window.x, window.y))
+                            matrix?.add(predictions: labels, truth: ids)
+                        }
+                        try sink.write(
+                            SegmentChunk(
+                                window: window, labels: labels, prob: prob, logits: logits,
+                                image: wantsOverlay ? try source.window(window, slice: slice) : nil),
+                            slice: slice)
+                        if window.x + window.width == w && window.y + window.height < h {
+                            try sink.finishedChunkRow(
+                                SegmentProgress(
+                                    key: progressKey(source, relative: relative), slice: slice,
+                                    rows: window.y + window.height, pixels: pixels, confusion: matrix?.counts))
+                        }
+                    })
+                try sink.finishSlice(slice)
+                if slice + 1 < source.slices {
+                    try sink.finishedChunkRow(
+                        SegmentProgress(
+                            key: progressKey(source, relative: relative), slice: slice + 1, rows: 0, pixels: pixels,
+                            confusion: matrix?.counts))
                 }
-            case .logits:
-                let url = outputURL(.logits, relative: relative)
-                try ensureFolder(url)
-                try SafeTensorsFile.write([("logits", Tensor(logits, shape: [classes, h, w]))], to: url)
+            }
+            try sink.finish()
+            return ImageResult(width: w, height: h, pixels: pixels, matrix: matrix)
+        } catch {
+            sink.discard()
+            throw error
+        }
+    }
+
+    /// The predicted class per pixel of a chunk's logits [classes][pixels] and, when asked, the softmax
+    /// probabilities x 65535 per class.
+    static func labels(_ logits: UnsafeBufferPointer<Float>, classes: Int, pixels m: Int, prob wantsProb: Bool)
+        -> ([UInt16], [[UInt16]])
+    {
+        var labels = [UInt16](repeating: 0, count: m)
+        var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: m), count: classes) : []
+        var scores = [Float](repeating: 0, count: classes)
+        for i in 0..<m {
+            var best = 0
+            for c in 0..<classes {
+                scores[c] = logits[c * m + i]
+                if scores[c] > scores[best] { best = c }
+            }
+            labels[i] = UInt16(best)
+            if wantsProb {
+                var total: Float = 0
+                for c in 0..<classes {
+                    scores[c] = Foundation.exp(scores[c] - logits[best * m + i])
+                    total += scores[c]
+                }
+                for c in 0..<classes { prob[c][i] = UInt16((scores[c] / total * 65535).rounded()) }
             }
         }
+        return (labels, prob)
+    }
+
+    /// The report's numbers of an image whose outputs an earlier run completed, from its saved mask (read chunk
+    /// by chunk, as it was written).
+    func rescore(relative: String) throws -> ImageResult {
+        let url = outputURL(.mask, relative: relative)
+        let mask = try PixelSource(url: url) { try ImageCodec.decode($0) }
+        let truth = try truthMasks?.source(for: relative, width: mask.width, height: mask.height, slices: mask.slices)
+        let saved = MaskDecoder(kind: .label, classes: classes)
+        let decoder = MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+        var pixels = [Int](repeating: 0, count: classes)
+        var matrix = truth == nil ? nil : ConfusionMatrix(classes: classes)
+        for slice in 0..<mask.slices {
+            for y in stride(from: 0, to: mask.height, by: Self.chunk) {
+                for x in stride(from: 0, to: mask.width, by: Self.chunk) {
+                    let window = PixelWindow(
+                        x: x, y: y, width: min(Self.chunk, mask.width - x), height: min(Self.chunk, mask.height - y))
+                    let labels = try saved.labels(from: try mask.window(window, slice: slice), file: url.path)
+                    for l in labels { pixels[Int(l)] += 1 }
+                    if let truth {
+                        matrix?.add(
+                            predictions: labels,
+                            truth: try decoder.labels(from: try truth.window(window, slice: slice), file: truth.file))
+                    }
+                }
+            }
+        }
+        return ImageResult(width: mask.width, height: mask.height, pixels: pixels, matrix: matrix)
     }
 
     var paletteColors: [[Int]] { loaded.info.palette }
-
-    func counts<L: BinaryInteger>(_ labels: [L]) -> [Int] {
-        var c = [Int](repeating: 0, count: classes)
-        for l in labels where l >= 0 && l < classes { c[Int(l)] += 1 }
-        return c
-    }
 
     /// `report.csv` and `report.json` in the output folder (`report-i-of-n.*` for a shard), written atomically.
     func writeReports(_ records: [SegmentRecord], metrics: [String: Double]?, seconds: Double) throws {

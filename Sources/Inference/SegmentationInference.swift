@@ -24,11 +24,13 @@ public enum SegmentationInference {
         inference.run(
             model: model, image: sample.image, width: sample.width, height: sample.height,
             channels: sample.channels
-        ) { y0, rows, band in
+        ) { window, logits in
+            let n = window.width * window.height
             for c in 0..<model.classes {
-                (p + c * plane + y0 * sample.width).update(
-                    from: band.baseAddress! + c * rows * sample.width,
-                    count: rows * sample.width)
+                for y in 0..<window.height {
+                    (p + c * plane + (window.y + y) * sample.width + window.x).update(
+                        from: logits.baseAddress! + c * n + y * window.width, count: window.width)
+                }
             }
         }
         return out

@@ -1,11 +1,12 @@
 import Foundation
+import TesseraData
 import TesseraEngine
 import TesseraModels
 
 /// Sliding-window inference over an image of any size, as nnU-Net does it: tiles of the network's input size
 /// overlap by a fraction, their logits are blended with gaussian (or constant) weights, borders are mirrored, an
-/// image smaller than a tile is mirrored outward (never resized), and results leave in bands of finished rows so
-/// memory follows the tile, not the image.
+/// image smaller than a tile is mirrored outward (never resized), and results leave in chunks read and blended on
+/// their own, so memory follows the chunk and the tile, not the image.
 public struct TiledInference: Sendable {
     public enum Blend: String, Codable, Sendable, CaseIterable { case gaussian, constant }
 
@@ -50,9 +51,9 @@ public struct TiledInference: Sendable {
         let one = TiledInference(tile: .max)
         let py = one.plan(size: height, model: model), px = one.plan(size: width, model: model)
         let window = MirrorWindow.extract(
-            planes, width: width, height: height, channels: channels,
-            x0: px.inputStart[0], y0: py.inputStart[0], width: px.inputSize,
-            height: py.inputSize)
+            planes, region: PixelWindow(x: 0, y: 0, width: width, height: height), imageWidth: width,
+            imageHeight: height, channels: channels, x0: px.inputStart[0], y0: py.inputStart[0],
+            width: px.inputSize, height: py.inputSize)
         return (Tensor(window, shape: [1, channels, py.inputSize, px.inputSize]), py, px)
     }
 
@@ -83,91 +84,110 @@ public struct TiledInference: Sendable {
         return w.map { Swift.max($0, floor) }
     }
 
-    /// Blended logits of `model` for a normalised planar image [channels][height][width], handed to `emit` in
-    /// bands of finished rows from top to bottom: `emit(firstRow, rowCount, logits)` with logits laid out
-    /// [classes][rowCount][width]. The model runs in evaluation mode without history.
+    /// Blended logits of `model` for a normalised planar image [channels][height][width] held in memory, handed to
+    /// `emit` chunk by chunk (see the reading variant).
     public func run(
-        model: any SegmentationNetwork, image: [Float], width: Int, height: Int, channels: Int,
-        emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void
+        model: any SegmentationNetwork, image: [Float], width: Int, height: Int, channels: Int, chunk: Int = .max,
+        emit: (PixelWindow, UnsafeBufferPointer<Float>) throws -> Void
     ) rethrows {
         precondition(image.count == width * height * channels, "image size disagrees with its planes")
+        try run(
+            model: model, width: width, height: height, channels: channels, chunk: chunk,
+            read: { w in
+                w.width == width && w.height == height
+                    ? image
+                    : MirrorWindow.crop(image, width: width, height: height, channels: channels, w)
+            }, emit: emit)
+    }
+
+    /// Blended logits of `model` over a `width` x `height` image of which `read` gives normalised planar windows
+    /// [channels][h][w] on demand, handed to `emit(window, logits)` chunk by chunk in raster order: chunks are
+    /// `chunk` pixels on a side (the last ones of a row or column smaller), logits laid out [classes][h][w].
+    ///
+    /// Memory follows the chunk, never the image: a chunk reads the input its tiles cover and accumulates its own
+    /// output only. A tile shared with the chunk to the right is run once and kept for it; one shared with the
+    /// chunk below is run again there (keeping it would take a row of tiles the image's width). Every output
+    /// pixel sums the same tiles in the same order (tile rows, then tiles) whatever the chunk size, so chunked
+    /// and whole-image results are bit-identical. Chunk rows before `firstChunkRow` are skipped (a resumed run).
+    /// The model runs in evaluation mode without history.
+    public func run(
+        model: any SegmentationNetwork, width: Int, height: Int, channels: Int, chunk: Int = .max,
+        firstChunkRow: Int = 0, read: (PixelWindow) throws -> [Float],
+        emit: (PixelWindow, UnsafeBufferPointer<Float>) throws -> Void
+    ) rethrows {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
         let py = plan(size: height, model: model), px = plan(size: width, model: model)
         let classes = model.classes
         let wy = weights(py.outputSize), wx = weights(px.outputSize)
-        // Rows [base, base + py.outputSize) of the image are accumulated; finished rows leave before each new band.
-        let bandRows = py.outputSize
-        var acc = [Float](repeating: 0, count: classes * bandRows * width)
-        var norm = [Float](repeating: 0, count: bandRows * width)
-        var base = 0
-        for ky in py.inputStart.indices {
-            let rowStart = py.outputStart(ky)
-            let firstRow = max(0, rowStart)
-            if firstRow > base {
-                try flush(
-                    rows: min(firstRow, height) - base, base: &base, acc: &acc, norm: &norm, classes: classes,
-                    bandRows: bandRows, width: width, emit: emit)
+        let chunkHeight = min(max(1, chunk), height), chunkWidth = min(max(1, chunk), width)
+        /// The tiles of `plan` whose output meets [lo, hi) of the image.
+        func tiles(_ plan: AxisPlan, _ lo: Int, _ hi: Int) -> [Int] {
+            plan.inputStart.indices.filter { plan.outputStart($0) < hi && plan.outputStart($0) + plan.outputSize > lo }
+        }
+        /// The image range the mirrored input windows of `ks` read.
+        func source(_ plan: AxisPlan, _ ks: [Int], _ n: Int) -> Range<Int> {
+            var lo = Int.max, hi = Int.min
+            for k in ks {
+                for i in plan.inputStart[k]..<(plan.inputStart[k] + plan.inputSize) {
+                    let j = MirrorWindow.index(i, n)
+                    lo = min(lo, j)
+                    hi = max(hi, j + 1)
+                }
             }
-            for kx in px.inputStart.indices {
-                let window = MirrorWindow.extract(
-                    image, width: width, height: height, channels: channels,
-                    x0: px.inputStart[kx], y0: py.inputStart[ky],
-                    width: px.inputSize, height: py.inputSize)
-                let logits = predict(model, window, channels: channels, height: py.inputSize, width: px.inputSize)
-                let colStart = px.outputStart(kx)
-                let o = px.outputSize
-                logits.withUnsafeBufferPointer { lp in
-                    for ty in 0..<py.outputSize {
-                        let y = rowStart + ty
-                        guard y >= 0 && y < height else { continue }
-                        let r = y - base
-                        for tx in 0..<o {
-                            let x = colStart + tx
-                            guard x >= 0 && x < width else { continue }
-                            let w = wy[ty] * wx[tx]
-                            norm[r * width + x] += w
-                            for c in 0..<classes {
-                                acc[(c * bandRows + r) * width + x] += w * lp[(c * py.outputSize + ty) * o + tx]
+            return lo..<hi
+        }
+        for y0 in stride(from: firstChunkRow * chunkHeight, to: height, by: chunkHeight) {
+            let y1 = min(height, y0 + chunkHeight), kys = tiles(py, y0, y1), rows = source(py, kys, height)
+            var kept: [Int: [Float]] = [:]
+            for x0 in stride(from: 0, to: width, by: chunkWidth) {
+                let x1 = min(width, x0 + chunkWidth), kxs = tiles(px, x0, x1), cols = source(px, kxs, width)
+                let region = PixelWindow(x: cols.lowerBound, y: rows.lowerBound, width: cols.count, height: rows.count)
+                let planes = try read(region)
+                let h = y1 - y0, w = x1 - x0
+                var acc = [Float](repeating: 0, count: classes * h * w)
+                var norm = [Float](repeating: 0, count: h * w)
+                var keep: [Int: [Float]] = [:]
+                for ky in kys {
+                    let rowStart = py.outputStart(ky)
+                    for kx in kxs {
+                        let key = ky * px.inputStart.count + kx
+                        let logits =
+                            kept[key]
+                            ?? predict(
+                                model,
+                                MirrorWindow.extract(
+                                    planes, region: region, imageWidth: width, imageHeight: height,
+                                    channels: channels, x0: px.inputStart[kx], y0: py.inputStart[ky],
+                                    width: px.inputSize, height: py.inputSize),
+                                channels: channels, height: py.inputSize, width: px.inputSize)
+                        let colStart = px.outputStart(kx), o = px.outputSize
+                        if colStart + o > x1 { keep[key] = logits }
+                        let ta = max(y0, rowStart) - rowStart, tb = min(y1, rowStart + py.outputSize) - rowStart
+                        let sa = max(x0, colStart) - colStart, sb = min(x1, colStart + o) - colStart
+                        logits.withUnsafeBufferPointer { lp in
+                            for ty in ta..<tb {
+                                let r = rowStart + ty - y0
+                                for tx in sa..<sb {
+                                    let x = colStart + tx - x0
+                                    let wgt = wy[ty] * wx[tx]
+                                    norm[r * w + x] += wgt
+                                    for c in 0..<classes {
+                                        acc[(c * h + r) * w + x] += wgt * lp[(c * py.outputSize + ty) * o + tx]
+                                    }
+                                }
                             }
                         }
                     }
                 }
-            }
-        }
-        try flush(
-            rows: height - base, base: &base, acc: &acc, norm: &norm, classes: classes, bandRows: bandRows,
-            width: width, emit: emit)
-    }
-
-    /// Emits `rows` finished rows from the top of the band (divided by their weights) and moves the rest up.
-    private func flush(
-        rows: Int, base: inout Int, acc: inout [Float], norm: inout [Float], classes: Int, bandRows: Int,
-        width: Int, emit: (Int, Int, UnsafeBufferPointer<Float>) throws -> Void
-    ) rethrows {
-        guard rows > 0 else { return }
-        var out = [Float](repeating: 0, count: classes * rows * width)
-        for c in 0..<classes {
-            for r in 0..<rows {
-                for x in 0..<width {
-                    out[(c * rows + r) * width + x] = acc[(c * bandRows + r) * width + x] / norm[r * width + x]
+                kept = keep
+                for c in 0..<classes {
+                    for i in 0..<(h * w) { acc[c * h * w + i] /= norm[i] }
                 }
+                try acc.withUnsafeBufferPointer { try emit(PixelWindow(x: x0, y: y0, width: w, height: h), $0) }
             }
         }
-        try out.withUnsafeBufferPointer { try emit(base, rows, $0) }
-        // Shift the unfinished rows to the top of the band.
-        let keep = bandRows - rows
-        for c in 0..<classes {
-            let planeStart = c * bandRows * width
-            if keep > 0 {
-                for i in 0..<(keep * width) { acc[planeStart + i] = acc[planeStart + rows * width + i] }
-            }
-            for i in (keep * width)..<(bandRows * width) { acc[planeStart + i] = 0 }
-        }
-        if keep > 0 { for i in 0..<(keep * width) { norm[i] = norm[rows * width + i] } }
-        for i in (keep * width)..<(bandRows * width) { norm[i] = 0 }
-        base += rows
     }
 
     /// Logits [classes][h][w] of one window, averaged over the test-time transforms when `tta` is on.
@@ -202,25 +222,42 @@ enum MirrorWindow {
         return j < n ? j : period - j
     }
 
+    /// The `w` x `h` window at (x0, y0) of a planar image, mirrored where it leaves the image, from `planes` that
+    /// hold only `region` of the `imageWidth` x `imageHeight` image (every mirrored index the window reads must
+    /// fall inside it).
     static func extract(
-        _ planes: [Float], width: Int, height: Int, channels: Int, x0: Int, y0: Int,
+        _ planes: [Float], region: PixelWindow, imageWidth: Int, imageHeight: Int, channels: Int, x0: Int, y0: Int,
         width w: Int, height h: Int
     ) -> [Float] {
-        let xs = (0..<w).map { index(x0 + $0, width) }
+        let rw = region.width, rh = region.height
+        let xs = (0..<w).map { index(x0 + $0, imageWidth) - region.x }
         var out = [Float](repeating: 0, count: channels * w * h)
+        let inside = x0 >= 0 && x0 + w <= imageWidth
         planes.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<channels {
                     for y in 0..<h {
-                        let row = src.baseAddress! + (c * height + index(y0 + y, height)) * width
+                        let row = src.baseAddress! + (c * rh + index(y0 + y, imageHeight) - region.y) * rw
                         let d = dst.baseAddress! + (c * h + y) * w
-                        if x0 >= 0 && x0 + w <= width {
-                            d.update(from: row + x0, count: w)
+                        if inside {
+                            d.update(from: row + x0 - region.x, count: w)
                         } else {
                             for x in 0..<w { d[x] = row[xs[x]] }
                         }
                     }
                 }
+            }
+        }
+        return out
+    }
+
+    /// The window `w` (inside the image) of planar `planes`.
+    static func crop(_ planes: [Float], width: Int, height: Int, channels: Int, _ w: PixelWindow) -> [Float] {
+        var out = [Float](repeating: 0, count: channels * w.width * w.height)
+        for c in 0..<channels {
+            for y in 0..<w.height {
+                let from = (c * height + w.y + y) * width + w.x, to = (c * w.height + y) * w.width
+                for x in 0..<w.width { out[to + x] = planes[from + x] }
             }
         }
         return out

@@ -12,6 +12,13 @@ public struct ConfusionMatrix: Equatable, Sendable {
         counts = Array(repeating: 0, count: classes * classes)
     }
 
+    /// A matrix from saved counts (`counts`), nil when they are not `classes` x `classes` non-negative numbers.
+    public init?(classes: Int, counts: [Int]) {
+        guard classes > 0, counts.count == classes * classes, counts.allSatisfy({ $0 >= 0 }) else { return nil }
+        self.classes = classes
+        self.counts = counts
+    }
+
     /// Adds logits [N, C, H, W] (argmax over C) against class ids [N, H, W]; ids outside 0..<C are ignored.
     public mutating func add(logits: Tensor, target: Tensor) {
         precondition(logits.shape[1] == classes, "logits have \(logits.shape[1]) classes, the matrix \(classes)")

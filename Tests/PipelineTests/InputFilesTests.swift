@@ -27,6 +27,6 @@ final class InputFilesTests: XCTestCase {
 
         let reports = deep.entries.map { Inspection(path: $0.url.path) }
         XCTAssertEqual(reports.filter(\.failed).map { URL(fileURLWithPath: $0.path).lastPathComponent }, ["broken.png"])
-        XCTAssertTrue(reports.first(where: \.failed)!.lines[0].contains("not a PNG or JPEG"))
+        XCTAssertTrue(reports.first(where: \.failed)!.lines[0].contains("not a PNG, JPEG or TIFF"))
     }
 }

@@ -69,22 +69,51 @@ final class TiledInferenceTests: XCTestCase {
         }
     }
 
-    /// Rows arrive once each, top to bottom, in bands no taller than a tile; tiles blended with gaussian weights
-    /// at 50% overlap leave no seam: across every tile border the tiled logits step no more than whole-image
-    /// logits do there (plus a little), while abutting tiles with constant weights show the seams the test looks for.
-    func testBandsAndNoSeamsAtTileBorders() {
+    /// Chunks arrive in raster order and cover every pixel once; whatever the chunk size (one pixel row of tiles,
+    /// sizes off the tile grid, the whole image) the logits are bit-identical, and each chunk reads only a window
+    /// inside the image. Tiles blended with gaussian weights at 50% overlap leave no seam: across every tile
+    /// border the tiled logits step no more than whole-image logits do there (plus a little), while abutting tiles
+    /// with constant weights show the seams the test looks for.
+    func testChunksAreBitIdenticalAndLeaveNoSeamsAtTileBorders() {
         let m = model(seed: 3)
         let sample = image(width: 96, height: 80, seed: 4)
         let whole = SegmentationInference.logits(m, sample).scalars
-        var rowsSeen: [Int] = []
         let tiled = TiledInference(tile: 32)
-        var out = [Float](repeating: 0, count: 3 * 80 * 96)
-        tiled.run(model: m, image: sample.image, width: 96, height: 80, channels: 1) { y0, rows, band in
-            XCTAssertLessThanOrEqual(rows, 32)
-            rowsSeen += Array(y0..<(y0 + rows))
-            for c in 0..<3 { for i in 0..<(rows * 96) { out[c * 80 * 96 + y0 * 96 + i] = band[c * rows * 96 + i] } }
+        var results: [[Float]] = []
+        for chunk in [Int.max, 7, 20, 33, 48] {
+            var out = [Float](repeating: .nan, count: 3 * 80 * 96)
+            var seen = [Int](repeating: 0, count: 80 * 96)
+            var last = (-1, -1)
+            tiled.run(
+                model: m, width: 96, height: 80, channels: 1, chunk: chunk,
+                read: { w in
+                    XCTAssertTrue(w.x >= 0 && w.y >= 0 && w.x + w.width <= 96 && w.y + w.height <= 80, "\(w)")
+                    var window: [Float] = []
+                    for y in w.y..<(w.y + w.height) {
+                        let from = y * 96 + w.x
+                        window += sample.image[from..<(from + w.width)]
+                    }
+                    return window
+                },
+                emit: { w, logits in
+                    XCTAssertLessThanOrEqual(max(w.width, w.height), chunk)
+                    XCTAssertTrue((w.y, w.x) > last, "chunks out of raster order")
+                    last = (w.y, w.x)
+                    let n = w.width * w.height
+                    for y in 0..<w.height {
+                        for x in 0..<w.width {
+                            seen[(w.y + y) * 96 + w.x + x] += 1
+                            for c in 0..<3 {
+                                out[c * 80 * 96 + (w.y + y) * 96 + w.x + x] = logits[c * n + y * w.width + x]
+                            }
+                        }
+                    }
+                })
+            XCTAssertEqual(Set(seen), [1], "chunk \(chunk)")
+            results.append(out)
         }
-        XCTAssertEqual(rowsSeen, Array(0..<80))
+        for (k, r) in results.enumerated() { XCTAssertEqual(r, results[0], "chunk size #\(k) differs") }
+        let out = results[0]
         XCTAssertEqual(SegmentationInference.logits(m, sample, inference: tiled).scalars, out)
         // Tile borders: with 50% overlap of 32-pixel tiles the windows start every 16 px (evenly spread).
         func seam(_ logits: [Float], at columns: [Int]) -> Float {
