@@ -22,3 +22,5 @@ extension CAMMapFormat: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}
 extension SegmentOutput: ExpressibleByArgument {}
 extension ExplainOutput: ExpressibleByArgument {}
+extension OutputFileFormat: ExpressibleByArgument {}
+extension TIFFPages: ExpressibleByArgument {}

@@ -12,10 +12,12 @@ struct Segment: ParsableCommand {
             with the same relative paths, plus OUT/report.csv and OUT/report.json (report-I-of-N.* for --shard I/N). Outputs that already exist are \
             skipped (--overwrite redoes them); files appear by rename, so a killed run is finished by running the \
             same command again. Unreadable images are reported and the others go on; the exit status is non-zero \
-            if any failed (--strict stops at the first).
+            if any failed (--strict stops at the first). TIFF inputs (whole-slide images of any size) are read and \
+            their TIFF outputs written chunk by chunk in bounded memory; a killed run resumes from the last chunk \
+            row.
             """)
 
-    @Argument(help: "Images, folders or glob patterns (PNG, JPEG).") var inputs: [String]
+    @Argument(help: "Images, folders or glob patterns (PNG, JPEG, TIFF).") var inputs: [String]
     @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Descend into sub-folders.") var recursive = false
@@ -31,7 +33,13 @@ struct Segment: ParsableCommand {
     @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: Shard?
     @Flag(help: "Recompute outputs that already exist.") var overwrite = false
     @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
-    @Option(help: "Overlay file format.") var overlayFormat = SegmentOptions.defaults.overlayFormat
+    @Option(help: "Overlay file format (PNG outputs; TIFF outputs have TIFF overlays).")
+    var overlayFormat = SegmentOptions.defaults.overlayFormat
+    @Option(help: "Output file format (default: tiff for TIFF inputs, png for the others).")
+    var outputFormat: OutputFileFormat?
+    @Option(help: "How the pages of a multi-page TIFF become images.") var tiffPages = SegmentOptions.defaults.tiffPages
+    @Option(help: "Chunk edge in pixels, a multiple of 256: memory follows it, whatever the image size.")
+    var chunk = SegmentOptions.defaults.chunk
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -48,6 +56,9 @@ struct Segment: ParsableCommand {
         o.overwrite = overwrite
         o.strict = strict
         o.overlayFormat = overlayFormat
+        o.outputFormat = outputFormat
+        o.tiffPages = tiffPages
+        o.chunk = chunk
         o.recursive = recursive
         let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
         run.console = output.console

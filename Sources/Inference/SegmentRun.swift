@@ -55,6 +55,12 @@ public struct SegmentOptions: Sendable {
     public var outputFormat: OutputFileFormat?
     /// How the pages of a multi-page TIFF become images (each slice is segmented; outputs get a page per slice).
     public var tiffPages = TIFFPages.auto
+    /// The edge of the chunks an image is segmented in (`TiledInference.run`), a multiple of the 256-pixel TIFF
+    /// output tile: memory follows it, whatever the image's size, and a killed run resumes from the last chunk
+    /// row. 2048: the tile rows shared between chunk rows, run twice, cost about 1/16 more network time (tiles of
+    /// 256 at 50% overlap); the chunk's accumulators take 16 MiB per class.
+    public var chunk = 2048
+    public static let chunks = 256...16384
 
     public init() {}
 
@@ -73,6 +79,13 @@ public struct SegmentRecord: BatchRecord {
     public var pixels: [Int] = []
     public var metrics: [String: Double]?
     public var error: String?
+    /// The row a streamed image was resumed from after a killed run (absent when it ran from the start).
+    public var resumedFromRow: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case path, status, width, height, seconds, pixels, metrics, error
+        case resumedFromRow = "resumed_from_row"
+    }
 
     public init(path: String, status: BatchStatus) {
         self.path = path
@@ -99,6 +112,12 @@ public final class SegmentRun {
         if let tile = options.tile, !(1...65536).contains(tile) {
             throw TrainingError(reason: "tile must be 1-65536, not \(tile)")
         }
+        guard SegmentOptions.chunks.contains(options.chunk), options.chunk % TIFFSegmentSink.tile == 0 else {
+            throw TrainingError(
+                reason:
+                    "chunk must be a multiple of \(TIFFSegmentSink.tile) in \(SegmentOptions.chunks), not \(options.chunk)"
+            )
+        }
         guard (0..<1).contains(options.overlap) else {
             throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
         }
@@ -112,11 +131,6 @@ public final class SegmentRun {
                 "output_format": options.outputFormat?.rawValue ?? "auto", "tiff_pages": options.tiffPages.rawValue
             ])
     }
-
-    /// The edge of the chunks an image is segmented in (`TiledInference.run`): memory follows it, whatever the
-    /// image's size. 2048 = 8 output tiles of 256: the tile rows shared between chunk rows, run twice, cost
-    /// about 1/16 more network time; the chunk's accumulators take 16 MiB per class.
-    static let chunk = 2048
 
     var classes: Int { loaded.info.classes }
     var inference: TiledInference {
@@ -199,6 +213,7 @@ public final class SegmentRun {
             record.width = result.width
             record.height = result.height
             record.pixels = result.pixels
+            record.resumedFromRow = result.resumedFromRow
             guard let matrix = result.matrix else { return }
             record.metrics = matrix.summary
             total?.merge(matrix)
@@ -238,6 +253,8 @@ public final class SegmentRun {
         var width: Int, height: Int
         var pixels: [Int]
         var matrix: ConfusionMatrix?
+        /// Where a resumed image went on from: rows of the slices before it plus rows of its slice.
+        var resumedFromRow: Int? = nil
     }
 
     /// The key of a streamed image's progress file: the model, the settings and the input file as it was.
@@ -246,7 +263,7 @@ public final class SegmentRun {
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
         let time = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let record = (try? JSONEncoder.pretty.encode(provenance)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let text = "\(record)|\(relative)|\(size)|\(time)|\(Self.chunk)|\(source.slices)|\(masksKey)"
+        let text = "\(record)|\(relative)|\(size)|\(time)|\(options.chunk)|\(source.slices)|\(masksKey)"
         return OutputProvenance.sha256(of: Data(text.utf8))
     }
 
@@ -280,8 +297,8 @@ public final class SegmentRun {
             let first = saved?.slice ?? 0
             for slice in first..<source.slices {
                 try inference.run(
-                    model: loaded.model, width: w, height: h, channels: channels, chunk: Self.chunk,
-                    firstChunkRow: slice == first ? (saved?.rows ?? 0) / Self.chunk : 0,
+                    model: loaded.model, width: w, height: h, channels: channels, chunk: options.chunk,
+                    firstChunkRow: slice == first ? (saved?.rows ?? 0) / options.chunk : 0,
                     read: { window in
                         ModelInput.planes(
                             of: try source.window(window, slice: slice).converted(
@@ -319,7 +336,9 @@ public final class SegmentRun {
                 }
             }
             try sink.finish()
-            return ImageResult(width: w, height: h, pixels: pixels, matrix: matrix)
+            return ImageResult(
+                width: w, height: h, pixels: pixels, matrix: matrix,
+                resumedFromRow: saved.map { $0.slice * h + $0.rows })
         } catch {
             sink.discard()
             throw error
@@ -364,10 +383,11 @@ public final class SegmentRun {
         var pixels = [Int](repeating: 0, count: classes)
         var matrix = truth == nil ? nil : ConfusionMatrix(classes: classes)
         for slice in 0..<mask.slices {
-            for y in stride(from: 0, to: mask.height, by: Self.chunk) {
-                for x in stride(from: 0, to: mask.width, by: Self.chunk) {
+            for y in stride(from: 0, to: mask.height, by: options.chunk) {
+                for x in stride(from: 0, to: mask.width, by: options.chunk) {
                     let window = PixelWindow(
-                        x: x, y: y, width: min(Self.chunk, mask.width - x), height: min(Self.chunk, mask.height - y))
+                        x: x, y: y, width: min(options.chunk, mask.width - x),
+                        height: min(options.chunk, mask.height - y))
                     let labels = try saved.labels(from: try mask.window(window, slice: slice), file: url.path)
                     for l in labels { pixels[Int(l)] += 1 }
                     if let truth {

@@ -29,7 +29,7 @@ struct PipelineSchema {
         ],
         "segment": [
             "inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
-            "overlay_format"
+            "overlay_format", "output_format", "tiff_pages"
         ],
         "explain": [
             "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "colormap",
@@ -270,6 +270,8 @@ struct PipelineSchema {
             case "tta": o.tta = try bool(v, key)
             case "masks": o.masks = URL(fileURLWithPath: try path(v, key, data: data))
             case "overlay_format": o.overlayFormat = try choice(v, key)
+            case "output_format": o.outputFormat = try choice(v, key)
+            case "tiff_pages": o.tiffPages = try choice(v, key)
             default: break
             }
         }
