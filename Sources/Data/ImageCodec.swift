@@ -58,8 +58,11 @@ public struct ImageInfo: Equatable, Sendable {
     public let width: Int, height: Int
     /// Channels of the decoded image (tRNS counts as alpha).
     public let channels: Int
-    /// Colour channels of the decoded image, alpha not counted (`Image.colorChannels`).
-    public var colorChannels: Int { Image.colorChannels(of: channels) }
+    /// Colour (or, for TIFF, measured) channels of the decoded image, alpha not counted: a PNG's 2 and 4
+    /// channels carry alpha (`Image.colorChannels`); a TIFF's last channel only when its ExtraSamples say so.
+    public var colorChannels: Int {
+        format == .tiff ? channels - (lastIsAlpha ? 1 : 0) : Image.colorChannels(of: channels)
+    }
     /// Bits per sample in the file.
     public let bitDepth: Int
     public let interlaced: Bool
@@ -67,6 +70,8 @@ public struct ImageInfo: Equatable, Sendable {
     public let orientation: Int
     /// Images in the file (TIFF slices: pages or OME z/t planes), 1 for PNG and JPEG.
     public var slices = 1
+    /// TIFF: the last channel is alpha (ExtraSamples).
+    public var lastIsAlpha = false
 
     /// Width and height once the orientation is applied (if `applied`).
     public func uprightSize(_ applied: Bool) -> (width: Int, height: Int) {
@@ -132,6 +137,7 @@ public enum ImageCodec {
                 format: .tiff, width: stack.width, height: stack.height, channels: stack.channels,
                 bitDepth: try tiff.page(0).storedBits, interlaced: false, orientation: 1)
             info.slices = stack.slices.count
+            info.lastIsAlpha = stack.lastIsAlpha
             return info
         }
         var raw = tc_image_info()
