@@ -2,15 +2,15 @@ import ArgumentParser
 import Foundation
 import TesseraData
 
-/// `tessera convert`: decodes an image and re-encodes it as PNG or JPEG by the output extension.
+/// `tessera convert`: decodes an image and re-encodes it as PNG, JPEG or TIFF by the output extension.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode an image and re-encode it (PNG or JPEG by extension).")
+        abstract: "Decode an image and re-encode it (PNG, JPEG or TIFF by extension).")
 
-    @Argument(help: "Input image (PNG or JPEG).")
+    @Argument(help: "Input image (PNG, JPEG or TIFF: its first slice).")
     var input: String
 
-    @Argument(help: "Output file: .png, .jpg or .jpeg.")
+    @Argument(help: "Output file: .png, .jpg, .jpeg, .tif or .tiff (tiled, deflate).")
     var output: String
 
     @Flag(help: "Force 8-bit RGBA.")

@@ -73,6 +73,27 @@ public struct ImageInfo: Equatable, Sendable {
     /// TIFF: the last channel is alpha (ExtraSamples).
     public var lastIsAlpha = false
 
+    /// The facts of a TIFF's first image (`stack`), its samples stored with `storedBits` bits.
+    public init(tiff stack: TIFFStack, storedBits: Int) {
+        self.init(
+            format: .tiff, width: stack.width, height: stack.height, channels: stack.channels, bitDepth: storedBits,
+            interlaced: false, orientation: 1)
+        slices = stack.slices.count
+        lastIsAlpha = stack.lastIsAlpha
+    }
+
+    init(
+        format: ImageFormat, width: Int, height: Int, channels: Int, bitDepth: Int, interlaced: Bool, orientation: Int
+    ) {
+        self.format = format
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.bitDepth = bitDepth
+        self.interlaced = interlaced
+        self.orientation = orientation
+    }
+
     /// Width and height once the orientation is applied (if `applied`).
     public func uprightSize(_ applied: Bool) -> (width: Int, height: Int) {
         applied && orientation >= 5 ? (height, width) : (width, height)
@@ -133,12 +154,7 @@ public enum ImageCodec {
         if format == .tiff {
             let tiff = try TIFFFile(data: data, file: file)
             let stack = try TIFFStack(tiff, pages: tiffPages)
-            var info = ImageInfo(
-                format: .tiff, width: stack.width, height: stack.height, channels: stack.channels,
-                bitDepth: try tiff.page(0).storedBits, interlaced: false, orientation: 1)
-            info.slices = stack.slices.count
-            info.lastIsAlpha = stack.lastIsAlpha
-            return info
+            return ImageInfo(tiff: stack, storedBits: try tiff.page(0).storedBits)
         }
         var raw = tc_image_info()
         var err = [CChar](repeating: 0, count: 512)

@@ -9,6 +9,16 @@ public enum TIFFCompression: Int, Sendable, CaseIterable, Codable {
     case jpeg = 7
     case deflate = 8
     case packBits = 32773
+
+    /// The name of a Compression tag value (any libtiff knows, not only those the writer offers).
+    public static func name(_ value: Int) -> String {
+        let names = [
+            1: "uncompressed", 2: "CCITT RLE", 3: "CCITT G3", 4: "CCITT G4", 5: "LZW", 6: "old JPEG", 7: "JPEG",
+            8: "deflate", 32946: "deflate", 32773: "PackBits", 34712: "JPEG 2000", 34925: "LZMA", 50000: "Zstandard",
+            50001: "WebP", 34887: "LERC"
+        ]
+        return names[value] ?? "compression \(value)"
+    }
 }
 
 /// How a written TIFF page is laid out.

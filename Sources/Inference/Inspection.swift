@@ -8,6 +8,8 @@ public struct Inspection {
     /// What was found in the file.
     public enum Content {
         case image(ImageInfo)
+        /// A TIFF: its first image and the layout of every page.
+        case tiff(ImageInfo, [TIFFFile.Page], big: Bool)
         case safetensors(SafeTensorsFile)
     }
 
@@ -36,6 +38,7 @@ public struct Inspection {
         let url = URL(fileURLWithPath: path)
         result = Result {
             let head = try Inspection.firstBytes(of: url, count: 8)
+            if ImageFormat.sniff(head) == .tiff { return try Inspection.tiff(url) }
             if ImageFormat.sniff(head) != nil || ImageFormat.forExtension(of: url) != nil {
                 // Decode fully (and discard) so a damaged body is reported, not only a bad header.
                 let info = try ImageCodec.info(of: url)
@@ -44,6 +47,20 @@ public struct Inspection {
             }
             return .safetensors(try SafeTensorsFile(contentsOf: url))
         }
+    }
+
+    /// Every page of a TIFF read through, a block row at a time (a whole-slide image in the memory of one row of
+    /// tiles), so a damaged strip or tile anywhere is reported.
+    static func tiff(_ url: URL) throws -> Content {
+        let file = try TIFFFile(url: url)
+        let stack = try TIFFStack(file, pages: .auto)
+        let pages = try (0..<file.pageCount).map { try file.page($0) }
+        for (p, page) in pages.enumerated() {
+            for y in stride(from: 0, to: page.height, by: page.blockHeight) {
+                _ = try file.rows(y..<min(page.height, y + page.blockHeight), page: p)
+            }
+        }
+        return .tiff(ImageInfo(tiff: stack, storedBits: pages[0].storedBits), pages, big: file.isBigTIFF)
     }
 
     static func firstBytes(of url: URL, count: Int) throws -> Data {
@@ -74,6 +91,18 @@ public struct Inspection {
                     + (i.interlaced ? ", \(i.format == .png ? "interlaced" : "progressive")" : "")
                     + (i.orientation != 1 ? ", EXIF orientation \(i.orientation)" : "")
             ]
+        case .success(.tiff(let i, let pages, let big)):
+            var out = [
+                "\(path): \(big ? "BigTIFF" : "tiff"), \(i.width)x\(i.height), \(i.channels) channels, "
+                    + "\(i.bitDepth)-bit, \(i.slices) slice\(i.slices == 1 ? "" : "s"), \(pages.count) page\(pages.count == 1 ? "" : "s")"
+            ]
+            for (k, p) in pages.enumerated() {
+                out.append(
+                    "  page \(k + 1): \(p.width)x\(p.height), \(p.channels) channels, \(p.storedBits)-bit, "
+                        + "\(p.tiled ? "tiles \(p.blockWidth)x\(p.blockHeight)" : "strips of \(p.blockHeight) rows"), "
+                        + "\(TIFFCompression.name(p.compression))\(p.planar ? ", planar" : "")")
+            }
+            return out
         case .success(.safetensors(let file)):
             var out = ["\(path): safetensors, \(file.entries.count) tensors"]
             for (k, v) in file.metadata.sorted(by: { $0.key < $1.key }) {
@@ -94,6 +123,18 @@ public struct Inspection {
                 "file": path, "format": i.format.rawValue, "width": i.width, "height": i.height,
                 "channels": i.channels, "bit_depth": i.bitDepth, "interlaced": i.interlaced,
                 "orientation": i.orientation
+            ]
+        case .success(.tiff(let i, let pages, let big)):
+            return [
+                "file": path, "format": "tiff", "bigtiff": big, "width": i.width, "height": i.height,
+                "channels": i.channels, "bit_depth": i.bitDepth, "slices": i.slices,
+                "pages": pages.map {
+                    [
+                        "width": $0.width, "height": $0.height, "channels": $0.channels, "bit_depth": $0.storedBits,
+                        "tiled": $0.tiled, "block_width": $0.blockWidth, "block_height": $0.blockHeight,
+                        "compression": TIFFCompression.name($0.compression), "planar": $0.planar
+                    ] as [String: Any]
+                }
             ]
         case .success(.safetensors(let file)):
             return [
