@@ -24,7 +24,8 @@ final class ReadmeChoicesTests: XCTestCase {
             values(MaskEncoding.self), values(OptimizerKind.self), values(LearningRateSchedule.Kind.self),
             values(SegmentationLoss.self), values(ValidationMetric.self), values(UNetConfig.Upsampling.self),
             values(UNetConfig.ConvPadding.self), values(TiledInference.Blend.self), values(CAMMethod.self),
-            values(Colormap.self), values(OverlayFormat.self), values(CAMMapFormat.self),
+            values(Colormap.self), values(OverlayFormat.self), values(CAMMapFormat.self), values(OutputFileFormat.self),
+            values(TIFFPages.self),
             // Output kinds are given as a comma-separated list.
             values(SegmentOutput.self, separator: ","), values(ExplainOutput.self, separator: ",")
         ]
