@@ -164,7 +164,7 @@ public enum ImageCodec {
                 ? tc_png_info(p, buf.count, &raw, &err, err.count)
                 : tc_jpeg_info(p, buf.count, &raw, &err, err.count)
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
+        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
         return ImageInfo(
             format: format, width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
             bitDepth: Int(raw.source_bit_depth), interlaced: raw.interlaced != 0,
@@ -205,7 +205,7 @@ public enum ImageCodec {
                 ? tc_png_decode(p, buf.count, &opt, &out, &err, err.count)
                 : tc_jpeg_decode(p, buf.count, &opt, &out, &err, err.count)
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: String(cString: err)) }
+        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out.pixels) }
         let w = Int(out.info.width), h = Int(out.row_count), c = Int(out.info.channels)
         let n = w * h * c
@@ -267,7 +267,7 @@ public enum ImageCodec {
                     nil, 0, &out, &size, &err, err.count)
             }
         }
-        guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
+        guard rc == 0, let out else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out) }
         return Data(bytes: out, count: size)
     }
@@ -291,7 +291,7 @@ public enum ImageCodec {
                 px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels), Int32(quality),
                 &out, &size, &err, err.count)
         }
-        guard rc == 0, let out else { throw ImageError(file: file, reason: String(cString: err)) }
+        guard rc == 0, let out else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out) }
         return Data(bytes: out, count: size)
     }

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import TesseraEngine
 
 /// A TIFF or BigTIFF file open for reading through libtiff: pages, their facts, and rows of any page on demand.
 /// Rows are decoded one block row (a strip, or a row of tiles) at a time and the last one is kept, so reading a
@@ -42,7 +43,7 @@ public final class TIFFFile {
         data = nil
         var err = [CChar](repeating: 0, count: 512)
         guard let h = tc_tiff_open(url.path, UInt64(max(0, maxBlockBytes)), &err, err.count) else {
-            throw ImageError(file: url.path, reason: TIFFFile.message(err))
+            throw ImageError(file: url.path, reason: String(nulTerminated: err))
         }
         handle = h
         (isBigTIFF, pageCount) = try TIFFFile.summary(h, file: url.path)
@@ -58,7 +59,7 @@ public final class TIFFFile {
                 buf.bindMemory(to: UInt8.self).baseAddress, buf.count, UInt64(max(0, maxBlockBytes)), &err,
                 err.count)
         }
-        guard let h else { throw ImageError(file: file, reason: TIFFFile.message(err)) }
+        guard let h else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
         handle = h
         (isBigTIFF, pageCount) = try TIFFFile.summary(h, file: file)
     }
@@ -74,13 +75,9 @@ public final class TIFFFile {
         guard tc_tiff_page_info(h, 0, &info, nil, &err, err.count) == 0 else {
             var ignored = [CChar](repeating: 0, count: 8)
             _ = tc_tiff_close(h, &ignored, ignored.count)
-            throw ImageError(file: file, reason: "page 1: " + message(err))
+            throw ImageError(file: file, reason: "page 1: " + String(nulTerminated: err))
         }
         return (info.big != 0, Int(info.pages))
-    }
-
-    static func message(_ err: [CChar]) -> String {
-        String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Facts of page `index` (0-based).
@@ -92,7 +89,7 @@ public final class TIFFFile {
         var text: UnsafePointer<CChar>?
         var err = [CChar](repeating: 0, count: 512)
         guard tc_tiff_page_info(handle, UInt32(index), &info, &text, &err, err.count) == 0 else {
-            throw ImageError(file: file, reason: "page \(index + 1): " + TIFFFile.message(err))
+            throw ImageError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err))
         }
         return Page(
             width: Int(info.width), height: Int(info.height), channels: Int(info.channels),
@@ -145,7 +142,7 @@ public final class TIFFFile {
                     c = n
                 })
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: "page \(index + 1): " + TIFFFile.message(err)) }
+        guard rc == 0 else { throw ImageError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err)) }
         return Image(width: window.width, height: window.height, channels: p.channels, samples: samples)
     }
 

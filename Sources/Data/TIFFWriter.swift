@@ -72,7 +72,7 @@ public final class TIFFWriter {
         file = url.path
         var err = [CChar](repeating: 0, count: 512)
         guard let h = tc_tiff_create(url.path, bigTIFF ? 1 : 0, &err, err.count) else {
-            throw ImageError(file: file, reason: TIFFFile.message(err))
+            throw ImageError(file: file, reason: String(nulTerminated: err))
         }
         handle = h
     }
@@ -85,7 +85,7 @@ public final class TIFFWriter {
         guard
             let h = tc_tiff_resume(
                 url.path, &raw, UInt32(clamping: pagesDone), UInt32(clamping: rowsDone), &err, err.count)
-        else { throw ImageError(file: file, reason: "cannot resume: " + TIFFFile.message(err)) }
+        else { throw ImageError(file: file, reason: "cannot resume: " + String(nulTerminated: err)) }
         handle = h
         self.layout = layout
     }
@@ -98,7 +98,7 @@ public final class TIFFWriter {
     }
 
     private func check(_ rc: Int32, _ err: [CChar]) throws {
-        guard rc == 0 else { throw ImageError(file: file, reason: TIFFFile.message(err)) }
+        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
     }
 
     private func open() throws -> OpaquePointer {

@@ -34,7 +34,7 @@ public enum AtomicFile {
     public static let hostName: String = {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(cString: buffer).filter { $0 != "@" && $0 != "~" && $0 != "/" }
+        let name = String(nulTerminated: buffer).filter { $0 != "@" && $0 != "~" && $0 != "/" }
         return name.isEmpty ? "localhost" : name
     }()
 

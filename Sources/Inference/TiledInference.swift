@@ -146,60 +146,91 @@ public struct TiledInference: Sendable {
         }
         for y0 in stride(from: firstChunkRow * chunkHeight, to: height, by: chunkHeight) {
             let y1 = min(height, y0 + chunkHeight), kys = tiles(py, y0, y1), rows = source(py, kys, height)
-            var kept: [Int: [Float]] = [:]
+            var kept: [Int: TileLogits] = [:]
             for x0 in stride(from: 0, to: width, by: chunkWidth) {
-                let x1 = min(width, x0 + chunkWidth), kxs = tiles(px, x0, x1), cols = source(px, kxs, width)
-                let region = PixelWindow(x: cols.lowerBound, y: rows.lowerBound, width: cols.count, height: rows.count)
-                let planes = try read(region)
-                let h = y1 - y0, w = x1 - x0
+                let x1 = min(width, x0 + chunkWidth), h = y1 - y0, w = x1 - x0
                 var acc = [Float](repeating: 0, count: classes * h * w)
                 var norm = [Float](repeating: 0, count: h * w)
-                var keep: [Int: [Float]] = [:]
-                for ky in kys {
-                    let rowStart = py.outputStart(ky)
-                    // The row's tiles not kept from the chunk to the left, through the network in batches.
-                    let fresh = kxs.filter { kept[ky * px.inputStart.count + $0] == nil }
-                    var computed: [Int: [Float]] = [:]
-                    for group in stride(from: 0, to: fresh.count, by: batch).map({
-                        fresh[$0..<min(fresh.count, $0 + batch)]
-                    }) {
-                        let windows = group.map { kx in
-                            MirrorWindow.extract(
-                                planes, region: region, imageWidth: width, imageHeight: height,
-                                channels: channels, x0: px.inputStart[kx], y0: py.inputStart[ky],
-                                width: px.inputSize, height: py.inputSize)
-                        }
-                        let out = predict(model, windows, channels: channels, height: py.inputSize, width: px.inputSize)
-                        for (kx, logits) in zip(group, out) { computed[kx] = logits }
-                    }
-                    for kx in kxs {
-                        let key = ky * px.inputStart.count + kx
-                        guard let logits = kept[key] ?? computed[kx] else { continue }
-                        let colStart = px.outputStart(kx), o = px.outputSize
-                        if colStart + o > x1 { keep[key] = logits }
-                        let ta = max(y0, rowStart) - rowStart, tb = min(y1, rowStart + py.outputSize) - rowStart
-                        let sa = max(x0, colStart) - colStart, sb = min(x1, colStart + o) - colStart
-                        logits.withUnsafeBufferPointer { lp in
-                            for ty in ta..<tb {
-                                let r = rowStart + ty - y0
-                                for tx in sa..<sb {
-                                    let x = colStart + tx - x0
-                                    let wgt = wy[ty] * wx[tx]
-                                    norm[r * w + x] += wgt
-                                    for c in 0..<classes {
-                                        acc[(c * h + r) * w + x] += wgt * lp[(c * py.outputSize + ty) * o + tx]
+                var keep: [Int: TileLogits] = [:]
+                // The chunk's input lives only while its tiles run.
+                try {
+                    let kxs = tiles(px, x0, x1), cols = source(px, kxs, width)
+                    let region = PixelWindow(
+                        x: cols.lowerBound, y: rows.lowerBound, width: cols.count, height: rows.count)
+                    let planes = try read(region)
+                    for ky in kys {
+                        let rowStart = py.outputStart(ky)
+                        // Tiles not kept from the chunk to the left go through the network in batches, a batch
+                        // when its first tile is reached; each tile's logits are dropped once blended.
+                        let fresh = kxs.filter { kept[ky * px.inputStart.count + $0] == nil }
+                        var next = 0
+                        var computed: [Int: TileLogits] = [:]
+                        for kx in kxs {
+                            let key = ky * px.inputStart.count + kx
+                            if kept[key] == nil && computed[kx] == nil && next < fresh.count {
+                                let group = fresh[next..<min(fresh.count, next + batch)]
+                                next += group.count
+                                let windows = group.map { gx in
+                                    MirrorWindow.extract(
+                                        planes, region: region, imageWidth: width, imageHeight: height,
+                                        channels: channels, x0: px.inputStart[gx], y0: py.inputStart[ky],
+                                        width: px.inputSize, height: py.inputSize)
+                                }
+                                let out = predict(
+                                    model, windows, channels: channels, height: py.inputSize, width: px.inputSize)
+                                for (gx, logits) in zip(group, out) {
+                                    computed[gx] = TileLogits(first: 0, width: px.outputSize, values: logits)
+                                }
+                            }
+                            guard let tile = kept.removeValue(forKey: key) ?? computed.removeValue(forKey: kx) else {
+                                continue
+                            }
+                            let colStart = px.outputStart(kx), o = px.outputSize, oy = py.outputSize
+                            if colStart + o > x1 {
+                                keep[key] = tile.columns(from: x1 - colStart, classes: classes, rows: oy)
+                            }
+                            let ta = max(y0, rowStart) - rowStart, tb = min(y1, rowStart + oy) - rowStart
+                            let sa = max(x0, colStart) - colStart, sb = min(x1, colStart + o) - colStart
+                            tile.values.withUnsafeBufferPointer { lp in
+                                for ty in ta..<tb {
+                                    let r = rowStart + ty - y0
+                                    for tx in sa..<sb {
+                                        let x = colStart + tx - x0
+                                        let wgt = wy[ty] * wx[tx], v = (ty * tile.width) + tx - tile.first
+                                        norm[r * w + x] += wgt
+                                        for c in 0..<classes {
+                                            acc[(c * h + r) * w + x] += wgt * lp[c * oy * tile.width + v]
+                                        }
                                     }
                                 }
                             }
                         }
                     }
-                }
+                }()
                 kept = keep
                 for c in 0..<classes {
                     for i in 0..<(h * w) { acc[c * h * w + i] /= norm[i] }
                 }
                 try acc.withUnsafeBufferPointer { try emit(PixelWindow(x: x0, y: y0, width: w, height: h), $0) }
             }
+        }
+    }
+
+    /// A tile's logits [classes][rows][width], all its columns or those from `first` on (the part a chunk keeps
+    /// for the chunk to its right).
+    struct TileLogits {
+        var first: Int
+        var width: Int
+        var values: [Float]
+
+        /// The columns from tile column `from` on.
+        func columns(from: Int, classes: Int, rows: Int) -> TileLogits {
+            let keep = first + width - from
+            var out = [Float](repeating: 0, count: classes * rows * keep)
+            for p in 0..<(classes * rows) {
+                for x in 0..<keep { out[p * keep + x] = values[p * width + from - first + x] }
+            }
+            return TileLogits(first: from, width: keep, values: out)
         }
     }
 

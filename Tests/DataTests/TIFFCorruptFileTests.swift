@@ -99,4 +99,56 @@ final class TIFFCorruptFileTests: XCTestCase {
             patched(patched(tiles, t, tag: 256, value: 0xFFFF_FFF0, type: 4), t, tag: 322, value: 0xFFF0),
             "a row of 2^32 pixels of tiles", folder: folder)
     }
+
+    /// Thousands of mutated files (bytes overwritten, runs zeroed, the file cut) across layouts and codecs: each
+    /// decodes or fails with an ImageError naming it; none crashes or asks for an outsized buffer.
+    func testMutatedFilesNeverCrash() throws {
+        let folder = try TemporaryFolder()
+        var layouts: [TIFFLayout] = []
+        for (compression, tile, planar, bits, channels) in [
+            (TIFFCompression.lzw, nil, false, 8, 1), (.deflate, 32, false, 16, 3), (.packBits, nil, true, 8, 3),
+            (.jpeg, 32, false, 8, 3), (.none, 16, true, 32, 2), (.deflate, nil, false, 1, 1)
+        ] as [(TIFFCompression, Int?, Bool, Int, Int)] {
+            var l = TIFFLayout(width: 45, height: 37, channels: channels, bitDepth: bits)
+            l.tile = tile
+            l.stripRows = compression == .jpeg ? 16 : 9
+            l.planar = planar
+            l.compression = compression
+            layouts.append(l)
+        }
+        var state: UInt64 = 12345
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var decoded = 0, refused = 0
+        for (k, layout) in layouts.enumerated() {
+            let url = folder.file("m\(k).tif")
+            let image = TIFFConformanceTests.pattern(
+                width: 45, height: 37, channels: layout.channels, bitDepth: layout.bitDepth)
+            try TIFFWriter.write([image], to: url, layout: layout)
+            let original = try Data(contentsOf: url)
+            for _ in 0..<400 {
+                var d = original
+                switch next(3) {
+                case 0:
+                    for _ in 0..<(1 + next(8)) { d[next(d.count)] = UInt8(next(256)) }
+                case 1:
+                    let at = next(d.count), n = min(d.count - at, 1 + next(64))
+                    d.replaceSubrange(at..<(at + n), with: Data(repeating: next(2) == 0 ? 0 : 0xFF, count: n))
+                default:
+                    d = d.prefix(8 + next(d.count - 8))
+                }
+                do {
+                    _ = try ImageCodec.decode(d, file: "mutant.tif")
+                    decoded += 1
+                } catch let e as ImageError {
+                    XCTAssertEqual(e.file, "mutant.tif")
+                    refused += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(refused, 500, "the mutations should break most files")
+        XCTAssertGreaterThan(decoded, 0)
+    }
 }
