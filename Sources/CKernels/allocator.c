@@ -15,6 +15,12 @@ void tk_retain_freed_memory(int mmap_threshold, int trim_threshold) {
 #endif
 }
 
+void tk_release_freed_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -320,6 +320,7 @@ public final class SegmentRun {
                                 window: window, labels: labels, prob: prob, logits: logits,
                                 image: wantsOverlay ? try source.window(window, slice: slice) : nil),
                             slice: slice)
+                        AllocatorTuning.releaseFreedMemory()  // the chunk's transient arrays, each chunk
                         if window.x + window.width == w && window.y + window.height < h {
                             try sink.finishedChunkRow(
                                 SegmentProgress(

@@ -265,6 +265,8 @@ void tk_prefetch_rows(const float *first, long rows, long row_stride, long count
 
 /// glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold freed bytes.
 void tk_retain_freed_memory(int mmap_threshold, int trim_threshold);
+/// Gives the heap's freed pages back to the system (glibc malloc_trim): a long stream's peak stays its working set.
+void tk_release_freed_memory(void);
 /// `bytes` of memory ending exactly at an inaccessible page (any overrun faults), or NULL; free with tk_guarded_free.
 void *tk_guarded_alloc(size_t bytes);
 void tk_guarded_free(void *p, size_t bytes);
