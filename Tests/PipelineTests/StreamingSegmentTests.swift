@@ -66,7 +66,20 @@ final class StreamingSegmentTests: XCTestCase {
         streamed.chunk = 256
         let tiffs = try SegmentRun(checkpoint: checkpoint, options: streamed, out: folder.file("streamed"))
             .run(inputs: (0..<sizes.count).map { inputs.appendingPathComponent("tif\($0).tif").path })
-        XCTAssertEqual(pngs.failed + tiffs.failed, 0)
+        // PNG (decoded whole) in chunks of 256 gives the same masks and logits as one chunk.
+        var banded = whole
+        banded.chunk = 256
+        let bands = try SegmentRun(checkpoint: checkpoint, options: banded, out: folder.file("bands"))
+            .run(inputs: (0..<sizes.count).map { inputs.appendingPathComponent("img\($0).png").path })
+        XCTAssertEqual(pngs.failed + tiffs.failed + bands.failed, 0)
+        for k in sizes.indices {
+            XCTAssertEqual(
+                try ImageCodec.decode(folder.file("bands/img\(k).png")),
+                try ImageCodec.decode(folder.file("whole/img\(k).png")))
+            XCTAssertEqual(
+                try logits(folder.file("bands/logits/img\(k).safetensors")),
+                try logits(folder.file("whole/logits/img\(k).safetensors")))
+        }
         for (k, (w, h)) in sizes.enumerated() {
             let a = try ImageCodec.decode(folder.file("whole/img\(k).png"))
             let b = try ImageCodec.decode(folder.file("streamed/tif\(k).tif"))
