@@ -127,9 +127,17 @@ public final class SegmentRun {
                 "tile": "\(options.tile ?? loaded.info.crop)", "overlap": "\(options.overlap)",
                 "blend": options.blend.rawValue,
                 "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
-                "overlay_format": options.overlayFormat.rawValue,
-                "output_format": options.outputFormat?.rawValue ?? "auto", "tiff_pages": options.tiffPages.rawValue
-            ])
+                "overlay_format": options.overlayFormat.rawValue
+            ].merging(Self.formatSettings(options)) { $1 })
+    }
+
+    /// The output format and TIFF page settings, recorded only when they differ from the defaults, so output
+    /// folders made before they existed keep matching their record.
+    static func formatSettings(_ options: SegmentOptions) -> [String: String] {
+        var settings: [String: String] = [:]
+        if let format = options.outputFormat { settings["output_format"] = format.rawValue }
+        if options.tiffPages != .auto { settings["tiff_pages"] = options.tiffPages.rawValue }
+        return settings
     }
 
     var classes: Int { loaded.info.classes }

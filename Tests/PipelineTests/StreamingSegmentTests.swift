@@ -132,6 +132,9 @@ final class StreamingSegmentTests: XCTestCase {
         let refused = try SegmentRun(checkpoint: checkpoint, options: png, out: folder.file("png"))
             .run(inputs: [folder.file("stack.tif").path])
         XCTAssertEqual(refused.failed, 1)
+        // Default format settings are not recorded, so folders made before they existed still match their record.
+        XCTAssertNil(try OutputProvenance.read(in: folder.file("out"))?.settings["output_format"])
+        XCTAssertEqual(try OutputProvenance.read(in: folder.file("png"))?.settings["output_format"], "png")
         XCTAssertTrue(refused.records[0].error?.contains("--output-format tiff") ?? false)
     }
 
