@@ -70,7 +70,7 @@ public struct RunReport {
                 ["component", "version"],
                 [
                     ["tessera", TesseraVersion.current], ["libpng", ImageCodec.libraryVersions.png],
-                    ["libjpeg", ImageCodec.libraryVersions.jpeg],
+                    ["libjpeg", ImageCodec.libraryVersions.jpeg], ["libtiff", TIFFFile.libraryVersion],
                     ["host", escape(ProcessInfo.processInfo.operatingSystemVersionString)],
                     ["threads", String(ProcessInfo.processInfo.activeProcessorCount)]
                 ])
