@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers, each depending only on the ones below it:
 // CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers) -> Models (U-Net,
-// ResNet, ...); CImageCodecs (libpng/libjpeg/libtiff shims) -> Data (codecs, datasets, augmentation, loader).
+// ResNet, ...); CImageCodecs (libpng/libjpeg/libtiff shims) -> Data (codecs, datasets, augmentation, loader);
+// Objects (connected components and their measurements, on label arrays alone).
 // Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
 // and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
+        .target(name: "TesseraObjects", path: "Sources/Objects"),
         .target(
             name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
             path: "Sources/Console"),
@@ -96,6 +98,7 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TestSupport"]),
         .testTarget(name: "DataTests", dependencies: ["TesseraEngine", "TesseraData", "TestSupport", "CTestSupport"]),
+        .testTarget(name: "ObjectsTests", dependencies: ["TesseraObjects"]),
         .testTarget(
             name: "CLITests",
             dependencies: [
