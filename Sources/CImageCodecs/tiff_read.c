@@ -49,20 +49,26 @@ static struct tc_tiff *tc_tiff_alloc(uint64_t max_block_bytes) {
     return t;
 }
 
-tc_tiff *tc_tiff_open(const char *path, uint64_t max_block_bytes, char *err, size_t err_size) {
-    struct tc_tiff *t = tc_tiff_alloc(max_block_bytes);
-    if (!t) { snprintf(err, err_size, "out of memory"); return NULL; }
-    TIFFOpenOptions *opts = tc_tiff_options(t);
-    // "m": read(), not mmap (mapped pages of a whole-slide file would count as this process's memory);
-    // "O": strip and tile offsets loaded on demand, not all at open.
-    t->tif = opts ? TIFFOpenExt(path, "rmO", opts) : NULL;
-    TIFFOpenOptionsFree(opts);
+/// The handle with its libtiff file `tif`, or NULL (the handle freed) and the reason when libtiff refused it.
+static tc_tiff *tc_tiff_opened(struct tc_tiff *t, TIFF *tif, char *err, size_t err_size) {
+    t->tif = tif;
     if (!t->tif) {
         tc_tiff_fail(t, "not a readable TIFF file", err, err_size);
         free(t);
         return NULL;
     }
     return t;
+}
+
+tc_tiff *tc_tiff_open(const char *path, uint64_t max_block_bytes, char *err, size_t err_size) {
+    struct tc_tiff *t = tc_tiff_alloc(max_block_bytes);
+    if (!t) { snprintf(err, err_size, "out of memory"); return NULL; }
+    TIFFOpenOptions *opts = tc_tiff_options(t);
+    // "m": read(), not mmap (mapped pages of a whole-slide file would count as this process's memory);
+    // "O": strip and tile offsets loaded on demand, not all at open.
+    TIFF *tif = opts ? TIFFOpenExt(path, "rmO", opts) : NULL;
+    TIFFOpenOptionsFree(opts);
+    return tc_tiff_opened(t, tif, err, err_size);
 }
 
 static tmsize_t tc_mem_read(thandle_t h, void *buf, tmsize_t n) {
@@ -100,16 +106,11 @@ tc_tiff *tc_tiff_open_memory(const uint8_t *data, size_t size, uint64_t max_bloc
     t->data = data;
     t->data_size = size;
     TIFFOpenOptions *opts = tc_tiff_options(t);
-    t->tif = opts ? TIFFClientOpenExt("memory", "rO", (thandle_t)t, tc_mem_read, tc_mem_write, tc_mem_seek,
-                                      tc_mem_close, tc_mem_size, tc_mem_map, tc_mem_unmap, opts)
-                  : NULL;
+    TIFF *tif = opts ? TIFFClientOpenExt("memory", "rO", (thandle_t)t, tc_mem_read, tc_mem_write, tc_mem_seek,
+                                         tc_mem_close, tc_mem_size, tc_mem_map, tc_mem_unmap, opts)
+                     : NULL;
     TIFFOpenOptionsFree(opts);
-    if (!t->tif) {
-        tc_tiff_fail(t, "not a readable TIFF file", err, err_size);
-        free(t);
-        return NULL;
-    }
-    return t;
+    return tc_tiff_opened(t, tif, err, err_size);
 }
 
 static void tc_tiff_drop_block(struct tc_tiff *t) {

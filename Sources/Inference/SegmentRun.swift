@@ -282,11 +282,12 @@ public final class SegmentRun {
     func segment(_ source: PixelSource, relative: String) throws -> ImageResult {
         let classes = self.classes, channels = loaded.model.inChannels, w = source.width, h = source.height
         let mean = loaded.info.normalizationMean, std = loaded.info.normalizationStd
+        let key = outputFormat(for: relative) == .tiff ? progressKey(source, relative: relative) : ""
         let sink: SegmentSink =
             outputFormat(for: relative) == .tiff
             ? try TIFFSegmentSink(
                 targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
-                classNames: loaded.info.classNames, palette: paletteColors, key: progressKey(source, relative: relative)
+                classNames: loaded.info.classNames, palette: paletteColors, key: key
             )
             : try WholeImageSink(
                 targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
@@ -332,7 +333,7 @@ public final class SegmentRun {
                         if window.x + window.width == w && window.y + window.height < h {
                             try sink.finishedChunkRow(
                                 SegmentProgress(
-                                    key: progressKey(source, relative: relative), slice: slice,
+                                    key: key, slice: slice,
                                     rows: window.y + window.height, pixels: pixels, confusion: matrix?.counts))
                         }
                     })
@@ -340,7 +341,7 @@ public final class SegmentRun {
                 if slice + 1 < source.slices {
                     try sink.finishedChunkRow(
                         SegmentProgress(
-                            key: progressKey(source, relative: relative), slice: slice + 1, rows: 0, pixels: pixels,
+                            key: key, slice: slice + 1, rows: 0, pixels: pixels,
                             confusion: matrix?.counts))
                 }
             }

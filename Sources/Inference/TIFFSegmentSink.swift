@@ -68,55 +68,28 @@ final class TIFFSegmentSink: SegmentSink {
             || (o.contains(.logits)
                 && TIFFLayout(width: width, height: height * slices, channels: 1, bitDepth: 32).needsBigTIFF)
         var parts: [(SegmentOutput, Part)] = []
-        if o.contains(.mask) {
-            parts.append(
-                (
-                    .mask,
-                    Part(
-                        final: targets.mask, partial: Self.hidden(targets.mask, "partial"),
-                        layout: layout(1, classes <= 256 ? 8 : 16), description: nil)
-                ))
-        }
-        if o.contains(.color) {
-            parts.append(
-                (
-                    .color,
-                    Part(
-                        final: targets.color, partial: Self.hidden(targets.color, "partial"), layout: layout(3, 8),
-                        description: nil)
-                ))
-        }
-        if o.contains(.overlay) {
-            parts.append(
-                (
-                    .overlay,
-                    Part(
-                        final: targets.overlay, partial: Self.hidden(targets.overlay, "partial"), layout: layout(3, 8),
-                        description: nil)
-                ))
-        }
-        if o.contains(.prob), let url = targets.prob.first {
+        /// One file of `kind` (`final` set) or, for per-class pages, one file per class gathered at the end.
+        func add(_ kind: SegmentOutput, _ url: URL, channels: Int, bits: Int, perClass description: String? = nil) {
+            guard o.contains(kind) else { return }
+            guard let description else {
+                let part = Part(
+                    final: url, partial: Self.hidden(url, "partial"), layout: layout(channels, bits), description: nil)
+                return parts.append((kind, part))
+            }
             for (c, name) in classNames.enumerated() {
-                parts.append(
-                    (
-                        .prob,
-                        Part(
-                            final: nil, partial: Self.hidden(url, "class\(c).partial"), layout: layout(1, 16),
-                            description: "probability x 65535 of class \(name)")
-                    ))
+                let part = Part(
+                    final: nil, partial: Self.hidden(url, "class\(c).partial"), layout: layout(channels, bits),
+                    description: "\(description) \(name)")
+                parts.append((kind, part))
             }
         }
-        if o.contains(.logits) {
-            for (c, name) in classNames.enumerated() {
-                parts.append(
-                    (
-                        .logits,
-                        Part(
-                            final: nil, partial: Self.hidden(targets.logits, "class\(c).partial"),
-                            layout: layout(1, 32), description: "logits of class \(name)")
-                    ))
-            }
+        add(.mask, targets.mask, channels: 1, bits: classes <= 256 ? 8 : 16)
+        add(.color, targets.color, channels: 3, bits: 8)
+        add(.overlay, targets.overlay, channels: 3, bits: 8)
+        if let url = targets.prob.first {
+            add(.prob, url, channels: 1, bits: 16, perClass: "probability x 65535 of class")
         }
+        add(.logits, targets.logits, channels: 1, bits: 32, perClass: "logits of class")
         for (_, part) in parts {
             try FileManager.default.createDirectory(
                 at: part.partial.deletingLastPathComponent(), withIntermediateDirectories: true)
