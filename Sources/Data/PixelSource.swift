@@ -22,6 +22,10 @@ public final class PixelSource: @unchecked Sendable {
         case tiff(TIFFFile, TIFFStack)
     }
 
+    /// The longest side a streamed image may have: 2^24 pixels, 280 times the 60000-pixel slides of the benchmark,
+    /// so no count of pixels, tiles or output bytes can overflow.
+    public static let maxSide = 1 << 24
+
     /// A decoded image as a source of one slice.
     public init(_ image: Image, file: String, format: ImageFormat) {
         self.file = file
@@ -49,6 +53,11 @@ public final class PixelSource: @unchecked Sendable {
         if ImageFormat.sniff(head) == .tiff {
             let tiff = try TIFFFile(url: url)
             let stack = try TIFFStack(tiff, pages: tiffPages)
+            guard stack.width <= PixelSource.maxSide, stack.height <= PixelSource.maxSide else {
+                throw ImageError(
+                    file: url.path,
+                    reason: "a \(stack.width)x\(stack.height) image is over \(PixelSource.maxSide) pixels a side")
+            }
             format = .tiff
             width = stack.width
             height = stack.height

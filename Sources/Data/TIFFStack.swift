@@ -133,7 +133,9 @@ struct OMEPixels: Equatable {
         guard sizeC % samples == 0 else { return nil }
         let c = sizeC / samples
         let size: [Character: Int] = ["C": c, "Z": sizeZ, "T": sizeT]
-        guard c * sizeZ * sizeT == pages else { return nil }
+        // Sizes come from the file: multiplied without trapping, and they must account for the pages exactly.
+        let (cz, o1) = c.multipliedReportingOverflow(by: sizeZ), (czt, o2) = cz.multipliedReportingOverflow(by: sizeT)
+        guard !o1, !o2, czt == pages else { return nil }
         var stride: [Character: Int] = [:], s = 1
         for d in order.dropFirst(2) {
             stride[d] = s

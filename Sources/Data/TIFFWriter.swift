@@ -47,7 +47,11 @@ public struct TIFFLayout: Equatable, Sendable {
     public var blockHeight: Int { min(height, tile ?? stripRows) }
 
     /// BigTIFF is needed past 4 GiB; chosen at 2 GiB of uncompressed samples so compression never decides it.
-    public var needsBigTIFF: Bool { width * height * channels * max(1, bitDepth / 8) > 1 << 31 }
+    public var needsBigTIFF: Bool {
+        let (pixels, o1) = width.multipliedReportingOverflow(by: height)
+        let (bytes, o2) = pixels.multipliedReportingOverflow(by: channels * max(1, bitDepth / 8))
+        return o1 || o2 || bytes > 1 << 31
+    }
 
     var raw: tc_tiff_layout {
         tc_tiff_layout(

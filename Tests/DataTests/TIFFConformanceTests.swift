@@ -215,6 +215,26 @@ final class TIFFConformanceTests: XCTestCase {
             }
         }
         XCTAssertEqual(try TIFFStack(file, pages: .slices).slices.count, 6)
+        // Sizes that do not account for the pages (or overflow when multiplied) are refused, never trusted.
+        let good = "SizeC=\"2\" SizeT=\"1\" SizeX=\"20\" SizeY=\"10\" SizeZ=\"3\""
+        for (k, sizes) in [
+            "SizeC=\"2\" SizeT=\"1\" SizeX=\"20\" SizeY=\"10\" SizeZ=\"4\"",
+            "SizeC=\"4611686018427387904\" SizeT=\"4\" SizeX=\"20\" SizeY=\"10\" SizeZ=\"4\""
+        ].enumerated() {
+            let bad = folder.file("bad\(k).ome.tif")
+            let w = try TIFFWriter(url: bad, bigTIFF: false)
+            for (p, plane) in planes.enumerated() {
+                try w.beginPage(
+                    TIFFLayout(width: 20, height: 10, channels: 1, bitDepth: 16),
+                    description: p == 0 ? ome.replacingOccurrences(of: good, with: sizes) : nil)
+                try w.write(plane)
+                try w.endPage()
+            }
+            try w.close()
+            XCTAssertThrowsError(try TIFFStack(TIFFFile(url: bad), pages: .auto)) {
+                XCTAssertTrue("\($0)".contains("bad\(k).ome.tif") && "\($0)".contains("does not match"), "\($0)")
+            }
+        }
         let channels = try TIFFStack(file, pages: .channels)
         XCTAssertEqual(channels.slices, [[0, 1, 2, 3, 4, 5]])
         XCTAssertEqual(channels.channels, 6)
