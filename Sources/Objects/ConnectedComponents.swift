@@ -6,65 +6,44 @@ public enum Connectivity: Int, Sendable, CaseIterable, Codable {
     case eight = 8
 }
 
-/// Objects of a label mask: maximal connected sets of pixels of one non-zero class (skimage's `label` with
-/// `background=0`), numbered 1, 2, ... in raster order of their first pixel.
+/// Objects of a whole label mask in memory: maximal connected sets of pixels of one non-zero class (skimage's
+/// `label` with `background=0`), numbered 1, 2, ... in raster order of their first pixel, with their
+/// measurements. `ObjectLabeller` with the image as one block.
 public struct ConnectedComponents: Sendable {
     public let width: Int, height: Int
     /// Object id per pixel (0 where the class is 0), row-major.
-    public let ids: [Int32]
+    public let ids: [UInt32]
+    /// Measurements by id - 1 (`objectClass` is the pixels' class).
+    public let objects: [ObjectMeasurement]
     /// Class of each object, by id - 1.
-    public let classes: [Int]
-    public var count: Int { classes.count }
+    public var classes: [Int] { objects.map(\.objectClass) }
+    public var count: Int { objects.count }
 
-    /// The objects of `labels` (`width` x `height`, row-major class ids; class 0 is background).
-    /// Two-pass union-find labelling: a first pass links each pixel to its earlier neighbours of the same class,
-    /// a second resolves every pixel to its set's first-seen number.
-    public init<L: BinaryInteger>(labels: [L], width: Int, height: Int, connectivity: Connectivity = .eight) {
-        precondition(labels.count == width * height, "labels do not match \(width)x\(height)")
+    /// The objects of `labels` (`width` x `height`, row-major class ids; class 0 is background); `intensity`:
+    /// one row-major plane per channel to measure; `keep` drops the objects it refuses (ids renumbered).
+    public init<L: BinaryInteger>(
+        labels: [L], width: Int, height: Int, connectivity: Connectivity = .eight, intensity: [[Float]] = [],
+        keep: (ObjectMeasurement) -> Bool = { _ in true }
+    ) {
+        self.init(
+            keys: labels.map { UInt32(truncatingIfNeeded: $0) }, width: width, height: height,
+            connectivity: connectivity, intensity: intensity, keep: keep)
+    }
+
+    public init(
+        keys: [UInt32], width: Int, height: Int, connectivity: Connectivity = .eight, intensity: [[Float]] = [],
+        keep: (ObjectMeasurement) -> Bool = { _ in true }
+    ) {
         self.width = width
         self.height = height
-        var parent = [Int32](repeating: -1, count: labels.count)
-        func root(_ i: Int32) -> Int32 {
-            var r = i
-            while parent[Int(r)] != r { r = parent[Int(r)] }
-            var j = i
-            while parent[Int(j)] != r {
-                let next = parent[Int(j)]
-                parent[Int(j)] = r
-                j = next
-            }
-            return r
+        var labeller = ObjectLabeller(width: width, height: height, connectivity: connectivity, channels: intensity.count)
+        var ids: [UInt32] = []
+        if width > 0 && height > 0 {
+            labeller.label(keys: keys, x: 0, y: 0, width: width, height: height, intensity: intensity, into: &ids)
         }
-        func join(_ a: Int32, _ b: Int32) {
-            let ra = root(a), rb = root(b)
-            if ra != rb { parent[Int(max(ra, rb))] = min(ra, rb) }  // the earlier pixel stays the root
-        }
-        let neighbours = connectivity == .eight ? [(-1, -1), (0, -1), (1, -1), (-1, 0)] : [(0, -1), (-1, 0)]
-        for y in 0..<height {
-            for x in 0..<width {
-                let i = y * width + x
-                guard labels[i] != 0 else { continue }
-                parent[i] = Int32(i)
-                for (dx, dy) in neighbours {
-                    let nx = x + dx, ny = y + dy
-                    guard nx >= 0, nx < width, ny >= 0 else { continue }
-                    let j = ny * width + nx
-                    if labels[j] == labels[i] { join(Int32(i), Int32(j)) }
-                }
-            }
-        }
-        var number = [Int32](repeating: 0, count: labels.count)
-        var ids = [Int32](repeating: 0, count: labels.count)
-        var classes: [Int] = []
-        for i in 0..<labels.count where labels[i] != 0 {
-            let r = Int(root(Int32(i)))
-            if number[r] == 0 {
-                classes.append(Int(labels[i]))
-                number[r] = Int32(classes.count)
-            }
-            ids[i] = number[r]
-        }
+        let table = labeller.finish(keep: keep)
+        table.resolve(&ids)
         self.ids = ids
-        self.classes = classes
+        objects = table.objects
     }
 }

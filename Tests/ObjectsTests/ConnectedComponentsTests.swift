@@ -45,13 +45,13 @@ final class ConnectedComponentsTests: XCTestCase {
                 if ex * ex / (40 * 40) + ey * ey / (20 * 20) <= 1 { labels[y * w + x] = 1 }  // ellipse 40 x 20
             }
         }
-        let objects = ObjectMeasurement.measure(ConnectedComponents(labels: labels, width: w, height: h))
+        let objects = ConnectedComponents(labels: labels, width: w, height: h).objects
         XCTAssertEqual(objects.count, 3)
         let rect = objects[0], disc = objects[1], ellipse = objects[2]
         XCTAssertEqual(rect.area, 800)
         XCTAssertEqual(rect.centroidX, 24.5)
         XCTAssertEqual(rect.centroidY, 19.5)
-        XCTAssertTrue(rect.box == (5, 10, 40, 20))
+        XCTAssertEqual(rect.box, .init(x: 5, y: 10, width: 40, height: 20))
         // A w x h rectangle's eccentricity: sqrt(1 - (h^2 - 1) / (w^2 - 1)) for its pixel centres.
         XCTAssertEqual(rect.eccentricity, (1 - (400.0 - 1) / (1600 - 1)).squareRoot(), accuracy: 1e-9)
         XCTAssertEqual(disc.objectClass, 2)

@@ -1,0 +1,119 @@
+/// How a class mask becomes objects.
+public enum InstanceMethod: String, Sendable, CaseIterable, Codable {
+    /// Connected components of each class.
+    case components
+    /// Connected regions of each class split by a seeded watershed (touching objects of one class).
+    case watershed
+}
+
+/// Settings of `segment --instances` (and of how truth masks become objects for the object metrics).
+public struct InstanceSettings: Equatable, Sendable, Codable {
+    public var method = InstanceMethod.components
+    public var connectivity = Connectivity.eight
+    /// Watershed seeds.
+    public var seeds = SeedSource.distance
+    /// How far a peak must rise above the pass to a higher one to seed its own object (h of the h-maxima), in
+    /// the seed map's units: pixels (distance) or probability; nil: 2 pixels, or 0.1.
+    public var seedDepth: Double?
+    /// Objects of fewer pixels are dropped (skimage's `remove_small_objects`).
+    public var minSize = 0
+    /// Holes of at most this many pixels (regions of other classes that the object encloses, not touching the
+    /// border) become the object's class first (skimage's `remove_small_holes`).
+    public var maxHole = 0
+    /// Objects touching the image border are dropped (skimage's `clear_border`).
+    public var excludeBorder = false
+
+    public init() {}
+
+    public var depth: Double { seedDepth ?? (seeds == .distance ? 2 : 0.1) }
+
+    /// Whether an object stays in a `width` x `height` image.
+    public func keeps(_ object: ObjectMeasurement, width: Int, height: Int) -> Bool {
+        object.area >= minSize && !(excludeBorder && object.touchesBorder(width: width, height: height))
+    }
+}
+
+/// The objects of one class mask: an id per pixel (0: background or dropped), numbered in raster order of their
+/// first pixel, with their measurements. Class 0 is background; for membrane-style data (ISBI: class 0 the
+/// boundary) the regions the boundary encloses are the objects.
+public struct Instances: Sendable {
+    public let width: Int, height: Int
+    public let ids: [UInt32]
+    public let objects: [ObjectMeasurement]
+
+    /// Objects per class (index = class) over `classes` classes.
+    public func counts(classes: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: classes)
+        for o in objects where o.objectClass < classes { counts[o.objectClass] += 1 }
+        return counts
+    }
+
+    /// The objects of `mask` (class per pixel, row-major). `probability(c)`: the model's probability of class
+    /// `c` per pixel, which the watershed floods (the distance to the region's edge without it); `intensity`:
+    /// one plane per channel to measure.
+    public init(
+        mask: [UInt16], width w: Int, height h: Int, settings: InstanceSettings,
+        probability: ((Int) -> [Float])? = nil, intensity: [[Float]] = []
+    ) {
+        width = w
+        height = h
+        var keys = mask.map { UInt32($0) }
+        let present = Set(keys).subtracting([0]).sorted()
+        if settings.maxHole > 0 {
+            for c in present { Self.fillHoles(&keys, of: c, width: w, height: h, settings: settings) }
+        }
+        let keep = { (o: ObjectMeasurement) in settings.keeps(o, width: w, height: h) }
+        switch settings.method {
+        case .components:
+            let found = ConnectedComponents(
+                keys: keys, width: w, height: h, connectivity: settings.connectivity, intensity: intensity, keep: keep)
+            ids = found.ids
+            objects = found.objects
+        case .watershed:
+            var distance = [Float](repeating: 0, count: w * h)
+            for c in present {
+                let d = DistanceTransform.euclidean(width: w, height: h) { keys[$0] == c }
+                for i in d.indices where keys[i] == c { distance[i] = d[i] }
+            }
+            var surface = distance
+            if let probability {
+                for c in present {
+                    let p = probability(Int(c))
+                    for i in surface.indices where keys[i] == c { surface[i] = p[i] }
+                }
+            }
+            let seedMap = settings.seeds == .probability && probability != nil ? surface : distance
+            let seeds = Watershed.seeds(
+                keys: keys, seedMap: seedMap, width: w, height: h, depth: Float(settings.depth),
+                connectivity: settings.connectivity)
+            let regions = Watershed.flood(
+                keys: keys, surface: surface, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
+            var classOf = [UInt32](repeating: 0, count: seeds.count + 1)
+            for i in regions.indices where regions[i] != 0 {
+                let r = Int(regions[i])
+                if r >= classOf.count { classOf += [UInt32](repeating: 0, count: r - classOf.count + 1) }
+                classOf[r] = keys[i]
+            }
+            let found = ConnectedComponents(
+                keys: regions, width: w, height: h, connectivity: settings.connectivity, intensity: intensity,
+                keep: keep)
+            ids = found.ids
+            objects = found.objects.map {
+                var o = $0
+                o.objectClass = Int(classOf[o.objectClass])
+                return o
+            }
+        }
+    }
+
+    /// Gives class `c` to the regions of other classes it encloses that have at most `maxHole` pixels (holes
+    /// connect the other way round: 4-neighbours for 8-connected objects).
+    static func fillHoles(_ keys: inout [UInt32], of c: UInt32, width w: Int, height h: Int, settings: InstanceSettings) {
+        let outside = keys.map { $0 == c ? UInt32(0) : 1 }
+        let holes = ConnectedComponents(
+            keys: outside, width: w, height: h, connectivity: settings.connectivity == .eight ? .four : .eight
+        ) { $0.area <= settings.maxHole && !$0.touchesBorder(width: w, height: h) }
+        guard !holes.objects.isEmpty else { return }
+        for i in keys.indices where holes.ids[i] != 0 { keys[i] = c }
+    }
+}
