@@ -51,7 +51,7 @@ let package = Package(
             name: "TesseraInference",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", .product(name: "Crypto", package: "swift-crypto")
+                "TesseraCheckpoint", "TesseraObjects", .product(name: "Crypto", package: "swift-crypto")
             ],
             path: "Sources/Inference"),
         .target(
@@ -83,7 +83,7 @@ let package = Package(
             name: "TesseraCLI",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
-                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench",
+                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench", "TesseraObjects",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],

@@ -186,9 +186,9 @@ int tc_tiff_page_info(tc_tiff *t, uint32_t page, tc_tiff_info *out, const char *
         else if (i->block_width == 0 || i->block_height == 0) why = "the tile or strip size is zero";
         else if (i->tiled && (i->block_width % 16 || i->block_height % 16)) why = "tile sizes must be multiples of 16";
         else if (fmt == SAMPLEFORMAT_INT) why = "signed integer samples are not supported (unsigned 1/8/16-bit or 32-bit float)";
-        else if (!((fmt == SAMPLEFORMAT_UINT && (bps == 1 || bps == 8 || bps == 16)) ||
+        else if (!((fmt == SAMPLEFORMAT_UINT && (bps == 1 || bps == 8 || bps == 16 || bps == 32)) ||
                    (fmt == SAMPLEFORMAT_IEEEFP && bps == 32)))
-            why = "samples must be unsigned 1, 8 or 16-bit integers or 32-bit floats";
+            why = "samples must be unsigned 1, 8, 16 or 32-bit integers or 32-bit floats";
         else if (!TIFFIsCODECConfigured(comp)) why = "the compression is not available in this libtiff";
         else if (photo == PHOTOMETRIC_PALETTE && (spp != 1 || bps != 8)) why = "palette images must have 8-bit indices";
         else if (photo == PHOTOMETRIC_YCBCR && comp != COMPRESSION_JPEG)
@@ -272,6 +272,12 @@ static void tc_tiff_convert(struct tc_tiff *t, const uint8_t *src, uint32_t skip
                 uint16_t v = s16[(size_t)p * count + s];
                 d[(size_t)p * ch + first + s] = invert ? (uint16_t)(65535 - v) : v;
             }
+    } else if (i->sample_format == SAMPLEFORMAT_UINT) {
+        // 32-bit unsigned (label images): read as floats, exact up to 2^24.
+        const uint32_t *s32 = (const uint32_t *)src;
+        float *d = (float *)row + (size_t)x * ch;
+        for (uint32_t p = 0; p < n; p++)
+            for (int s = 0; s < count; s++) d[(size_t)p * ch + first + s] = (float)s32[(size_t)p * count + s];
     } else {
         const float *sf = (const float *)src;
         float *d = (float *)row + (size_t)x * ch;

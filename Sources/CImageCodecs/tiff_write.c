@@ -30,9 +30,9 @@ static int tc_tiff_check_layout(const tc_tiff_layout *l, char *err, size_t err_s
     const char *why = NULL;
     if (l->width == 0 || l->height == 0) why = "a page needs pixels";
     else if (l->samples < 1 || l->samples > 1024) why = "samples per pixel must be 1-1024";
-    else if (!((l->sample_format == TC_TIFF_UINT && (l->bits == 1 || l->bits == 8 || l->bits == 16)) ||
+    else if (!((l->sample_format == TC_TIFF_UINT && (l->bits == 1 || l->bits == 8 || l->bits == 16 || l->bits == 32)) ||
                (l->sample_format == TC_TIFF_FLOAT && l->bits == 32)))
-        why = "samples must be unsigned 1, 8 or 16-bit or 32-bit float";
+        why = "samples must be unsigned 1, 8, 16 or 32-bit or 32-bit float";
     else if (l->tile_width && (l->tile_width % 16 || l->tile_height % 16 || l->tile_height == 0))
         why = "tile sizes must be positive multiples of 16";
     else if (!TIFFIsCODECConfigured((uint16_t)l->compression)) why = "the compression is not available";

@@ -14,7 +14,10 @@ struct Segment: ParsableCommand {
             same command again. Unreadable images are reported and the others go on; the exit status is non-zero \
             if any failed (--strict stops at the first). TIFF inputs (whole-slide images of any size) are read and \
             their TIFF outputs written chunk by chunk in bounded memory; a killed run resumes from the last chunk \
-            row.
+            row. With --instances, the objects of each mask go to OUT/instances/ (16-bit label images; 32-bit TIFF \
+            past 65535 objects) and OUT/objects/ (a CSV row per object: id, class, area, centroid, bounding box, \
+            equivalent diameter, eccentricity, intensities); the report counts them per class and, with --masks, \
+            scores them (rand_error, vi_split, vi_merge, object_f1_50, average_precision).
             """)
 
     @Argument(help: "Images, folders or glob patterns (PNG, JPEG, TIFF).") var inputs: [String]
@@ -40,10 +43,12 @@ struct Segment: ParsableCommand {
     @Option(help: "How the pages of a multi-page TIFF become images.") var tiffPages = SegmentOptions.defaults.tiffPages
     @Option(help: "Chunk edge in pixels, a multiple of 256: memory follows it, whatever the image size.")
     var chunk = SegmentOptions.defaults.chunk
+    @OptionGroup var objects: InstanceOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         var o = SegmentOptions()
+        o.instances = objects.settings
         o.outputs = outputs
         guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
         if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
@@ -70,7 +75,7 @@ struct Segment: ParsableCommand {
             let perImage = outcome.secondsPerImage
             print(outcome.line(verb: "segmented") + String(format: ", %.2f images/s", perImage > 0 ? 1 / perImage : 0))
             if let metrics = summary.metrics {
-                for key in ["pixel_accuracy", "mean_iou", "mean_dice"] {
+                for key in ["pixel_accuracy", "mean_iou", "mean_dice", "rand_error", "object_f1_50"] {
                     if let v = metrics[key] { print(String(format: "  %@ %.4f", key, v)) }
                 }
             }

@@ -35,6 +35,8 @@ public struct TIFFLayout: Equatable, Sendable {
     public var predictor = true
     public var jpegQuality = 90
     public var lastIsAlpha = false
+    /// 32-bit samples are unsigned integers (label images past 65535 objects), not floats.
+    public var unsigned32 = false
 
     public init(width: Int, height: Int, channels: Int, bitDepth: Int) {
         self.width = width
@@ -56,7 +58,7 @@ public struct TIFFLayout: Equatable, Sendable {
     var raw: tc_tiff_layout {
         tc_tiff_layout(
             width: UInt32(clamping: width), height: UInt32(clamping: height), samples: Int32(clamping: channels),
-            bits: Int32(clamping: bitDepth), sample_format: bitDepth == 32 ? Int32(TC_TIFF_FLOAT) : Int32(TC_TIFF_UINT),
+            bits: Int32(clamping: bitDepth), sample_format: bitDepth == 32 && !unsigned32 ? Int32(TC_TIFF_FLOAT) : Int32(TC_TIFF_UINT),
             planar: planar ? 2 : 1, tile_width: UInt32(clamping: tile ?? 0),
             tile_height: UInt32(clamping: tile ?? stripRows),
             compression: Int32(compression.rawValue), predictor: predictor ? 2 : 1, jpeg_quality: Int32(jpegQuality),
@@ -158,6 +160,21 @@ public final class TIFFWriter {
             rc = v.withUnsafeBytes { tc_tiff_write_tiles(h, x0, y0, w, hh, $0.baseAddress, &err, err.count) }
         case .float32(let v):
             rc = v.withUnsafeBytes { tc_tiff_write_tiles(h, x0, y0, w, hh, $0.baseAddress, &err, err.count) }
+        }
+        try check(rc, err)
+    }
+
+    /// Encodes `labels` (`width` x `height`, row-major) as the tiles at (`x`, `y`) of a 32-bit unsigned page
+    /// (`TIFFLayout.unsigned32`), as `writeTiles(_:x:y:)` places an image.
+    public func writeTiles(labels: [UInt32], width: Int, height: Int, x: Int, y: Int) throws {
+        guard let layout, layout.bitDepth == 32, layout.unsigned32, layout.channels == 1, labels.count == width * height
+        else { throw ImageError(file: file, reason: "32-bit labels do not fit the page") }
+        var err = [CChar](repeating: 0, count: 512)
+        let h = try open()
+        let rc = labels.withUnsafeBytes {
+            tc_tiff_write_tiles(
+                h, UInt32(clamping: x), UInt32(clamping: y), UInt32(clamping: width), UInt32(clamping: height),
+                $0.baseAddress, &err, err.count)
         }
         try check(rc, err)
     }

@@ -2,6 +2,7 @@ import Foundation
 import TesseraCheckpoint
 import TesseraData
 import TesseraNN
+import TesseraObjects
 
 /// A checkpoint's metrics on a folder of image/mask pairs.
 public enum Evaluation {
@@ -13,8 +14,12 @@ public enum Evaluation {
 
     /// Metrics of the checkpoint's predictions, by default through the sliding window `tessera segment` uses
     /// (tiles of the training crop, 50% overlap, gaussian blending).
-    public static func run(checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil) throws -> Report
-    {
+    /// With `instances`, the object scores (`rand_error`, `vi_split`, `vi_merge`, `object_f1_50`,
+    /// `average_precision`, ...) join the pixel metrics, as means over the pairs.
+    public static func run(
+        checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil,
+        instances: InstanceSettings? = nil
+    ) throws -> Report {
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
         guard let kind = MaskKind(name: info.maskKind) else {
@@ -22,10 +27,12 @@ public enum Evaluation {
         }
         var dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
         dataset.channels = loaded.model.inChannels
-        let (matrix, failures) = SegmentationInference.evaluate(
+        let (matrix, failures, objects) = SegmentationInference.evaluate(
             loaded.model, on: dataset, classes: info.classes,
             mean: info.normalizationMean, std: info.normalizationStd,
-            inference: inference ?? TiledInference(tile: info.crop))
-        return Report(pairs: dataset.pairs.count - failures.count, metrics: matrix.summary, failures: failures)
+            inference: inference ?? TiledInference(tile: info.crop), instances: instances)
+        return Report(
+            pairs: dataset.pairs.count - failures.count,
+            metrics: matrix.summary.merging(SegmentationAgreement.mean(objects)) { $1 }, failures: failures)
     }
 }

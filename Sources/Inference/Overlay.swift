@@ -29,19 +29,32 @@ public enum Overlay {
     }
 
     /// Each non-background class tints its pixels (`alpha`) and its outline (pixels with a differently labelled
-    /// 4-neighbour) is drawn in the full class colour.
-    public static func render(image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4) -> Image {
+    /// 4-neighbour) is drawn in the full class colour; with `instances` (object id per pixel), each object's
+    /// outline instead, in a colour of its own.
+    public static func render(
+        image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4, instances: [UInt32]? = nil
+    ) -> Image {
         let w = image.width, h = image.height
         var rgb = rgb(of: image)
         for y in 0..<h {
             for x in 0..<w {
                 let i = y * w + x, l = Int(labels[i])
                 guard l > 0 else { continue }
-                let color = l < colors.count ? colors[l] : [255, 255, 255]
-                let m = labels[i]
-                let edge =
-                    (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
-                    || (y > 0 && labels[i - w] != m) || (y + 1 < h && labels[i + w] != m)
+                var color = l < colors.count ? colors[l] : [255, 255, 255]
+                let edge: Bool
+                if let ids = instances {
+                    let m = ids[i]
+                    edge =
+                        m != 0
+                        && ((x > 0 && ids[i - 1] != m) || (x + 1 < w && ids[i + 1] != m)
+                            || (y > 0 && ids[i - w] != m) || (y + 1 < h && ids[i + w] != m))
+                    if edge { color = instanceColor(m) }
+                } else {
+                    let m = labels[i]
+                    edge =
+                        (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
+                        || (y > 0 && labels[i - w] != m) || (y + 1 < h && labels[i + w] != m)
+                }
                 let a: Float = edge ? 1 : alpha
                 for k in 0..<3 {
                     let v = Float(rgb[i * 3 + k]) * (1 - a) + Float(color[k]) * a
@@ -50,6 +63,20 @@ public enum Overlay {
             }
         }
         return Image(width: w, height: h, channels: 3, samples: .uint8(rgb))
+    }
+
+    /// A bright colour for object `id`: hues a golden angle apart, so neighbouring ids differ.
+    static func instanceColor(_ id: UInt32) -> [Int] {
+        let hue = (Double(id) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1) * 6
+        let f = hue - hue.rounded(.down), q = Int((1 - f) * 255), t = Int(f * 255)
+        switch Int(hue) {
+        case 0: return [255, t, 0]
+        case 1: return [q, 255, 0]
+        case 2: return [0, 255, t]
+        case 3: return [0, q, 255]
+        case 4: return [t, 0, 255]
+        default: return [255, 0, q]
+        }
     }
 
     /// A heatmap in [0, 1] (row-major, the image's size) coloured by `colormap` and blended over the image:

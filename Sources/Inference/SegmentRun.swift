@@ -5,6 +5,7 @@ import TesseraData
 import TesseraEngine
 import TesseraModels
 import TesseraNN
+import TesseraObjects
 
 /// What `tessera segment` writes per image (nnU-Net's layout: the label mask at `OUT/<relative path>.png`, the
 /// others under `OUT/color/`, `OUT/overlay/`, `OUT/prob/`, `OUT/logits/` with the same relative paths; `.tif`
@@ -61,6 +62,9 @@ public struct SegmentOptions: Sendable {
     /// 256 at 50% overlap); the chunk's accumulators take 16 MiB per class.
     public var chunk = 2048
     public static let chunks = 256...16384
+    /// Objects of each mask (`OUT/instances/`, `OUT/objects/`, object counts and scores in the reports); nil:
+    /// pixels only.
+    public var instances: InstanceSettings?
 
     public init() {}
 
@@ -77,13 +81,15 @@ public struct SegmentRecord: BatchRecord {
     public var seconds: Double = 0
     /// Pixels predicted per class.
     public var pixels: [Int] = []
+    /// Objects found per class (with `--instances`).
+    public var objects: [Int]?
     public var metrics: [String: Double]?
     public var error: String?
     /// The row a streamed image was resumed from after a killed run (absent when it ran from the start).
     public var resumedFromRow: Int?
 
     enum CodingKeys: String, CodingKey {
-        case path, status, width, height, seconds, pixels, metrics, error
+        case path, status, width, height, seconds, pixels, objects, metrics, error
         case resumedFromRow = "resumed_from_row"
     }
 
@@ -118,6 +124,9 @@ public final class SegmentRun {
                     "chunk must be a multiple of \(TIFFSegmentSink.tile) in \(SegmentOptions.chunks), not \(options.chunk)"
             )
         }
+        if let problem = options.instances.flatMap(InstanceSettingsCheck.problem) {
+            throw TrainingError(reason: problem)
+        }
         guard (0..<1).contains(options.overlap) else {
             throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
         }
@@ -128,7 +137,7 @@ public final class SegmentRun {
                 "blend": options.blend.rawValue,
                 "tta": "\(options.tta)", "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
                 "overlay_format": options.overlayFormat.rawValue
-            ].merging(Self.formatSettings(options)) { $1 })
+            ].merging(Self.formatSettings(options)) { $1 }.merging(Self.instanceSettings(options)) { $1 })
     }
 
     /// The output format and TIFF page settings, recorded only when they differ from the defaults, so output
@@ -172,7 +181,7 @@ public final class SegmentRun {
     func outputFiles(relative: String) -> [URL] {
         options.outputs.sorted { $0.rawValue < $1.rawValue }.flatMap { kind -> [URL] in
             kind == .prob ? probURLs(relative) : [outputURL(kind, relative: relative)]
-        }
+        } + (options.instances == nil ? [] : [instancesURL(relative: relative), objectsURL(relative: relative)])
     }
 
     func probURLs(_ relative: String) -> [URL] {
@@ -211,6 +220,10 @@ public final class SegmentRun {
     /// Segments `inputs` (files and folders) and writes the reports.
     public func run(inputs: [String]) throws -> Summary {
         var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
+        var objectScores: [[String: Double]] = []
+        func overall() -> [String: Double]? {
+            total.map { $0.summary.merging(SegmentationAgreement.mean(objectScores)) { $1 } }
+        }
         let classes = self.classes, channels = loaded.model.inChannels, pages = options.tiffPages
         // PNG and JPEG inputs are decoded whole (checked against the memory budget with what the whole-image
         // outputs keep per pixel); TIFF inputs are opened and read chunk by chunk.
@@ -222,8 +235,10 @@ public final class SegmentRun {
             record.height = result.height
             record.pixels = result.pixels
             record.resumedFromRow = result.resumedFromRow
+            record.objects = result.objects
+            if !result.objectMetrics.isEmpty { objectScores.append(result.objectMetrics) }
             guard let matrix = result.matrix else { return }
-            record.metrics = matrix.summary
+            record.metrics = matrix.summary.merging(result.objectMetrics) { $1 }
             total?.merge(matrix)
         }
         let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
@@ -246,8 +261,8 @@ public final class SegmentRun {
                 scored(&record, try rescore(relative: entry.relativePath))
                 return record
             },
-            report: { records, seconds in try writeReports(records, metrics: total?.summary, seconds: seconds) })
-        return Summary(records: records, metrics: total?.summary, seconds: seconds)
+            report: { records, seconds in try writeReports(records, metrics: overall(), seconds: seconds) })
+        return Summary(records: records, metrics: overall(), seconds: seconds)
     }
 
     var truthMasks: TruthMasks? {
@@ -263,6 +278,9 @@ public final class SegmentRun {
         var matrix: ConfusionMatrix?
         /// Where a resumed image went on from: rows of the slices before it plus rows of its slice.
         var resumedFromRow: Int? = nil
+        /// Objects per class and their scores against the truth (with `--instances`).
+        var objects: [Int]? = nil
+        var objectMetrics: [String: Double] = [:]
     }
 
     /// The key of a streamed image's progress file: the model, the settings and the input file as it was.
@@ -282,7 +300,13 @@ public final class SegmentRun {
     func segment(_ source: PixelSource, relative: String) throws -> ImageResult {
         let classes = self.classes, channels = loaded.model.inChannels, w = source.width, h = source.height
         let mean = loaded.info.normalizationMean, std = loaded.info.normalizationStd
-        let key = outputFormat(for: relative) == .tiff ? progressKey(source, relative: relative) : ""
+        let stage = instanceStage, wholeSlices = stage?.needsWholeSlice ?? false
+        try stage?.check(width: w, height: h, file: source.file)
+        // The watershed needs every row's probabilities at the end, which a resumed image no longer has: such
+        // images start over (a key no progress file matches).
+        let key =
+            outputFormat(for: relative) != .tiff
+            ? "" : wholeSlices ? UUID().uuidString : progressKey(source, relative: relative)
         let sink: SegmentSink =
             outputFormat(for: relative) == .tiff
             ? try TIFFSegmentSink(
@@ -302,9 +326,17 @@ public final class SegmentRun {
                 ? nil
                 : saved?.confusion.flatMap { ConfusionMatrix(classes: classes, counts: $0) }
                     ?? ConfusionMatrix(classes: classes)
-            let wantsProb = options.outputs.contains(.prob), wantsOverlay = options.outputs.contains(.overlay)
+            let wantsOverlay = options.outputs.contains(.overlay)
+            let watershed = wholeSlices && stage?.settings.method == .watershed
+            let wantsProb = options.outputs.contains(.prob) || watershed
             let first = saved?.slice ?? 0
+            var found: [InstanceStage.Slice] = []
+            var sliceMask: [UInt16] = [], sliceProb: [[UInt16]] = []
             for slice in first..<source.slices {
+                if wholeSlices {
+                    sliceMask = [UInt16](repeating: 0, count: w * h)
+                    sliceProb = watershed ? [[UInt16]](repeating: sliceMask, count: classes) : []
+                }
                 try inference.run(
                     model: loaded.model, width: w, height: h, channels: channels, chunk: options.chunk,
                     firstChunkRow: slice == first ? (saved?.rows ?? 0) / options.chunk : 0,
@@ -318,6 +350,15 @@ public final class SegmentRun {
                         let (labels, prob) = Self.labels(
                             logits, classes: classes, pixels: window.width * window.height, prob: wantsProb)
                         for l in labels { pixels[Int(l)] += 1 }
+                        if wholeSlices {
+                            for r in 0..<window.height {
+                                let to = (window.y + r) * w + window.x, from = r * window.width
+                                for x in 0..<window.width { sliceMask[to + x] = labels[from + x] }
+                                for c in sliceProb.indices {
+                                    for x in 0..<window.width { sliceProb[c][to + x] = prob[c][from + x] }
+                                }
+                            }
+                        }
                         if let truth {
                             let ids = try decoder.labels(
                                 from: try truth.window(window, slice: slice), file: truth.file,
@@ -337,6 +378,11 @@ public final class SegmentRun {
                                     rows: window.y + window.height, pixels: pixels, confusion: matrix?.counts))
                         }
                     })
+                if let stage, wholeSlices {
+                    let image = try source.window(PixelWindow(x: 0, y: 0, width: w, height: h), slice: slice)
+                    found.append(stage.objects(mask: sliceMask, probability: sliceProb, image: image))
+                    (sliceMask, sliceProb) = ([], [])
+                }
                 try sink.finishSlice(slice)
                 if slice + 1 < source.slices {
                     try sink.finishedChunkRow(
@@ -346,9 +392,17 @@ public final class SegmentRun {
                 }
             }
             try sink.finish()
-            return ImageResult(
+            var result = ImageResult(
                 width: w, height: h, pixels: pixels, matrix: matrix,
                 resumedFromRow: saved.map { $0.slice * h + $0.rows })
+            if stage != nil {
+                let objects = try writeInstances(
+                    relative: relative, source: source, whole: wholeSlices ? found : nil, truth: truth,
+                    truthDecoder: decoder)
+                result.objects = objects.counts
+                result.objectMetrics = objects.metrics
+            }
+            return result
         } catch {
             sink.discard()
             throw error
@@ -408,7 +462,13 @@ public final class SegmentRun {
                 }
             }
         }
-        return ImageResult(width: mask.width, height: mask.height, pixels: pixels, matrix: matrix)
+        var result = ImageResult(width: mask.width, height: mask.height, pixels: pixels, matrix: matrix)
+        if instanceStage != nil {
+            let objects = try rescoreInstances(relative: relative, truth: truth, truthDecoder: decoder)
+            result.objects = objects.counts
+            result.objectMetrics = objects.metrics
+        }
+        return result
     }
 
     var paletteColors: [[Int]] { loaded.info.palette }
@@ -422,6 +482,11 @@ public final class SegmentRun {
         ]
         for (c, name) in names.enumerated() {
             columns.append(("pixels_\(name)", { c < $0.pixels.count ? "\($0.pixels[c])" : "" }))
+        }
+        if options.instances != nil {
+            for (c, name) in names.enumerated().dropFirst() {
+                columns.append(("objects_\(name)", { r in r.objects.map { c < $0.count ? "\($0[c])" : "" } ?? "" }))
+            }
         }
         for key in metricKeys {
             columns.append((key, { r in r.metrics?[key].map { String(format: "%.6f", $0) } ?? "" }))

@@ -3,6 +3,7 @@ import TesseraData
 import TesseraEngine
 import TesseraModels
 import TesseraNN
+import TesseraObjects
 
 /// Inference on whole images: normalise, run through `TiledInference` (one window or sliding tiles), evaluate.
 public enum SegmentationInference {
@@ -37,25 +38,57 @@ public enum SegmentationInference {
     }
 
     /// The confusion matrix of `model` over every pair of `dataset`; unreadable pairs are returned, not thrown.
+    /// With `instances`, also each pair's object scores (`SegmentationAgreement`: predictions and truth made into
+    /// objects, the truth by connected components under the same rules).
     public static func evaluate(
         _ model: any SegmentationNetwork, on dataset: SegmentationDataset, classes: Int, mean: [Float],
-        std: [Float], inference: TiledInference
-    ) -> (matrix: ConfusionMatrix, failures: [Error]) {
+        std: [Float], inference: TiledInference, instances: InstanceSettings? = nil
+    ) -> (matrix: ConfusionMatrix, failures: [Error], objects: [[String: Double]]) {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
         var matrix = ConfusionMatrix(classes: classes)
         var failures: [Error] = []
+        var objects: [[String: Double]] = []
         for i in dataset.pairs.indices {
             do {
                 let sample = AugmentationSample(try dataset.load(i))
                 let logits = Self.logits(model, normalised(sample, mean: mean, std: std), inference: inference)
-                matrix.add(
-                    predictions: logits.argmax(axis: 1).scalars.map { Int($0) }, truth: sample.labels.map { Int($0) })
+                let predicted = logits.argmax(axis: 1).scalars.map { Int($0) }
+                matrix.add(predictions: predicted, truth: sample.labels.map { Int($0) })
+                if let instances {
+                    objects.append(
+                        objectScores(
+                            predicted: predicted, logits: logits, truth: sample.labels, width: sample.width,
+                            height: sample.height, settings: instances))
+                }
             } catch {
                 failures.append(error)
             }
         }
-        return (matrix, failures)
+        return (matrix, failures, objects)
+    }
+
+    /// Object scores of one prediction (class per pixel, logits [1, classes, H, W]) against its truth.
+    static func objectScores(
+        predicted: [Int], logits: Tensor, truth: [Int32], width w: Int, height h: Int, settings: InstanceSettings
+    ) -> [String: Double] {
+        let classes = logits.shape[1], n = w * h, p = logits.pointer
+        let probability = { (c: Int) -> [Float] in
+            (0..<n).map { i in
+                var top = -Float.infinity
+                for k in 0..<classes { top = max(top, p[k * n + i]) }
+                var total: Float = 0
+                for k in 0..<classes { total += Foundation.exp(p[k * n + i] - top) }
+                return Foundation.exp(p[c * n + i] - top) / total
+            }
+        }
+        let found = Instances(
+            mask: predicted.map { UInt16(clamping: $0) }, width: w, height: h, settings: settings,
+            probability: probability)
+        return SegmentationAgreement(
+            prediction: found.ids, classes: found.objects.map(\.objectClass),
+            truthMask: truth.map { UInt16(clamping: max(0, $0)) }, width: w, height: h, settings: settings
+        ).metrics
     }
 }

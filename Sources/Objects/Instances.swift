@@ -117,3 +117,20 @@ public struct Instances: Sendable {
         for i in keys.indices where holes.ids[i] != 0 { keys[i] = c }
     }
 }
+
+extension SegmentationAgreement {
+    /// Scores predicted objects (`ids`, `classes` by id - 1) against a truth class mask, made into objects the
+    /// way predictions are (connected components under the same connectivity, size and border rules: the
+    /// watershed needs probabilities a truth mask does not have).
+    public init(
+        prediction ids: [UInt32], classes: [Int], truthMask: [UInt16], width w: Int, height h: Int,
+        settings: InstanceSettings
+    ) {
+        var truthSettings = settings
+        truthSettings.method = .components
+        let truth = Instances(mask: truthMask, width: w, height: h, settings: truthSettings)
+        self.init(
+            truth: truth.ids, prediction: ids, width: w, height: h, truthClasses: truth.objects.map(\.objectClass),
+            predictionClasses: classes)
+    }
+}

@@ -177,7 +177,7 @@ public final class TrainRun {
                 step += 1
                 progress.update(step: step, loss: value)
                 if step % validateEvery == 0 || step == total {
-                    let (matrix, failures) = SegmentationInference.evaluate(
+                    let (matrix, failures, _) = SegmentationInference.evaluate(
                         model, on: data.validation, classes: data.classes,
                         mean: data.mean, std: data.std,
                         inference: TiledInference(tile: cfg.crop))

@@ -1,0 +1,166 @@
+import Foundation
+import TesseraData
+import TesseraEngine
+import TesseraObjects
+
+/// Where instance settings from a user (command line, pipeline file) are checked.
+public enum InstanceSettingsCheck {
+    /// What is wrong with `s`, or nil.
+    public static func problem(_ s: InstanceSettings) -> String? {
+        if s.minSize < 0 { return "min-size must be 0 or more, not \(s.minSize)" }
+        if s.maxHole < 0 { return "max-hole must be 0 or more, not \(s.maxHole)" }
+        if let d = s.seedDepth, !(d.isFinite && d > 0) { return "seed-depth must be a positive number, not \(d)" }
+        return nil
+    }
+}
+
+extension SegmentRun {
+    var instanceStage: InstanceStage? {
+        options.instances.map {
+            InstanceStage(settings: $0, classNames: loaded.info.classNames, chunk: options.chunk)
+        }
+    }
+
+    /// `OUT/instances/<rel>.png` (16-bit) or `.tif` (16 or 32-bit, a page per slice).
+    public func instancesURL(relative: String) -> URL {
+        let stem = (relative as NSString).deletingPathExtension
+        let ext = outputFormat(for: relative) == .tiff ? "tif" : "png"
+        return outDirectory.appendingPathComponent("instances/" + stem + "." + ext)
+    }
+
+    /// `OUT/objects/<rel>.csv`.
+    public func objectsURL(relative: String) -> URL {
+        outDirectory.appendingPathComponent("objects/" + (relative as NSString).deletingPathExtension + ".csv")
+    }
+
+    /// What the instances of one image gave the report.
+    struct InstanceResult {
+        var counts: [Int]
+        var metrics: [String: Double]
+    }
+
+    /// The instance settings as provenance records them (only when instances are asked for, so folders made
+    /// without them keep matching).
+    static func instanceSettings(_ options: SegmentOptions) -> [String: String] {
+        guard let s = options.instances else { return [:] }
+        var text = "\(s.method.rawValue),connectivity=\(s.connectivity.rawValue),min_size=\(s.minSize)"
+        text += ",max_hole=\(s.maxHole),exclude_border=\(s.excludeBorder)"
+        if s.method == .watershed { text += ",seeds=\(s.seeds.rawValue),seed_depth=\(s.depth)" }
+        return ["instances": text]
+    }
+
+    /// Finds, writes and scores the objects of an image whose mask is saved: connected components stream from
+    /// the saved mask; `whole` holds the slices the watershed (or hole filling) made while the image streamed.
+    func writeInstances(
+        relative: String, source: PixelSource, whole: [InstanceStage.Slice]?, truth: PixelSource?,
+        truthDecoder: MaskDecoder
+    ) throws -> InstanceResult {
+        guard let stage = instanceStage else { return InstanceResult(counts: [], metrics: [:]) }
+        let format = outputFormat(for: relative), w = source.width, h = source.height
+        let url = instancesURL(relative: relative), tableURL = objectsURL(relative: relative)
+        for folder in [url, tableURL] {
+            try FileManager.default.createDirectory(
+                at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+        }
+        let maskURL = outputURL(.mask, relative: relative)
+        let mask = try PixelSource(url: maskURL) { try ImageCodec.decode($0) }
+        let overlay = format == .png && options.outputs.contains(.overlay)
+        let keepIDs = format == .png || truth != nil
+        let scratch = url.deletingLastPathComponent().appendingPathComponent(
+            "." + url.lastPathComponent + ".scratch")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var classes: [[Int]] = []
+        var scores: [[String: Double]] = []
+        var channels = source.channels
+        /// One slice: found, written by `write`, scored, its ids dropped.
+        func slice(_ s: Int, write: (InstanceStage.Slice, ObjectTable?) throws -> Void) throws {
+            let found: InstanceStage.Slice, table: ObjectTable?
+            if let whole {
+                (found, table) = (whole[s], nil)
+            } else {
+                let r = try stage.components(
+                    mask: mask, image: source, slice: s, spill: keepIDs ? nil : scratch, keepIDs: keepIDs)
+                (found, table) = (r.slice, r.table)
+            }
+            try write(found, table)
+            classes.append(found.objects.map(\.objectClass))
+            channels = found.objects.first?.meanIntensity.count ?? channels
+            if let truth, let ids = found.ids {
+                let full = PixelWindow(x: 0, y: 0, width: w, height: h)
+                let labels = try truthDecoder.labels(from: try truth.window(full, slice: s), file: truth.file)
+                scores.append(
+                    stage.agreement(ids: ids, classes: classes[s], truth: labels, width: w, height: h))
+            }
+        }
+        var tables: [[ObjectMeasurement]] = []
+        switch format {
+        case .png:
+            try slice(0) { found, _ in
+                guard found.objects.count <= Int(UInt16.max), let ids = found.ids else {
+                    throw ImageError(
+                        file: source.file,
+                        reason: "\(found.objects.count) objects do not fit a 16-bit PNG label image: use "
+                            + "--output-format tiff (32-bit labels)")
+                }
+                try ImageCodec.write(
+                    Image(
+                        width: w, height: h, channels: 1, samples: .uint16(ids.map { UInt16(truncatingIfNeeded: $0) })),
+                    to: url)
+                if overlay {
+                    let full = PixelWindow(x: 0, y: 0, width: w, height: h)
+                    let labels = try MaskDecoder(kind: .label, classes: loaded.info.classes).labels(
+                        from: try mask.window(full), file: maskURL.path)
+                    try ImageCodec.write(
+                        Overlay.render(
+                            image: try source.window(full), labels: labels.map { UInt16(clamping: $0) },
+                            colors: paletteColors, instances: ids),
+                        to: outputURL(.overlay, relative: relative), quality: 90)
+                }
+                tables.append(found.objects)
+            }
+        case .tiff:
+            try AtomicFile.write(to: url) { temporary in
+                let bytes = Double(w) * Double(h) * 4 * Double(source.slices)
+                let writer = try TIFFWriter(url: temporary, bigTIFF: bytes > Double(1 << 31))
+                for s in 0..<source.slices {
+                    try slice(s) { found, table in
+                        try stage.writePage(
+                            writer, width: w, height: h, objects: found.objects.count, ids: found.ids,
+                            spill: found.ids == nil ? scratch : nil, table: table)
+                        tables.append(found.objects)
+                    }
+                }
+                try writer.close()
+            }
+        }
+        try AtomicFile.write(Data(stage.table(tables, channels: channels).utf8), to: tableURL)
+        return InstanceResult(counts: stage.counts(classes), metrics: SegmentationAgreement.mean(scores))
+    }
+
+    /// The report's object numbers of an image whose outputs an earlier run completed: counts from its objects
+    /// table, scores from its label image.
+    func rescoreInstances(relative: String, truth: PixelSource?, truthDecoder: MaskDecoder) throws -> InstanceResult {
+        guard let stage = instanceStage else { return InstanceResult(counts: [], metrics: [:]) }
+        let classes = try stage.classes(fromTable: objectsURL(relative: relative))
+        var scores: [[String: Double]] = []
+        if let truth {
+            let url = instancesURL(relative: relative)
+            let saved = try PixelSource(url: url) { try ImageCodec.decode($0) }
+            let full = PixelWindow(x: 0, y: 0, width: saved.width, height: saved.height)
+            for s in 0..<saved.slices {
+                let image = try saved.window(full, slice: s)
+                let ids = (0..<(saved.width * saved.height)).map {
+                    UInt32(clamping: image.sample(x: $0 % saved.width, y: $0 / saved.width, channel: 0))
+                }
+                guard s < classes.count, ids.allSatisfy({ Int($0) <= classes[s].count }) else {
+                    throw ImageError(file: url.path, reason: "ids do not match its objects table")
+                }
+                let labels = try truthDecoder.labels(from: try truth.window(full, slice: s), file: truth.file)
+                scores.append(
+                    stage.agreement(
+                        ids: ids, classes: classes[s], truth: labels, width: saved.width, height: saved.height))
+            }
+        }
+        return InstanceResult(counts: stage.counts(classes), metrics: SegmentationAgreement.mean(scores))
+    }
+}
