@@ -72,7 +72,7 @@ let package = Package(
             name: "TesseraRun",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain",
+                "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraObjects",
                 .product(name: "Yams", package: "Yams")
             ],
             path: "Sources/Run"),
@@ -109,7 +109,7 @@ let package = Package(
             name: "PipelineTests",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
-                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TestSupport"
+                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraObjects", "TestSupport"
             ])
     ],
     swiftLanguageModes: [.v6]

@@ -14,7 +14,10 @@ struct InstanceOptions: ParsableArguments {
     var connectivity = InstanceSettings().connectivity
     @Option(help: "Watershed seeds: peaks of the distance to the edge or of the class probability.")
     var seeds = InstanceSettings().seeds
-    @Option(help: "How far a peak must rise above the pass to a higher one to seed its own object (pixels for distance, probability for probability seeds; default 2 or 0.1).")
+    @Option(
+        help:
+            "How far a peak must rise above the pass to a higher one to seed its own object (pixels for distance, probability for probability seeds; default 2 or 0.1)."
+    )
     var seedDepth: Double?
     @Option(help: "Drop objects of fewer pixels.") var minSize = 0
     @Option(help: "Fill holes of at most this many pixels inside objects first.") var maxHole = 0

@@ -9,6 +9,12 @@ public struct CellSample: Sendable {
     public let pixels: [UInt8]
     /// Class ids, row by row.
     public let labels: [UInt8]
+    /// Which nucleus each pixel shows (1, 2, ...: the cells in the order they were drawn; 0: none): the
+    /// generator's own object truth, which a later cell drawn over a nucleus can cut or hide.
+    public let nucleusIDs: [UInt32]
+
+    /// Nuclei with at least one pixel in sight.
+    public var nuclei: Int { Set(nucleusIDs).subtracting([0]).count }
 
     public static let classNames = ["background", "cell", "nucleus"]
 
@@ -38,7 +44,8 @@ public struct CellSample: Sendable {
             if cells.contains(where: { hypot($0.x - c.x, $0.y - c.y) < 0.85 * ($0.rx + c.rx) }) { continue }
             cells.append(c)
         }
-        for c in cells {
+        var nucleusIDs = [UInt32](repeating: 0, count: n)
+        for (k, c) in cells.enumerated() {
             let level = 0.32 + 0.16 * g.nextFloat(), nucleusLevel = 0.72 + 0.2 * g.nextFloat()
             let scale = 0.38 + 0.17 * g.nextFloat()
             let nx = (g.nextFloat() - 0.5) * c.rx * 0.5, ny = (g.nextFloat() - 0.5) * c.ry * 0.5
@@ -59,6 +66,7 @@ public struct CellSample: Sendable {
                     // Cytoplasm slightly brighter towards the membrane, nucleus uniform.
                     intensity[i] = inNucleus ? nucleusLevel : level * (0.85 + 0.15 * min(1, d))
                     labels[i] = inNucleus ? 2 : 1
+                    nucleusIDs[i] = inNucleus ? UInt32(k + 1) : 0
                 }
             }
         }
@@ -95,6 +103,7 @@ public struct CellSample: Sendable {
         }
         self.pixels = pixels
         self.labels = labels
+        self.nucleusIDs = nucleusIDs
     }
 
     public var image: Image { Image(width: width, height: height, channels: 1, samples: .uint8(pixels)) }

@@ -58,7 +58,8 @@ public struct TIFFLayout: Equatable, Sendable {
     var raw: tc_tiff_layout {
         tc_tiff_layout(
             width: UInt32(clamping: width), height: UInt32(clamping: height), samples: Int32(clamping: channels),
-            bits: Int32(clamping: bitDepth), sample_format: bitDepth == 32 && !unsigned32 ? Int32(TC_TIFF_FLOAT) : Int32(TC_TIFF_UINT),
+            bits: Int32(clamping: bitDepth),
+            sample_format: bitDepth == 32 && !unsigned32 ? Int32(TC_TIFF_FLOAT) : Int32(TC_TIFF_UINT),
             planar: planar ? 2 : 1, tile_width: UInt32(clamping: tile ?? 0),
             tile_height: UInt32(clamping: tile ?? stripRows),
             compression: Int32(compression.rawValue), predictor: predictor ? 2 : 1, jpeg_quality: Int32(jpegQuality),

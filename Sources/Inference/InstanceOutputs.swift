@@ -127,7 +127,8 @@ struct InstanceStage {
                 table?.resolve(&block)
             }
             if layout.unsigned32 {
-                try writer.writeTiles(labels: block, width: window.width, height: window.height, x: window.x, y: window.y)
+                try writer.writeTiles(
+                    labels: block, width: window.width, height: window.height, x: window.x, y: window.y)
             } else {
                 try writer.writeTiles(
                     Image(

@@ -36,7 +36,8 @@ public struct ConnectedComponents: Sendable {
     ) {
         self.width = width
         self.height = height
-        var labeller = ObjectLabeller(width: width, height: height, connectivity: connectivity, channels: intensity.count)
+        var labeller = ObjectLabeller(
+            width: width, height: height, connectivity: connectivity, channels: intensity.count)
         var ids: [UInt32] = []
         if width > 0 && height > 0 {
             labeller.label(keys: keys, x: 0, y: 0, width: width, height: height, intensity: intensity, into: &ids)

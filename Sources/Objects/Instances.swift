@@ -108,7 +108,8 @@ public struct Instances: Sendable {
 
     /// Gives class `c` to the regions of other classes it encloses that have at most `maxHole` pixels (holes
     /// connect the other way round: 4-neighbours for 8-connected objects).
-    static func fillHoles(_ keys: inout [UInt32], of c: UInt32, width w: Int, height h: Int, settings: InstanceSettings) {
+    static func fillHoles(_ keys: inout [UInt32], of c: UInt32, width w: Int, height h: Int, settings: InstanceSettings)
+    {
         let outside = keys.map { $0 == c ? UInt32(0) : 1 }
         let holes = ConnectedComponents(
             keys: outside, width: w, height: h, connectivity: settings.connectivity == .eight ? .four : .eight

@@ -89,7 +89,9 @@ struct RandScores {
             counts.reduce(0) { $0 + (Double($1) / total) * (Double($1) / total) }
         }
         func entropy(_ counts: Dictionary<some Hashable, Int>.Values) -> Double {
-            counts.reduce(0) { let p = Double($1) / total; return $0 - p * Foundation.log(p) }
+            counts.reduce(0) {
+                let p = Double($1) / total; return $0 - p * Foundation.log(p)
+            }
         }
         let sp = squares(pairs.values), st = squares(t.values), ss = squares(s.values)
         error = 1 - sp / (0.5 * st + 0.5 * ss)

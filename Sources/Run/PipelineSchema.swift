@@ -5,6 +5,7 @@ import TesseraExplain
 import TesseraInference
 import TesseraModels
 import TesseraNN
+import TesseraObjects
 import Yams
 
 /// The pipeline file's keys by section, each with its type and where it lands. Keys are `tessera train` /
@@ -29,7 +30,8 @@ struct PipelineSchema {
         ],
         "segment": [
             "inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
-            "overlay_format", "output_format", "tiff_pages"
+            "overlay_format", "output_format", "tiff_pages", "instances", "connectivity", "seeds", "seed_depth",
+            "min_size", "max_hole", "exclude_border"
         ],
         "explain": [
             "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "colormap",
@@ -258,6 +260,7 @@ struct PipelineSchema {
     func segment(_ node: Node, data: String?) throws -> PipelineConfig.Stage<SegmentOptions> {
         var stage = PipelineConfig.Stage(options: SegmentOptions())
         var o = SegmentOptions()
+        var objects = InstanceSettings()
         for (k, v) in try entries(node, section: "segment") {
             let key = "segment.\(k)"
             if try stageKey(k, v, key, into: &stage, data: data) { continue }
@@ -272,10 +275,29 @@ struct PipelineSchema {
             case "overlay_format": o.overlayFormat = try choice(v, key)
             case "output_format": o.outputFormat = try choice(v, key)
             case "tiff_pages": o.tiffPages = try choice(v, key)
+            case "instances": objects.method = try choice(v, key)
+            case "connectivity":
+                let n = try int(v, key, 4...8)
+                guard let c = Connectivity(rawValue: n) else { throw reader.fail(v, key, "expected 4 or 8, got \(n)") }
+                objects.connectivity = c
+            case "seeds": objects.seeds = try choice(v, key)
+            case "seed_depth": objects.seedDepth = try double(v, key, 1e-6...1e6)
+            case "min_size": objects.minSize = try int(v, key)
+            case "max_hole": objects.maxHole = try int(v, key)
+            case "exclude_border": objects.excludeBorder = try bool(v, key)
             default: break
             }
         }
         guard !stage.inputs.isEmpty else { throw reader.fail(node, "segment", "needs 'inputs'") }
+        let entries = try entries(node, section: "segment").map(\.0)
+        if entries.contains("instances") {
+            o.instances = objects
+        } else if let rule = entries.first(where: {
+            ["connectivity", "seeds", "seed_depth", "min_size", "max_hole", "exclude_border"].contains($0)
+        }) {
+            throw reader.fail(
+                node, "segment.\(rule)", "applies to objects: add 'instances: components' or 'instances: watershed'")
+        }
         o.recursive = stage.recursive
         stage.options = o
         return stage

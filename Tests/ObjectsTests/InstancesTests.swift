@@ -8,7 +8,8 @@ final class InstancesTests: XCTestCase {
         var mask = [UInt16](repeating: 0, count: w * h)
         for y in 0..<h {
             for x in 0..<w {
-                for (cx, cy) in centres where (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)
+                for (cx, cy) in centres
+                where (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)
                     <= radius * radius
                 {
                     mask[y * w + x] = 1

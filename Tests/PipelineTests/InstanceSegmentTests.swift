@@ -1,0 +1,154 @@
+import Foundation
+import TesseraCheckpoint
+import TesseraData
+import TesseraInference
+import TesseraObjects
+import TesseraRun
+import TesseraTraining
+import TestSupport
+import XCTest
+
+/// The quickstart recipe's model (pipelines/quickstart.yaml: U-Net depth 3, width 16, 240 steps), trained once
+/// per test run (about 25 s).
+enum QuickstartCheckpoint {
+    static let trained: Result<URL, Error> = Result {
+        let root = SharedFixtures.packageRoot
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-qs-\(UUID().uuidString)")
+        let yaml = try String(contentsOf: root.appendingPathComponent("pipelines/quickstart.yaml"), encoding: .utf8)
+        // The recipe's training section as the pipeline reads it, with its sample paths made absolute.
+        let config = try PipelineReader(file: "quickstart.yaml").parse(
+            yaml.replacingOccurrences(of: " samples/", with: " \(root.path)/samples/"), name: "quickstart")
+        var c = try XCTUnwrap(config.training)
+        let trainer = TrainRun(config: c, runDirectory: run)
+        trainer.log = { _ in }
+        _ = try trainer.run()
+        return run.appendingPathComponent("best.safetensors")
+    }
+}
+
+final class InstanceSegmentTests: XCTestCase {
+    var samples: URL { SharedFixtures.packageRoot.appendingPathComponent("samples") }
+
+    /// Object id per pixel and class per id of an instance output and its table.
+    func objects(_ out: URL, _ stem: String, ext: String = "png") throws -> (ids: [UInt32], classes: [String]) {
+        let image = try ImageCodec.decode(out.appendingPathComponent("instances/\(stem).\(ext)"))
+        let ids = (0..<(image.width * image.height)).map {
+            UInt32(image.sample(x: $0 % image.width, y: $0 / image.width, channel: 0))
+        }
+        let rows = try String(contentsOf: out.appendingPathComponent("objects/\(stem).csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst()
+        return (ids, rows.map { String($0.split(separator: ",")[1]) })
+    }
+
+    /// The acceptance bar on the generated samples: with the quickstart model, the nuclei found in each test image
+    /// are the generator's nuclei, one for one (count equal in every image, object F1 at IoU 0.5 >= 0.95 against
+    /// the generator's own nucleus ids). The trivial baseline, thresholding the image at the midpoint of the
+    /// nucleus and cell levels, is printed beside it.
+    func testNucleiOfTheSamplesMatchTheGeneratorsTruth() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-inst-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        o.outputs = [.mask, .overlay]
+        o.masks = samples.appendingPathComponent("test/masks")
+        let summary = try SegmentRun(checkpoint: checkpoint, options: o, out: out).run(
+            inputs: [samples.appendingPathComponent("test/images").path])
+        XCTAssertEqual(summary.records.count, 8)
+        let first = CellSampleSet.parts[0].count
+        var f1s: [Double] = [], baselines: [Double] = []
+        for (i, record) in summary.records.enumerated() {
+            let truth = CellSample(width: 128, height: 128, seed: 0, index: first + i)
+            let stem = String(format: "test%02d", i)
+            XCTAssertEqual(record.path, stem + ".jpg")
+            let (ids, classes) = try objects(out, stem)
+            let nuclei = ids.map { $0 != 0 && classes[Int($0) - 1] == "nucleus" ? $0 : 0 }
+            XCTAssertEqual(classes.filter { $0 == "nucleus" }.count, truth.nuclei, "nuclei of \(stem)")
+            XCTAssertEqual(record.objects?[2], truth.nuclei)
+            let f1 = try XCTUnwrap(
+                SegmentationAgreement(truth: truth.nucleusIDs, prediction: nuclei, width: 128, height: 128)
+                    .objectF1At50)
+            f1s.append(f1)
+            // Baseline: pixels brighter than the midpoint of the levels (0.32-0.48 cells, 0.72-0.92 nuclei).
+            let bright = truth.pixels.map { UInt16($0 > 153 ? 2 : 0) }
+            let found = Instances(mask: bright, width: 128, height: 128, settings: InstanceSettings())
+            baselines.append(
+                SegmentationAgreement(truth: truth.nucleusIDs, prediction: found.ids, width: 128, height: 128)
+                    .objectF1At50 ?? 0)
+        }
+        let mean = f1s.reduce(0, +) / Double(f1s.count), baseline = baselines.reduce(0, +) / Double(baselines.count)
+        print(
+            String(
+                format: "nucleus object F1@0.5: %.4f (min %.4f); threshold baseline %.4f", mean, f1s.min()!, baseline))
+        XCTAssertGreaterThanOrEqual(mean, 0.95)
+        XCTAssertGreaterThan(mean, baseline)
+        // The report carries the object scores per image and overall.
+        for key in ["rand_error", "vi_split", "vi_merge", "object_f1_50", "average_precision"] {
+            XCTAssertNotNil(summary.metrics?[key], key)
+            XCTAssertNotNil(summary.records[0].metrics?[key], key)
+        }
+        let csv = try String(contentsOf: out.appendingPathComponent("report.csv"), encoding: .utf8)
+        XCTAssertTrue(
+            csv.hasPrefix(
+                "path,status,width,height,pixels_background,pixels_cell,pixels_nucleus,objects_cell,objects_nucleus"))
+
+        // Run again: every image exists; counts and scores come back from the saved files, the same.
+        let again = try SegmentRun(checkpoint: checkpoint, options: o, out: out).run(
+            inputs: [samples.appendingPathComponent("test/images").path])
+        XCTAssertEqual(again.records.filter { $0.status == .existing }.count, 8)
+        XCTAssertEqual(again.records.map(\.objects), summary.records.map(\.objects))
+        for key in ["rand_error", "object_f1_50", "average_precision"] {
+            XCTAssertEqual(again.metrics?[key] ?? -1, summary.metrics?[key] ?? 1, accuracy: 1e-12, key)
+        }
+    }
+
+    /// A TIFF streamed in 256-pixel chunks (objects labelled block by block, provisional labels spilled to disk and
+    /// rewritten as tiles) gives the label image and table of the same image done whole as PNG.
+    func testStreamedInstancesEqualTheWholeImages() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        let folder = try TemporaryFolder()
+        let sample = CellSample(width: 700, height: 530, seed: 3, index: 0)
+        try FileManager.default.createDirectory(at: folder.file("in"), withIntermediateDirectories: true)
+        try ImageCodec.write(sample.image, to: folder.file("in/cells.png"))
+        try TIFFWriter.write([sample.image], to: folder.file("in/cells.tif"))
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        o.chunk = 256
+        let whole = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("png")).run(
+            inputs: [folder.file("in/cells.png").path])
+        let streamed = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("tif")).run(
+            inputs: [folder.file("in/cells.tif").path])
+        XCTAssertEqual(whole.failed + streamed.failed, 0)
+        let a = try objects(folder.file("png"), "cells"), b = try objects(folder.file("tif"), "cells", ext: "tif")
+        XCTAssertGreaterThan(a.classes.count, 100)
+        XCTAssertEqual(a.ids, b.ids)
+        XCTAssertEqual(
+            try Data(contentsOf: folder.file("png/objects/cells.csv")),
+            try Data(contentsOf: folder.file("tif/objects/cells.csv")))
+        XCTAssertEqual(whole.records[0].objects, streamed.records[0].objects)
+        // Nothing but the outputs is left in the folders (no scratch file).
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder.file("tif/instances").path)
+        XCTAssertEqual(left, ["cells.tif"])
+        // The watershed splits at least as many objects, and never fewer pixels are objects.
+        o.instances?.method = .watershed
+        let split = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("ws")).run(
+            inputs: [folder.file("in/cells.tif").path])
+        XCTAssertEqual(split.failed, 0)
+        let c = try objects(folder.file("ws"), "cells", ext: "tif")
+        XCTAssertGreaterThanOrEqual(c.classes.count, a.classes.count)
+        XCTAssertEqual(c.ids.filter { $0 != 0 }.count, a.ids.filter { $0 != 0 }.count)
+    }
+
+    func testInstanceSettingsAreChecked() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        o.instances?.minSize = -1
+        XCTAssertThrowsError(try SegmentRun(checkpoint: checkpoint, options: o, out: URL(fileURLWithPath: "/tmp/x"))) {
+            XCTAssertTrue("\($0)".contains("min-size"), "\($0)")
+        }
+        o.instances?.minSize = 0
+        o.instances?.seedDepth = .nan
+        XCTAssertThrowsError(try SegmentRun(checkpoint: checkpoint, options: o, out: URL(fileURLWithPath: "/tmp/x")))
+    }
+}
