@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
-        .target(name: "TesseraObjects", path: "Sources/Objects"),
+        .target(name: "TesseraObjects", dependencies: ["TesseraEngine"], path: "Sources/Objects"),
         .target(
             name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
             path: "Sources/Console"),
@@ -77,7 +77,8 @@ let package = Package(
             ],
             path: "Sources/Run"),
         .target(
-            name: "TesseraBench", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+            name: "TesseraBench",
+            dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraObjects"],
             path: "Sources/Bench"),
         .target(
             name: "TesseraCLI",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TesseraBench
+import TesseraData
 import TesseraEngine
 
 /// `tessera bench`: times the reference U-Net (forward and train step) and prints ms and GFLOP/s.
@@ -43,7 +44,45 @@ struct Bench: ParsableCommand {
     @Option(help: "Time decode + augmentation of a dataset instead: a folder with images/ and masks/.")
     var loader: String?
 
+    @Option(help: "Time finding and measuring the objects of a generated SIZE x SIZE mask instead.")
+    var objects: Int?
+
+    @Option(help: "Objects drawn into the --objects mask.") var objectCount = 20000
+
+    @Option(help: "Write the --objects mask and intensity image as float32 .npy files with this prefix.")
+    var saveMask: String?
+
     func run() throws {
+        if let objects {
+            guard (16...65536).contains(objects), (1...10_000_000).contains(objectCount) else {
+                throw ValidationError("--objects takes 16-65536 pixels, --object-count 1-10000000")
+            }
+            let bench = ObjectsBenchmark(size: objects, count: objectCount)
+            if let saveMask {
+                let (mask, intensity) = bench.scene()
+                try AtomicFile.write(
+                    NPYFile.encode(mask.map { Float($0) }, shape: [objects, objects]),
+                    to: URL(fileURLWithPath: saveMask + "mask.npy"))
+                try AtomicFile.write(
+                    NPYFile.encode(intensity, shape: [objects, objects]),
+                    to: URL(fileURLWithPath: saveMask + "intensity.npy"))
+            }
+            let r = bench.run(repeats: repeats)
+            if json {
+                let fields: [String: Double] = [
+                    "objects": Double(r.objects), "whole_seconds": r.whole, "blocks_seconds": r.blocks,
+                    "watershed_seconds": r.watershed, "watershed_objects": Double(r.watershedObjects)
+                ]
+                print(String(decoding: try JSONEncoder.pretty.encode(fields), as: UTF8.self))
+            } else {
+                print(
+                    String(
+                        format: "objects %dx%d: %d objects; components + measurements %.3f s whole, %.3f s in "
+                            + "2048-pixel blocks; watershed %.3f s (%d objects)",
+                        objects, objects, r.objects, r.whole, r.blocks, r.watershed, r.watershedObjects))
+            }
+            return
+        }
         if let loader {
             let root = URL(fileURLWithPath: loader)
             let bench = LoaderBenchmark(

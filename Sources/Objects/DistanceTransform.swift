@@ -9,42 +9,52 @@ public enum DistanceTransform {
         let far = Float(w * w + h * h)
         var d = [Float](repeating: 0, count: w * h)
         for i in 0..<(w * h) where inside(i) { d[i] = far }
-        var f = [Float](repeating: 0, count: max(w, h))
-        var out = f
-        var v = [Int](repeating: 0, count: max(w, h))
-        var z = [Float](repeating: 0, count: max(w, h) + 1)
-        /// Squared distance along one line of n samples (stride apart from `base`), in place.
-        func line(base: Int, stride: Int, n: Int) {
-            for q in 0..<n { f[q] = d[base + q * stride] }
-            var k = 0
-            v[0] = 0
-            z[0] = -.infinity
-            z[1] = .infinity
-            if n > 1 {
-                for q in 1..<n {
-                    var s: Float
-                    repeat {
-                        let p = v[k]
-                        s = ((f[q] + Float(q * q)) - (f[p] + Float(p * p))) / Float(2 * (q - p))
-                        if s <= z[k] { k -= 1 } else { break }
-                    } while k >= 0
-                    k += 1
-                    v[k] = q
-                    z[k] = s
-                    z[k + 1] = .infinity
+        let m = max(w, h)
+        let f = UnsafeMutablePointer<Float>.allocate(capacity: m)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: m)
+        let v = UnsafeMutablePointer<Int>.allocate(capacity: m)
+        let z = UnsafeMutablePointer<Float>.allocate(capacity: m + 1)
+        defer { [f, out, z].forEach { $0.deallocate() }; v.deallocate() }
+        d.withUnsafeMutableBufferPointer { buffer in
+            let d = buffer.baseAddress!
+            /// Squared distance along one line of n samples (stride apart from `base`), in place.
+            func line(base: Int, stride: Int, n: Int) {
+                var any = false
+                for q in 0..<n {
+                    f[q] = d[base + q * stride]
+                    any = any || f[q] != 0
                 }
+                guard any else { return }
+                var k = 0
+                v[0] = 0
+                z[0] = -.infinity
+                z[1] = .infinity
+                if n > 1 {
+                    for q in 1..<n {
+                        var s: Float
+                        repeat {
+                            let p = v[k]
+                            s = ((f[q] + Float(q * q)) - (f[p] + Float(p * p))) / Float(2 * (q - p))
+                            if s <= z[k] { k -= 1 } else { break }
+                        } while k >= 0
+                        k += 1
+                        v[k] = q
+                        z[k] = s
+                        z[k + 1] = .infinity
+                    }
+                }
+                k = 0
+                for q in 0..<n {
+                    while z[k + 1] < Float(q) { k += 1 }
+                    let p = v[k]
+                    out[q] = Float((q - p) * (q - p)) + f[p]
+                }
+                for q in 0..<n { d[base + q * stride] = min(out[q], far) }
             }
-            k = 0
-            for q in 0..<n {
-                while z[k + 1] < Float(q) { k += 1 }
-                let p = v[k]
-                out[q] = Float((q - p) * (q - p)) + f[p]
-            }
-            for q in 0..<n { d[base + q * stride] = min(out[q], far) }
+            for x in 0..<w { line(base: x, stride: w, n: h) }
+            for y in 0..<h { line(base: y * w, stride: 1, n: w) }
+            for i in 0..<(w * h) { d[i] = d[i].squareRoot() }
         }
-        for x in 0..<w { line(base: x, stride: w, n: h) }
-        for y in 0..<h { line(base: y * w, stride: 1, n: w) }
-        for i in d.indices { d[i] = d[i].squareRoot() }
         return d
     }
 }

@@ -58,7 +58,9 @@ public struct Instances: Sendable {
         width = w
         height = h
         var keys = mask.map { UInt32($0) }
-        let present = Set(keys).subtracting([0]).sorted()
+        var seen = [Bool](repeating: false, count: Int(UInt16.max) + 1)
+        for m in mask { seen[Int(m)] = true }
+        let present = (1..<seen.count).filter { seen[$0] }.map(UInt32.init)
         if settings.maxHole > 0 {
             for c in present { Self.fillHoles(&keys, of: c, width: w, height: h, settings: settings) }
         }
@@ -70,30 +72,12 @@ public struct Instances: Sendable {
             ids = found.ids
             objects = found.objects
         case .watershed:
-            var distance = [Float](repeating: 0, count: w * h)
-            for c in present {
-                let d = DistanceTransform.euclidean(width: w, height: h) { keys[$0] == c }
-                for i in d.indices where keys[i] == c { distance[i] = d[i] }
-            }
-            var surface = distance
-            if let probability {
-                for c in present {
-                    let p = probability(Int(c))
-                    for i in surface.indices where keys[i] == c { surface[i] = p[i] }
-                }
-            }
-            let seedMap = settings.seeds == .probability && probability != nil ? surface : distance
-            let seeds = Watershed.seeds(
-                keys: keys, seedMap: seedMap, width: w, height: h, depth: Float(settings.depth),
-                connectivity: settings.connectivity)
-            let regions = Watershed.flood(
-                keys: keys, surface: surface, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
-            var classOf = [UInt32](repeating: 0, count: seeds.count + 1)
-            for i in regions.indices where regions[i] != 0 {
-                let r = Int(regions[i])
-                if r >= classOf.count { classOf += [UInt32](repeating: 0, count: r - classOf.count + 1) }
-                classOf[r] = keys[i]
-            }
+            let frozen = keys
+            var planes: [Int: [Float]] = [:]
+            if let probability { for c in present { planes[Int(c)] = probability(Int(c)) } }
+            let (regions, classOf) = Watershed.split(
+                keys: frozen, width: w, height: h, connectivity: settings.connectivity, seeds: settings.seeds,
+                depth: Float(settings.depth), probability: planes.isEmpty ? nil : planes)
             let found = ConnectedComponents(
                 keys: regions, width: w, height: h, connectivity: settings.connectivity, intensity: intensity,
                 keep: keep)
