@@ -65,7 +65,7 @@ let package = Package(
             name: "TesseraExplain",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", "TesseraInference"
+                "TesseraCheckpoint", "TesseraInference", "TesseraObjects"
             ],
             path: "Sources/Explain"),
         .target(

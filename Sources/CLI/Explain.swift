@@ -41,6 +41,11 @@ struct Explain: ParsableCommand {
     @Option(help: "Occlusion step in pixels (default: half the patch).") var stride: Int?
     @Option(help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels.") var masks:
         String?
+    @Option(
+        help:
+            "Explain one object: its pixels in --target-mask (segment --instances' instances/ folder), or object ID of the prediction's connected components."
+    )
+    var object: Int?
     @Option(help: "Band around the true pixels counted with them, in pixels.") var band = ExplainOptions.defaults.band
     @Option(help: "Largest image explained (pixels); larger ones are reported as failed.") var maxPixels =
         ExplainOptions.defaults.maxPixels
@@ -82,6 +87,7 @@ struct Explain: ParsableCommand {
             method, layer, targetClass, colormap, alpha, kinds
         )
         o.targetMask = targetMask.map { URL(fileURLWithPath: $0) }
+        o.object = object
         (o.rawFormat, o.overlayFormat, o.patch, o.stride, o.band, o.maxPixels) = (
             rawFormat, overlayFormat, patch, stride, band, maxPixels
         )

@@ -5,6 +5,7 @@ import TesseraEngine
 import TesseraInference
 import TesseraModels
 import TesseraNN
+import TesseraObjects
 
 /// The file format of raw attribution maps (`--raw-format`, `raw_format`): 16-bit PNG or float32 `.npy`.
 public enum CAMMapFormat: String, Codable, CaseIterable, Sendable {
@@ -34,6 +35,11 @@ public struct ExplainOptions: Sendable {
     public var targetMask: URL?
     /// A box (image pixels) for segmentation targets.
     public var box: PixelWindow?
+    /// One object as the target region: its pixels in `targetMask` (an `instances/` label image of `segment
+    /// --instances`), or without one, object `object` among the connected components of the prediction (ids in
+    /// raster order of first pixels, as `segment --instances components` numbers them). Its class is the one
+    /// predicted most over it unless `targetClass` says otherwise.
+    public var object: Int?
     public var outputs: Set<ExplainOutput> = [.heatmap, .overlay, .raw]
     public var colormap = Colormap.jet
     public var alpha: Float = 0.5
@@ -124,6 +130,12 @@ public final class ExplainRun {
                 )
             }
         }
+        if let id = options.object, !(1...Int(UInt32.max)).contains(id) {
+            throw CAMError(reason: "object ids start at 1, not \(id)")
+        }
+        if options.object != nil && options.box != nil {
+            throw CAMError(reason: "give an object or a box, not both")
+        }
         guard (0...4096).contains(options.band) else {
             throw CAMError(reason: "band must be 0-4096 pixels, is \(options.band)")
         }
@@ -148,6 +160,7 @@ public final class ExplainRun {
                 "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
                 "target_mask": text(options.targetMask?.path),
                 "box": text(options.box.map { "\($0.x),\($0.y),\($0.width),\($0.height)" }),
+                "object": text(options.object.map { "\($0)" }),
                 "colormap": options.colormap.rawValue, "alpha": "\(options.alpha)",
                 "outputs": options.outputs.map(\.rawValue).sorted().joined(separator: ","),
                 "raw_format": options.rawFormat.rawValue,
@@ -283,6 +296,15 @@ public final class ExplainRun {
             network.eval()
             return network(input).argmax(axis: 1).scalars.map { Int($0) }
         }
+        if let object = options.object {
+            let region = try objectRegion(
+                object, predicted: predicted, inImage: inImage, output: (ow, oh, ox0, oy0), image: (w, h),
+                relative: relative)
+            var counts = [Int](repeating: 0, count: model.classes)
+            for i in region.indices where region[i] != 0 { counts[predicted[i]] += 1 }
+            let c = try options.targetClass.map(model.classIndex) ?? counts.indices.max { counts[$0] < counts[$1] } ?? 0
+            return (input, crop, .region(class: c, region: region))
+        }
         let classIndex: Int
         if let c = options.targetClass {
             classIndex = try model.classIndex(c)
@@ -332,6 +354,47 @@ public final class ExplainRun {
                     + "is empty (no pixel predicted as it); give --target-mask or --box")
         }
         return (input, crop, .region(class: classIndex, region: region))
+    }
+
+    /// The pixels of object `id` in output coordinates: from the target mask (a label image), or among the
+    /// connected components of the predicted classes.
+    func objectRegion(
+        _ id: Int, predicted: [Int], inImage: [Bool], output: (w: Int, h: Int, x0: Int, y0: Int),
+        image: (w: Int, h: Int), relative: String
+    ) throws -> [Float] {
+        let (ow, oh, ox0, oy0) = output, (w, h) = image
+        var ids = [UInt32](repeating: 0, count: w * h)
+        let source: String
+        if let maskURL = try regionMaskURL(for: relative) {
+            let mask = try ImageCodec.decode(maskURL)
+            guard mask.width == w && mask.height == h else {
+                throw ImageError(
+                    file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)"
+                )
+            }
+            for i in ids.indices { ids[i] = UInt32(clamping: mask.sample(x: i % w, y: i / w, channel: 0)) }
+            source = maskURL.path
+        } else {
+            var classes = [UInt16](repeating: 0, count: w * h)
+            for oy in 0..<oh {
+                for ox in 0..<ow where inImage[oy * ow + ox] {
+                    classes[(oy + oy0) * w + ox + ox0] = UInt16(clamping: predicted[oy * ow + ox])
+                }
+            }
+            ids = Instances(mask: classes, width: w, height: h, settings: InstanceSettings()).ids
+            source = "the prediction's connected components"
+        }
+        var region = [Float](repeating: 0, count: oh * ow)
+        for oy in 0..<oh {
+            for ox in 0..<ow where inImage[oy * ow + ox] && ids[(oy + oy0) * w + ox + ox0] == UInt32(id) {
+                region[oy * ow + ox] = 1
+            }
+        }
+        guard region.contains(where: { $0 != 0 }) else {
+            throw ImageError(
+                file: relative, reason: "no object \(id) in \(source) (it has \(ids.max() ?? 0))")
+        }
+        return region
     }
 
     /// The target mask for an input: the file given, or the same relative path under the folder given.

@@ -34,7 +34,7 @@ struct PipelineSchema {
             "min_size", "max_hole", "exclude_border"
         ],
         "explain": [
-            "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "colormap",
+            "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "object", "colormap",
             "alpha", "outputs", "raw_format", "overlay_format", "masks", "band", "patch", "stride"
         ]
     ]
@@ -314,6 +314,7 @@ struct PipelineSchema {
             case "layer": o.layer = try string(v, key)
             case "class": o.targetClass = try string(v, key)
             case "target_mask": o.targetMask = URL(fileURLWithPath: try path(v, key, data: data))
+            case "object": o.object = try int(v, key, 1...Int(UInt32.max))
             case "box":
                 guard case .sequence(let s) = v, s.count == 4 else {
                     throw reader.fail(v, key, "expected [x, y, width, height]")

@@ -1,6 +1,7 @@
 import Foundation
 import TesseraCheckpoint
 import TesseraData
+import TesseraExplain
 import TesseraInference
 import TesseraObjects
 import TesseraRun
@@ -150,5 +151,42 @@ final class InstanceSegmentTests: XCTestCase {
         o.instances?.minSize = 0
         o.instances?.seedDepth = .nan
         XCTAssertThrowsError(try SegmentRun(checkpoint: checkpoint, options: o, out: URL(fileURLWithPath: "/tmp/x")))
+    }
+}
+
+final class ExplainObjectTests: XCTestCase {
+    /// `explain --object ID` targets exactly that object's pixels: from `segment --instances`' label image, or from
+    /// the prediction's components (the same numbering); a missing id fails with the reason.
+    func testExplainTargetsOneObject() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        let folder = try TemporaryFolder()
+        let input = SharedFixtures.packageRoot.appendingPathComponent("samples/test/images/test00.jpg")
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        _ = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("seg")).run(inputs: [input.path])
+        let rows = try String(contentsOf: folder.file("seg/objects/test00.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+        XCTAssertGreaterThan(rows.count, 5)
+        for row in [rows[2], rows[rows.count - 1]] {
+            let id = try XCTUnwrap(Int(row[0])), area = try XCTUnwrap(Int(row[2]))
+            for mask in [folder.file("seg/instances/test00.png"), nil] {
+                var e = ExplainOptions()
+                e.object = id
+                e.targetMask = mask
+                let out = folder.file("exp-\(id)-\(mask == nil)")
+                let run = try ExplainRun(model: checkpoint, options: e, settings: BatchSettings(out: out))
+                run.log = { _ in }
+                let record = try XCTUnwrap(try run.run(inputs: [input.path]).records.first)
+                XCTAssertEqual(record.regionPixels, area, "object \(id)")
+                XCTAssertEqual(record.className, row[1])
+            }
+        }
+        var e = ExplainOptions()
+        e.object = 999
+        let run = try ExplainRun(model: checkpoint, options: e, settings: BatchSettings(out: folder.file("none")))
+        run.log = { _ in }
+        let record = try XCTUnwrap(try run.run(inputs: [input.path]).records.first)
+        XCTAssertEqual(record.status, .failed)
+        XCTAssertTrue(record.error?.contains("no object 999") ?? false, record.error ?? "")
     }
 }

@@ -118,6 +118,32 @@ final class PipelineConfigTests: XCTestCase {
         XCTAssertNotNil(error(base, overrides: ["nonsense"]))
     }
 
+    /// Objects: `instances` and its rules land in the segment options, are checked, and need `instances`.
+    func testInstanceKeys() throws {
+        let base =
+            "ingest:\n  images: samples/train/images\n  masks: samples/train/masks\nsegment:\n  inputs: [samples]\n"
+        let c = try parse(
+            base + "  instances: watershed\n  connectivity: 4\n  seeds: probability\n  seed_depth: 0.2\n"
+                + "  min_size: 12\n  max_hole: 30\n  exclude_border: true\n")
+        let s = try XCTUnwrap(c.segment?.options.instances)
+        XCTAssertEqual(
+            [s.method.rawValue, s.seeds.rawValue, "\(s.connectivity.rawValue)", "\(s.minSize)", "\(s.maxHole)"],
+            ["watershed", "probability", "4", "12", "30"])
+        XCTAssertEqual(s.seedDepth, 0.2)
+        XCTAssertTrue(s.excludeBorder)
+        XCTAssertNil(try parse(base).segment?.options.instances)
+        XCTAssertTrue(error(base + "  instances: watershd\n")?.reason.contains("did you mean 'watershed'?") ?? false)
+        XCTAssertEqual(error(base + "  connectivity: 6\n  instances: components\n")?.key, "segment.connectivity")
+        XCTAssertEqual(error(base + "  min_size: -2\n  instances: components\n")?.key, "segment.min_size")
+        XCTAssertTrue(error(base + "  min_size: 5\n")?.reason.contains("instances: components") ?? false)
+        XCTAssertEqual(
+            try parse(base, overrides: ["segment.instances=components", "segment.min_size=4"]).segment?.options
+                .instances?.minSize, 4)
+        XCTAssertEqual(
+            try parse(base + "explain:\n  inputs: [samples]\n  object: 3\n").explain?.options.object, 3)
+        XCTAssertNotNil(error(base + "explain:\n  inputs: [samples]\n  object: 0\n"))
+    }
+
     /// Untrusted files: aliases (the "billion laughs" expansion) and oversized files are refused.
     func testAliasesAndHugeFilesAreRefused() throws {
         let bomb =

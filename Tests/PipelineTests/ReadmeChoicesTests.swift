@@ -4,6 +4,7 @@ import TesseraExplain
 import TesseraInference
 import TesseraModels
 import TesseraNN
+import TesseraObjects
 import TestSupport
 import XCTest
 
@@ -25,7 +26,8 @@ final class ReadmeChoicesTests: XCTestCase {
             values(SegmentationLoss.self), values(ValidationMetric.self), values(UNetConfig.Upsampling.self),
             values(UNetConfig.ConvPadding.self), values(TiledInference.Blend.self), values(CAMMethod.self),
             values(Colormap.self), values(OverlayFormat.self), values(CAMMapFormat.self), values(OutputFileFormat.self),
-            values(TIFFPages.self),
+            values(TIFFPages.self), values(InstanceMethod.self), values(SeedSource.self),
+            Connectivity.allCases.map { "\($0.rawValue)" }.joined(separator: "\\|"),
             // Output kinds are given as a comma-separated list.
             values(SegmentOutput.self, separator: ","), values(ExplainOutput.self, separator: ",")
         ]
