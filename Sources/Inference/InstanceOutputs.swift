@@ -18,18 +18,20 @@ struct InstanceStage {
     /// What the stage keeps per pixel when a slice is whole in memory: mask, ids, the watershed's maps.
     static let wholeBytesPerPixel = 48
 
-    /// Whether a slice must be whole in memory.
-    var needsWholeSlice: Bool { settings.method == .watershed || settings.maxHole > 0 }
+    /// Whether a slice must be whole in memory: for hole filling, and for the watershed of PNG outputs (TIFF
+    /// outputs stream it in bands, `watershedBands`).
+    func needsWholeSlice(tiff: Bool) -> Bool { settings.maxHole > 0 || (settings.method == .watershed && !tiff) }
 
     /// Refuses, before any work, an image the settings cannot handle within the memory budget.
-    func check(width: Int, height: Int, file: String) throws {
-        guard needsWholeSlice else { return }
+    func check(width: Int, height: Int, tiff: Bool, file: String) throws {
+        guard needsWholeSlice(tiff: tiff) else { return }
         let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: Self.wholeBytesPerPixel)
         guard !overflow, bytes <= ModelInput.memoryBudget else {
             throw ImageError(
                 file: file,
-                reason: "--instances watershed and --max-hole need a whole \(width)x\(height) slice in memory "
-                    + "(over the \(ModelInput.memoryBudget >> 30) GiB budget); connected components stream at any size")
+                reason: "--max-hole, and --instances watershed with PNG outputs, need a whole \(width)x\(height) "
+                    + "slice in memory (over the \(ModelInput.memoryBudget >> 30) GiB budget); with --output-format "
+                    + "tiff the watershed and connected components stream at any size")
         }
     }
 
@@ -101,14 +103,14 @@ struct InstanceStage {
     /// `table`.
     func writePage(
         _ writer: TIFFWriter, width w: Int, height h: Int, objects: Int, ids: [UInt32]?, spill: URL?,
-        table: ObjectTable?
+        table: ObjectTable?, blocks spilled: [PixelWindow]? = nil
     ) throws {
         var layout = TIFFLayout(width: w, height: h, channels: 1, bitDepth: Self.bitDepth(objects: objects))
         layout.unsigned32 = layout.bitDepth == 32
         try writer.beginPage(layout)
         let input = try spill.map { try FileHandle(forReadingFrom: $0) }
         defer { try? input?.close() }
-        for window in blocks(width: w, height: h) {
+        for window in spilled ?? blocks(width: w, height: h) {
             let n = window.width * window.height
             var block: [UInt32]
             if let ids {

@@ -28,6 +28,13 @@ extension SegmentRun {
         return outDirectory.appendingPathComponent("instances/" + stem + "." + ext)
     }
 
+    /// The probabilities the streamed watershed reads: the `prob` output, or a scratch file beside the instances.
+    func watershedProbabilityURL(relative: String) -> URL {
+        if options.outputs.contains(.prob) { return outputURL(.prob, relative: relative) }
+        let url = instancesURL(relative: relative)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".prob.tif")
+    }
+
     /// `OUT/objects/<rel>.csv`.
     public func objectsURL(relative: String) -> URL {
         outDirectory.appendingPathComponent("objects/" + (relative as NSString).deletingPathExtension + ".csv")
@@ -68,15 +75,37 @@ extension SegmentRun {
         let keepIDs = format == .png || truth != nil
         let scratch = url.deletingLastPathComponent().appendingPathComponent(
             "." + url.lastPathComponent + ".scratch")
-        defer { try? FileManager.default.removeItem(at: scratch) }
+        let stitched = url.deletingLastPathComponent().appendingPathComponent(
+            "." + url.lastPathComponent + ".stitched")
+        let bands = format == .tiff && whole == nil && stage.settings.method == .watershed
+        let probability =
+            bands
+            ? try PixelSource(url: watershedProbabilityURL(relative: relative), tiffPages: .slices) {
+                try ImageCodec.decode($0)
+            } : nil
+        defer {
+            try? FileManager.default.removeItem(at: scratch)
+            try? FileManager.default.removeItem(at: stitched)
+            if bands && !options.outputs.contains(.prob) {
+                try? FileManager.default.removeItem(at: watershedProbabilityURL(relative: relative))
+            }
+        }
         var classes: [[Int]] = []
         var scores: [[String: Double]] = []
         var channels = source.channels
         /// One slice: found, written by `write`, scored, its ids dropped.
+        var spilled: [PixelWindow]? = nil
         func slice(_ s: Int, write: (InstanceStage.Slice, ObjectTable?) throws -> Void) throws {
             let found: InstanceStage.Slice, table: ObjectTable?
             if let whole {
                 (found, table) = (whole[s], nil)
+            } else if let probability {
+                let r = try stage.watershedBands(
+                    mask: mask, probability: probability, slices: source.slices, image: source, slice: s,
+                    spill: stitched, resolved: scratch)
+                spilled = r.blocks
+                let ids = truth == nil ? nil : try stage.resolvedIDs(scratch, blocks: r.blocks, table: r.table, width: w, height: h)
+                (found, table) = (InstanceStage.Slice(ids: ids, objects: r.table.objects), r.table)
             } else {
                 let r = try stage.components(
                     mask: mask, image: source, slice: s, spill: keepIDs ? nil : scratch, keepIDs: keepIDs)
@@ -125,8 +154,9 @@ extension SegmentRun {
                 for s in 0..<source.slices {
                     try slice(s) { found, table in
                         try stage.writePage(
-                            writer, width: w, height: h, objects: found.objects.count, ids: found.ids,
-                            spill: found.ids == nil ? scratch : nil, table: table)
+                            writer, width: w, height: h, objects: found.objects.count,
+                            ids: spilled == nil ? found.ids : nil, spill: found.ids == nil || spilled != nil ? scratch : nil,
+                            table: table, blocks: spilled)
                         tables.append(found.objects)
                     }
                 }

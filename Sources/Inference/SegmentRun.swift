@@ -191,10 +191,17 @@ public final class SegmentRun {
     }
 
     func targets(_ relative: String) -> SegmentTargets {
-        SegmentTargets(
+        var t = SegmentTargets(
             outputs: options.outputs, mask: outputURL(.mask, relative: relative),
             color: outputURL(.color, relative: relative), overlay: outputURL(.overlay, relative: relative),
             logits: outputURL(.logits, relative: relative), prob: probURLs(relative))
+        // The streamed watershed reads the probabilities back: written beside the instances when not asked for.
+        if options.instances?.method == .watershed && outputFormat(for: relative) == .tiff && !t.outputs.contains(.prob)
+        {
+            t.outputs.insert(.prob)
+            t.prob = [watershedProbabilityURL(relative: relative)]
+        }
+        return t
     }
 
     /// The summary of a run.
@@ -300,13 +307,12 @@ public final class SegmentRun {
     func segment(_ source: PixelSource, relative: String) throws -> ImageResult {
         let classes = self.classes, channels = loaded.model.inChannels, w = source.width, h = source.height
         let mean = loaded.info.normalizationMean, std = loaded.info.normalizationStd
-        let stage = instanceStage, wholeSlices = stage?.needsWholeSlice ?? false
-        try stage?.check(width: w, height: h, file: source.file)
-        // The watershed needs every row's probabilities at the end, which a resumed image no longer has: such
-        // images start over (a key no progress file matches).
-        let key =
-            outputFormat(for: relative) != .tiff
-            ? "" : wholeSlices ? UUID().uuidString : progressKey(source, relative: relative)
+        let tiff = outputFormat(for: relative) == .tiff
+        let stage = instanceStage, wholeSlices = stage?.needsWholeSlice(tiff: tiff) ?? false
+        try stage?.check(width: w, height: h, tiff: tiff, file: source.file)
+        // Hole filling gathers whole slices, which a resumed image no longer has: such images start over (a key
+        // no progress file matches).
+        let key = !tiff ? "" : wholeSlices ? UUID().uuidString : progressKey(source, relative: relative)
         let sink: SegmentSink =
             outputFormat(for: relative) == .tiff
             ? try TIFFSegmentSink(
@@ -328,7 +334,7 @@ public final class SegmentRun {
                     ?? ConfusionMatrix(classes: classes)
             let wantsOverlay = options.outputs.contains(.overlay)
             let watershed = wholeSlices && stage?.settings.method == .watershed
-            let wantsProb = options.outputs.contains(.prob) || watershed
+            let wantsProb = targets(relative).outputs.contains(.prob) || watershed
             let first = saved?.slice ?? 0
             var found: [InstanceStage.Slice] = []
             var sliceMask: [UInt16] = [], sliceProb: [[UInt16]] = []

@@ -75,7 +75,7 @@ public struct Instances: Sendable {
             let frozen = keys
             var planes: [Int: [Float]] = [:]
             if let probability { for c in present { planes[Int(c)] = probability(Int(c)) } }
-            let (regions, classOf) = Watershed.split(
+            let (regions, classOf, _) = Watershed.split(
                 keys: frozen, width: w, height: h, connectivity: settings.connectivity, seeds: settings.seeds,
                 depth: Float(settings.depth), probability: planes.isEmpty ? nil : planes)
             let found = ConnectedComponents(

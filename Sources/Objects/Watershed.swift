@@ -14,14 +14,14 @@ public enum Watershed {
     /// Splits each connected region of equal non-zero `keys` on its own (in its bounding box, so the sorted
     /// visits stay in cache, regions spread over the cores): distance to the region's edge, seeds from its
     /// peaks (of the distance, or of `probability[key]` with `seeds` `.probability`), flooding of the
-    /// probability (the distance without it). Returns a label per pixel and the key of each label (index =
-    /// label). 8192x8192 with 20,000 regions: about 3 s on two cores (BENCHMARKS.md).
+    /// probability (the distance without it). Returns a label per pixel, and the key and the seed pixel of each
+    /// label (index = label). 8192x8192 with 20,000 regions: about 3.7 s on two cores (BENCHMARKS.md).
     public static func split(
         keys: [UInt32], width w: Int, height h: Int, connectivity: Connectivity, seeds source: SeedSource,
         depth: Float, probability: [Int: [Float]]?
-    ) -> (labels: [UInt32], keys: [UInt32]) {
+    ) -> (labels: [UInt32], keys: [UInt32], seeds: [Int]) {
         let regions = ConnectedComponents(keys: keys, width: w, height: h, connectivity: connectivity)
-        struct Part { let region: Int; let labels: [UInt32]; let count: Int }
+        struct Part { let region: Int; let labels: [UInt32]; let seeds: [Int] }
         var parts = [[Part]](repeating: [], count: max(1, min(Parallel.threadCount, regions.count)))
         parts.withUnsafeMutableBufferPointer { parts in
             Parallel.workers(regions.count) { worker, tasks in
@@ -51,13 +51,14 @@ public enum Watershed {
                         width: bw, height: bh, depth: depth, connectivity: connectivity)
                     let labels = Self.flood(
                         keys: local, surface: surface, seeds: peaks, width: bw, height: bh, connectivity: connectivity)
-                    mine.append(Part(region: r, labels: labels, count: peaks.count))
+                    let global = peaks.map { (y0 + $0 / bw) * w + x0 + $0 % bw }
+                    mine.append(Part(region: r, labels: labels, seeds: global))
                 }
                 parts[worker] = mine
             }
         }
         var labels = [UInt32](repeating: 0, count: w * h)
-        var classOf: [UInt32] = [0]
+        var classOf: [UInt32] = [0], seedOf: [Int] = [-1]
         for part in parts.joined().sorted(by: { $0.region < $1.region }) {
             let o = regions.objects[part.region], base = UInt32(classOf.count - 1)
             let x0 = max(0, o.box.x - 1), y0 = max(0, o.box.y - 1)
@@ -65,9 +66,11 @@ public enum Watershed {
             for (i, l) in part.labels.enumerated() where l != 0 {
                 labels[(y0 + i / bw) * w + x0 + i % bw] = base + l
             }
-            classOf += [UInt32](repeating: UInt32(o.objectClass), count: part.labels.max().map(Int.init) ?? 0)
+            let count = part.labels.max().map(Int.init) ?? 0
+            classOf += [UInt32](repeating: UInt32(o.objectClass), count: count)
+            seedOf += (0..<count).map { $0 < part.seeds.count ? part.seeds[$0] : -1 }
         }
-        return (labels, classOf)
+        return (labels, classOf, seedOf)
     }
 
     /// Levels a map in [0, `top`] is quantised to: seeds and flooding work on a bucket queue, linear in pixels.
