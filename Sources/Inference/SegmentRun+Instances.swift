@@ -104,7 +104,9 @@ extension SegmentRun {
                     mask: mask, probability: probability, slices: source.slices, image: source, slice: s,
                     spill: stitched, resolved: scratch)
                 spilled = r.blocks
-                let ids = truth == nil ? nil : try stage.resolvedIDs(scratch, blocks: r.blocks, table: r.table, width: w, height: h)
+                let ids =
+                    truth == nil
+                    ? nil : try stage.resolvedIDs(scratch, blocks: r.blocks, table: r.table, width: w, height: h)
                 (found, table) = (InstanceStage.Slice(ids: ids, objects: r.table.objects), r.table)
             } else {
                 let r = try stage.components(
@@ -155,7 +157,8 @@ extension SegmentRun {
                     try slice(s) { found, table in
                         try stage.writePage(
                             writer, width: w, height: h, objects: found.objects.count,
-                            ids: spilled == nil ? found.ids : nil, spill: found.ids == nil || spilled != nil ? scratch : nil,
+                            ids: spilled == nil ? found.ids : nil,
+                            spill: found.ids == nil || spilled != nil ? scratch : nil,
                             table: table, blocks: spilled)
                         tables.append(found.objects)
                     }
@@ -176,6 +179,12 @@ extension SegmentRun {
         if let truth {
             let url = instancesURL(relative: relative)
             let saved = try PixelSource(url: url) { try ImageCodec.decode($0) }
+            guard saved.width == truth.width, saved.height == truth.height, saved.slices == truth.slices else {
+                throw ImageError(
+                    file: url.path,
+                    reason: "the label image is \(saved.width)x\(saved.height) (\(saved.slices) slices), its truth "
+                        + "mask \(truth.width)x\(truth.height) (\(truth.slices))")
+            }
             let full = PixelWindow(x: 0, y: 0, width: saved.width, height: saved.height)
             for s in 0..<saved.slices {
                 let image = try saved.window(full, slice: s)

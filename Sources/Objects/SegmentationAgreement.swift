@@ -32,6 +32,8 @@ public struct SegmentationAgreement: Equatable, Sendable {
         truth: [UInt32], prediction: [UInt32], width: Int, height: Int, truthClasses: [Int]? = nil,
         predictionClasses: [Int]? = nil
     ) {
+        // Arrays of another size than the image score nothing (rather than read past their ends).
+        guard truth.count == width * height, prediction.count == truth.count else { return }
         let rand = RandScores(truth: truth, prediction: prediction, width: width, height: height)
         randError = rand?.error
         viSplit = rand?.split
@@ -166,7 +168,10 @@ struct ObjectMatching {
             if a != 0 { areaT[a, default: 0] += 1 }
             if b != 0 { areaP[b, default: 0] += 1 }
             guard a != 0, b != 0 else { continue }
-            if let tc = truthClasses, let pc = predictionClasses, tc[Int(a) - 1] != pc[Int(b) - 1] { continue }
+            if let tc = truthClasses, let pc = predictionClasses {
+                let i = Int(a) - 1, j = Int(b) - 1
+                guard i < tc.count, j < pc.count, tc[i] == pc[j] else { continue }
+            }
             overlap[UInt64(a) << 32 | UInt64(b), default: 0] += 1
         }
         predicted = areaP.count

@@ -146,14 +146,50 @@ final class InstanceSegmentTests: XCTestCase {
         XCTAssertEqual(
             try Data(contentsOf: folder.file("ws/objects/cells.csv")),
             try Data(contentsOf: folder.file("wsp/objects/cells.csv")))
-        let crossing = Set((0..<700).compactMap { x -> UInt32? in
-            let above = c.ids[255 * 700 + x], below = c.ids[256 * 700 + x]
-            return above != 0 && above == below ? above : nil
-        })
+        let crossing = Set(
+            (0..<700).compactMap { x -> UInt32? in
+                let above = c.ids[255 * 700 + x], below = c.ids[256 * 700 + x]
+                return above != 0 && above == below ? above : nil
+            })
         XCTAssertGreaterThan(crossing.count, 3, "objects across the first band edge, one id each")
         XCTAssertEqual(
             try FileManager.default.contentsOfDirectory(atPath: folder.file("ws/instances").path), ["cells.tif"],
             "the probabilities and ids the bands spilled are gone")
+    }
+
+    /// A 2-slice TIFF: a label page per slice, each the page of that slice segmented alone; the table numbers
+    /// objects per slice with a `slice` column; the report counts both slices.
+    func testSlicesGetAPageEach() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        let folder = try TemporaryFolder()
+        try FileManager.default.createDirectory(at: folder.file("in"), withIntermediateDirectories: true)
+        let pages = (0..<2).map { CellSample(width: 300, height: 200, seed: 5, index: $0).image }
+        try TIFFWriter.write(pages, to: folder.file("in/stack.tif"))
+        for (k, page) in pages.enumerated() { try TIFFWriter.write([page], to: folder.file("in/page\(k).tif")) }
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        o.tiffPages = .slices
+        let run = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("out")).run(
+            inputs: [folder.file("in").path])
+        XCTAssertEqual(run.failed, 0)
+        let stack = try PixelSource(url: folder.file("out/instances/stack.tif"), tiffPages: .slices) {
+            try ImageCodec.decode($0)
+        }
+        XCTAssertEqual(stack.slices, 2)
+        let rows = try String(contentsOf: folder.file("out/objects/stack.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertTrue(rows[0].hasPrefix("slice,id,class,"))
+        var total = 0
+        for k in 0..<2 {
+            let alone = try objects(folder.file("out"), "page\(k)", ext: "tif")
+            let page = try stack.window(PixelWindow(x: 0, y: 0, width: 300, height: 200), slice: k)
+            XCTAssertEqual(
+                (0..<(300 * 200)).map { UInt32(page.sample(x: $0 % 300, y: $0 / 300, channel: 0)) }, alone.ids)
+            XCTAssertEqual(rows.dropFirst().filter { $0.hasPrefix("\(k + 1),") }.count, alone.classes.count)
+            total += alone.classes.count
+        }
+        let record = try XCTUnwrap(run.records.first { $0.path == "stack.tif" })
+        XCTAssertEqual(record.objects?.reduce(0, +), total)
     }
 
     func testInstanceSettingsAreChecked() throws {
