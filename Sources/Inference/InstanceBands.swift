@@ -29,7 +29,9 @@ extension InstanceStage {
         let decoder = MaskDecoder(kind: .label, classes: classNames.count)
         var idOfSeed: [Int: UInt32] = [:]
         var blocks: [PixelWindow] = []
-        FileManager.default.createFile(atPath: spill.path, contents: nil)
+        guard FileManager.default.createFile(atPath: spill.path, contents: nil) else {
+            throw ImageError(file: spill.path, reason: "cannot create the scratch file")
+        }
         let out = try FileHandle(forWritingTo: spill)
         defer { try? out.close() }
         for y0 in stride(from: 0, to: h, by: core) {
@@ -73,7 +75,9 @@ extension InstanceStage {
         var classOf: [UInt32: Int] = [:]
         let input = try FileHandle(forReadingFrom: spill)
         defer { try? input.close() }
-        FileManager.default.createFile(atPath: resolved.path, contents: nil)
+        guard FileManager.default.createFile(atPath: resolved.path, contents: nil) else {
+            throw ImageError(file: resolved.path, reason: "cannot create the scratch file")
+        }
         let provisional = try FileHandle(forWritingTo: resolved)
         defer { try? provisional.close() }
         var labels: [UInt32] = []

@@ -62,7 +62,9 @@ struct InstanceStage {
         var whole = keepIDs ? [UInt32](repeating: 0, count: w * h) : []
         var out: FileHandle?
         if let spill {
-            FileManager.default.createFile(atPath: spill.path, contents: nil)
+            guard FileManager.default.createFile(atPath: spill.path, contents: nil) else {
+                throw ImageError(file: spill.path, reason: "cannot create the scratch file")
+            }
             out = try FileHandle(forWritingTo: spill)
         }
         defer { try? out?.close() }
