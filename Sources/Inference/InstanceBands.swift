@@ -82,12 +82,7 @@ extension InstanceStage {
         defer { try? provisional.close() }
         var labels: [UInt32] = []
         for block in blocks {
-            let n = block.width * block.height
-            let data = try input.read(upToCount: n * 4) ?? Data()
-            guard data.count == n * 4 else {
-                throw ImageError(file: spill.path, reason: "the scratch file of object ids is short")
-            }
-            let keys = data.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+            let keys = try Self.readLabels(input, count: block.width * block.height, file: spill)
             let classes = try decoder.labels(from: try mask.window(block, slice: slice), file: mask.file)
             for i in keys.indices where keys[i] != 0 { classOf[keys[i]] = Int(classes[i]) }
             labeller.label(
@@ -102,6 +97,13 @@ extension InstanceStage {
         return (table, blocks)
     }
 
+    /// The next `count` labels of a scratch file.
+    static func readLabels(_ input: FileHandle, count: Int, file: URL) throws -> [UInt32] {
+        let data = try input.read(upToCount: count * 4) ?? Data()
+        guard data.count == count * 4 else { throw ImageError(file: file.path, reason: "the scratch file is short") }
+        return data.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+    }
+
     /// Final ids of a whole slice from spilled provisional labels (for scores against truth).
     func resolvedIDs(_ spill: URL, blocks: [PixelWindow], table: ObjectTable, width w: Int, height h: Int) throws
         -> [UInt32]
@@ -110,12 +112,7 @@ extension InstanceStage {
         defer { try? input.close() }
         var ids = [UInt32](repeating: 0, count: w * h)
         for block in blocks {
-            let n = block.width * block.height
-            let data = try input.read(upToCount: n * 4) ?? Data()
-            guard data.count == n * 4 else {
-                throw ImageError(file: spill.path, reason: "the scratch file of provisional labels is short")
-            }
-            var part = data.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+            var part = try Self.readLabels(input, count: block.width * block.height, file: spill)
             table.resolve(&part)
             for r in 0..<block.height {
                 for c in 0..<block.width { ids[(block.y + r) * w + block.x + c] = part[r * block.width + c] }

@@ -122,13 +122,11 @@ struct InstanceStage {
                     let start = (window.y + r) * w + window.x
                     block += ids[start..<(start + window.width)]
                 }
-            } else {
-                let data = try input?.read(upToCount: n * 4) ?? Data()
-                guard data.count == n * 4 else {
-                    throw ImageError(file: spill?.path ?? "", reason: "the scratch file of provisional labels is short")
-                }
-                block = data.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+            } else if let input, let spill {
+                block = try Self.readLabels(input, count: n, file: spill)
                 table?.resolve(&block)
+            } else {
+                throw ImageError(file: writer.file, reason: "no object ids to write")
             }
             if layout.unsigned32 {
                 try writer.writeTiles(
