@@ -53,6 +53,23 @@ final class CommandTests: XCTestCase {
         XCTAssertNil(usageError(train + ["--optimizer", "sgd", "--best-metric", "mean_iou"]))
     }
 
+    func testInstanceOptionsAreCheckedBeforeAnythingRuns() {
+        let segment = ["segment", "in", "--model", "m", "--out", "o"]
+        for (extra, listed) in [
+            (["--instances", "watershd"], "watershed"), (["--instances", "components", "--connectivity", "6"], "8"),
+            (["--instances", "watershed", "--seeds", "peaks"], "probability"),
+            (["--instances", "components", "--min-size", "-1"], "min-size"),
+            (["--instances", "watershed", "--seed-depth", "0"], "seed-depth")
+        ] {
+            let failure = usageError(segment + extra)
+            XCTAssertEqual(failure?.code, ExitCode.validationFailure.rawValue, "\(extra)")
+            XCTAssertTrue(failure?.message.contains(listed) ?? false, "\(extra): \(failure?.message ?? "accepted")")
+        }
+        XCTAssertNil(usageError(segment + ["--instances", "watershed", "--connectivity", "4", "--exclude-border"]))
+        XCTAssertNil(
+            usageError(["eval", "--model", "m", "--images", "i", "--masks", "k", "--instances", "components"]))
+    }
+
     /// Lists and pairs are parsed by argument-parser before anything runs: a bad element is a usage error that
     /// names it.
     func testListOptionsAreUsageErrorsNamingTheBadElement() {
