@@ -23,7 +23,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         let report = try Evaluation.run(
             checkpoint: URL(fileURLWithPath: model), images: URL(fileURLWithPath: images),
-            masks: URL(fileURLWithPath: masks), instances: objects.settings)
+            masks: URL(fileURLWithPath: masks), instances: objects.settings,
+            truth: objects.truth)
         try output.result(report.metrics.merging(["pairs": Double(report.pairs)]) { a, _ in a }) {
             print("\(report.pairs) pairs")
             for (k, v) in report.metrics.sorted(by: { $0.key < $1.key }) { print(String(format: "%-18@ %.4f", k, v)) }

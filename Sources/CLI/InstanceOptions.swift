@@ -5,6 +5,7 @@ import TesseraObjects
 extension InstanceMethod: ExpressibleByArgument {}
 extension SeedSource: ExpressibleByArgument {}
 extension Connectivity: ExpressibleByArgument {}
+extension TruthKind: ExpressibleByArgument {}
 
 /// `--instances` and its rules, shared by `segment` and `eval`.
 struct InstanceOptions: ParsableArguments {
@@ -22,6 +23,8 @@ struct InstanceOptions: ParsableArguments {
     @Option(help: "Drop objects of fewer pixels.") var minSize = 0
     @Option(help: "Fill holes of at most this many pixels inside objects first.") var maxHole = 0
     @Flag(help: "Drop objects that touch the image border.") var excludeBorder = false
+    @Option(help: "What the truth masks hold: class ids (made into objects as predictions are) or object ids.")
+    var truth = TruthKind.classes
 
     /// The settings asked for (nil without --instances).
     var settings: InstanceSettings? {
@@ -38,6 +41,9 @@ struct InstanceOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if truth == .objects && instances == nil {
+            throw ValidationError("--truth objects scores objects: add --instances")
+        }
         if let problem = settings.flatMap({ InstanceSettingsCheck.problem($0) }) { throw ValidationError(problem) }
     }
 }

@@ -49,6 +49,7 @@ struct Segment: ParsableCommand {
     func run() throws {
         var o = SegmentOptions()
         o.instances = objects.settings
+        o.truth = objects.truth
         o.outputs = outputs
         guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
         if let tile, tile < 1 { throw ValidationError("--tile must be positive") }

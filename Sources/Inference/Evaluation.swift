@@ -18,21 +18,28 @@ public enum Evaluation {
     /// `average_precision`, ...) join the pixel metrics, as means over the pairs.
     public static func run(
         checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil,
-        instances: InstanceSettings? = nil
+        instances: InstanceSettings? = nil, truth: TruthKind = .classes
     ) throws -> Report {
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
         guard let kind = MaskKind(name: info.maskKind) else {
             throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
         }
-        var dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: info.classes)
+        let objectTruth = truth == .objects
+        if objectTruth && instances == nil {
+            throw TrainingError(reason: "object truth masks score objects: ask for --instances too")
+        }
+        var dataset = try SegmentationDataset(
+            images: images, masks: masks, maskKind: objectTruth ? .label : kind,
+            classes: objectTruth ? nil : info.classes)
         dataset.channels = loaded.model.inChannels
         let (matrix, failures, objects) = SegmentationInference.evaluate(
             loaded.model, on: dataset, classes: info.classes,
             mean: info.normalizationMean, std: info.normalizationStd,
-            inference: inference ?? TiledInference(tile: info.crop), instances: instances)
+            inference: inference ?? TiledInference(tile: info.crop), instances: instances, objectTruth: objectTruth)
         return Report(
             pairs: dataset.pairs.count - failures.count,
-            metrics: matrix.summary.merging(SegmentationAgreement.mean(objects)) { $1 }, failures: failures)
+            metrics: (objectTruth ? [:] : matrix.summary).merging(SegmentationAgreement.mean(objects)) { $1 },
+            failures: failures)
     }
 }

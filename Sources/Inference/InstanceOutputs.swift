@@ -24,6 +24,18 @@ struct InstanceStage {
 
     /// Refuses, before any work, an image the settings cannot handle within the memory budget.
     func check(width: Int, height: Int, tiff: Bool, file: String) throws {
+        if settings.method == .watershed && tiff {
+            // The narrowest band the streamed watershed works on: one tile row of core and its two halos.
+            let (bytes, overflow) = width.multipliedReportingOverflow(
+                by: (256 + 2 * Self.halo) * Self.wholeBytesPerPixel)
+            guard !overflow, bytes <= ModelInput.memoryBudget else {
+                throw ImageError(
+                    file: file,
+                    reason:
+                        "the watershed's bands of a \(width)-pixel-wide image pass the \(ModelInput.memoryBudget >> 30) "
+                        + "GiB budget; connected components stream at any width")
+            }
+        }
         guard needsWholeSlice(tiff: tiff) else { return }
         let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: Self.wholeBytesPerPixel)
         guard !overflow, bytes <= ModelInput.memoryBudget else {

@@ -3,6 +3,14 @@ import TesseraData
 import TesseraEngine
 import TesseraObjects
 
+/// What truth masks (`--masks`) hold.
+public enum TruthKind: String, Codable, CaseIterable, Sendable {
+    /// Class ids (the checkpoint's mask kind): pixel metrics, and objects made the way predictions are.
+    case classes
+    /// Object ids (an instance label image, 8 or 16-bit, 0 none): object scores only, any class matching any.
+    case objects
+}
+
 /// Where instance settings from a user (command line, pipeline file) are checked.
 public enum InstanceSettingsCheck {
     /// What is wrong with `s`, or nil.
@@ -10,6 +18,9 @@ public enum InstanceSettingsCheck {
         if s.minSize < 0 { return "min-size must be 0 or more, not \(s.minSize)" }
         if s.maxHole < 0 { return "max-hole must be 0 or more, not \(s.maxHole)" }
         if let d = s.seedDepth, !(d.isFinite && d > 0) { return "seed-depth must be a positive number, not \(d)" }
+        if s.minSize > Int(UInt32.max) || s.maxHole > Int(UInt32.max) {
+            return "min-size and max-hole must be below 2^32"
+        }
         return nil
     }
 }
@@ -119,8 +130,7 @@ extension SegmentRun {
             if let truth, let ids = found.ids {
                 let full = PixelWindow(x: 0, y: 0, width: w, height: h)
                 let labels = try truthDecoder.labels(from: try truth.window(full, slice: s), file: truth.file)
-                scores.append(
-                    stage.agreement(ids: ids, classes: classes[s], truth: labels, width: w, height: h))
+                scores.append(score(ids: ids, classes: classes[s], truth: labels, width: w, height: h))
             }
         }
         var tables: [[ObjectMeasurement]] = []
@@ -170,6 +180,24 @@ extension SegmentRun {
         return InstanceResult(counts: stage.counts(classes), metrics: SegmentationAgreement.mean(scores))
     }
 
+    /// One slice's object scores against its truth: class ids made into objects, or object ids as they are.
+    func score(ids: [UInt32], classes: [Int], truth: [Int32], width w: Int, height h: Int) -> [String: Double] {
+        guard let stage = instanceStage else { return [:] }
+        if options.truth == .objects {
+            return SegmentationAgreement(
+                truth: truth.map { UInt32(clamping: max(0, $0)) }, prediction: ids, width: w, height: h
+            ).metrics
+        }
+        return stage.agreement(ids: ids, classes: classes, truth: truth, width: w, height: h)
+    }
+
+    /// The decoder of truth masks: the checkpoint's mask kind, or plain ids for object truth.
+    var truthDecoder: MaskDecoder {
+        options.truth == .objects
+            ? MaskDecoder(kind: .label)
+            : MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+    }
+
     /// The report's object numbers of an image whose outputs an earlier run completed: counts from its objects
     /// table, scores from its label image.
     func rescoreInstances(relative: String, truth: PixelSource?, truthDecoder: MaskDecoder) throws -> InstanceResult {
@@ -196,8 +224,7 @@ extension SegmentRun {
                 }
                 let labels = try truthDecoder.labels(from: try truth.window(full, slice: s), file: truth.file)
                 scores.append(
-                    stage.agreement(
-                        ids: ids, classes: classes[s], truth: labels, width: saved.width, height: saved.height))
+                    score(ids: ids, classes: classes[s], truth: labels, width: saved.width, height: saved.height))
             }
         }
         return InstanceResult(counts: stage.counts(classes), metrics: SegmentationAgreement.mean(scores))

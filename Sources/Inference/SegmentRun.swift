@@ -65,6 +65,8 @@ public struct SegmentOptions: Sendable {
     /// Objects of each mask (`OUT/instances/`, `OUT/objects/`, object counts and scores in the reports); nil:
     /// pixels only.
     public var instances: InstanceSettings?
+    /// What `masks` hold: class ids (pixel metrics and object scores) or object ids (object scores only).
+    public var truth = TruthKind.classes
 
     public init() {}
 
@@ -126,6 +128,9 @@ public final class SegmentRun {
         }
         if let problem = options.instances.flatMap(InstanceSettingsCheck.problem) {
             throw TrainingError(reason: problem)
+        }
+        if options.truth == .objects && options.instances == nil {
+            throw TrainingError(reason: "object truth masks score objects: ask for --instances too")
         }
         guard (0..<1).contains(options.overlap) else {
             throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
@@ -226,10 +231,11 @@ public final class SegmentRun {
 
     /// Segments `inputs` (files and folders) and writes the reports.
     public func run(inputs: [String]) throws -> Summary {
-        var total = options.masks == nil ? nil : ConfusionMatrix(classes: classes)
+        var total = options.masks == nil || options.truth == .objects ? nil : ConfusionMatrix(classes: classes)
         var objectScores: [[String: Double]] = []
         func overall() -> [String: Double]? {
-            total.map { $0.summary.merging(SegmentationAgreement.mean(objectScores)) { $1 } }
+            guard options.masks != nil else { return nil }
+            return (total?.summary ?? [:]).merging(SegmentationAgreement.mean(objectScores)) { $1 }
         }
         let classes = self.classes, channels = loaded.model.inChannels, pages = options.tiffPages
         // PNG and JPEG inputs are decoded whole (checked against the memory budget with what the whole-image
@@ -244,9 +250,9 @@ public final class SegmentRun {
             record.resumedFromRow = result.resumedFromRow
             record.objects = result.objects
             if !result.objectMetrics.isEmpty { objectScores.append(result.objectMetrics) }
-            guard let matrix = result.matrix else { return }
-            record.metrics = matrix.summary.merging(result.objectMetrics) { $1 }
-            total?.merge(matrix)
+            let metrics = (result.matrix?.summary ?? [:]).merging(result.objectMetrics) { $1 }
+            record.metrics = metrics.isEmpty ? nil : metrics
+            if let matrix = result.matrix { total?.merge(matrix) }
         }
         let runner = ImageBatchRunner<SegmentRecord>(settings: settings)
         let (records, seconds) = try runner.run(
@@ -324,11 +330,11 @@ public final class SegmentRun {
                 palette: paletteColors, file: source.file)
         do {
             let truth = try truthMasks?.source(for: relative, width: w, height: h, slices: source.slices)
-            let decoder = MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+            let decoder = truthDecoder
             let saved = sink.resumed
             var pixels = saved?.pixels ?? [Int](repeating: 0, count: classes)
             var matrix =
-                truth == nil
+                truth == nil || options.truth == .objects
                 ? nil
                 : saved?.confusion.flatMap { ConfusionMatrix(classes: classes, counts: $0) }
                     ?? ConfusionMatrix(classes: classes)
@@ -365,7 +371,7 @@ public final class SegmentRun {
                                 }
                             }
                         }
-                        if let truth {
+                        if let truth, matrix != nil {
                             let ids = try decoder.labels(
                                 from: try truth.window(window, slice: slice), file: truth.file,
                                 origin: (window.x, window.y))
@@ -449,9 +455,9 @@ public final class SegmentRun {
         let mask = try PixelSource(url: url) { try ImageCodec.decode($0) }
         let truth = try truthMasks?.source(for: relative, width: mask.width, height: mask.height, slices: mask.slices)
         let saved = MaskDecoder(kind: .label, classes: classes)
-        let decoder = MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+        let decoder = truthDecoder
         var pixels = [Int](repeating: 0, count: classes)
-        var matrix = truth == nil ? nil : ConfusionMatrix(classes: classes)
+        var matrix = truth == nil || options.truth == .objects ? nil : ConfusionMatrix(classes: classes)
         for slice in 0..<mask.slices {
             for y in stride(from: 0, to: mask.height, by: options.chunk) {
                 for x in stride(from: 0, to: mask.width, by: options.chunk) {
@@ -460,7 +466,7 @@ public final class SegmentRun {
                         height: min(options.chunk, mask.height - y))
                     let labels = try saved.labels(from: try mask.window(window, slice: slice), file: url.path)
                     for l in labels { pixels[Int(l)] += 1 }
-                    if let truth {
+                    if let truth, matrix != nil {
                         matrix?.add(
                             predictions: labels,
                             truth: try decoder.labels(from: try truth.window(window, slice: slice), file: truth.file))

@@ -42,7 +42,7 @@ public enum SegmentationInference {
     /// objects, the truth by connected components under the same rules).
     public static func evaluate(
         _ model: any SegmentationNetwork, on dataset: SegmentationDataset, classes: Int, mean: [Float],
-        std: [Float], inference: TiledInference, instances: InstanceSettings? = nil
+        std: [Float], inference: TiledInference, instances: InstanceSettings? = nil, objectTruth: Bool = false
     ) -> (matrix: ConfusionMatrix, failures: [Error], objects: [[String: Double]]) {
         let wasTraining = model.isTraining
         model.eval()
@@ -55,12 +55,12 @@ public enum SegmentationInference {
                 let sample = AugmentationSample(try dataset.load(i))
                 let logits = Self.logits(model, normalised(sample, mean: mean, std: std), inference: inference)
                 let predicted = logits.argmax(axis: 1).scalars.map { Int($0) }
-                matrix.add(predictions: predicted, truth: sample.labels.map { Int($0) })
+                if !objectTruth { matrix.add(predictions: predicted, truth: sample.labels.map { Int($0) }) }
                 if let instances {
                     objects.append(
                         objectScores(
-                            predicted: predicted, logits: logits, truth: sample.labels, width: sample.width,
-                            height: sample.height, settings: instances))
+                            predicted: predicted, logits: logits, truth: sample.labels, objectTruth: objectTruth,
+                            width: sample.width, height: sample.height, settings: instances))
                 }
             } catch {
                 failures.append(error)
@@ -69,9 +69,11 @@ public enum SegmentationInference {
         return (matrix, failures, objects)
     }
 
-    /// Object scores of one prediction (class per pixel, logits [1, classes, H, W]) against its truth.
+    /// Object scores of one prediction (class per pixel, logits [1, classes, H, W]) against its truth (class ids,
+    /// or object ids with `objectTruth`).
     static func objectScores(
-        predicted: [Int], logits: Tensor, truth: [Int32], width w: Int, height h: Int, settings: InstanceSettings
+        predicted: [Int], logits: Tensor, truth: [Int32], objectTruth: Bool, width w: Int, height h: Int,
+        settings: InstanceSettings
     ) -> [String: Double] {
         let classes = logits.shape[1], n = w * h, p = logits.pointer
         let probability = { (c: Int) -> [Float] in
@@ -86,6 +88,11 @@ public enum SegmentationInference {
         let found = Instances(
             mask: predicted.map { UInt16(clamping: $0) }, width: w, height: h, settings: settings,
             probability: probability)
+        if objectTruth {
+            return SegmentationAgreement(
+                truth: truth.map { UInt32(clamping: max(0, $0)) }, prediction: found.ids, width: w, height: h
+            ).metrics
+        }
         return SegmentationAgreement(
             prediction: found.ids, classes: found.objects.map(\.objectClass),
             truthMask: truth.map { UInt16(clamping: max(0, $0)) }, width: w, height: h, settings: settings

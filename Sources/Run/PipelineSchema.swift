@@ -31,7 +31,7 @@ struct PipelineSchema {
         "segment": [
             "inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
             "overlay_format", "output_format", "tiff_pages", "instances", "connectivity", "seeds", "seed_depth",
-            "min_size", "max_hole", "exclude_border"
+            "min_size", "max_hole", "exclude_border", "truth"
         ],
         "explain": [
             "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "object", "colormap",
@@ -285,6 +285,7 @@ struct PipelineSchema {
             case "min_size": objects.minSize = try int(v, key)
             case "max_hole": objects.maxHole = try int(v, key)
             case "exclude_border": objects.excludeBorder = try bool(v, key)
+            case "truth": o.truth = try choice(v, key)
             default: break
             }
         }

@@ -192,6 +192,51 @@ final class InstanceSegmentTests: XCTestCase {
         XCTAssertEqual(record.objects?.reduce(0, +), total)
     }
 
+    /// Instance truth masks (`--truth objects`): the generator's nucleus ids as 16-bit PNGs. Object scores
+    /// only, the same from `segment` and `eval`, and what scoring the outputs by hand gives.
+    func testObjectTruthMasks() throws {
+        let checkpoint = try QuickstartCheckpoint.trained.get()
+        let folder = try TemporaryFolder()
+        let first = CellSampleSet.parts[0].count
+        for sub in ["images", "masks"] {
+            try FileManager.default.createDirectory(at: folder.file(sub), withIntermediateDirectories: true)
+        }
+        for i in 0..<3 {
+            let sample = CellSample(width: 128, height: 128, seed: 0, index: first + i)
+            try ImageCodec.write(sample.image, to: folder.file("images/n\(i).png"))
+            try ImageCodec.write(
+                Image(width: 128, height: 128, channels: 1, samples: .uint16(sample.nucleusIDs.map { UInt16($0) })),
+                to: folder.file("masks/n\(i).png"))
+        }
+        var o = SegmentOptions()
+        o.instances = InstanceSettings()
+        o.masks = folder.file("masks")
+        o.truth = .objects
+        let summary = try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("out")).run(
+            inputs: [folder.file("images").path])
+        XCTAssertEqual(summary.failed, 0)
+        let metrics = try XCTUnwrap(summary.metrics)
+        XCTAssertNil(metrics["pixel_accuracy"], "no pixel metrics against object ids")
+        // Every object counts, cells included (the truth has nuclei only): precision well below recall.
+        XCTAssertEqual(try XCTUnwrap(metrics["object_recall_50"]), 1, accuracy: 1e-12)
+        XCTAssertLessThan(try XCTUnwrap(metrics["object_precision_50"]), 0.7)
+        var byHand: [[String: Double]] = []
+        for i in 0..<3 {
+            let (ids, _) = try objects(folder.file("out"), "n\(i)")
+            let truth = CellSample(width: 128, height: 128, seed: 0, index: first + i).nucleusIDs
+            byHand.append(SegmentationAgreement(truth: truth, prediction: ids, width: 128, height: 128).metrics)
+        }
+        let eval = try Evaluation.run(
+            checkpoint: checkpoint, images: folder.file("images"), masks: folder.file("masks"),
+            inference: TiledInference(tile: 128), instances: InstanceSettings(), truth: .objects)
+        for key in ["rand_error", "vi_split", "vi_merge", "object_f1_50", "average_precision"] {
+            XCTAssertEqual(metrics[key] ?? -1, SegmentationAgreement.mean(byHand)[key] ?? 1, accuracy: 1e-12, key)
+            XCTAssertEqual(eval.metrics[key] ?? -1, metrics[key] ?? 1, accuracy: 1e-9, key)
+        }
+        o.instances = nil
+        XCTAssertThrowsError(try SegmentRun(checkpoint: checkpoint, options: o, out: folder.file("x")))
+    }
+
     func testInstanceSettingsAreChecked() throws {
         let checkpoint = try QuickstartCheckpoint.trained.get()
         var o = SegmentOptions()

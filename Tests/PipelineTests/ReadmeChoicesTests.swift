@@ -26,7 +26,7 @@ final class ReadmeChoicesTests: XCTestCase {
             values(SegmentationLoss.self), values(ValidationMetric.self), values(UNetConfig.Upsampling.self),
             values(UNetConfig.ConvPadding.self), values(TiledInference.Blend.self), values(CAMMethod.self),
             values(Colormap.self), values(OverlayFormat.self), values(CAMMapFormat.self), values(OutputFileFormat.self),
-            values(TIFFPages.self), values(InstanceMethod.self), values(SeedSource.self),
+            values(TIFFPages.self), values(InstanceMethod.self), values(SeedSource.self), values(TruthKind.self),
             Connectivity.allCases.map { "\($0.rawValue)" }.joined(separator: "\\|"),
             // Output kinds are given as a comma-separated list.
             values(SegmentOutput.self, separator: ","), values(ExplainOutput.self, separator: ",")
