@@ -1,6 +1,6 @@
 # Tessera: `make demo` installs, builds and runs the quickstart; `make test` runs the whole suite.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libpng-dev libjpeg-dev zlib1g-dev libtiff-dev
+DEBIAN_PACKAGES := libpng-dev libjpeg-dev zlib1g-dev libtiff-dev libopenmpi-dev openmpi-bin
 # The suite also renders report.html in headless Chromium (about 1 minute to install) and compiles the C kernels
 # for aarch64 against Debian's cross C headers (NEON check, no cross compiler needed: clang comes with Swift).
 TEST_PACKAGES := chromium-headless-shell libc6-dev-arm64-cross

@@ -36,7 +36,9 @@ let package = Package(
             path: "Sources/CImageCodecs",
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("tiff"), .linkedLibrary("z")]
         ),
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "TesseraEngine", dependencies: ["CKernels"], path: "Sources/Engine"),
+        .target(name: "TesseraDistributed", dependencies: ["CMPI", "TesseraEngine"], path: "Sources/Distributed"),
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
         .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
@@ -58,7 +60,7 @@ let package = Package(
             name: "TesseraTraining",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", "TesseraInference"
+                "TesseraCheckpoint", "TesseraInference", "TesseraDistributed"
             ],
             path: "Sources/Training"),
         .target(
@@ -85,6 +87,7 @@ let package = Package(
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench", "TesseraObjects",
+                "TesseraDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],

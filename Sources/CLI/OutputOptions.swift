@@ -19,7 +19,10 @@ struct OutputOptions: ParsableArguments {
     }
 
     /// The console these options ask for, handed to the runs that print.
-    var console: Console {
+    var console: Console { console(quiet: quiet) }
+
+    /// The console with `quiet` set (the ranks of an MPI job other than 0 are quiet unless debugging).
+    func console(quiet: Bool) -> Console {
         var o = ConsoleOptions()
         o.level = Logger.Level(rawValue: logLevel) ?? .info
         o.quiet = quiet

@@ -3,6 +3,7 @@ import Foundation
 import TesseraCheckpoint
 import TesseraConsole
 import TesseraData
+import TesseraDistributed
 import TesseraInference
 import TesseraModels
 import TesseraNN
@@ -71,6 +72,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
     @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = TrainingConfig.defaults.flips
     @Flag(help: "Elastic deformation (U-Net paper).") var elastic = TrainingConfig.defaults.elastic
+    @Flag(inversion: .prefixedNo, help: "Batch normalisation in the network.")
+    var batchNorm = TrainingConfig.defaults.batchNorm
     @Option(help: "Random seed.") var seed = TrainingConfig.defaults.seed
     @Option(help: "Run folder.") var out: String?
     @Option(help: "Continue the run in this folder with its saved configuration.") var resume: String?
@@ -98,6 +101,7 @@ struct Train: ParsableCommand {
             c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm;
             c.validationFraction = valSplit; c.validateEvery = valEvery
             c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
+            c.batchNorm = batchNorm
             do { try c.validate() } catch { throw ValidationError("\(error)") }
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
@@ -110,8 +114,20 @@ struct Train: ParsableCommand {
             guard stopAfter >= 1 else { throw ValidationError("--stop-after must be at least 1") }
             trainer.stopAfterSteps = stopAfter
         }
-        trainer.console = output.console
+        // Under an MPI launcher: one rank of a data-parallel job (rank 0 reports; the others are quiet unless
+        // debugging). A launched run whose MPI library cannot load stops here, saying so.
+        let group = try ProcessGroup.start(environment: ProcessInfo.processInfo.environment)
+        defer { try? group.finish() }
+        let debugging = ["debug", "trace"].contains(output.logLevel)
+        trainer.group = group
+        trainer.console = output.console(quiet: output.quiet || (group.rank != 0 && !debugging))
+        if group.usesMPI {
+            group.reportTermination(
+                "rank \(group.rank) of \(group.size): stopped by the launcher (another rank failed or the job was "
+                    + "cancelled); continue with tessera train --resume \(trainer.runDirectory.path)")
+        }
         let summary = try trainer.run()
+        guard group.rank == 0 else { return }
         try output.result([
             "steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,
             "last": summary.last, "skipped": summary.skipped.count

@@ -146,6 +146,11 @@ public struct SegmentationDataset: Sendable {
         (subset { !validationNames.contains(pairs[$0].name) }, subset { validationNames.contains(pairs[$0].name) })
     }
 
+    /// Every `count`-th pair from `index` (one process's part of a validation set).
+    public func shard(_ index: Int, of count: Int) -> SegmentationDataset {
+        subset { $0 % max(1, count) == index }
+    }
+
     private func subset(_ keep: (Int) -> Bool) -> SegmentationDataset {
         var part = SegmentationDataset(
             pairs: pairs.indices.filter(keep).map { pairs[$0] }, maskKind: maskKind, classes: classes)

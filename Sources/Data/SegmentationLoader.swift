@@ -71,6 +71,9 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// Strict: a sample that cannot be read fails its whole batch. Lenient (default): it is left out, reported
     /// in the batch's `skipped` and in `failures`, and the others go on.
     public let strict: Bool
+    /// This process's share of every batch (data-parallel training): part `index` of `count` equal parts of the
+    /// batch's samples, in order; the order and each sample's augmentation stay those of the whole batch.
+    public let shard: (index: Int, count: Int)
     private let failureLog = FailureLog()
     private let producers = ProducerCount()
 
@@ -81,9 +84,12 @@ public final class SegmentationLoader: @unchecked Sendable {
     public init(
         dataset: SegmentationDataset, batchSize: Int, augmentation: AugmentationPipeline? = nil,
         normalization: IntensityNormalization = .none, shuffle: Bool = true, seed: UInt64 = 0,
-        dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2, strict: Bool = false
+        dropLast: Bool = false, workers: Int = Parallel.threadCount, prefetch: Int = 2, strict: Bool = false,
+        shard: (index: Int, count: Int) = (0, 1)
     ) {
         precondition(batchSize > 0 && prefetch > 0 && workers > 0, "batch size, prefetch and workers must be positive")
+        precondition(shard.count > 0 && (0..<shard.count).contains(shard.index), "shard outside its count")
+        self.shard = shard
         self.dataset = dataset
         self.batchSize = batchSize
         self.augmentation = augmentation
@@ -161,7 +167,9 @@ public final class SegmentationLoader: @unchecked Sendable {
             defer { producers.add(-1) }
             for b in min(start, count)..<count {
                 if queue.isCancelled { return }
-                let indices = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
+                let whole = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
+                let indices = Array(
+                    whole[(whole.count * shard.index / shard.count)..<(whole.count * (shard.index + 1) / shard.count)])
                 let slots = ResultSlots<AugmentationSample>(count: indices.count)
                 let threads = min(workers, indices.count)
                 DispatchQueue.concurrentPerform(iterations: threads) { t in

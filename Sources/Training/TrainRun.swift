@@ -2,6 +2,7 @@ import Foundation
 import TesseraCheckpoint
 import TesseraConsole
 import TesseraData
+import TesseraDistributed
 import TesseraEngine
 import TesseraInference
 import TesseraModels
@@ -23,6 +24,9 @@ public final class TrainRun {
     public var progress: ProgressReporter
     /// Stops this invocation after this many steps (the run folder can be resumed), e.g. to time-box a job.
     public var stopAfterSteps: Int?
+    /// The processes training together (`mpirun -np N tessera train`): each computes its share of every global
+    /// batch and the gradients are averaged; rank 0 alone writes the run folder and reports.
+    public var group = ProcessGroup.single
 
     public init(config: TrainingConfig, runDirectory: URL) {
         self.config = config
@@ -48,13 +52,28 @@ public final class TrainRun {
     }
 
     func say(_ message: String) {
+        guard group.rank == 0 else { return }
         if let log { log(message) } else { console.logger.info("\(message)") }
     }
 
     public func run() throws -> Summary {
         try config.validate()
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let parallel = DataParallel(group: group)
+        if parallel.isLead {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        }
         let data = try TrainingData(config)
+        if parallel.isParallel {
+            guard config.batch % group.size == 0 else {
+                throw TrainingError(
+                    reason: "the batch (\(config.batch)) must split evenly over the \(group.size) ranks")
+            }
+            guard data.train.pairs.count >= config.batch else {
+                throw TrainingError(
+                    reason: "\(data.train.pairs.count) training pairs fill no whole batch of \(config.batch) for "
+                        + "\(group.size) ranks: lower --batch")
+            }
+        }
         var cfg = config
         cfg.validationNames = data.validation.pairs.map(\.name)
         cfg.classes = data.classes
@@ -62,7 +81,7 @@ public final class TrainRun {
         let last = folder.last
         let resuming = FileManager.default.fileExists(atPath: last.path)
         if resuming { try TrainRun.checkSameConfiguration(cfg, in: runDirectory) }
-        try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config)
+        if parallel.isLead { try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config) }
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
             throw TrainingError(
@@ -97,7 +116,7 @@ public final class TrainRun {
         let loader = SegmentationLoader(
             dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
             normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
-            dropLast: data.train.pairs.count >= cfg.batch)
+            dropLast: data.train.pairs.count >= cfg.batch, shard: (group.rank, group.size))
         let perEpoch = max(1, loader.batchesPerEpoch)
         let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
         // Default: every epoch, but no more often than every 50 steps (a 16-image set has 4-step epochs).
@@ -116,7 +135,7 @@ public final class TrainRun {
             do { try model.load(saved.weights) } catch { throw TrainingError(reason: "\(last.path): \(error)") }
             try optimizer.loadState(saved.optimizerState)
             step = saved.info.step
-            try log.truncate(after: step)
+            if parallel.isLead { try log.truncate(after: step) }
             (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric.rawValue)
             // best.safetensors may be newer than last.safetensors (killed between the two writes): its own score
             // stands, so no model worse than it replaces it; its step, recomputed, counts as the improvement it was.
@@ -129,6 +148,13 @@ public final class TrainRun {
                 }
             }
             self.say("resuming \(runDirectory.path) at step \(step) of \(total)")
+        }
+        try parallel.broadcast(model.parameters)
+        if !parallel.isLead {
+            progress = ProgressReporter(
+                options: {
+                    var o = ConsoleOptions(); o.quiet = true; return o
+                }())
         }
         model.train()
         var lossSum = 0.0, lossCount = 0, trainSeconds = 0.0, trainSteps = 0
@@ -147,7 +173,8 @@ public final class TrainRun {
                 }
                 skipped += batch.skipped
                 for e in batch.skipped { self.say("skipped: \(e)") }
-                if spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1 {
+                let usable = !(spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1)
+                if !(try parallel.all(usable)) {
                     // Unreadable samples left one image at a size batch norm cannot train on: reported, not used.
                     skipped.append(
                         TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
@@ -164,9 +191,10 @@ public final class TrainRun {
                     logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
                     pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
                 loss.backward()
+                try parallel.averageGradients(model.parameters)
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()
-                let value = Double(loss.scalars[0])
+                let value = try parallel.mean(Double(loss.scalars[0]))
                 guard value.isFinite else {
                     throw TrainingError(reason: "loss became \(value) at step \(step + 1); lower the learning rate")
                 }
@@ -177,10 +205,12 @@ public final class TrainRun {
                 step += 1
                 progress.update(step: step, loss: value)
                 if step % validateEvery == 0 || step == total {
-                    let (matrix, failures, _) = SegmentationInference.evaluate(
-                        model, on: data.validation, classes: data.classes,
+                    // Each rank validates every size-th pair; the counts are added up.
+                    let (share, failures, _) = SegmentationInference.evaluate(
+                        model, on: data.validation.shard(group.rank, of: group.size), classes: data.classes,
                         mean: data.mean, std: data.std,
                         inference: TiledInference(tile: cfg.crop))
+                    let matrix = try parallel.total(share)
                     skipped += failures
                     var metrics = data.validation.pairs.isEmpty ? [:] : matrix.summary
                     metrics["train_loss"] = lossSum / Double(max(1, lossCount))
@@ -195,16 +225,20 @@ public final class TrainRun {
                     let score = metrics[cfg.bestMetric.rawValue] ?? -(metrics["train_loss"] ?? 0)
                     // Order for a kill at any instant: the metrics row first (a resumed run drops rows past
                     // last.safetensors and recomputes them), then best, then last (see the resume above).
-                    try log.append(step: step, epoch: info.epoch, metrics: metrics)
+                    if parallel.isLead { try log.append(step: step, epoch: info.epoch, metrics: metrics) }
                     if score > best || step == bestStep {
                         best = score
                         bestMetrics = metrics
                         sinceBest = 0
-                        try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg, to: bestURL)
+                        if parallel.isLead {
+                            try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg, to: bestURL)
+                        }
                     } else {
                         sinceBest += 1
                     }
-                    try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+                    if parallel.isLead {
+                        try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+                    }
                     savedStep = step
                     progress.report(
                         step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
@@ -222,7 +256,9 @@ public final class TrainRun {
             // Stopped between validations (`--stop-after`): keep the work done, so a resumed run starts here.
             info.step = step
             info.epoch = (step + perEpoch - 1) / perEpoch
-            try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+            if parallel.isLead {
+                try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+            }
         }
         progress.finish()
         return Summary(

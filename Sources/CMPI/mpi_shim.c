@@ -1,0 +1,168 @@
+#include "tc_mpi.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+// Open MPI's ABI: handles are pointers, MPI_IN_PLACE is (void *)1, MPI_THREAD_SERIALIZED is 2.
+typedef void *tc_handle;
+#define TC_IN_PLACE ((void *)1)
+#define TC_THREAD_SERIALIZED 2
+#define TC_STATUS_IGNORE ((void *)0)
+
+static struct {
+    void *library;
+    tc_handle world, type_float, type_double, op_sum;
+    int (*init_thread)(int *, char ***, int, int *);
+    int (*comm_rank)(tc_handle, int *);
+    int (*comm_size)(tc_handle, int *);
+    int (*allreduce)(const void *, void *, int, tc_handle, tc_handle, tc_handle);
+    int (*iallreduce)(const void *, void *, int, tc_handle, tc_handle, tc_handle, void **);
+    int (*wait)(void **, void *);
+    int (*bcast)(void *, int, tc_handle, int, tc_handle);
+    int (*barrier)(tc_handle);
+    int (*abort)(tc_handle, int);
+    int (*finalize)(void);
+    int (*error_string)(int, char *, int *);
+} mpi;
+
+static int fail(char *err, size_t size, const char *what, int code) {
+    char text[512] = "";
+    int length = 0;
+    if (code != 0 && mpi.error_string && mpi.error_string(code, text, &length) != 0) text[0] = 0;
+    snprintf(err, size, "%s%s%s", what, text[0] ? ": " : "", text);
+    return -1;
+}
+
+int tc_mpi_start(const char *library, int *rank, int *size, char *err, size_t err_size) {
+    if (mpi.library) return fail(err, err_size, "MPI is already started", 0);
+    void *h = dlopen(library, RTLD_NOW | RTLD_GLOBAL);  // global: Open MPI's components dlopen back into it
+    if (!h) {
+        snprintf(err, err_size, "cannot load %s: %s", library, dlerror());
+        return -1;
+    }
+#define LOOKUP(field, name)                                                                                      \
+    do {                                                                                                         \
+        *(void **)&mpi.field = dlsym(h, name);                                                                   \
+        if (!mpi.field) {                                                                                        \
+            snprintf(err, err_size, "%s has no %s (not Open MPI?)", library, name);                              \
+            dlclose(h);                                                                                          \
+            memset(&mpi, 0, sizeof mpi);                                                                         \
+            return -1;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+    LOOKUP(world, "ompi_mpi_comm_world");
+    LOOKUP(type_float, "ompi_mpi_float");
+    LOOKUP(type_double, "ompi_mpi_double");
+    LOOKUP(op_sum, "ompi_mpi_op_sum");
+    LOOKUP(init_thread, "MPI_Init_thread");
+    LOOKUP(comm_rank, "MPI_Comm_rank");
+    LOOKUP(comm_size, "MPI_Comm_size");
+    LOOKUP(allreduce, "MPI_Allreduce");
+    LOOKUP(iallreduce, "MPI_Iallreduce");
+    LOOKUP(wait, "MPI_Wait");
+    LOOKUP(bcast, "MPI_Bcast");
+    LOOKUP(barrier, "MPI_Barrier");
+    LOOKUP(abort, "MPI_Abort");
+    LOOKUP(finalize, "MPI_Finalize");
+    LOOKUP(error_string, "MPI_Error_string");
+#undef LOOKUP
+    mpi.library = h;
+    int provided = 0, rc = mpi.init_thread(NULL, NULL, TC_THREAD_SERIALIZED, &provided);
+    if (rc != 0) return fail(err, err_size, "MPI_Init_thread failed", rc);
+    if ((rc = mpi.comm_rank(mpi.world, rank)) != 0 || (rc = mpi.comm_size(mpi.world, size)) != 0)
+        return fail(err, err_size, "cannot read the rank and size", rc);
+    return 0;
+}
+
+static int ready(char *err, size_t err_size) {
+    if (mpi.library) return 0;
+    snprintf(err, err_size, "MPI is not started");
+    return -1;
+}
+
+// MPI counts are ints: larger buffers go in pieces of 2^30 values.
+#define PIECE ((size_t)1 << 30)
+
+int tc_mpi_sum_floats(float *data, size_t count, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    for (size_t done = 0; done < count; done += PIECE) {
+        size_t n = count - done < PIECE ? count - done : PIECE;
+        int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_float, mpi.op_sum, mpi.world);
+        if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
+    }
+    return 0;
+}
+
+int tc_mpi_sum_doubles(double *data, size_t count, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    for (size_t done = 0; done < count; done += PIECE) {
+        size_t n = count - done < PIECE ? count - done : PIECE;
+        int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_double, mpi.op_sum, mpi.world);
+        if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
+    }
+    return 0;
+}
+
+int tc_mpi_start_sum_floats(float *data, size_t count, void **request, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    if (count > INT_MAX) {
+        snprintf(err, err_size, "a bucket of %zu values is over MPI's int count", count);
+        return -1;
+    }
+    int rc = mpi.iallreduce(TC_IN_PLACE, data, (int)count, mpi.type_float, mpi.op_sum, mpi.world, request);
+    return rc != 0 ? fail(err, err_size, "MPI_Iallreduce failed", rc) : 0;
+}
+
+int tc_mpi_wait(void **request, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    int rc = mpi.wait(request, TC_STATUS_IGNORE);
+    return rc != 0 ? fail(err, err_size, "MPI_Wait failed", rc) : 0;
+}
+
+int tc_mpi_broadcast_floats(float *data, size_t count, int root, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    for (size_t done = 0; done < count; done += PIECE) {
+        size_t n = count - done < PIECE ? count - done : PIECE;
+        int rc = mpi.bcast(data + done, (int)n, mpi.type_float, root, mpi.world);
+        if (rc != 0) return fail(err, err_size, "MPI_Bcast failed", rc);
+    }
+    return 0;
+}
+
+int tc_mpi_barrier(char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    int rc = mpi.barrier(mpi.world);
+    return rc != 0 ? fail(err, err_size, "MPI_Barrier failed", rc) : 0;
+}
+
+void tc_mpi_abort(int code) {
+    if (mpi.library) mpi.abort(mpi.world, code);
+}
+
+int tc_mpi_finish(char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    int rc = mpi.finalize();
+    return rc != 0 ? fail(err, err_size, "MPI_Finalize failed", rc) : 0;
+}
+
+static char termination_message[1024];
+
+static void tc_mpi_terminated(int sig) {
+    (void)sig;
+    size_t n = strlen(termination_message);
+    if (write(2, termination_message, n) < 0 || write(2, "\n", 1) < 0) {
+    }
+    _exit(143);
+}
+
+void tc_mpi_on_termination(const char *message) {
+    snprintf(termination_message, sizeof termination_message, "%s", message);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = tc_mpi_terminated;
+    sigaction(SIGTERM, &action, NULL);
+}

@@ -1,0 +1,96 @@
+import CMPI
+import Foundation
+import TesseraEngine
+
+/// The processes of one training job: rank and size, and the collectives data-parallel training needs. Without
+/// an MPI launcher it is one process and every collective is a no-op; under `mpirun` or `srun --mpi=pmix` it is
+/// Open MPI, loaded at run time (`tc_mpi_start`), so the binary neither links nor needs MPI to run alone.
+public final class ProcessGroup: @unchecked Sendable {
+    public let rank: Int, size: Int
+    /// Whether MPI carries the collectives (false: one process, launched or not).
+    public let usesMPI: Bool
+
+    /// One process, no MPI.
+    public static let single = ProcessGroup(rank: 0, size: 1, usesMPI: false)
+
+    init(rank: Int, size: Int, usesMPI: Bool) {
+        self.rank = rank
+        self.size = size
+        self.usesMPI = usesMPI
+    }
+
+    /// The variables by which a launcher tells its processes apart (Open MPI's mpirun, PMIx under srun, MPICH's PMI).
+    public static let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"]
+    /// Where the MPI library is looked for: `TESSERA_MPI_LIBRARY`, else Debian's Open MPI.
+    public static let libraryVariable = "TESSERA_MPI_LIBRARY"
+    public static let defaultLibrary = "libmpi.so.40"
+
+    /// The group the environment describes: a launched process starts MPI (and fails, saying why, if it cannot);
+    /// any other is `single`. `environment` is the process's environment.
+    public static func start(environment: [String: String]) throws -> ProcessGroup {
+        guard launcherVariables.contains(where: { environment[$0] != nil }) else { return .single }
+        let library = environment[libraryVariable] ?? defaultLibrary
+        var rank: Int32 = 0, size: Int32 = 0
+        var err = [CChar](repeating: 0, count: 512)
+        guard tc_mpi_start(library, &rank, &size, &err, err.count) == 0 else {
+            throw DistributedError(
+                reason: "started by an MPI launcher, but MPI cannot start: \(String(nulTerminated: err)) (install "
+                    + "openmpi-bin, or set \(libraryVariable) to the MPI library)")
+        }
+        return ProcessGroup(rank: Int(rank), size: Int(size), usesMPI: true)
+    }
+
+    private func check(_ rc: Int32, _ err: [CChar]) throws {
+        guard rc == 0 else { throw DistributedError(reason: "rank \(rank): " + String(nulTerminated: err)) }
+    }
+
+    /// Sums `buffer` over the ranks, in place.
+    public func sum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        guard usesMPI && size > 1, let base = buffer.baseAddress else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_sum_floats(base, buffer.count, &err, err.count), err)
+    }
+
+    public func sum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        guard usesMPI && size > 1, let base = buffer.baseAddress else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_sum_doubles(base, buffer.count, &err, err.count), err)
+    }
+
+    /// The sums of `values` over the ranks.
+    public func sum(_ values: [Double]) throws -> [Double] {
+        var v = values
+        try v.withUnsafeMutableBufferPointer { try sum($0) }
+        return v
+    }
+
+    /// Rank `root`'s `buffer` on every rank.
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, from root: Int = 0) throws {
+        guard usesMPI && size > 1, let base = buffer.baseAddress else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_broadcast_floats(base, buffer.count, Int32(root), &err, err.count), err)
+    }
+
+    /// Ends every process of the job (a fault one rank cannot recover from alone).
+    public func abort(code: Int32) {
+        if usesMPI { tc_mpi_abort(code) }
+    }
+
+    /// What this process says on standard error when the launcher ends it (SIGTERM after another rank failed).
+    public func reportTermination(_ message: String) {
+        tc_mpi_on_termination(message)
+    }
+
+    /// Shuts MPI down at the end of a run.
+    public func finish() throws {
+        guard usesMPI else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_finish(&err, err.count), err)
+    }
+}
+
+/// A collective that failed, or MPI that could not start.
+public struct DistributedError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -1,0 +1,70 @@
+import TesseraDistributed
+import TesseraEngine
+import TesseraNN
+
+/// Data-parallel training over a `ProcessGroup`, as PyTorch's DistributedDataParallel: every rank holds the same
+/// weights, computes the gradients of its share of each global batch, and the ranks average them before the
+/// optimizer step, so every rank takes the same step. Decisions that change control flow (skip a step, stop
+/// early) are taken on values every rank has reduced, so no rank waits in a collective the others skipped.
+struct DataParallel {
+    let group: ProcessGroup
+    var isLead: Bool { group.rank == 0 }
+    var isParallel: Bool { group.size > 1 }
+
+    /// Rank 0's parameter values on every rank (they agree already when built from the same seed or file; a
+    /// broadcast makes sure, as DDP does at construction).
+    func broadcast(_ parameters: [Tensor]) throws {
+        guard isParallel else { return }
+        var flat = [Float](repeating: 0, count: parameters.reduce(0) { $0 + $1.count })
+        var at = 0
+        for p in parameters {
+            for i in 0..<p.count { flat[at + i] = p.pointer[i] }
+            at += p.count
+        }
+        try flat.withUnsafeMutableBufferPointer { try group.broadcast($0) }
+        at = 0
+        for p in parameters {
+            for i in 0..<p.count { p.pointer[i] = flat[at + i] }
+            at += p.count
+        }
+    }
+
+    /// Replaces each gradient by its mean over the ranks (one all-reduce of every gradient laid end to end; a
+    /// parameter without a gradient on this rank counts as zeros).
+    func averageGradients(_ parameters: [Tensor]) throws {
+        guard isParallel else { return }
+        var flat = [Float](repeating: 0, count: parameters.reduce(0) { $0 + $1.count })
+        var at = 0
+        for p in parameters {
+            if let g = p.grad { for i in 0..<p.count { flat[at + i] = g.pointer[i] } }
+            at += p.count
+        }
+        try flat.withUnsafeMutableBufferPointer { try group.sum($0) }
+        let scale = 1 / Float(group.size)
+        at = 0
+        for p in parameters {
+            if p.grad == nil { p.grad = Tensor(zeros: p.shape) }
+            if let g = p.grad { for i in 0..<p.count { g.pointer[i] = flat[at + i] * scale } }
+            at += p.count
+        }
+    }
+
+    /// The mean of `value` over the ranks.
+    func mean(_ value: Double) throws -> Double {
+        guard isParallel else { return value }
+        return try group.sum([value])[0] / Double(group.size)
+    }
+
+    /// Whether `flag` holds on every rank.
+    func all(_ flag: Bool) throws -> Bool {
+        guard isParallel else { return flag }
+        return try group.sum([flag ? 1 : 0])[0] == Double(group.size)
+    }
+
+    /// The confusion matrix of every rank's share added up.
+    func total(_ matrix: ConfusionMatrix) throws -> ConfusionMatrix {
+        guard isParallel else { return matrix }
+        let summed = try group.sum(matrix.counts.map(Double.init)).map { Int($0.rounded()) }
+        return ConfusionMatrix(classes: matrix.classes, counts: summed) ?? matrix
+    }
+}
