@@ -20,13 +20,15 @@ struct TesseraProcess {
     static var binary: URL { SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera") }
 
     /// `environment` entries are added to (or replace) this process's environment.
-    static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result
-    {
+    /// `executable`: another program (`mpirun`) to run with `arguments` instead of `tessera`.
+    static func run(
+        _ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], executable: URL? = nil
+    ) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("\(binary.path) is missing: build the package (swift build -c release) before the tests")
         }
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable ?? binary
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
