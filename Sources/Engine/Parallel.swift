@@ -2,14 +2,18 @@ import Foundation
 
 /// Splits work over the machine's cores (or `TESSERA_THREADS`).
 public enum Parallel {
-    /// Worker count: `TESSERA_THREADS` if set, else the active processor count.
+    /// Worker count: `TESSERA_THREADS` if set, else the active processor count shared among the processes an MPI
+    /// launcher started on this machine (`OMPI_COMM_WORLD_LOCAL_SIZE`, `PMIX_LOCAL_SIZE`), as each rank of a
+    /// data-parallel job works alongside the others.
     public static let threadCount: Int = {
-        if let s = ProcessInfo.processInfo.environment[EngineEnvironment.threads.rawValue], let n = Int(s),
-            (1...4096).contains(n)
-        {
+        let environment = ProcessInfo.processInfo.environment
+        if let s = environment[EngineEnvironment.threads.rawValue], let n = Int(s), (1...4096).contains(n) {
             return n
         }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let local =
+            ["OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE"].lazy.compactMap { environment[$0] }
+            .compactMap { Int($0) }.first { (1...4096).contains($0) } ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / local)
     }()
 
     /// Calls `body(i)` for i in 0..<iterations, concurrently when there is more than one.
