@@ -72,6 +72,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after N validations without improvement.") var patience: Int?
     @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = TrainingConfig.defaults.flips
     @Flag(help: "Elastic deformation (U-Net paper).") var elastic = TrainingConfig.defaults.elastic
+    @Flag(help: "Under an MPI launcher: batch-norm statistics over every rank's samples (SyncBatchNorm).")
+    var syncBn = false
     @Flag(inversion: .prefixedNo, help: "Batch normalisation in the network.")
     var batchNorm = TrainingConfig.defaults.batchNorm
     @Option(help: "Random seed.") var seed = TrainingConfig.defaults.seed
@@ -120,6 +122,7 @@ struct Train: ParsableCommand {
         defer { try? group.finish() }
         let debugging = ["debug", "trace"].contains(output.logLevel)
         trainer.group = group
+        trainer.syncBatchNorm = syncBn
         trainer.console = output.console(quiet: output.quiet || (group.rank != 0 && !debugging))
         if group.usesMPI {
             group.reportTermination(

@@ -7,18 +7,51 @@ extension Functional {
     /// In training it normalises with the batch's biased variance and updates `runningMean` / `runningVar`
     /// in place (unbiased variance, `momentum`); in evaluation it uses the running statistics.
     /// With `relu`, the result is ReLU(batch_norm(x)) as one operation (one pass forward, one backward).
+    /// With `across` (training only), the statistics are those of every process's batch together, as torch's
+    /// SyncBatchNorm: `across` sums its buffer over the processes in place (the per-channel sums, the squared
+    /// deviations from the common mean, and in backward the gradient sums the input gradient needs).
     public static func batchNorm(
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
         bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
-        relu: Bool = false
+        relu: Bool = false, across: CrossProcessSum? = nil
     ) -> Tensor {
         precondition(x.rank >= 2, "batch_norm expects [N, C, ...], got \(x.shape)")
         let c = x.shape[1], n = x.shape[0], inner = x.shape[2...].reduce(1, *)
-        let m = n * inner
+        let across = training ? across : nil
+        var m = n * inner
         let xc = x.contiguous()
         var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
         let src = xc.pointer
-        if training {
+        if training, let across {
+            // Two passes over the processes: the sums (and counts) give the common mean, the squared
+            // deviations from it the common variance.
+            var sums = [Double](repeating: 0, count: c + 1)
+            for ch in 0..<c {
+                for b in 0..<n { sums[ch] += Double(tk_sum(src + (b * c + ch) * inner, inner)) }
+            }
+            sums[c] = Double(m)
+            sums.withUnsafeMutableBufferPointer { across.sum($0) }
+            m = Int(sums[c].rounded())
+            precondition(m > 1, "batch_norm in training needs more than one value per channel")
+            var deviations = [Double](repeating: 0, count: c)
+            for ch in 0..<c {
+                let mu = Float(sums[ch] / Double(m))
+                for b in 0..<n {
+                    deviations[ch] += Double(tk_squared_deviation(src + (b * c + ch) * inner, inner, mu))
+                }
+            }
+            deviations.withUnsafeMutableBufferPointer { across.sum($0) }
+            for ch in 0..<c {
+                let mu = sums[ch] / Double(m), v = deviations[ch]
+                mean[ch] = Float(mu)
+                invStd[ch] = Float(1 / (v / Double(m) + Double(eps)).squareRoot())
+                if let runningMean, let runningVar {
+                    runningMean.pointer[ch] = (1 - momentum) * runningMean.pointer[ch] + momentum * Float(mu)
+                    runningVar.pointer[ch] =
+                        (1 - momentum) * runningVar.pointer[ch] + momentum * Float(v / Double(m - 1))
+                }
+            }
+        } else if training {
             precondition(m > 1, "batch_norm in training needs more than one value per channel")
             mean.withUnsafeMutableBufferPointer { mp in
                 invStd.withUnsafeMutableBufferPointer { ip in
@@ -90,6 +123,15 @@ extension Functional {
                     }
                 }
             }
+            // Synchronised: the input gradient needs every process's sums; the weight and bias gradients stay
+            // this process's (averaged with the other gradients afterwards).
+            var totalG = sumG, totalGX = sumGX
+            if let across {
+                var both = (sumG + sumGX).map(Double.init)
+                both.withUnsafeMutableBufferPointer { across.sum($0) }
+                totalG = both[0..<c].map { Float($0) }
+                totalGX = both[c...].map { Float($0) }
+            }
             var gx: Tensor?
             if x.requiresGrad {
                 let r = Tensor(zeros: x.shape, zeroed: false)
@@ -101,7 +143,7 @@ extension Functional {
                         let at = plane * inner
                         var constants = tk_batchnorm_grad(
                             k: training ? w * invStd[ch] / Float(m) : w * invStd[ch], count: Float(m),
-                            mean: mean[ch], inv_std: invStd[ch], sum_g: sumG[ch], sum_gx: sumGX[ch],
+                            mean: mean[ch], inv_std: invStd[ch], sum_g: totalG[ch], sum_gx: totalGX[ch],
                             training: training ? 1 : 0)
                         tk_batchnorm_input_grad(gp + at, src + at, relu ? yp + at : nil, inner, &constants, rp + at)
                     }
@@ -156,4 +198,12 @@ extension Functional {
         if let bias { y = y + bias.reshaped(shape) }
         return y
     }
+}
+
+/// Sums a buffer over the processes of a data-parallel job, in place (batch norm's synchronised statistics). The
+/// engine knows no transport: training hands one in (MPI's all-reduce).
+public struct CrossProcessSum: Sendable {
+    public let sum: @Sendable (UnsafeMutableBufferPointer<Double>) -> Void
+
+    public init(_ sum: @escaping @Sendable (UnsafeMutableBufferPointer<Double>) -> Void) { self.sum = sum }
 }

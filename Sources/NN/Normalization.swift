@@ -7,6 +7,8 @@ public final class BatchNorm: Module {
     public let weight: Tensor, bias: Tensor
     public let runningMean: Tensor, runningVar: Tensor, numBatchesTracked: Tensor
     public let eps: Float, momentum: Float
+    /// Set: statistics over every process's batch in training (SyncBatchNorm); nil: this process's batch.
+    public var synchronized: CrossProcessSum?
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
         weight = Tensor.ones([channels])
@@ -31,7 +33,7 @@ public final class BatchNorm: Module {
         if isTraining { numBatchesTracked.pointer[0] += 1 }
         return Functional.batchNorm(
             x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-            training: isTraining, momentum: momentum, eps: eps, relu: relu)
+            training: isTraining, momentum: momentum, eps: eps, relu: relu, across: synchronized)
     }
 
     /// The eval-mode transform as y = x * scale + shift per channel.

@@ -1,3 +1,4 @@
+import Foundation
 import TesseraDistributed
 import TesseraEngine
 import TesseraNN
@@ -46,6 +47,21 @@ struct DataParallel {
             if p.grad == nil { p.grad = Tensor(zeros: p.shape) }
             if let g = p.grad { for i in 0..<p.count { g.pointer[i] = flat[at + i] * scale } }
             at += p.count
+        }
+    }
+
+    /// Makes every batch-norm layer of `model` normalise with the statistics of all ranks' samples.
+    func synchronizeBatchNorm(in model: Module) {
+        let group = self.group
+        let sum = CrossProcessSum { buffer in
+            do { try group.sum(buffer) } catch {
+                // A collective that fails mid-forward cannot be undone on one rank: the job ends, saying why.
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                group.abort(code: 1)
+            }
+        }
+        for (_, module) in model.namedModules() {
+            if let norm = module as? BatchNorm { norm.synchronized = sum }
         }
     }
 

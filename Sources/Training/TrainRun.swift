@@ -27,6 +27,9 @@ public final class TrainRun {
     /// The processes training together (`mpirun -np N tessera train`): each computes its share of every global
     /// batch and the gradients are averaged; rank 0 alone writes the run folder and reports.
     public var group = ProcessGroup.single
+    /// Batch-norm statistics over every rank's share of the batch (SyncBatchNorm); false: each rank's own (DDP's
+    /// default).
+    public var syncBatchNorm = false
 
     public init(config: TrainingConfig, runDirectory: URL) {
         self.config = config
@@ -150,6 +153,7 @@ public final class TrainRun {
             self.say("resuming \(runDirectory.path) at step \(step) of \(total)")
         }
         try parallel.broadcast(model.parameters)
+        if syncBatchNorm && parallel.isParallel { parallel.synchronizeBatchNorm(in: model) }
         if !parallel.isLead {
             progress = ProgressReporter(
                 options: {

@@ -71,6 +71,36 @@ final class DataParallelTrainingTests: XCTestCase {
         XCTAssertEqual(two.stdout.components(separatedBy: "trained 10 steps").count - 1, 1, "rank 0 reports alone")
     }
 
+    /// With batch norm: `--sync-bn` (statistics over both ranks' samples, forward and backward) gives one
+    /// process's weights and running statistics within 1e-4 per tensor; without it each rank normalises its own 2
+    /// samples, so the run differs (through the batch statistics) and still learns: its loss falls.
+    func testSyncBatchNormGivesTheWeightsOfOneProcess() throws {
+        let folder = try TemporaryFolder()
+        let one = try TesseraProcess.run(
+            arguments(out: folder.file("one"), extra: ["--quiet"]), environment: ["TESSERA_THREADS": "1"])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let synced = try mpirun(2, arguments(out: folder.file("synced"), extra: ["--sync-bn", "--quiet"]))
+        XCTAssertEqual(synced.status, 0, synced.stderr)
+        let own = try mpirun(2, arguments(out: folder.file("own"), extra: ["--quiet", "--steps", "40"]))
+        XCTAssertEqual(own.status, 0, own.stderr)
+        let a = try tensors(folder.file("one/last.safetensors"))
+        let b = try tensors(folder.file("synced/last.safetensors"))
+        let c = try tensors(folder.file("own/last.safetensors"))
+        func distance(_ x: [Float], _ y: [Float]) -> Float {
+            (zip(x, y).map { abs($0 - $1) }.max() ?? 0) / max(x.map { abs($0) }.max() ?? 0, 1e-12)
+        }
+        for (name, x) in a { XCTAssertLessThanOrEqual(distance(x, try XCTUnwrap(b[name])), 1e-4, name) }
+        XCTAssertGreaterThan(
+            a.keys.filter { $0.hasSuffix("running_mean") }.map { distance(a[$0]!, c[$0]!) }.max() ?? 0, 1e-2,
+            "per-rank statistics differ")
+        let losses = try String(contentsOf: folder.file("own/metrics.csv"), encoding: .utf8).split(separator: "\n")
+        let column = try XCTUnwrap(losses[0].split(separator: ",").firstIndex(of: "train_loss"))
+        let first = try XCTUnwrap(Double(losses[1].split(separator: ",")[column]))
+        let last = try XCTUnwrap(Double(losses[losses.count - 1].split(separator: ",")[column]))
+        XCTAssertLessThan(last, first, "the loss falls")
+        XCTAssertLessThan(last, 0.9 * log(3.0), "below the uniform guess's cross-entropy (ln 3) by a tenth")
+    }
+
     /// A launched run whose MPI library cannot load stops with the reason; a run without a launcher never loads
     /// MPI (the binary does not link it), so it trains whatever the MPI library variable says.
     func testMPIIsLoadedOnlyUnderALauncher() throws {
