@@ -22,6 +22,7 @@ static struct {
     int (*allreduce)(const void *, void *, int, tc_handle, tc_handle, tc_handle);
     int (*iallreduce)(const void *, void *, int, tc_handle, tc_handle, tc_handle, void **);
     int (*wait)(void **, void *);
+    int (*test)(void **, int *, void *);
     int (*bcast)(void *, int, tc_handle, int, tc_handle);
     int (*barrier)(tc_handle);
     int (*abort)(tc_handle, int);
@@ -64,6 +65,7 @@ int tc_mpi_start(const char *library, int *rank, int *size, char *err, size_t er
     LOOKUP(allreduce, "MPI_Allreduce");
     LOOKUP(iallreduce, "MPI_Iallreduce");
     LOOKUP(wait, "MPI_Wait");
+    LOOKUP(test, "MPI_Test");
     LOOKUP(bcast, "MPI_Bcast");
     LOOKUP(barrier, "MPI_Barrier");
     LOOKUP(abort, "MPI_Abort");
@@ -121,6 +123,12 @@ int tc_mpi_wait(void **request, char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
     int rc = mpi.wait(request, TC_STATUS_IGNORE);
     return rc != 0 ? fail(err, err_size, "MPI_Wait failed", rc) : 0;
+}
+
+int tc_mpi_test(void **request, int *done, char *err, size_t err_size) {
+    if (ready(err, err_size)) return -1;
+    int rc = mpi.test(request, done, TC_STATUS_IGNORE);
+    return rc != 0 ? fail(err, err_size, "MPI_Test failed", rc) : 0;
 }
 
 int tc_mpi_broadcast_floats(float *data, size_t count, int root, char *err, size_t err_size) {

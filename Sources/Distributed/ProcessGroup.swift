@@ -57,6 +57,44 @@ public final class ProcessGroup: @unchecked Sendable {
         try check(tc_mpi_sum_doubles(base, buffer.count, &err, err.count), err)
     }
 
+    /// A sum started on `count` floats at `data` (in place), completed by `wait()`; the memory must stay put
+    /// until then.
+    public final class PendingSum {
+        var request: UnsafeMutableRawPointer?
+        let rank: Int
+        init(rank: Int) { self.rank = rank }
+
+        /// Lets the sum progress; true once it is complete.
+        public func progress() throws -> Bool {
+            guard request != nil else { return true }
+            var done: Int32 = 0
+            var err = [CChar](repeating: 0, count: 512)
+            guard tc_mpi_test(&request, &done, &err, err.count) == 0 else {
+                throw DistributedError(reason: "rank \(rank): " + String(nulTerminated: err))
+            }
+            if done != 0 { request = nil }
+            return done != 0
+        }
+
+        public func wait() throws {
+            guard request != nil else { return }
+            var err = [CChar](repeating: 0, count: 512)
+            guard tc_mpi_wait(&request, &err, err.count) == 0 else {
+                throw DistributedError(reason: "rank \(rank): " + String(nulTerminated: err))
+            }
+            request = nil
+        }
+    }
+
+    /// Starts summing `count` floats at `data` over the ranks without waiting (MPI_Iallreduce).
+    public func startSum(_ data: UnsafeMutablePointer<Float>, count: Int) throws -> PendingSum {
+        let pending = PendingSum(rank: rank)
+        guard usesMPI && size > 1 else { return pending }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_start_sum_floats(data, count, &pending.request, &err, err.count), err)
+        return pending
+    }
+
     /// The sums of `values` over the ranks.
     public func sum(_ values: [Double]) throws -> [Double] {
         var v = values

@@ -52,7 +52,11 @@ extension Tensor {
     public var hasHistory: Bool { gradNode != nil }
 
     /// Back-propagates from this tensor (a scalar unless `gradient` is given) into every leaf that requires grad.
-    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
+    /// `onLeafGradient` sees each leaf as soon as its gradient is complete (every use of it processed), so
+    /// data-parallel training can send gradients while the rest of the backward pass runs.
+    public func backward(
+        _ gradient: Tensor? = nil, retainGraph: Bool = false, onLeafGradient: ((Tensor) -> Void)? = nil
+    ) {
         precondition(requiresGrad, "backward() on a tensor that does not require grad")
         let seed: Tensor
         if let gradient {
@@ -69,6 +73,7 @@ extension Tensor {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
                 if t.gradNode == nil || t.retainsGrad {
                     if t.requiresGrad { t.grad = t.grad.map { $0 + g } ?? g.contiguous().copyIfShared(of: seed) }
+                    if t.gradNode == nil, t.requiresGrad { onLeafGradient?(t) }
                 }
                 guard let node = t.gradNode else { continue }
                 let inputGrads = node.backward(g)

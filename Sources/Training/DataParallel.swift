@@ -5,7 +5,7 @@ import TesseraNN
 
 /// Data-parallel training over a `ProcessGroup`, as PyTorch's DistributedDataParallel: every rank holds the same
 /// weights, computes the gradients of its share of each global batch, and the ranks average them before the
-/// optimizer step, so every rank takes the same step. Decisions that change control flow (skip a step, stop
+/// optimizer step (`GradientBuckets`, during the backward pass), so every rank takes the same step. Decisions that change control flow (skip a step, stop
 /// early) are taken on values every rank has reduced, so no rank waits in a collective the others skipped.
 struct DataParallel {
     let group: ProcessGroup
@@ -26,26 +26,6 @@ struct DataParallel {
         at = 0
         for p in parameters {
             for i in 0..<p.count { p.pointer[i] = flat[at + i] }
-            at += p.count
-        }
-    }
-
-    /// Replaces each gradient by its mean over the ranks (one all-reduce of every gradient laid end to end; a
-    /// parameter without a gradient on this rank counts as zeros).
-    func averageGradients(_ parameters: [Tensor]) throws {
-        guard isParallel else { return }
-        var flat = [Float](repeating: 0, count: parameters.reduce(0) { $0 + $1.count })
-        var at = 0
-        for p in parameters {
-            if let g = p.grad { for i in 0..<p.count { flat[at + i] = g.pointer[i] } }
-            at += p.count
-        }
-        try flat.withUnsafeMutableBufferPointer { try group.sum($0) }
-        let scale = 1 / Float(group.size)
-        at = 0
-        for p in parameters {
-            if p.grad == nil { p.grad = Tensor(zeros: p.shape) }
-            if let g = p.grad { for i in 0..<p.count { g.pointer[i] = flat[at + i] * scale } }
             at += p.count
         }
     }

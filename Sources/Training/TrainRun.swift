@@ -154,6 +154,8 @@ public final class TrainRun {
         }
         try parallel.broadcast(model.parameters)
         if syncBatchNorm && parallel.isParallel { parallel.synchronizeBatchNorm(in: model) }
+        let buckets = parallel.isParallel ? GradientBuckets(model.parameters, group: group) : nil
+        var communicationSeconds = 0.0
         if !parallel.isLead {
             progress = ProgressReporter(
                 options: {
@@ -194,8 +196,18 @@ public final class TrainRun {
                 let loss = cfg.loss(
                     logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
                     pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
-                loss.backward()
-                try parallel.averageGradients(model.parameters)
+                if let buckets {
+                    buckets.reset()
+                    var failure: Error?
+                    loss.backward { leaf in
+                        do { try buckets.ready(leaf) } catch { failure = failure ?? error }
+                    }
+                    if let failure { throw failure }
+                    try buckets.finish()
+                    communicationSeconds += buckets.communicationSeconds
+                } else {
+                    loss.backward()
+                }
                 if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
                 optimizer.step()
                 let value = try parallel.mean(Double(loss.scalars[0]))
@@ -220,6 +232,12 @@ public final class TrainRun {
                     metrics["train_loss"] = lossSum / Double(max(1, lossCount))
                     metrics["lr"] = Double(optimizer.learningRate)
                     metrics["step_seconds"] = trainSeconds / Double(max(1, trainSteps))
+                    if let buckets {
+                        // Time inside MPI per step (rank 0's; the all-reduces overlap the backward pass) and the
+                        // gradient bytes each rank contributes per step.
+                        metrics["allreduce_seconds"] = communicationSeconds / Double(max(1, trainSteps))
+                        metrics["allreduce_bytes"] = Double(buckets.bytes)
+                    }
                     metrics["elapsed_seconds"] = Date().timeIntervalSince(started)
                     lossSum = 0
                     lossCount = 0

@@ -17,6 +17,9 @@ int tc_mpi_sum_doubles(double *data, size_t count, char *err, size_t err_size);
 /// Starts an in-place float sum and returns its request (at most 2^31 - 1 values); tc_mpi_wait completes it.
 int tc_mpi_start_sum_floats(float *data, size_t count, void **request, char *err, size_t err_size);
 int tc_mpi_wait(void **request, char *err, size_t err_size);
+/// Lets a started operation progress (Open MPI moves non-blocking collectives on only inside MPI calls); `done`
+/// tells whether it completed (the request is then freed).
+int tc_mpi_test(void **request, int *done, char *err, size_t err_size);
 /// Rank `root`'s floats to every rank.
 int tc_mpi_broadcast_floats(float *data, size_t count, int root, char *err, size_t err_size);
 int tc_mpi_barrier(char *err, size_t err_size);
