@@ -4,7 +4,8 @@ import PackageDescription
 // Layers, each depending only on the ones below it:
 // CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers) -> Models (U-Net,
 // ResNet, ...); CImageCodecs (libpng/libjpeg/libtiff shims) -> Data (codecs, datasets, augmentation, loader);
-// Objects (connected components and their measurements, on label arrays alone).
+// Objects (connected components and their measurements, on label arrays alone); CMPI (Open MPI at run time) ->
+// Distributed (the processes of a data-parallel job).
 // Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
 // and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
