@@ -125,6 +125,15 @@ struct Train: ParsableCommand {
         trainer.syncBatchNorm = syncBn
         trainer.console = output.console(quiet: output.quiet || (group.rank != 0 && !debugging))
         if group.usesMPI {
+            let bound = ProcessInfo.processInfo.environment[ProcessGroup.waitVariable].flatMap(Double.init)
+                ?? ProcessGroup.defaultWait
+            guard bound.isFinite, bound > 0 else {
+                throw ValidationError("\(ProcessGroup.waitVariable) must be a positive number of seconds")
+            }
+            try group.bound(
+                waits: bound,
+                message: "rank \(group.rank) of \(group.size): the other ranks stopped answering (one died or hangs); "
+                    + "ending the job; continue with tessera train --resume \(trainer.runDirectory.path)")
             group.reportTermination(
                 "rank \(group.rank) of \(group.size): stopped by the launcher (another rank failed or the job was "
                     + "cancelled); continue with tessera train --resume \(trainer.runDirectory.path)")

@@ -1,6 +1,9 @@
 #include "tc_mpi.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <signal.h>
 #include <unistd.h>
 #include <limits.h>
@@ -29,6 +32,18 @@ static struct {
     int (*finalize)(void);
     int (*error_string)(int, char *, int *);
 } mpi;
+
+// When the current blocking call began (monotonic nanoseconds; 0: none running), for the watchdog.
+static _Atomic long long busy_since;
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+#define BLOCKING_BEGIN atomic_store(&busy_since, now_ns())
+#define BLOCKING_END atomic_store(&busy_since, 0)
 
 static int fail(char *err, size_t size, const char *what, int code) {
     char text[512] = "";
@@ -93,7 +108,9 @@ int tc_mpi_sum_floats(float *data, size_t count, char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
+        BLOCKING_BEGIN;
         int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_float, mpi.op_sum, mpi.world);
+        BLOCKING_END;
         if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
     }
     return 0;
@@ -103,7 +120,9 @@ int tc_mpi_sum_doubles(double *data, size_t count, char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
+        BLOCKING_BEGIN;
         int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_double, mpi.op_sum, mpi.world);
+        BLOCKING_END;
         if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
     }
     return 0;
@@ -121,7 +140,9 @@ int tc_mpi_start_sum_floats(float *data, size_t count, void **request, char *err
 
 int tc_mpi_wait(void **request, char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
+    BLOCKING_BEGIN;
     int rc = mpi.wait(request, TC_STATUS_IGNORE);
+    BLOCKING_END;
     return rc != 0 ? fail(err, err_size, "MPI_Wait failed", rc) : 0;
 }
 
@@ -135,7 +156,9 @@ int tc_mpi_broadcast_floats(float *data, size_t count, int root, char *err, size
     if (ready(err, err_size)) return -1;
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
+        BLOCKING_BEGIN;
         int rc = mpi.bcast(data + done, (int)n, mpi.type_float, root, mpi.world);
+        BLOCKING_END;
         if (rc != 0) return fail(err, err_size, "MPI_Bcast failed", rc);
     }
     return 0;
@@ -143,7 +166,9 @@ int tc_mpi_broadcast_floats(float *data, size_t count, int root, char *err, size
 
 int tc_mpi_barrier(char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
+    BLOCKING_BEGIN;
     int rc = mpi.barrier(mpi.world);
+    BLOCKING_END;
     return rc != 0 ? fail(err, err_size, "MPI_Barrier failed", rc) : 0;
 }
 
@@ -173,4 +198,45 @@ void tc_mpi_on_termination(const char *message) {
     memset(&action, 0, sizeof action);
     action.sa_handler = tc_mpi_terminated;
     sigaction(SIGTERM, &action, NULL);
+}
+
+static char watch_message[1024];
+static long long watch_limit_ns;
+
+static void *tc_mpi_watchdog(void *unused) {
+    (void)unused;
+    for (;;) {
+        struct timespec pause = {0, 200000000};
+        nanosleep(&pause, NULL);
+        long long since = atomic_load(&busy_since);
+        if (since != 0 && now_ns() - since > watch_limit_ns) {
+            char line[1200];
+            int n = snprintf(line, sizeof line, "%s (no answer for %.0f s)\n", watch_message,
+                             (double)watch_limit_ns / 1e9);
+            if (n > 0 && write(2, line, (size_t)n) < 0) {
+            }
+            _exit(124);
+        }
+    }
+    return NULL;
+}
+
+int tc_mpi_watch(double seconds, const char *message, char *err, size_t err_size) {
+    if (!(seconds > 0)) {
+        snprintf(err, err_size, "the wait bound must be positive");
+        return -1;
+    }
+    snprintf(watch_message, sizeof watch_message, "%s", message);
+    watch_limit_ns = (long long)(seconds * 1e9);
+    pthread_t thread;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attributes, tc_mpi_watchdog, NULL);
+    pthread_attr_destroy(&attributes);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot start the watchdog thread");
+        return -1;
+    }
+    return 0;
 }

@@ -114,6 +114,19 @@ public final class ProcessGroup: @unchecked Sendable {
         if usesMPI { tc_mpi_abort(code) }
     }
 
+    /// The variable bounding a blocking collective (seconds; default `defaultWait`).
+    public static let waitVariable = "TESSERA_MPI_TIMEOUT"
+    /// Long enough for a rank writing a large checkpoint or validating its share while the others wait.
+    public static let defaultWait = 300.0
+
+    /// Ends this process, saying `message`, when a blocking collective has waited `seconds`: no rank hangs for
+    /// ever on one that died or hangs.
+    public func bound(waits seconds: Double, message: String) throws {
+        guard usesMPI && size > 1 else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        try check(tc_mpi_watch(seconds, message, &err, err.count), err)
+    }
+
     /// What this process says on standard error when the launcher ends it (SIGTERM after another rank failed).
     public func reportTermination(_ message: String) {
         tc_mpi_on_termination(message)

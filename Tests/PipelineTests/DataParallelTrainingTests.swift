@@ -161,6 +161,61 @@ final class DataParallelTrainingTests: XCTestCase {
 }
 
 extension DataParallelTrainingTests {
+    /// Runs a 2-rank job into `out`, sends `signal` to `rank` once the run has logged 3 validations, and returns
+    /// what the job wrote on standard error after it ended (asserting it ended, with a failure, within 60 s).
+    func interrupt(
+        rank: Int, with signal: Int32, out: URL, extra: [String], errors: URL, environment: [String] = []
+    ) throws -> String {
+        let process = Process()
+        process.executableURL = Self.mpirun
+        process.arguments =
+            [
+                "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "tcp,self", "-np", "2", "-x",
+                "TESSERA_THREADS=1"
+            ]
+            + environment.flatMap { ["-x", $0] } + [TesseraProcess.binary.path] + arguments(out: out, extra: extra)
+        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var victim: pid_t?
+        let deadline = Date().addingTimeInterval(120)
+        while victim == nil && process.isRunning && Date() < deadline {
+            let rows =
+                (try? String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8))?
+                .split(separator: "\n").count ?? 0
+            if rows >= 4, let pid = rankProcess(rank, of: out) {
+                kill(pid, signal)
+                victim = pid
+            } else {
+                usleep(5000)
+            }
+        }
+        XCTAssertNotNil(victim, "the run ended before rank \(rank) could be stopped")
+        let stoppedAt = Date()
+        while process.isRunning && Date().timeIntervalSince(stoppedAt) < 60 { usleep(20000) }
+        XCTAssertFalse(process.isRunning, "the job did not end within 60 s")
+        if process.isRunning {
+            if let victim { kill(victim, SIGKILL) }
+            process.terminate()
+        }
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        return try String(contentsOf: errors, encoding: .utf8)
+    }
+
+    /// A rank that hangs (stopped with SIGSTOP) under a bound of 5 s: the rank waiting on it gives up, saying
+    /// why, and the job ends.
+    func testAHangingRankEndsTheJobWithinTheBound() throws {
+        let folder = try TemporaryFolder()
+        let said = try interrupt(
+            rank: 1, with: SIGSTOP, out: folder.file("hung"),
+            extra: ["--no-batch-norm", "--steps", "400", "--val-every", "10", "--quiet"],
+            errors: folder.file("hung.err"),
+            environment: ["TESSERA_MPI_TIMEOUT=5"])
+        XCTAssertTrue(said.contains("rank 0 of 2: the other ranks stopped answering"), said)
+        XCTAssertTrue(said.contains("no answer for 5 s"), said)
+    }
     /// The process of `rank` whose command line names `folder` (a rank of a running `mpirun ... tessera train`).
     func rankProcess(_ rank: Int, of folder: URL) -> pid_t? {
         let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -190,41 +245,8 @@ extension DataParallelTrainingTests {
         XCTAssertEqual(whole.status, 0, whole.stderr)
 
         let killed = folder.file("killed")
-        let process = Process()
-        process.executableURL = Self.mpirun
-        process.arguments =
-            [
-                "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "tcp,self", "-np", "2", "-x",
-                "TESSERA_THREADS=1"
-            ]
-            + [TesseraProcess.binary.path] + arguments(out: killed, extra: extra)
-        let errURL = folder.file("killed.err")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Kill rank 1 once the run has a checkpoint past step 30.
-        var victim: pid_t?
-        let deadline = Date().addingTimeInterval(120)
-        while victim == nil && process.isRunning && Date() < deadline {
-            let rows =
-                (try? String(contentsOf: killed.appendingPathComponent("metrics.csv"), encoding: .utf8))?
-                .split(separator: "\n").count ?? 0
-            if rows >= 4, let pid = rankProcess(1, of: killed) {
-                kill(pid, SIGKILL)
-                victim = pid
-            } else {
-                usleep(5000)
-            }
-        }
-        XCTAssertNotNil(victim, "the run ended before rank 1 could be killed")
-        let killedAt = Date()
-        while process.isRunning && Date().timeIntervalSince(killedAt) < 60 { usleep(20000) }
-        XCTAssertFalse(process.isRunning, "the job did not end within 60 s of the kill")
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        XCTAssertNotEqual(process.terminationStatus, 0)
-        let said = try String(contentsOf: errURL, encoding: .utf8)
+        let said = try interrupt(
+            rank: 1, with: SIGKILL, out: killed, extra: extra, errors: folder.file("killed.err"))
         XCTAssertTrue(said.contains("rank 0 of 2: stopped by the launcher"), said)
         XCTAssertTrue(said.contains("--resume \(killed.path)"), said)
         let stepsDone = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))

@@ -26,6 +26,10 @@ int tc_mpi_barrier(char *err, size_t err_size);
 /// Ends every rank of the job with `code` (after a fault).
 void tc_mpi_abort(int code);
 int tc_mpi_finish(char *err, size_t err_size);
+/// Bounds every blocking call: a watchdog thread writes `message` (and the seconds) to standard error and exits
+/// the process with 124 when one has waited `seconds` (a rank that died or hangs, under a launcher that does
+/// not end the job itself); the launcher then ends the others.
+int tc_mpi_watch(double seconds, const char *message, char *err, size_t err_size);
 /// On SIGTERM (a launcher ending the job after another rank failed), writes `message` and a newline to standard
 /// error and exits with 143 (128 + SIGTERM).
 void tc_mpi_on_termination(const char *message);
