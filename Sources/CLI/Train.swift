@@ -125,7 +125,8 @@ struct Train: ParsableCommand {
         trainer.syncBatchNorm = syncBn
         trainer.console = output.console(quiet: output.quiet || (group.rank != 0 && !debugging))
         if group.usesMPI {
-            let bound = ProcessInfo.processInfo.environment[ProcessGroup.waitVariable].flatMap(Double.init)
+            let bound =
+                ProcessInfo.processInfo.environment[ProcessGroup.waitVariable].flatMap(Double.init)
                 ?? ProcessGroup.defaultWait
             guard bound.isFinite, bound > 0 else {
                 throw ValidationError("\(ProcessGroup.waitVariable) must be a positive number of seconds")
