@@ -157,10 +157,9 @@ public final class TrainRun {
         let buckets = parallel.isParallel ? GradientBuckets(model.parameters, group: group) : nil
         var communicationSeconds = 0.0
         if !parallel.isLead {
-            progress = ProgressReporter(
-                options: {
-                    var o = ConsoleOptions(); o.quiet = true; return o
-                }())
+            var quiet = ConsoleOptions()
+            quiet.quiet = true
+            progress = ProgressReporter(options: quiet)  // only rank 0 shows progress
         }
         model.train()
         var lossSum = 0.0, lossCount = 0, trainSeconds = 0.0, trainSteps = 0
