@@ -119,7 +119,6 @@ struct Train: ParsableCommand {
         // Under an MPI launcher: one rank of a data-parallel job (rank 0 reports; the others are quiet unless
         // debugging). A launched run whose MPI library cannot load stops here, saying so.
         let group = try ProcessGroup.start(environment: ProcessInfo.processInfo.environment)
-        defer { try? group.finish() }
         let debugging = ["debug", "trace"].contains(output.logLevel)
         trainer.group = group
         trainer.syncBatchNorm = syncBn
@@ -139,7 +138,19 @@ struct Train: ParsableCommand {
                 "rank \(group.rank) of \(group.size): stopped by the launcher (another rank failed or the job was "
                     + "cancelled); continue with tessera train --resume \(trainer.runDirectory.path)")
         }
-        let summary = try trainer.run()
+        let summary: TrainRun.Summary
+        do {
+            summary = try trainer.run()
+        } catch {
+            // A rank that fails leaves the others inside a collective: end the whole job now (MPI_Abort), saying
+            // why, rather than wait in MPI_Finalize for ranks that will never get there.
+            if group.usesMPI && group.size > 1 {
+                output.console.logger.error("rank \(group.rank) of \(group.size): \(error)")
+                group.abort(code: 1)
+            }
+            throw error
+        }
+        try group.finish()
         guard group.rank == 0 else { return }
         try output.result([
             "steps": summary.steps, "seconds_per_step": summary.trainSecondsPerStep,

@@ -132,6 +132,17 @@ final class DataParallelTrainingTests: XCTestCase {
         XCTAssertLessThan(last, 0.9 * log(3.0), "below the uniform guess's cross-entropy (ln 3) by a tenth")
     }
 
+    /// A setting every rank refuses (a batch of 3 over 2 ranks) ends the job with the reason from each rank, not a
+    /// hang in MPI_Finalize.
+    func testARefusedSettingEndsTheJobWithTheReason() throws {
+        let folder = try TemporaryFolder()
+        let started = Date()
+        let run = try mpirun(2, arguments(out: folder.file("odd"), extra: ["--batch", "3"]))
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("the batch (3) must split evenly over the 2 ranks"), run.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+    }
+
     /// A launched run whose MPI library cannot load stops with the reason; a run without a launcher never loads
     /// MPI (the binary does not link it), so it trains whatever the MPI library variable says.
     func testMPIIsLoadedOnlyUnderALauncher() throws {
