@@ -3,9 +3,9 @@ import PackageDescription
 
 // Layers, each depending only on the ones below it:
 // CKernels (C micro-kernels) -> Engine (tensors, ops, autodiff) -> NN (modules, losses, optimizers) -> Models (U-Net,
-// ResNet, ...); CImageCodecs (libpng/libjpeg/libtiff shims) -> Data (codecs, datasets, augmentation, loader);
-// Objects (connected components and their measurements, on label arrays alone); CMPI (Open MPI at run time) ->
-// Distributed (the processes of a data-parallel job).
+// ResNet, ...); Engine -> Objects (connected components, measurements, distance transform, watershed, on arrays
+// alone); CImageCodecs (libpng/libjpeg/libtiff shims) and Objects -> Data (codecs, datasets, augmentation, loader,
+// border weights); CMPI (Open MPI at run time) -> Distributed (the processes of a data-parallel job).
 // Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
 // and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
@@ -42,7 +42,9 @@ let package = Package(
         .target(name: "TesseraDistributed", dependencies: ["CMPI", "TesseraEngine"], path: "Sources/Distributed"),
         .target(name: "TesseraNN", dependencies: ["CKernels", "TesseraEngine"], path: "Sources/NN"),
         .target(name: "TesseraModels", dependencies: ["TesseraEngine", "TesseraNN"], path: "Sources/Models"),
-        .target(name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs"], path: "Sources/Data"),
+        .target(
+            name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs", "TesseraObjects"],
+            path: "Sources/Data"),
         .target(name: "TesseraObjects", dependencies: ["TesseraEngine"], path: "Sources/Objects"),
         .target(
             name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],

@@ -104,28 +104,25 @@ static int ready(char *err, size_t err_size) {
 // MPI counts are ints: larger buffers go in pieces of 2^30 values.
 #define PIECE ((size_t)1 << 30)
 
-int tc_mpi_sum_floats(float *data, size_t count, char *err, size_t err_size) {
+// An in-place sum of `count` values of `size` bytes, in pieces.
+static int sum_pieces(char *data, size_t count, size_t size, tc_handle type, char *err, size_t err_size) {
     if (ready(err, err_size)) return -1;
     for (size_t done = 0; done < count; done += PIECE) {
         size_t n = count - done < PIECE ? count - done : PIECE;
         BLOCKING_BEGIN;
-        int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_float, mpi.op_sum, mpi.world);
+        int rc = mpi.allreduce(TC_IN_PLACE, data + done * size, (int)n, type, mpi.op_sum, mpi.world);
         BLOCKING_END;
         if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
     }
     return 0;
 }
 
+int tc_mpi_sum_floats(float *data, size_t count, char *err, size_t err_size) {
+    return sum_pieces((char *)data, count, sizeof *data, mpi.type_float, err, err_size);
+}
+
 int tc_mpi_sum_doubles(double *data, size_t count, char *err, size_t err_size) {
-    if (ready(err, err_size)) return -1;
-    for (size_t done = 0; done < count; done += PIECE) {
-        size_t n = count - done < PIECE ? count - done : PIECE;
-        BLOCKING_BEGIN;
-        int rc = mpi.allreduce(TC_IN_PLACE, data + done, (int)n, mpi.type_double, mpi.op_sum, mpi.world);
-        BLOCKING_END;
-        if (rc != 0) return fail(err, err_size, "MPI_Allreduce failed", rc);
-    }
-    return 0;
+    return sum_pieces((char *)data, count, sizeof *data, mpi.type_double, err, err_size);
 }
 
 int tc_mpi_start_sum_floats(float *data, size_t count, void **request, char *err, size_t err_size) {

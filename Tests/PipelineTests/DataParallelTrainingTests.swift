@@ -185,7 +185,7 @@ extension DataParallelTrainingTests {
                 "TESSERA_THREADS=1"
             ]
             + environment.flatMap { ["-x", $0] } + [TesseraProcess.binary.path] + arguments(out: out, extra: extra)
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: errors.path, contents: nil))
         process.standardError = try FileHandle(forWritingTo: errors)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
