@@ -6,7 +6,8 @@ import PackageDescription
 // ResNet, ...); Engine -> Objects (connected components, measurements, distance transform, watershed, on arrays
 // alone); CImageCodecs (libpng/libjpeg/libtiff shims) and Objects -> Data (codecs, datasets, augmentation, loader,
 // border weights); CMPI (Open MPI at run time) -> Distributed (the processes of a data-parallel job).
-// Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
+// Settings (option tables: one declaration per option, read by the command line, the pipeline schema and each
+// stage's validate()) sits beside them, on nothing. Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
 // -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
 // and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
 // run in-process by CLITests) -> tessera (the executable: one line).
@@ -46,17 +47,20 @@ let package = Package(
             name: "TesseraData", dependencies: ["CKernels", "TesseraEngine", "CImageCodecs", "TesseraObjects"],
             path: "Sources/Data"),
         .target(name: "TesseraObjects", dependencies: ["TesseraEngine"], path: "Sources/Objects"),
+        .target(name: "TesseraSettings", path: "Sources/Settings"),
         .target(
             name: "TesseraConsole", dependencies: [.product(name: "Logging", package: "swift-log")],
             path: "Sources/Console"),
         .target(
-            name: "TesseraCheckpoint", dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData"],
+            name: "TesseraCheckpoint",
+            dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraSettings"],
             path: "Sources/Checkpoint"),
         .target(
             name: "TesseraInference",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", "TesseraObjects", .product(name: "Crypto", package: "swift-crypto")
+                "TesseraCheckpoint", "TesseraObjects", "TesseraSettings",
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             path: "Sources/Inference"),
         .target(
@@ -70,7 +74,7 @@ let package = Package(
             name: "TesseraExplain",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
-                "TesseraCheckpoint", "TesseraInference", "TesseraObjects"
+                "TesseraCheckpoint", "TesseraInference", "TesseraObjects", "TesseraSettings"
             ],
             path: "Sources/Explain"),
         .target(
@@ -78,7 +82,7 @@ let package = Package(
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
                 "TesseraCheckpoint", "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraObjects",
-                .product(name: "Yams", package: "Yams")
+                "TesseraSettings", .product(name: "Yams", package: "Yams")
             ],
             path: "Sources/Run"),
         .target(
@@ -90,7 +94,7 @@ let package = Package(
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole", "TesseraCheckpoint",
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraBench", "TesseraObjects",
-                "TesseraDistributed",
+                "TesseraDistributed", "TesseraSettings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -109,14 +113,16 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "TesseraCLI", "TesseraCheckpoint", "TesseraData", "TestSupport",
+                "TesseraCLI", "TesseraCheckpoint", "TesseraData", "TesseraInference", "TesseraExplain", "TesseraRun",
+                "TesseraSettings", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .testTarget(
             name: "PipelineTests",
             dependencies: [
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
-                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraObjects", "TestSupport"
+                "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraObjects",
+                "TesseraSettings", "TesseraConsole", "TestSupport"
             ])
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraCheckpoint
 import TesseraInference
+import TesseraSettings
 
 /// `tessera segment`: batch-segments images with a checkpoint through tiled inference.
 struct Segment: ParsableCommand {
@@ -20,39 +21,33 @@ struct Segment: ParsableCommand {
             scores them (rand_error, vi_split, vi_merge, object_f1_50, average_precision).
             """)
 
+    static var table: OptionTable<SegmentOptions> { SegmentOptions.table }
+    static let defaults = SegmentOptions.defaults
+
     @Argument(help: "Images, folders or glob patterns (PNG, JPEG, TIFF).") var inputs: [String]
     @Option(help: "Checkpoint (.safetensors from tessera train).") var model: String
     @Option(help: "Output folder.") var out: String
-    @Flag(help: "Descend into sub-folders.") var recursive = false
-    @Option(
-        help: "Outputs, comma-separated: mask, color, overlay, prob, logits (the mask is always written).",
-        transform: CommaSeparated.choices)
-    var outputs = SegmentOptions.defaults.outputs
-    @Option(help: "Tile edge in pixels (default: the training crop).") var tile: Int?
-    @Option(help: "Overlap of neighbouring tiles, 0 to < 1.") var overlap = SegmentOptions.defaults.overlap
-    @Option(help: "Tile blending.") var blend = SegmentOptions.defaults.blend
-    @Flag(help: "Test-time augmentation: average over flips and rotations by 90 degrees.") var tta = false
-    @Option(help: "Ground-truth masks with the same relative paths: adds metrics to the report.") var masks: String?
-    @Option(help: "Process shard i of n of the sorted inputs (e.g. 0/4).") var shard: Shard?
-    @Flag(help: "Recompute outputs that already exist.") var overwrite = false
-    @Flag(help: "Stop at the first image that cannot be segmented.") var strict = false
-    @Option(help: "Overlay file format (PNG outputs; TIFF outputs have TIFF overlays).")
-    var overlayFormat = SegmentOptions.defaults.overlayFormat
-    @Option(help: "Output file format (default: tiff for TIFF inputs, png for the others).")
-    var outputFormat: OutputFileFormat?
-    @Option(help: "How the pages of a multi-page TIFF become images.") var tiffPages = SegmentOptions.defaults.tiffPages
-    @Option(help: "Chunk edge in pixels, a multiple of 256: memory follows it, whatever the image size.")
-    var chunk = SegmentOptions.defaults.chunk
+    @Flag(help: table.argumentHelp("recursive")) var recursive = false
+    @Option(help: table.argumentHelp("outputs"), transform: CommaSeparated.choices) var outputs = defaults.outputs
+    @Option(help: table.argumentHelp("tile")) var tile: Int?
+    @Option(help: table.argumentHelp("overlap")) var overlap = defaults.overlap
+    @Option(help: table.argumentHelp("blend")) var blend = defaults.blend
+    @Flag(help: table.argumentHelp("tta")) var tta = false
+    @Option(help: table.argumentHelp("masks")) var masks: String?
+    @Option(help: table.argumentHelp("shard")) var shard: Shard?
+    @Flag(help: table.argumentHelp("overwrite")) var overwrite = false
+    @Flag(help: table.argumentHelp("strict")) var strict = false
+    @Option(help: table.argumentHelp("overlay_format")) var overlayFormat = defaults.overlayFormat
+    @Option(help: table.argumentHelp("output_format")) var outputFormat: OutputFileFormat?
+    @Option(help: table.argumentHelp("tiff_pages")) var tiffPages = defaults.tiffPages
+    @Option(help: table.argumentHelp("chunk")) var chunk = defaults.chunk
     @OptionGroup var objects: InstanceOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    var options: SegmentOptions {
         var o = SegmentOptions()
-        o.instances = objects.settings
-        o.truth = objects.truth
+        o.objects = objects.options
         o.outputs = outputs
-        guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
-        if let tile, tile < 1 { throw ValidationError("--tile must be positive") }
         o.tile = tile
         o.overlap = overlap
         o.blend = blend
@@ -66,6 +61,13 @@ struct Segment: ParsableCommand {
         o.tiffPages = tiffPages
         o.chunk = chunk
         o.recursive = recursive
+        return o
+    }
+
+    func validate() throws { try Self.table.usage { try options.validate() } }
+
+    func run() throws {
+        let o = options
         let run = try SegmentRun(checkpoint: URL(fileURLWithPath: model), options: o, out: URL(fileURLWithPath: out))
         run.console = output.console
         let summary = try run.run(inputs: inputs)

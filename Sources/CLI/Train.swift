@@ -7,6 +7,7 @@ import TesseraDistributed
 import TesseraInference
 import TesseraModels
 import TesseraNN
+import TesseraSettings
 import TesseraTraining
 
 /// `tessera train`: trains a U-Net on image/mask folders into a run folder.
@@ -20,67 +21,85 @@ struct Train: ParsableCommand {
             to the same result.
             """)
 
-    @Option(help: "Folder of images (PNG/JPEG).") var images: String?
-    @Option(help: "Folder of masks named like the images.") var masks: String?
-    @Option(help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet).") var model =
-        TrainingConfig.defaults.model
-    @Option(help: "U-Net down-sampling steps.") var depth = TrainingConfig.defaults.depth
-    @Option(help: "Channels of the first U-Net level.") var width = TrainingConfig.defaults.width
-    @Option(help: "U-Net dropout at the end of the contracting path.") var dropout: Double?
-    @Option(help: "U-Net up-sampling.") var upsampling: UNetConfig.Upsampling?
-    @Option(help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop).") var padding:
-        UNetConfig.ConvPadding?
-    @Option(help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.") var encoderWeights: String?
-    @Option(help: "Number of classes (found from the masks when omitted).") var classes: Int?
-    @Option(
-        help: "Class names, comma-separated (kept in checkpoints; default class0, class1, ...).",
-        transform: CommaSeparated.strings)
-    var classNames: [String]?
+    static var table: OptionTable<TrainingConfig> { TrainingConfig.table }
+    static let defaults = TrainingConfig.defaults
+
+    @Option(help: table.argumentHelp("images")) var images: String?
+    @Option(help: table.argumentHelp("masks")) var masks: String?
+    @Option(help: table.argumentHelp("arch")) var model = defaults.model
+    @Option(help: table.argumentHelp("depth")) var depth = defaults.depth
+    @Option(help: table.argumentHelp("width")) var width = defaults.width
+    @Option(help: table.argumentHelp("dropout")) var dropout: Double?
+    @Option(help: table.argumentHelp("upsampling")) var upsampling: UNetConfig.Upsampling?
+    @Option(help: table.argumentHelp("padding")) var padding: UNetConfig.ConvPadding?
+    @Option(help: table.argumentHelp("encoder_weights")) var encoderWeights: String?
+    @Option(help: table.argumentHelp("classes")) var classes: Int?
+    @Option(help: table.argumentHelp("class_names"), transform: CommaSeparated.strings) var classNames: [String]?
+    @Option(help: table.argumentHelp("val_names"), transform: CommaSeparated.strings) var valNames: [String] = []
     @Option(
         help:
             "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit."
     )
     var stopAfter: Int?
-    @Option(
-        help:
-            "Input channels of the model (1 gray, 3 RGB): every image is converted to it. Default: the first image's colour channels; a folder mixing layouts is then refused."
-    )
-    var channels: Int?
-    @Option(help: "Mask encoding (auto: 0/255 masks are binary, others label images).") var maskKind = TrainingConfig
-        .defaults.maskKind
-    @Option(help: "Training steps.") var steps: Int?
-    @Option(help: "Epochs (when --steps is not given; default 50).") var epochs: Int?
-    @Option(help: "Batch size.") var batch = TrainingConfig.defaults.batch
-    @Option(help: "Random crop size.") var crop = TrainingConfig.defaults.crop
-    @Option(help: "Learning rate.") var lr = TrainingConfig.defaults.learningRate
-    @Option(help: "Optimizer.") var optimizer = TrainingConfig.defaults.optimizer
-    @Option(help: "Weight decay.") var weightDecay = TrainingConfig.defaults.weightDecay
-    @Option(help: "SGD momentum.") var momentum = TrainingConfig.defaults.momentum
-    @Flag(help: "SGD with Nesterov momentum.") var nesterov = TrainingConfig.defaults.nesterov
-    @Option(help: "Cross-entropy weight per class, comma-separated (e.g. 3,1).", transform: CommaSeparated.numbers)
-    var classWeights: [Double]?
-    @Option(help: "Learning-rate schedule.") var schedule = TrainingConfig.defaults.schedule.kind
-    @Option(help: "Linear warm-up steps.") var warmup = TrainingConfig.defaults.schedule.warmupSteps
-    @Option(help: "Loss.") var loss = TrainingConfig.defaults.loss
-    @Flag(help: "Weight the loss with the U-Net paper's border map (w0 = 10, sigma = 5 px).") var borderWeights = false
-    @Option(help: "Clip the gradient norm to this value.") var clipNorm: Double?
-    @Option(help: "Fraction of pairs held out for validation.") var valSplit = TrainingConfig.defaults
-        .validationFraction
-    @Option(help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart).")
-    var valEvery = TrainingConfig.defaults.validateEvery
-    @Option(help: "Validation metric that picks best.safetensors.") var bestMetric = TrainingConfig.defaults.bestMetric
-    @Option(help: "Stop after N validations without improvement.") var patience: Int?
-    @Flag(inversion: .prefixedNo, help: "Flips and rot90.") var flips = TrainingConfig.defaults.flips
-    @Flag(help: "Elastic deformation (U-Net paper).") var elastic = TrainingConfig.defaults.elastic
+    @Option(help: table.argumentHelp("channels")) var channels: Int?
+    @Option(help: table.argumentHelp("mask_kind")) var maskKind = defaults.maskKind
+    @Option(help: table.argumentHelp("steps")) var steps: Int?
+    @Option(help: table.argumentHelp("epochs")) var epochs: Int?
+    @Option(help: table.argumentHelp("batch")) var batch = defaults.batch
+    @Option(help: table.argumentHelp("crop")) var crop = defaults.crop
+    @Option(help: table.argumentHelp("lr")) var lr = defaults.learningRate
+    @Option(help: table.argumentHelp("optimizer")) var optimizer = defaults.optimizer
+    @Option(help: table.argumentHelp("weight_decay")) var weightDecay = defaults.weightDecay
+    @Option(help: table.argumentHelp("momentum")) var momentum = defaults.momentum
+    @Flag(help: table.argumentHelp("nesterov")) var nesterov = defaults.nesterov
+    @Option(help: table.argumentHelp("class_weights"), transform: CommaSeparated.numbers) var classWeights: [Double]?
+    @Option(help: table.argumentHelp("schedule")) var schedule = defaults.schedule.kind
+    @Option(help: table.argumentHelp("warmup")) var warmup = defaults.schedule.warmupSteps
+    @Option(help: table.argumentHelp("loss")) var loss = defaults.loss
+    @Flag(help: table.argumentHelp("border_weights")) var borderWeights = defaults.usesBorderWeights
+    @Option(help: table.argumentHelp("clip_norm")) var clipNorm: Double?
+    @Option(help: table.argumentHelp("val_split")) var valSplit = defaults.validationFraction
+    @Option(help: table.argumentHelp("val_every")) var valEvery = defaults.validateEvery
+    @Option(help: table.argumentHelp("best_metric")) var bestMetric = defaults.bestMetric
+    @Option(help: table.argumentHelp("patience")) var patience: Int?
+    @Flag(inversion: .prefixedNo, help: table.argumentHelp("flips")) var flips = defaults.flips
+    @Flag(help: table.argumentHelp("elastic")) var elastic = defaults.elastic
     @Flag(help: "Under an MPI launcher: batch-norm statistics over every rank's samples (SyncBatchNorm).")
     var syncBn = false
-    @Flag(inversion: .prefixedNo, help: "Batch normalisation in the network.")
-    var batchNorm = TrainingConfig.defaults.batchNorm
-    @Option(help: "Random seed.") var seed = TrainingConfig.defaults.seed
+    @Flag(inversion: .prefixedNo, help: table.argumentHelp("batch_norm")) var batchNorm = defaults.batchNorm
+    @Option(help: table.argumentHelp("seed")) var seed = defaults.seed
     @Option(help: "Run folder.") var out: String?
     @Option(help: "Continue the run in this folder with its saved configuration.") var resume: String?
 
     @OptionGroup var output: OutputOptions
+
+    /// The configuration the options ask for.
+    func config(images: String, masks: String) -> TrainingConfig {
+        var c = TrainingConfig(images: images, masks: masks)
+        c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind;
+        c.channels = channels
+        c.classNames = classNames
+        c.validationNames = valNames
+        c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
+        c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
+        c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov
+        c.classWeights = classWeights
+        c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
+        c.loss = loss; c.usesBorderWeights = borderWeights; c.clipNorm = clipNorm;
+        c.validationFraction = valSplit; c.validateEvery = valEvery
+        c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
+        c.batchNorm = batchNorm
+        return c
+    }
+
+    func validate() throws {
+        guard resume == nil else { return }
+        guard let images, let masks, out != nil else {
+            throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
+        }
+        try Self.table.usage { try config(images: images, masks: masks).validate() }
+        if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
+    }
 
     func run() throws {
         let trainer: TrainRun
@@ -91,20 +110,7 @@ struct Train: ParsableCommand {
             guard let images, let masks, let out else {
                 throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
             }
-            var c = TrainingConfig(images: images, masks: masks)
-            c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind;
-            c.channels = channels
-            c.classNames = classNames
-            c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
-            c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
-            c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov
-            c.classWeights = classWeights
-            c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
-            c.loss = loss; c.borderWeights = borderWeights ? true : nil; c.clipNorm = clipNorm;
-            c.validationFraction = valSplit; c.validateEvery = valEvery
-            c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
-            c.batchNorm = batchNorm
-            do { try c.validate() } catch { throw ValidationError("\(error)") }
+            let c = config(images: images, masks: masks)
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
                 throw ValidationError(

@@ -3,6 +3,7 @@ import TesseraData
 import TesseraEngine
 import TesseraModels
 import TesseraNN
+import TesseraSettings
 
 /// Everything a training run depends on; saved as `config.json` in the run folder and in every checkpoint.
 public struct TrainingConfig: Codable, Equatable, Sendable {
@@ -68,56 +69,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.masks = masks
     }
 
-    /// The accepted range of each whole-number setting, stated once: `validate()`, the pipeline schema and the
-    /// network checks use these.
-    public enum Ranges {
-        public static let batch = 1...4096
-        public static let crop = 8...8192
-        public static let steps = 1...100_000_000
-        public static let epochs = 1...1_000_000
-        public static let validateEvery = 0...100_000_000
-        public static let warmup = 0...100_000_000
-        public static let patience = 1...100_000
-        public static let classes = NetworkLimits.classes
-        public static let channels = NetworkLimits.inChannels
-        public static let depth = NetworkLimits.unetDepth
-        public static let width = NetworkLimits.unetWidth
+    /// Throws the first value out of its range (`batch must be 1-4096, is 0`, ranges from `table`): values from a
+    /// command line, a pipeline file or a saved run never reach an allocation or a division.
+    public func validate() throws {
+        try Self.table.validate(self)
     }
 
-    /// Throws the first value out of range, named as the command-line option (`--batch must be 1-4096, is 0`):
-    /// values from a command line, a pipeline file or a saved run never reach an allocation or a division.
-    public func validate() throws {
-        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
-            if !ok { throw TrainingError(reason: message()) }
-        }
-        func check(_ value: Int?, in range: ClosedRange<Int>, _ option: String) throws {
-            guard let value, !range.contains(value) else { return }
-            throw TrainingError(reason: "\(option) must be \(range.lowerBound)-\(range.upperBound), is \(value)")
-        }
-        try check(batch, in: Ranges.batch, "--batch")
-        try check(crop, in: Ranges.crop, "--crop")
-        try check(steps, in: Ranges.steps, "--steps")
-        try check(epochs, in: Ranges.epochs, "--epochs")
-        try check(depth, in: Ranges.depth, "--depth")
-        try check(width, in: Ranges.width, "--width")
-        try check(
-            learningRate.isFinite && learningRate > 0 && learningRate <= 10,
-            "--lr must be in (0, 10], is \(learningRate)")
-        try check(momentum.isFinite && (0..<1).contains(momentum), "--momentum must be in [0, 1), is \(momentum)")
-        try check(
-            weightDecay.isFinite && (0...1).contains(weightDecay), "--weight-decay must be in [0, 1], is \(weightDecay)"
-        )
-        try check(
-            validationFraction.isFinite && (0..<1).contains(validationFraction),
-            "--val-split must be in [0, 1), is \(validationFraction)")
-        try check(validateEvery, in: Ranges.validateEvery, "--val-every")
-        try check(patience, in: Ranges.patience, "--patience")
-        try check(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm must be positive, is \(clipNorm ?? 0)")
-        try check(schedule.warmupSteps, in: Ranges.warmup, "--warmup")
-        try check(classes, in: Ranges.classes, "--classes")
-        try check(channels, in: Ranges.channels, "--channels")
-        try check(
-            classWeights?.allSatisfy { $0.isFinite && $0 >= 0 } ?? true, "--class-weights must be finite and >= 0")
+    /// The `model` section's values alone (what the network needs).
+    func validateModel() throws {
+        let table = Self.table
+        try OptionTable(stage: table.stage, table.pipelineKeys(in: "model")).validate(self)
     }
 
     /// The network this configuration trains, for `channels` input channels and `classes` classes.
@@ -126,10 +87,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             guard encoderWeights == nil else {
                 throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model")
             }
-            guard (0..<1).contains(dropout ?? 0) else { throw TrainingError(reason: "dropout must be in [0, 1)") }
-            guard Ranges.depth.contains(depth), Ranges.width.contains(width) else {
-                throw TrainingError(reason: "U-Net depth must be \(Ranges.depth) and width \(Ranges.width)")
-            }
+            try validateModel()
             return NetworkSpec(
                 unet: UNetConfig(
                     inChannels: channels, classes: classes, depth: depth, width: width,

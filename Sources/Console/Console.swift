@@ -18,6 +18,13 @@ public struct Console: Sendable {
 
     public init(_ options: ConsoleOptions = ConsoleOptions()) { self.options = options }
 
+    /// Errors only: no progress, no messages (tests, and the quiet ranks of an MPI job).
+    public static var quiet: Console {
+        var o = ConsoleOptions()
+        o.quiet = true
+        return Console(o)
+    }
+
     /// Tessera's logger (label `tessera`) at the options' level (errors only when quiet).
     public var logger: Logger {
         let json = options.json

@@ -7,62 +7,6 @@ import TesseraModels
 import TesseraNN
 import TesseraObjects
 
-/// The file format of raw attribution maps (`--raw-format`, `raw_format`): 16-bit PNG or float32 `.npy`.
-public enum CAMMapFormat: String, Codable, CaseIterable, Sendable {
-    case png, npy
-}
-
-/// What `tessera explain` writes per image, under `OUT/heatmap/`, `OUT/overlay/` and `OUT/raw/` with the input's
-/// relative path.
-public enum ExplainOutput: String, Codable, CaseIterable, Sendable {
-    /// The heatmap in colour (PNG).
-    case heatmap
-    /// The heatmap blended over the image (PNG or JPEG).
-    case overlay
-    /// The heatmap's values in [0, 1]: a 16-bit PNG (value x 65535) or float32 `.npy`.
-    case raw
-}
-
-/// Settings of an explain run.
-public struct ExplainOptions: Sendable {
-    public var method = CAMMethod.gradcam
-    /// Dotted module path; nil: the model's last convolutional stage.
-    public var layer: String?
-    /// Class index or name; nil: a classifier's top-1 class, a segmenter's most predicted non-background class.
-    public var targetClass: String?
-    /// A mask (nonzero = region) for segmentation targets: one file for every input, or a folder holding one per
-    /// input at the same relative path. Nil: the pixels predicted as the class.
-    public var targetMask: URL?
-    /// A box (image pixels) for segmentation targets.
-    public var box: PixelWindow?
-    /// One object as the target region: its pixels in `targetMask` (an `instances/` label image of `segment
-    /// --instances`), or without one, object `object` among the connected components of the prediction (ids in
-    /// raster order of first pixels, as `segment --instances components` numbers them). Its class is the one
-    /// predicted most over it unless `targetClass` says otherwise.
-    public var object: Int?
-    public var outputs: Set<ExplainOutput> = [.heatmap, .overlay, .raw]
-    public var colormap = Colormap.jet
-    public var alpha: Float = 0.5
-    /// `png` (16-bit) or `npy`.
-    public var rawFormat = CAMMapFormat.png
-    public var overlayFormat = OverlayFormat.png
-    /// Occlusion patch and step (pixels).
-    public var patch: Int?
-    public var stride: Int?
-    /// Ground-truth masks: the report gives the share of the map on the explained class's pixels plus `band`.
-    public var masks: URL?
-    public var band = 2
-    /// Largest image explained in one pass (the whole image goes through forward and backward at once).
-    public var maxPixels = 4 << 20
-    public var mean: [Float]?
-    public var std: [Float]?
-
-    public init() {}
-
-    /// The defaults, which the command line's options start from too.
-    public static let defaults = ExplainOptions()
-}
-
 /// One image's line in the explain report.
 public struct ExplainRecord: BatchRecord {
     public var path: String
@@ -105,56 +49,24 @@ public final class ExplainRun {
     public let model: ExplainModel
     public let options: ExplainOptions
     public let outDirectory: URL
-    public let settings: BatchSettings
-    /// Receives the run's messages instead of the console's logger (`settings.console`) when set.
-    public var log: ((String) -> Void)?
-    var console: Console { settings.console }
-
-    func say(_ message: String) {
-        if let log { log(message) } else { console.logger.info("\(message)") }
-    }
+    /// The model file and settings the outputs are made with (`provenance.json`).
+    public let provenance: OutputProvenance
+    /// Where messages and progress go.
+    public var console = Console()
     let cam: GradCAM
 
-    public init(model url: URL, options: ExplainOptions, settings: BatchSettings) throws {
+    public init(model url: URL, options: ExplainOptions, out: URL) throws {
+        try options.validate()
         model = try ExplainModel.load(url, mean: options.mean, std: options.std)
         self.options = options
-        outDirectory = settings.out
-        if let b = options.box {
-            let limit = 1 << 24
-            guard b.x >= 0, b.y >= 0, (1...limit).contains(b.width), (1...limit).contains(b.height), b.x <= limit,
-                b.y <= limit
-            else {
-                throw CAMError(
-                    reason:
-                        "box \(b.x),\(b.y),\(b.width),\(b.height): x and y must be >= 0 and the size positive, each at most \(limit)"
-                )
-            }
-        }
-        if let id = options.object, !(1...Int(UInt32.max)).contains(id) {
-            throw CAMError(reason: "object ids start at 1, not \(id)")
-        }
-        if options.object != nil && options.box != nil {
-            throw CAMError(reason: "give an object or a box, not both")
-        }
-        guard (0...4096).contains(options.band) else {
-            throw CAMError(reason: "band must be 0-4096 pixels, is \(options.band)")
-        }
-        guard options.maxPixels > 0 else { throw CAMError(reason: "max pixels must be positive") }
-        guard options.alpha.isFinite, (0...1).contains(options.alpha) else {
-            throw CAMError(reason: "alpha must be in [0, 1]")
-        }
-        if let p = options.patch, !(1...65536).contains(p) { throw CAMError(reason: "patch must be 1-65536, is \(p)") }
-        if let s = options.stride, !(1...65536).contains(s) {
-            throw CAMError(reason: "stride must be 1-65536, is \(s)")
-        }
+        outDirectory = out
         cam = GradCAM(
             method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
             stride: options.stride)
         if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
-        var recorded = settings
         func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
-        recorded.provenance = try OutputProvenance(
+        provenance = try OutputProvenance(
             command: "explain", model: url,
             settings: [
                 "method": options.method.rawValue, "layer": cam.layer, "class": text(options.targetClass),
@@ -168,7 +80,18 @@ public final class ExplainRun {
                 "stride": text(options.stride),
                 "mean": text(options.mean), "std": text(options.std)
             ])
-        self.settings = recorded
+    }
+
+    var settings: BatchSettings {
+        var s = BatchSettings(out: outDirectory)
+        s.console = console
+        s.recursive = options.recursive
+        s.shard = options.shard
+        s.overwrite = options.overwrite
+        s.strict = options.strict
+        s.provenance = provenance
+        s.recomputeStale = options.recomputeStale
+        return s
     }
 
     /// Output file of `kind` for an input at `relative` path.
@@ -217,7 +140,9 @@ public final class ExplainRun {
             },
             report: writeReports)
         let summary = Summary(records: records, seconds: seconds)
-        if let m = summary.meanMassInTruth { say(String(format: "mean share of the map on the truth band: %.4f", m)) }
+        if let m = summary.meanMassInTruth {
+            console.logger.info("\(String(format: "mean share of the map on the truth band: %.4f", m))")
+        }
         return summary
     }
 

@@ -3,6 +3,7 @@ import TesseraCheckpoint
 import TesseraData
 import TesseraNN
 import TesseraObjects
+import TesseraSettings
 
 /// A checkpoint's metrics on a folder of image/mask pairs.
 public enum Evaluation {
@@ -20,15 +21,25 @@ public enum Evaluation {
         checkpoint: URL, images: URL, masks: URL, inference: TiledInference? = nil,
         instances: InstanceSettings? = nil, truth: TruthKind = .classes
     ) throws -> Report {
+        var options = EvalOptions()
+        options.objects.settings = instances
+        options.objects.truth = truth
+        return try run(checkpoint: checkpoint, images: images, masks: masks, options: options, inference: inference)
+    }
+
+    /// Metrics of the checkpoint's predictions with `options` (`inference`, when given, in place of the window
+    /// options).
+    public static func run(
+        checkpoint: URL, images: URL, masks: URL, options: EvalOptions, inference: TiledInference? = nil
+    ) throws -> Report {
+        try options.validate()
+        let instances = options.objects.settings, truth = options.objects.truth
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
         guard let kind = MaskKind(name: info.maskKind) else {
             throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
         }
         let objectTruth = truth == .objects
-        if objectTruth && instances == nil {
-            throw TrainingError(reason: "object truth masks score objects: ask for --instances too")
-        }
         var dataset = try SegmentationDataset(
             images: images, masks: masks, maskKind: objectTruth ? .label : kind,
             classes: objectTruth ? nil : info.classes)
@@ -36,10 +47,35 @@ public enum Evaluation {
         let (matrix, failures, objects) = SegmentationInference.evaluate(
             loaded.model, on: dataset, classes: info.classes,
             mean: info.normalizationMean, std: info.normalizationStd,
-            inference: inference ?? TiledInference(tile: info.crop), instances: instances, objectTruth: objectTruth)
+            inference: inference ?? options.window.inference(crop: info.crop), instances: instances,
+            objectTruth: objectTruth)
         return Report(
             pairs: dataset.pairs.count - failures.count,
             metrics: (objectTruth ? [:] : matrix.summary).merging(SegmentationAgreement.mean(objects)) { $1 },
             failures: failures)
+    }
+}
+
+/// Settings of `tessera eval`: the sliding window and the object rules `segment` takes, declared once in
+/// `EvalOptions.table`.
+public struct EvalOptions: Sendable {
+    public var window = WindowOptions()
+    public var objects = ObjectOptions()
+
+    public init() {}
+
+    public static let defaults = EvalOptions()
+
+    /// Every option of `tessera eval` past the model, images and masks (a command-line stage: pipelines have none).
+    public static var table: OptionTable<EvalOptions> {
+        OptionTable(
+            stage: "eval",
+            (WindowOptions.options.map { $0.lifted(\EvalOptions.window) }
+                + ObjectOptions.options.map { $0.lifted(\EvalOptions.objects) }).map(\.commandLineOnly))
+    }
+
+    public func validate() throws {
+        try Self.table.validate(self)
+        try objects.validate()
     }
 }

@@ -11,20 +11,6 @@ public enum TruthKind: String, Codable, CaseIterable, Sendable {
     case objects
 }
 
-/// Where instance settings from a user (command line, pipeline file) are checked.
-public enum InstanceSettingsCheck {
-    /// What is wrong with `s`, or nil.
-    public static func problem(_ s: InstanceSettings) -> String? {
-        if s.minSize < 0 { return "min-size must be 0 or more, not \(s.minSize)" }
-        if s.maxHole < 0 { return "max-hole must be 0 or more, not \(s.maxHole)" }
-        if let d = s.seedDepth, !(d.isFinite && d > 0) { return "seed-depth must be a positive number, not \(d)" }
-        if s.minSize > Int(UInt32.max) || s.maxHole > Int(UInt32.max) {
-            return "min-size and max-hole must be below 2^32"
-        }
-        return nil
-    }
-}
-
 extension SegmentRun {
     var instanceStage: InstanceStage? {
         options.instances.map {

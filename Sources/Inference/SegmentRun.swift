@@ -6,6 +6,7 @@ import TesseraEngine
 import TesseraModels
 import TesseraNN
 import TesseraObjects
+import TesseraSettings
 
 /// What `tessera segment` writes per image (nnU-Net's layout: the label mask at `OUT/<relative path>.png`, the
 /// others under `OUT/color/`, `OUT/overlay/`, `OUT/prob/`, `OUT/logits/` with the same relative paths; `.tif`
@@ -29,49 +30,6 @@ public enum OutputFileFormat: String, Codable, CaseIterable, Sendable {
     case png
     /// Tiled, deflate-compressed (Big)TIFF written chunk by chunk as the image streams through, resumable.
     case tiff
-}
-
-/// Settings of a segmentation run.
-public struct SegmentOptions: Sendable {
-    /// What is written per input; always includes the label mask, which completeness and the report read back.
-    public var outputs: Set<SegmentOutput> = [.mask] {
-        didSet { outputs.insert(.mask) }
-    }
-    /// Input tile edge; nil: the checkpoint's training crop.
-    public var tile: Int?
-    public var overlap = 0.5
-    public var blend = TiledInference.Blend.gaussian
-    public var tta = false
-    /// Ground-truth masks (same relative paths) for per-image and overall metrics.
-    public var masks: URL?
-    public var shard: Shard?
-    public var overwrite = false
-    public var strict = false
-    /// `png` or `jpg`.
-    public var overlayFormat = OverlayFormat.png
-    public var recursive = false
-    /// Outputs made by another model or other settings are recomputed instead of stopping the run.
-    public var recomputeStale = false
-    /// nil: TIFF outputs for TIFF inputs, PNG for the rest.
-    public var outputFormat: OutputFileFormat?
-    /// How the pages of a multi-page TIFF become images (each slice is segmented; outputs get a page per slice).
-    public var tiffPages = TIFFPages.auto
-    /// The edge of the chunks an image is segmented in (`TiledInference.run`), a multiple of the 256-pixel TIFF
-    /// output tile: memory follows it, whatever the image's size, and a killed run resumes from the last chunk
-    /// row. 2048: the tile rows shared between chunk rows, run twice, cost about 1/16 more network time (tiles of
-    /// 256 at 50% overlap); the chunk's accumulators take 16 MiB per class.
-    public var chunk = 2048
-    public static let chunks = 256...16384
-    /// Objects of each mask (`OUT/instances/`, `OUT/objects/`, object counts and scores in the reports); nil:
-    /// pixels only.
-    public var instances: InstanceSettings?
-    /// What `masks` hold: class ids (pixel metrics and object scores) or object ids (object scores only).
-    public var truth = TruthKind.classes
-
-    public init() {}
-
-    /// The defaults, which the command line's options start from too.
-    public static let defaults = SegmentOptions()
 }
 
 /// One image's line in the report.
@@ -114,27 +72,10 @@ public final class SegmentRun {
     public var console = Console()
 
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
+        try options.validate()
         loaded = try Checkpoint.load(checkpoint)
         self.options = options
         outDirectory = out
-        if let tile = options.tile, !(1...65536).contains(tile) {
-            throw TrainingError(reason: "tile must be 1-65536, not \(tile)")
-        }
-        guard SegmentOptions.chunks.contains(options.chunk), options.chunk % TIFFSegmentSink.tile == 0 else {
-            throw TrainingError(
-                reason:
-                    "chunk must be a multiple of \(TIFFSegmentSink.tile) in \(SegmentOptions.chunks), not \(options.chunk)"
-            )
-        }
-        if let problem = options.instances.flatMap(InstanceSettingsCheck.problem) {
-            throw TrainingError(reason: problem)
-        }
-        if options.truth == .objects && options.instances == nil {
-            throw TrainingError(reason: "object truth masks score objects: ask for --instances too")
-        }
-        guard (0..<1).contains(options.overlap) else {
-            throw TrainingError(reason: "overlap must be in [0, 1), not \(options.overlap)")
-        }
         provenance = try OutputProvenance(
             command: "segment", model: checkpoint,
             settings: [

@@ -53,6 +53,9 @@ public struct PipelineReader {
     public let file: String
     public static let maxBytes = 1 << 20
 
+    /// Every section and its keys (from the stages' option tables).
+    public static var sections: [String: [String]] { PipelineSchema.sections }
+
     /// A reader whose errors name `file`.
     public init(file: String) { self.file = file }
 
@@ -147,25 +150,5 @@ public struct PipelineReader {
     func fail(_ node: Node?, _ key: String, _ reason: String) -> PipelineError {
         let mark = node?.mark
         return PipelineError(file: file, line: mark?.line, column: mark?.column, key: key, reason: reason)
-    }
-
-    /// The known key closest to `key` (edit distance <= 3), for "did you mean".
-    static func suggestion(for key: String, in known: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var row = Array(0...b.count)
-            for i in 1...max(1, a.count) where !a.isEmpty {
-                var previous = row[0]
-                row[0] = i
-                for j in 1...max(1, b.count) where !b.isEmpty {
-                    let current = row[j]
-                    row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                    previous = current
-                }
-            }
-            return a.isEmpty ? b.count : row[b.count]
-        }
-        let scored = known.map { ($0, distance(Array(key), Array($0))) }.min { $0.1 < $1.1 }
-        guard let best = scored, best.1 <= max(1, min(3, key.count / 2)) else { return nil }
-        return best.0
     }
 }

@@ -80,14 +80,12 @@ public final class PipelineRun {
         }
         if let stage = config.explain {
             summary.explain = try timed("explain") {
-                var settings = BatchSettings(out: explainDirectory)
-                settings.recursive = stage.recursive
-                settings.recomputeStale = true
-                settings.console = console
+                var options = stage.options
+                options.recomputeStale = true
                 let run = try ExplainRun(
                     model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                    options: stage.options, settings: settings)
-                run.log = log
+                    options: options, out: explainDirectory)
+                run.console = console
                 return try run.run(inputs: stage.inputs)
             }
         }

@@ -6,6 +6,7 @@ import TesseraInference
 import TesseraModels
 import TesseraNN
 import TesseraObjects
+import TesseraSettings
 import Yams
 
 /// The pipeline file's keys by section, each with its type and where it lands. Keys are `tessera train` /
@@ -15,29 +16,22 @@ struct PipelineSchema {
     let name: String
     let checkPaths: Bool
 
-    /// Every section and its keys, for errors, suggestions and the README's schema table.
-    static let sections: [String: [String]] = [
-        "": ["name", "out", "data", "ingest", "model", "train", "segment", "explain", "report"],
-        "ingest": [
-            "images", "masks", "mask_kind", "classes", "class_names", "channels", "val_split", "val_names", "crop",
-            "flips", "elastic"
-        ],
-        "model": ["arch", "depth", "width", "batch_norm", "dropout", "upsampling", "padding", "encoder_weights"],
-        "train": [
-            "steps", "epochs", "batch", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
-            "warmup", "loss", "class_weights", "border_weights", "clip_norm", "val_every", "best_metric",
-            "patience", "seed"
-        ],
-        "segment": [
-            "inputs", "model", "recursive", "outputs", "tile", "overlap", "blend", "tta", "masks",
-            "overlay_format", "output_format", "tiff_pages", "instances", "connectivity", "seeds", "seed_depth",
-            "min_size", "max_hole", "exclude_border", "truth"
-        ],
-        "explain": [
-            "inputs", "model", "recursive", "method", "layer", "class", "target_mask", "box", "object", "colormap",
-            "alpha", "outputs", "raw_format", "overlay_format", "masks", "band", "patch", "stride"
+    /// The keys every model-running stage has besides its option table's.
+    static let stageKeys = ["inputs", "model"]
+
+    /// Every section and its keys, from the stages' option tables, for errors, suggestions and the README's
+    /// schema table.
+    static var sections: [String: [String]] {
+        let train = TrainingConfig.table
+        return [
+            "": ["name", "out", "data", "report", "ingest", "model", "train", "segment", "explain"],
+            "ingest": train.pipelineKeys(in: "ingest").map(\.key),
+            "model": train.pipelineKeys(in: "model").map(\.key),
+            "train": train.pipelineKeys(in: "train").map(\.key),
+            "segment": stageKeys + SegmentOptions.table.pipelineKeys(in: "segment").map(\.key),
+            "explain": stageKeys + ExplainOptions.table.pipelineKeys(in: "explain").map(\.key)
         ]
-    ]
+    }
 
     // MARK: typed values
 
@@ -50,44 +44,10 @@ struct PipelineSchema {
         guard !s.isEmpty else { throw reader.fail(v, key, "must not be empty") }
         return s
     }
-    func int(_ v: Node, _ key: String, _ range: ClosedRange<Int> = 0...Int.max) throws -> Int {
-        guard let i = Int(try scalar(v, key)), range.contains(i) else {
-            throw reader.fail(
-                v, key,
-                "expected an integer in \(range.lowerBound)...\(range.upperBound == Int.max ? "" : "\(range.upperBound)"), got '\((try? scalar(v, key)) ?? kind(v))'"
-            )
-        }
-        return i
-    }
-    func double(
-        _ v: Node, _ key: String,
-        _ range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude
-    ) throws -> Double {
-        guard let d = Double(try scalar(v, key)), d.isFinite, range.contains(d) else {
-            throw reader.fail(
-                v, key,
-                "expected a number in [\(range.lowerBound), \(range.upperBound)], got '\((try? scalar(v, key)) ?? kind(v))'"
-            )
-        }
-        return d
-    }
     func bool(_ v: Node, _ key: String) throws -> Bool {
-        switch try scalar(v, key).lowercased() {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        case let s: throw reader.fail(v, key, "expected true or false, got '\(s)'")
+        do { return try Parse.bool(try scalar(v, key)) } catch let problem as OptionProblem {
+            throw reader.fail(v, key, problem.reason)
         }
-    }
-    /// One of a closed set's values: the enum declares the names, the error lists them and suggests the closest.
-    func choice<E: CaseIterable & RawRepresentable>(_ v: Node, _ key: String, _: E.Type = E.self) throws -> E
-    where E.RawValue == String {
-        let s = try scalar(v, key)
-        guard let value = E(rawValue: s) else {
-            let options = E.allCases.map(\.rawValue)
-            let hint = PipelineReader.suggestion(for: s, in: options).map { " (did you mean '\($0)'?)" } ?? ""
-            throw reader.fail(v, key, "'\(s)' is not one of \(options.joined(separator: ", "))\(hint)")
-        }
-        return value
     }
     /// A list, or one value taken as a list of one.
     func strings(_ v: Node, _ key: String) throws -> [String] {
@@ -127,7 +87,7 @@ struct PipelineSchema {
         return try m.map { k, v in
             let key = try scalar(k, section)
             guard known.contains(key) else {
-                let hint = PipelineReader.suggestion(for: key, in: known).map { "; did you mean '\($0)'?" } ?? ""
+                let hint = Parse.suggestion(for: key, in: known).map { "; did you mean '\($0)'?" } ?? ""
                 let place = section.isEmpty ? "at the top level" : "in '\(section)'"
                 throw reader.fail(
                     k, section.isEmpty ? key : "\(section).\(key)",
@@ -164,78 +124,64 @@ struct PipelineSchema {
         return config
     }
 
+    /// The text of an option's value: a scalar, or a list joined by commas for the kinds that take several;
+    /// paths with `{data}` replaced and checked to exist.
+    func text<Options>(_ v: Node, _ key: String, for option: OptionSpec<Options>, data: String?) throws -> String {
+        switch option.kind {
+        case .choices, .integers, .numbers, .texts:
+            guard case .sequence(let items) = v else { return try scalar(v, key) }
+            return try items.map { try scalar($0, key) }.joined(separator: ",")
+        case .path: return try path(v, key, data: data)
+        default: return try scalar(v, key)
+        }
+    }
+
+    /// Reads the keys of `section` through `table` into `options`: each value parsed and checked by its option
+    /// (the reason placed at its line), a rule given without the key it applies under refused, then the stage's
+    /// own `validate` (settings that do not go together).
+    func read<Options>(
+        _ node: Node, section: String, table: OptionTable<Options>, into options: inout Options, data: String?,
+        skip: [String] = [], validate: (Options) throws -> Void
+    ) throws {
+        let fields = try entries(node, section: section)
+        let given = Set(fields.map(\.0))
+        for (k, v) in fields where !skip.contains(k) {
+            let key = "\(section).\(k)"
+            guard let option = table.pipelineKeys(in: section).first(where: { $0.key == k }) else { continue }
+            if let needed = option.requires, !given.contains(needed) {
+                throw reader.fail(
+                    v, key, "applies to objects: add '\(needed): components' or '\(needed): watershed'")
+            }
+            do { try option.set(try text(v, key, for: option, data: data), in: &options) } catch let p as OptionProblem
+            {
+                throw reader.fail(v, key, p.reason)
+            }
+        }
+        do { try validate(options) } catch let e as OptionError {
+            let place = fields.first { $0.0 == e.option }?.1 ?? node
+            throw reader.fail(place, "\(section).\(e.option)", e.reason)
+        }
+    }
+
     func training(ingest: Node?, model: Node?, train: Node?, data: String?) throws -> TrainingConfig {
         guard let ingest else {
             throw reader.fail(
                 model ?? train, "ingest", "a model or train section needs an 'ingest' section with images and masks")
         }
-        var fields: [String: Node] = [:]
-        for (k, v) in try entries(ingest, section: "ingest") { fields[k] = v }
-        guard let images = fields["images"], let masks = fields["masks"] else {
+        let keys = Set(try entries(ingest, section: "ingest").map(\.0))
+        guard keys.contains("images"), keys.contains("masks") else {
             throw reader.fail(ingest, "ingest", "needs 'images' and 'masks'")
         }
-        var c = TrainingConfig(
-            images: try path(images, "ingest.images", data: data), masks: try path(masks, "ingest.masks", data: data))
-        for (k, v) in fields {
-            let key = "ingest.\(k)"
-            switch k {
-            case "mask_kind": c.maskKind = try choice(v, key)
-            case "classes": c.classes = try int(v, key, TrainingConfig.Ranges.classes)
-            case "class_names": c.classNames = try strings(v, key)
-            case "channels": c.channels = try int(v, key, TrainingConfig.Ranges.channels)
-            case "val_split": c.validationFraction = try double(v, key, 0...0.9)
-            case "val_names": c.validationNames = try strings(v, key)
-            case "crop": c.crop = try int(v, key, TrainingConfig.Ranges.crop)
-            case "flips": c.flips = try bool(v, key)
-            case "elastic": c.elastic = try bool(v, key)
-            default: break
-            }
+        var c = TrainingConfig(images: "", masks: "")
+        let table = TrainingConfig.table
+        for (name, node) in [("ingest", ingest), ("model", model), ("train", train)] {
+            guard let node else { continue }
+            try read(node, section: name, table: table, into: &c, data: data) { _ in }
         }
-        if let model {
-            for (k, v) in try entries(model, section: "model") {
-                let key = "model.\(k)"
-                switch k {
-                case "arch": c.model = try choice(v, key)
-                case "depth": c.depth = try int(v, key, TrainingConfig.Ranges.depth)
-                case "width": c.width = try int(v, key, TrainingConfig.Ranges.width)
-                case "batch_norm": c.batchNorm = try bool(v, key)
-                case "dropout": c.dropout = try double(v, key, 0...0.99)
-                case "upsampling": c.upsampling = try choice(v, key, UNetConfig.Upsampling.self)
-                case "padding": c.padding = try choice(v, key, UNetConfig.ConvPadding.self)
-                case "encoder_weights": c.encoderWeights = try path(v, key, data: data)
-                default: break
-                }
-            }
-        }
-        if let train {
-            var warmup = 0, kind = LearningRateSchedule.Kind.constant
-            for (k, v) in try entries(train, section: "train") {
-                let key = "train.\(k)"
-                switch k {
-                case "steps": c.steps = try int(v, key, TrainingConfig.Ranges.steps)
-                case "epochs": c.epochs = try int(v, key, TrainingConfig.Ranges.epochs)
-                case "batch": c.batch = try int(v, key, TrainingConfig.Ranges.batch)
-                case "lr": c.learningRate = try double(v, key, 0...10)
-                case "optimizer": c.optimizer = try choice(v, key)
-                case "momentum": c.momentum = try double(v, key, 0...1)
-                case "nesterov": c.nesterov = try bool(v, key)
-                case "weight_decay": c.weightDecay = try double(v, key, 0...1)
-                case "schedule": kind = try choice(v, key, LearningRateSchedule.Kind.self)
-                case "warmup": warmup = try int(v, key, TrainingConfig.Ranges.warmup)
-                case "loss": c.loss = try choice(v, key)
-                case "class_weights":
-                    guard case .sequence(let s) = v else { throw reader.fail(v, key, "expected a list of numbers") }
-                    c.classWeights = try s.map { try double($0, key, 0...1e6) }
-                case "border_weights": c.borderWeights = try bool(v, key) ? true : nil
-                case "clip_norm": c.clipNorm = try double(v, key, 0...1e9)
-                case "val_every": c.validateEvery = try int(v, key, TrainingConfig.Ranges.validateEvery)
-                case "best_metric": c.bestMetric = try choice(v, key)
-                case "patience": c.patience = try int(v, key, TrainingConfig.Ranges.patience)
-                case "seed": c.seed = UInt64(try int(v, key))
-                default: break
-                }
-            }
-            c.schedule = LearningRateSchedule(kind, warmupSteps: warmup)
+        do { try c.validate() } catch let e as OptionError {
+            let section = table[e.option].map(table.section(of:)) ?? "train"
+            let place = [("ingest", ingest), ("model", model), ("train", train)].first { $0.0 == section }?.1 ?? ingest
+            throw reader.fail(place, "\(section).\(e.option)", e.reason)
         }
         do { _ = try c.network(channels: 1, classes: max(2, c.classes ?? 2)) } catch {
             throw reader.fail(model ?? ingest, "model", "\(error)")
@@ -243,100 +189,41 @@ struct PipelineSchema {
         return c
     }
 
-    /// Reads a key every stage has (`inputs`, `model`, `recursive`) into `stage`; false for any other key.
-    func stageKey<Options>(
-        _ k: String, _ v: Node, _ key: String, into stage: inout PipelineConfig.Stage<Options>, data: String?
-    ) throws -> Bool {
-        switch k {
-        case "inputs":
-            stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
-        case "model": stage.model = try path(v, key, data: data)
-        case "recursive": stage.recursive = try bool(v, key)
-        default: return false
+    /// Reads a key every stage has (`inputs`, `model`) into `stage`.
+    func stageKeys<Options>(
+        _ node: Node, section: String, into stage: inout PipelineConfig.Stage<Options>, data: String?
+    )
+        throws
+    {
+        for (k, v) in try entries(node, section: section) {
+            let key = "\(section).\(k)"
+            switch k {
+            case "inputs":
+                stage.inputs = try strings(v, key).map { try path(Node($0, Tag(.str), .plain), key, data: data) }
+            case "model": stage.model = try path(v, key, data: data)
+            default: continue
+            }
         }
-        return true
+        guard !stage.inputs.isEmpty else { throw reader.fail(node, section, "needs 'inputs'") }
     }
 
     func segment(_ node: Node, data: String?) throws -> PipelineConfig.Stage<SegmentOptions> {
         var stage = PipelineConfig.Stage(options: SegmentOptions())
-        var o = SegmentOptions()
-        var objects = InstanceSettings()
-        for (k, v) in try entries(node, section: "segment") {
-            let key = "segment.\(k)"
-            if try stageKey(k, v, key, into: &stage, data: data) { continue }
-            switch k {
-            case "outputs":
-                o.outputs = Set(try strings(v, key).map { try choice(Node($0), key, SegmentOutput.self) })
-            case "tile": o.tile = try int(v, key, 8...16384)
-            case "overlap": o.overlap = try double(v, key, 0...0.95)
-            case "blend": o.blend = try choice(v, key)
-            case "tta": o.tta = try bool(v, key)
-            case "masks": o.masks = URL(fileURLWithPath: try path(v, key, data: data))
-            case "overlay_format": o.overlayFormat = try choice(v, key)
-            case "output_format": o.outputFormat = try choice(v, key)
-            case "tiff_pages": o.tiffPages = try choice(v, key)
-            case "instances": objects.method = try choice(v, key)
-            case "connectivity":
-                let n = try int(v, key, 4...8)
-                guard let c = Connectivity(rawValue: n) else { throw reader.fail(v, key, "expected 4 or 8, got \(n)") }
-                objects.connectivity = c
-            case "seeds": objects.seeds = try choice(v, key)
-            case "seed_depth": objects.seedDepth = try double(v, key, 1e-6...1e6)
-            case "min_size": objects.minSize = try int(v, key)
-            case "max_hole": objects.maxHole = try int(v, key)
-            case "exclude_border": objects.excludeBorder = try bool(v, key)
-            case "truth": o.truth = try choice(v, key)
-            default: break
-            }
+        try stageKeys(node, section: "segment", into: &stage, data: data)
+        try read(node, section: "segment", table: SegmentOptions.table, into: &stage.options, data: data) {
+            try $0.validate()
         }
-        guard !stage.inputs.isEmpty else { throw reader.fail(node, "segment", "needs 'inputs'") }
-        let entries = try entries(node, section: "segment").map(\.0)
-        if entries.contains("instances") {
-            o.instances = objects
-        } else if let rule = entries.first(where: {
-            ["connectivity", "seeds", "seed_depth", "min_size", "max_hole", "exclude_border"].contains($0)
-        }) {
-            throw reader.fail(
-                node, "segment.\(rule)", "applies to objects: add 'instances: components' or 'instances: watershed'")
-        }
-        o.recursive = stage.recursive
-        stage.options = o
+        stage.recursive = stage.options.recursive
         return stage
     }
 
     func explain(_ node: Node, data: String?) throws -> PipelineConfig.Stage<ExplainOptions> {
         var stage = PipelineConfig.Stage(options: ExplainOptions())
-        var o = ExplainOptions()
-        for (k, v) in try entries(node, section: "explain") {
-            let key = "explain.\(k)"
-            if try stageKey(k, v, key, into: &stage, data: data) { continue }
-            switch k {
-            case "method": o.method = try choice(v, key)
-            case "layer": o.layer = try string(v, key)
-            case "class": o.targetClass = try string(v, key)
-            case "target_mask": o.targetMask = URL(fileURLWithPath: try path(v, key, data: data))
-            case "object": o.object = try int(v, key, 1...Int(UInt32.max))
-            case "box":
-                guard case .sequence(let s) = v, s.count == 4 else {
-                    throw reader.fail(v, key, "expected [x, y, width, height]")
-                }
-                let b = try s.map { try int($0, key) }
-                o.box = PixelWindow(x: b[0], y: b[1], width: max(1, b[2]), height: max(1, b[3]))
-            case "colormap": o.colormap = try choice(v, key)
-            case "alpha": o.alpha = Float(try double(v, key, 0...1))
-            case "outputs":
-                o.outputs = Set(try strings(v, key).map { try choice(Node($0), key, ExplainOutput.self) })
-            case "raw_format": o.rawFormat = try choice(v, key)
-            case "overlay_format": o.overlayFormat = try choice(v, key)
-            case "masks": o.masks = URL(fileURLWithPath: try path(v, key, data: data))
-            case "band": o.band = try int(v, key, 0...100)
-            case "patch": o.patch = try int(v, key, 1...4096)
-            case "stride": o.stride = try int(v, key, 1...4096)
-            default: break
-            }
+        try stageKeys(node, section: "explain", into: &stage, data: data)
+        try read(node, section: "explain", table: ExplainOptions.table, into: &stage.options, data: data) {
+            try $0.validate()
         }
-        guard !stage.inputs.isEmpty else { throw reader.fail(node, "explain", "needs 'inputs'") }
-        stage.options = o
+        stage.recursive = stage.options.recursive
         return stage
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraConsole
 import TesseraData
 import TesseraEngine
 import TesseraExplain
@@ -26,8 +27,8 @@ final class ExplainSegmentationTests: XCTestCase {
         options.masks = isbi.appendingPathComponent("masks")
         options.outputs = [.raw]
         options.rawFormat = .npy
-        let run = try ExplainRun(model: checkpoint, options: options, settings: BatchSettings(out: out))
-        run.log = { _ in }
+        let run = try ExplainRun(model: checkpoint, options: options, out: out)
+        run.console = .quiet
         let summary = try run.run(inputs: validation)
         XCTAssertEqual(summary.failed, 0)
         let mass = try XCTUnwrap(summary.meanMassInTruth)
@@ -84,8 +85,8 @@ final class ExplainSegmentationTests: XCTestCase {
             o.rawFormat = .npy
             configure(&o)
             let run = try ExplainRun(
-                model: checkpoint, options: o, settings: BatchSettings(out: root.appendingPathComponent(name)))
-            run.log = { _ in }
+                model: checkpoint, options: o, out: root.appendingPathComponent(name))
+            run.console = .quiet
             let record = try XCTUnwrap(run.run(inputs: [image.path]).records.first)
             XCTAssertEqual(record.status, .done, record.error ?? "")
             let data = try Data(contentsOf: run.outputURL(.raw, relative: "slice03.png"))

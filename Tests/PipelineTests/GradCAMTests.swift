@@ -1,4 +1,5 @@
 import Foundation
+import TesseraConsole
 import TesseraData
 import TesseraEngine
 import TesseraExplain
@@ -182,8 +183,8 @@ final class GradCAMTests: XCTestCase {
             to: weights)
         var options = ExplainOptions()
         options.colormap = .turbo
-        let run = try ExplainRun(model: weights, options: options, settings: BatchSettings(out: out))
-        run.log = { _ in }
+        let run = try ExplainRun(model: weights, options: options, out: out)
+        run.console = .quiet
         let summary = try run.run(inputs: [images.path])
         XCTAssertEqual(summary.records.count, 13)
         XCTAssertEqual(summary.records.first { $0.path == "broken.png" }?.status, .failed)
@@ -207,8 +208,8 @@ final class GradCAMTests: XCTestCase {
         XCTAssertEqual(csv.split(separator: "\n").count, 14)
         XCTAssertTrue(csv.hasPrefix("path,status,width,height,layer,class,class_name,score"))
 
-        let again = try ExplainRun(model: weights, options: options, settings: BatchSettings(out: out))
-        again.log = { _ in }
+        let again = try ExplainRun(model: weights, options: options, out: out)
+        again.console = .quiet
         let second = try again.run(inputs: [images.path])
         XCTAssertEqual(second.records.filter { $0.status == .existing }.count, 12)
         XCTAssertEqual(second.failed, 1)

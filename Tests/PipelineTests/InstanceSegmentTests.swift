@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCheckpoint
+import TesseraConsole
 import TesseraData
 import TesseraExplain
 import TesseraInference
@@ -243,7 +244,7 @@ final class InstanceSegmentTests: XCTestCase {
         o.instances = InstanceSettings()
         o.instances?.minSize = -1
         XCTAssertThrowsError(try SegmentRun(checkpoint: checkpoint, options: o, out: URL(fileURLWithPath: "/tmp/x"))) {
-            XCTAssertTrue("\($0)".contains("min-size"), "\($0)")
+            XCTAssertTrue("\($0)".contains("min_size must be 0-4294967295, is -1"), "\($0)")
         }
         o.instances?.minSize = 0
         o.instances?.seedDepth = .nan
@@ -271,8 +272,8 @@ final class ExplainObjectTests: XCTestCase {
                 e.object = id
                 e.targetMask = mask
                 let out = folder.file("exp-\(id)-\(mask == nil)")
-                let run = try ExplainRun(model: checkpoint, options: e, settings: BatchSettings(out: out))
-                run.log = { _ in }
+                let run = try ExplainRun(model: checkpoint, options: e, out: out)
+                run.console = .quiet
                 let record = try XCTUnwrap(try run.run(inputs: [input.path]).records.first)
                 XCTAssertEqual(record.regionPixels, area, "object \(id)")
                 XCTAssertEqual(record.className, row[1])
@@ -280,8 +281,8 @@ final class ExplainObjectTests: XCTestCase {
         }
         var e = ExplainOptions()
         e.object = 999
-        let run = try ExplainRun(model: checkpoint, options: e, settings: BatchSettings(out: folder.file("none")))
-        run.log = { _ in }
+        let run = try ExplainRun(model: checkpoint, options: e, out: folder.file("none"))
+        run.console = .quiet
         let record = try XCTUnwrap(try run.run(inputs: [input.path]).records.first)
         XCTAssertEqual(record.status, .failed)
         XCTAssertTrue(record.error?.contains("no object 999") ?? false, record.error ?? "")

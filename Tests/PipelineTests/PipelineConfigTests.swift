@@ -54,7 +54,7 @@ final class PipelineConfigTests: XCTestCase {
 
         let type = error(base + "train:\n  steps: ten\n")
         XCTAssertEqual(type?.line, 5)
-        XCTAssertTrue(type?.reason.contains("expected an integer") ?? false)
+        XCTAssertTrue(type?.reason.contains("must be a whole number") ?? false)
 
         let choice = error(base + "train:\n  optimizer: adma\n")
         XCTAssertTrue(choice?.reason.contains("did you mean 'adam'?") ?? false, "\(String(describing: choice))")
