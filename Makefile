@@ -25,7 +25,9 @@ build: deps
 test: lint
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(TEST_PACKAGES)"
 	$(SWIFT) build -c release --build-tests --explicit-target-dependency-import-check error
-	$(SWIFT) test -c release --skip-build --disable-swift-testing
+	@# A plan cache of the suite's own, so a test run neither reads nor writes the user's (~/.cache/tessera).
+	cache=$$(mktemp -d) && TESSERA_PLAN_CACHE=$$cache/conv-plans.json $(SWIFT) test -c release --skip-build \
+		--disable-swift-testing; status=$$?; rm -rf "$$cache"; exit $$status
 
 # swift-format (part of the toolchain) with the committed .swift-format: lint fails on any difference; format fixes.
 lint:

@@ -3,6 +3,7 @@ import Foundation
 import TesseraCLI
 import TesseraCheckpoint
 import TesseraData
+import TesseraEngine
 import TestSupport
 import XCTest
 
@@ -90,24 +91,67 @@ final class CommandTests: XCTestCase {
             usageError(["segment", "a", "--model", "m", "--out", "o", "--outputs", "mask,prob", "--shard", "1/4"]))
     }
 
-    func testImportedSmpModelSegmentsInProcess() throws {
+    /// Every segmentation_models_pytorch case in the fixture folder (`*.smp.json`), imported and segmented by the
+    /// commands as a user runs them: the logits `segment` writes equal PyTorch's reference logits (1e-4 of their
+    /// scale) on the reference input (written as a float TIFF, normalisation 0 / 1, one window over the image).
+    func testEveryImportedSmpModelSegmentsToPyTorchsLogits() throws {
         let torch = try SharedFixtures.require(SharedFixtures.torchFolder)
-        let weights = torch.appendingPathComponent("smp_unet_resnet18.smp.safetensors")
-        let model = folder.appendingPathComponent("smp.safetensors")
-        try run([
-            "import", weights.path, "--arch", "resnet18-unet", "--in-channels", "1", "--classes", "2",
-            "--class-names", "membrane,cell", "--crop", "64", "--out", model.path
-        ])
-        XCTAssertEqual(try Checkpoint.read(model).info.classNames, ["membrane", "cell"])
-        let image = Image(width: 70, height: 45, channels: 1, samples: .uint8((0..<3150).map { UInt8($0 % 251) }))
-        let input = folder.appendingPathComponent("in.png")
-        try ImageCodec.write(image, to: input)
-        let out = folder.appendingPathComponent("seg")
-        try run(["segment", input.path, "--model", model.path, "--out", out.path, "--quiet"])
-        let mask = try ImageCodec.decode(out.appendingPathComponent("in.png"))
-        XCTAssertEqual([mask.width, mask.height], [70, 45])
-        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.json").path))
+        let cases = try FileManager.default.contentsOfDirectory(atPath: torch.path).filter { $0.hasSuffix(".smp.json") }
+            .sorted()
+        XCTAssertFalse(cases.isEmpty, "no *.smp.json case in \(torch.path)")
+        struct SmpCase: Decodable {
+            let encoder_name: String
+            let in_channels: Int
+            let classes: Int
+            let decoder_channels: [Int]
+            let weights: String
+            let reference: String
+        }
+        for name in cases {
+            let smp = try JSONDecoder().decode(SmpCase.self, from: Data(contentsOf: torch.appendingPathComponent(name)))
+            let model = folder.appendingPathComponent("\(name).safetensors")
+            let c = smp.in_channels
+            try run(
+                [
+                    "import", torch.appendingPathComponent(smp.weights).path, "--arch", smp.encoder_name + "-unet",
+                    "--in-channels", "\(c)", "--classes", "\(smp.classes)", "--decoder-channels",
+                    smp.decoder_channels.map(String.init).joined(separator: ","), "--mean",
+                    [String](repeating: "0", count: c).joined(separator: ","), "--std",
+                    [String](repeating: "1", count: c).joined(separator: ","), "--crop", "64", "--out", model.path
+                ])
+            let reference = try SafeTensorsFile(contentsOf: torch.appendingPathComponent(smp.reference))
+            let input = try reference.tensor("input"), expected = try reference.tensor("logits")
+            let h = input.shape[2], w = input.shape[3], planes = input.scalars
+            // Planar [C][H][W] to interleaved samples.
+            let plane: Int = h * w
+            var samples = [Float](repeating: 0, count: plane * c)
+            for p in 0..<plane { for k in 0..<c { samples[p * c + k] = planes[k * plane + p] } }
+            let image = folder.appendingPathComponent("\(name).tif")
+            try ImageCodec.write(Image(width: w, height: h, channels: c, samples: .float32(samples)), to: image)
+            let out = folder.appendingPathComponent("seg-\(name)")
+            try run([
+                "segment", image.path, "--model", model.path, "--out", out.path, "--quiet", "--outputs", "mask,logits",
+                "--output-format", "png", "--tile", "\(max(h, w))"
+            ])
+            let written = try SafeTensorsFile(contentsOf: out.appendingPathComponent("logits/\(name).safetensors"))
+            let logits = try written.tensor("logits")
+            XCTAssertEqual(logits.shape, Array(expected.shape.dropFirst()), name)
+            let scale = expected.scalars.map(abs).max() ?? 1
+            let worst = zip(logits.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(name): max |difference| \(worst), logits of scale \(scale)")
+            // The mask is the logits' argmax.
+            let mask = try ImageCodec.decode(out.appendingPathComponent("\(name).png"))
+            XCTAssertEqual([mask.width, mask.height], [w, h])
+            let classes = smp.classes, e = expected.scalars
+            var disagree = 0
+            for p in 0..<(h * w) {
+                let best = (0..<classes).max { e[$0 * h * w + p] < e[$1 * h * w + p] } ?? 0
+                if mask.sample(x: p % w, y: p / w, channel: 0) != best { disagree += 1 }
+            }
+            XCTAssertLessThanOrEqual(disagree, h * w / 1000, "\(name): \(disagree) mask pixels differ from PyTorch's argmax")
+        }
         // Weights for another architecture: refused, nothing written.
+        let weights = torch.appendingPathComponent("smp_unet_resnet18.smp.safetensors")
         let wrong = folder.appendingPathComponent("wrong.safetensors")
         XCTAssertThrowsError(
             try run([

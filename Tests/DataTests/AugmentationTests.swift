@@ -47,6 +47,42 @@ final class AugmentationTests: XCTestCase {
         assertJoint(small)
     }
 
+    /// Vertical flip and each quarter turn put every pixel where the definition says (numpy's `flipud` and
+    /// `rot90`), image and mask alike: a step that moved both the same wrong way would pass the joint check alone.
+    func testFlipsAndRotationsPutEachPixelWhereExpected() {
+        let w = 7, h = 5
+        let base = tagged(width: w, height: h)
+        func label(_ s: AugmentationSample, _ x: Int, _ y: Int) -> Int32 { s.labels[y * s.width + x] }
+        var s = base
+        var g = RandomGenerator(seed: 1)
+        VerticalFlip(probability: 1).apply(&s, &g)
+        XCTAssertEqual([s.width, s.height], [w, h])
+        for y in 0..<h { for x in 0..<w { XCTAssertEqual(label(s, x, y), label(base, x, h - 1 - y), "flip (\(x),\(y))") } }
+        assertJoint(s)
+        // The three turns, each identified by where the source's top-left pixel lands; every pixel checked.
+        var seen = Set<String>()
+        for seed in 0..<40 {
+            var r = base
+            var rg = RandomGenerator(seed: UInt64(seed))
+            Rotate90(probability: 1).apply(&r, &rg)
+            assertJoint(r)
+            let turn: String
+            if [r.width, r.height] == [w, h] {
+                turn = "180"
+                for y in 0..<h { for x in 0..<w { XCTAssertEqual(label(r, x, y), label(base, w - 1 - x, h - 1 - y)) } }
+            } else if label(r, r.width - 1, 0) == label(base, 0, 0) {
+                turn = "90 clockwise"  // output (x, y) = input (y, h - 1 - x)
+                for y in 0..<w { for x in 0..<h { XCTAssertEqual(label(r, x, y), label(base, y, h - 1 - x)) } }
+            } else {
+                turn = "90 counter-clockwise"  // output (x, y) = input (w - 1 - y, x)
+                XCTAssertEqual(label(r, 0, r.height - 1), label(base, 0, 0), "not a quarter turn")
+                for y in 0..<w { for x in 0..<h { XCTAssertEqual(label(r, x, y), label(base, w - 1 - y, x)) } }
+            }
+            seen.insert(turn)
+        }
+        XCTAssertEqual(seen.count, 3, "every turn is drawn: \(seen)")
+    }
+
     func testInterpolatingStepsNeverInterpolateClassIds() {
         var g = RandomGenerator(seed: 2)
         let n = 48 * 40

@@ -85,20 +85,34 @@ final class ConvolutionPathTests: XCTestCase {
         }
     }
 
+    /// `check` with `route` forced, failing unless a pass of the layer took it (the plan cache measures and
+    /// chooses otherwise, so a test named for a route would not know which one it checked).
+    func check(
+        _ route: ConvRoute, inChannels: Int, outChannels: Int, height: Int, width: Int,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let (_, routes) = ConvRoute.taken {
+            ConvRoute.forcing(route) {
+                check(inChannels: inChannels, outChannels: outChannels, height: height, width: width, file: file, line: line)
+            }
+        }
+        XCTAssertTrue(routes.contains(route), "\(route) did not run: \(routes)", file: file, line: line)
+    }
+
     /// Many output channels, narrow image: row-band packed product with transposed packing.
-    func testPackedWeightGradientNarrow() { check(inChannels: 3, outChannels: 72, height: 10, width: 13) }
+    func testPackedWeightGradientNarrow() { check(.rowBandPacked, inChannels: 3, outChannels: 72, height: 10, width: 13) }
 
     /// Many output channels, wide image: row-band packed product over several bands and column chunks.
-    func testPackedWeightGradientWide() { check(inChannels: 50, outChannels: 64, height: 5, width: 130) }
+    func testPackedWeightGradientWide() { check(.rowBandPacked, inChannels: 50, outChannels: 64, height: 5, width: 130) }
 
     /// Few output channels, wide image: the row-reduction (dot) kernel; forward through the padded-row buffer.
-    func testReductionKernelWeightGradient() { check(inChannels: 2, outChannels: 8, height: 4, width: 100) }
+    func testReductionKernelWeightGradient() { check(.rowBandDot, inChannels: 2, outChannels: 8, height: 4, width: 100) }
 
     /// Wide image with a partial last panel per row: forward and input gradient write the output directly.
-    func testDirectWriteRows() { check(inChannels: 5, outChannels: 11, height: 6, width: 150) }
+    func testDirectWriteRows() { check(.rowBand, inChannels: 5, outChannels: 11, height: 6, width: 150) }
 
     /// Narrow image, large per-worker partial: the im2col tile path.
-    func testIm2colWeightGradient() { check(inChannels: 920, outChannels: 64, height: 3, width: 5) }
+    func testIm2colWeightGradient() { check(.im2col, inChannels: 920, outChannels: 64, height: 3, width: 5) }
 
     /// Every route the plan cache can choose gives the direct sum's result on every shape it applies to (where a
     /// forced route does not apply, the pass takes the measured one): stride-1 bands, wide rows, narrow images,

@@ -152,9 +152,7 @@ final class KilledCheckpointWriteTests: XCTestCase {
         // Width 64, depth 4: 31 M parameters, so last.safetensors (weights and Adam's two moments) is 370 MB.
         let process = Process()
         process.executableURL = TesseraProcess.binary
-        guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else {
-            throw XCTSkip("no binary")
-        }
+        try TesseraProcess.requireFreshBinary()
         process.arguments = [
             "train", "--images", root.appendingPathComponent("images").path, "--masks",
             root.appendingPathComponent("masks").path, "--out", run.path, "--width", "64", "--depth", "4",

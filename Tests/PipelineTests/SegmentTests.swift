@@ -63,9 +63,7 @@ final class SegmentTests: XCTestCase {
     func testKilledRunFinishesOnRerunWithoutRecomputing() throws {
         let checkpoint = try ISBICheckpoint.trained.get()
         let binary = TesseraProcess.binary
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            return XCTFail("\(binary.path) is missing: build the package (swift build -c release) before the tests")
-        }
+        try TesseraProcess.requireFreshBinary()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-kill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let input = root.appendingPathComponent("in"), out = root.appendingPathComponent("out")

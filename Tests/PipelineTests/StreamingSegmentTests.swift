@@ -149,9 +149,7 @@ final class StreamingSegmentTests: XCTestCase {
         try CellSlide.write(to: input, width: 1500, height: 2600, bitDepth: 16, seed: 3)
         let arguments = ["--outputs", "mask,logits", "--chunk", "256", "--tile", "64"]
         let binary = TesseraProcess.binary
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            return XCTFail("\(binary.path) is missing: build the package (swift build -c release) before the tests")
-        }
+        try TesseraProcess.requireFreshBinary()
         let out = folder.file("killed")
         let process = Process()
         process.executableURL = binary

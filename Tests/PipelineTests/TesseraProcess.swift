@@ -19,14 +19,41 @@ struct TesseraProcess {
 
     static var binary: URL { SharedFixtures.packageRoot.appendingPathComponent(".build/release/tessera") }
 
+    /// One policy for every test that launches the binary: it must exist and be newer than every source file and
+    /// the package manifest (`make test` builds it with the tests), or the test fails saying so; a stale binary
+    /// would test yesterday's code.
+    static func requireFreshBinary() throws {
+        let fm = FileManager.default
+        func modified(_ url: URL) -> Date? { (try? fm.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date }
+        guard fm.isExecutableFile(atPath: binary.path), let built = modified(binary) else {
+            throw BinaryProblem(reason: "\(binary.path) is missing: build it first (make test builds it)")
+        }
+        let root = SharedFixtures.packageRoot
+        var newest = modified(root.appendingPathComponent("Package.swift")) ?? .distantPast
+        var newestFile = "Package.swift"
+        let sources = root.appendingPathComponent("Sources")
+        for path in fm.enumerator(atPath: sources.path)?.allObjects as? [String] ?? [] {
+            if let date = modified(sources.appendingPathComponent(path)), date > newest {
+                (newest, newestFile) = (date, "Sources/" + path)
+            }
+        }
+        guard built >= newest else {
+            throw BinaryProblem(
+                reason: "\(binary.path) is older than \(newestFile): rebuild it (swift build -c release) first")
+        }
+    }
+
+    struct BinaryProblem: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
+    }
+
     /// `environment` entries are added to (or replace) this process's environment.
     /// `executable`: another program (`mpirun`) to run with `arguments` instead of `tessera`.
     static func run(
         _ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:], executable: URL? = nil
     ) throws -> Result {
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw XCTSkip("\(binary.path) is missing: build the package (swift build -c release) before the tests")
-        }
+        try requireFreshBinary()
         let process = Process()
         process.executableURL = executable ?? binary
         process.arguments = arguments
