@@ -67,16 +67,13 @@ final class InstanceSegmentTests: XCTestCase {
             let nuclei = ids.map { $0 != 0 && classes[Int($0) - 1] == "nucleus" ? $0 : 0 }
             XCTAssertEqual(classes.filter { $0 == "nucleus" }.count, truth.nuclei, "nuclei of \(stem)")
             XCTAssertEqual(record.objects?[2], truth.nuclei)
-            let f1 = try XCTUnwrap(
-                SegmentationAgreement(truth: truth.nucleusIDs, prediction: nuclei, width: 128, height: 128)
-                    .objectF1At50)
+            let f1 = ReferenceScores(truth: truth.nucleusIDs, prediction: nuclei, width: 128, height: 128).objectF1At50
             f1s.append(f1)
             // Baseline: pixels brighter than the midpoint of the levels (0.32-0.48 cells, 0.72-0.92 nuclei).
             let bright = truth.pixels.map { UInt16($0 > 153 ? 2 : 0) }
             let found = Instances(mask: bright, width: 128, height: 128, settings: InstanceSettings())
             baselines.append(
-                SegmentationAgreement(truth: truth.nucleusIDs, prediction: found.ids, width: 128, height: 128)
-                    .objectF1At50 ?? 0)
+                ReferenceScores(truth: truth.nucleusIDs, prediction: found.ids, width: 128, height: 128).objectF1At50)
         }
         let mean = f1s.reduce(0, +) / Double(f1s.count), baseline = baselines.reduce(0, +) / Double(baselines.count)
         print(
@@ -221,17 +218,17 @@ final class InstanceSegmentTests: XCTestCase {
         // Every object counts, cells included (the truth has nuclei only): precision well below recall.
         XCTAssertEqual(try XCTUnwrap(metrics["object_recall_50"]), 1, accuracy: 1e-12)
         XCTAssertLessThan(try XCTUnwrap(metrics["object_precision_50"]), 0.7)
-        var byHand: [[String: Double]] = []
+        var byHand: [ReferenceScores] = []
         for i in 0..<3 {
             let (ids, _) = try objects(folder.file("out"), "n\(i)")
             let truth = CellSample(width: 128, height: 128, seed: 0, index: first + i).nucleusIDs
-            byHand.append(SegmentationAgreement(truth: truth, prediction: ids, width: 128, height: 128).metrics)
+            byHand.append(ReferenceScores(truth: truth, prediction: ids, width: 128, height: 128))
         }
         let eval = try Evaluation.run(
             checkpoint: checkpoint, images: folder.file("images"), masks: folder.file("masks"),
             inference: TiledInference(tile: 128), instances: InstanceSettings(), truth: .objects)
         for key in ["rand_error", "vi_split", "vi_merge", "object_f1_50", "average_precision"] {
-            XCTAssertEqual(metrics[key] ?? -1, SegmentationAgreement.mean(byHand)[key] ?? 1, accuracy: 1e-12, key)
+            XCTAssertEqual(metrics[key] ?? -1, ReferenceScores.mean(byHand)[key] ?? 1, accuracy: 1e-12, key)
             XCTAssertEqual(eval.metrics[key] ?? -1, metrics[key] ?? 1, accuracy: 1e-9, key)
         }
         o.instances = nil
