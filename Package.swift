@@ -113,7 +113,8 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "TesseraCLI", "TesseraCheckpoint", "TesseraData", "TesseraEngine", "TesseraInference", "TesseraExplain", "TesseraRun",
+                "TesseraCLI", "TesseraCheckpoint", "TesseraData", "TesseraEngine", "TesseraInference", "TesseraExplain",
+                "TesseraRun",
                 "TesseraSettings", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),

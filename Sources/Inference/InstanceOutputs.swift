@@ -58,7 +58,7 @@ struct InstanceStage {
     func objects(mask: [UInt16], probability: [[UInt16]], image: Image) -> Slice {
         let found = Instances(
             mask: mask, width: image.width, height: image.height, settings: settings,
-            probability: probability.isEmpty ? nil : { c in probability[c].map { Float($0) / 65535 } },
+            probability: probability.isEmpty ? nil : { c in ClassProbabilities.fractions(probability[c]) },
             intensity: Self.planes(image))
         return Slice(ids: found.ids, objects: found.objects)
     }

@@ -34,26 +34,40 @@ public enum Overlay {
     public static func render(
         image: Image, labels: [UInt16], colors: [[Int]], alpha: Float = 0.4, instances: [UInt32]? = nil
     ) -> Image {
-        let w = image.width, h = image.height
+        let whole = PixelWindow(x: 0, y: 0, width: image.width, height: image.height)
+        return render(
+            image: image, region: whole, labels: labels, instances: instances, around: whole, colors: colors,
+            alpha: alpha)
+    }
+
+    /// The overlay of `region` of a larger image (`image` holds the region's pixels) from labels and object ids
+    /// over `around` (the region grown by a pixel where the image goes on), so outlines at the region's edge are
+    /// those of the whole image: rendered window by window, a streamed overlay equals the whole-image one.
+    public static func render(
+        image: Image, region: PixelWindow, labels: [UInt16], instances: [UInt32]?, around: PixelWindow,
+        colors: [[Int]], alpha: Float = 0.4
+    ) -> Image {
+        let w = region.width, h = region.height, aw = around.width, ah = around.height
         var rgb = rgb(of: image)
         for y in 0..<h {
             for x in 0..<w {
-                let i = y * w + x, l = Int(labels[i])
+                let ax = x + region.x - around.x, ay = y + region.y - around.y, j = ay * aw + ax
+                let i = y * w + x, l = Int(labels[j])
                 guard l > 0 else { continue }
                 var color = l < colors.count ? colors[l] : [255, 255, 255]
                 let edge: Bool
                 if let ids = instances {
-                    let m = ids[i]
+                    let m = ids[j]
                     edge =
                         m != 0
-                        && ((x > 0 && ids[i - 1] != m) || (x + 1 < w && ids[i + 1] != m)
-                            || (y > 0 && ids[i - w] != m) || (y + 1 < h && ids[i + w] != m))
+                        && ((ax > 0 && ids[j - 1] != m) || (ax + 1 < aw && ids[j + 1] != m)
+                            || (ay > 0 && ids[j - aw] != m) || (ay + 1 < ah && ids[j + aw] != m))
                     if edge { color = instanceColor(m) }
                 } else {
-                    let m = labels[i]
+                    let m = labels[j]
                     edge =
-                        (x > 0 && labels[i - 1] != m) || (x + 1 < w && labels[i + 1] != m)
-                        || (y > 0 && labels[i - w] != m) || (y + 1 < h && labels[i + w] != m)
+                        (ax > 0 && labels[j - 1] != m) || (ax + 1 < aw && labels[j + 1] != m)
+                        || (ay > 0 && labels[j - aw] != m) || (ay + 1 < ah && labels[j + aw] != m)
                 }
                 let a: Float = edge ? 1 : alpha
                 for k in 0..<3 {

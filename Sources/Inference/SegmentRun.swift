@@ -139,7 +139,7 @@ public final class SegmentRun {
     func targets(_ relative: String) -> SegmentTargets {
         var t = SegmentTargets(
             outputs: options.outputs, mask: outputURL(.mask, relative: relative),
-            color: outputURL(.color, relative: relative), overlay: outputURL(.overlay, relative: relative),
+            color: outputURL(.color, relative: relative),
             logits: outputURL(.logits, relative: relative), prob: probURLs(relative))
         // The streamed watershed reads the probabilities back: written beside the instances when not asked for.
         if options.instances?.method == .watershed && outputFormat(for: relative) == .tiff && !t.outputs.contains(.prob)
@@ -249,8 +249,9 @@ public final class SegmentRun {
 
     var masksKey: String { options.masks?.path ?? "" }
 
-    /// Runs the model over every slice of `source` chunk by chunk, writes its outputs (streamed for TIFF,
-    /// resumed from a killed run's last chunk row) and returns what the report needs.
+    /// Runs the model over every slice of `source` chunk by chunk and hands each chunk to the image's consumers
+    /// (`consumers`): one path for every input format, output set and instance mode. Streamed (TIFF) outputs
+    /// resume from a killed run's last chunk row.
     func segment(_ source: PixelSource, relative: String) throws -> ImageResult {
         let classes = self.classes, channels = loaded.model.inChannels, w = source.width, h = source.height
         let mean = loaded.info.normalizationMean, std = loaded.info.normalizationStd
@@ -260,36 +261,14 @@ public final class SegmentRun {
         // Hole filling gathers whole slices, which a resumed image no longer has: such images start over (a key
         // no progress file matches).
         let key = !tiff ? "" : wholeSlices ? UUID().uuidString : progressKey(source, relative: relative)
-        let sink: SegmentSink =
-            outputFormat(for: relative) == .tiff
-            ? try TIFFSegmentSink(
-                targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
-                classNames: loaded.info.classNames, palette: paletteColors, key: key
-            )
-            : try WholeImageSink(
-                targets: targets(relative), width: w, height: h, slices: source.slices, classes: classes,
-                palette: paletteColors, file: source.file)
+        let image = try consumers(for: source, relative: relative, key: key)
         do {
-            let truth = try truthMasks?.source(for: relative, width: w, height: h, slices: source.slices)
-            let decoder = truthDecoder
-            let saved = sink.resumed
-            var pixels = saved?.pixels ?? [Int](repeating: 0, count: classes)
-            var matrix =
-                truth == nil || options.truth == .objects
-                ? nil
-                : saved?.confusion.flatMap { ConfusionMatrix(classes: classes, counts: $0) }
-                    ?? ConfusionMatrix(classes: classes)
-            let wantsOverlay = options.outputs.contains(.overlay)
-            let watershed = wholeSlices && stage?.settings.method == .watershed
-            let wantsProb = targets(relative).outputs.contains(.prob) || watershed
+            let saved = image.sink.resumed
+            let consumers = image.all
+            var needs: ChunkNeeds = []
+            for c in consumers { needs.formUnion(c.needs) }
             let first = saved?.slice ?? 0
-            var found: [InstanceStage.Slice] = []
-            var sliceMask: [UInt16] = [], sliceProb: [[UInt16]] = []
             for slice in first..<source.slices {
-                if wholeSlices {
-                    sliceMask = [UInt16](repeating: 0, count: w * h)
-                    sliceProb = watershed ? [[UInt16]](repeating: sliceMask, count: classes) : []
-                }
                 try inference.run(
                     model: loaded.model, width: w, height: h, channels: channels, chunk: options.chunk,
                     firstChunkRow: slice == first ? (saved?.rows ?? 0) / options.chunk : 0,
@@ -300,93 +279,99 @@ public final class SegmentRun {
                             mean: mean, std: std)
                     },
                     emit: { window, logits in
-                        let (labels, prob) = Self.labels(
-                            logits, classes: classes, pixels: window.width * window.height, prob: wantsProb)
-                        for l in labels { pixels[Int(l)] += 1 }
-                        if wholeSlices {
-                            for r in 0..<window.height {
-                                let to = (window.y + r) * w + window.x, from = r * window.width
-                                for x in 0..<window.width { sliceMask[to + x] = labels[from + x] }
-                                for c in sliceProb.indices {
-                                    for x in 0..<window.width { sliceProb[c][to + x] = prob[c][from + x] }
-                                }
-                            }
-                        }
-                        if let truth, matrix != nil {
-                            let ids = try decoder.labels(
-                                from: try truth.window(window, slice: slice), file: truth.file,
-                                origin: (window.x, window.y))
-                            matrix?.add(predictions: labels, truth: ids)
-                        }
-                        try sink.write(
-                            SegmentChunk(
-                                window: window, labels: labels, prob: prob, logits: logits,
-                                image: wantsOverlay ? try source.window(window, slice: slice) : nil),
-                            slice: slice)
+                        let (labels, probability) = ClassProbabilities.labels(
+                            logits, classes: classes, pixels: window.width * window.height,
+                            probability: needs.contains(.probability))
+                        let chunk = SegmentChunk(
+                            window: window, slice: slice, labels: labels, probability: probability, logits: logits,
+                            image: needs.contains(.image) ? try source.window(window, slice: slice) : nil)
+                        for c in consumers { try c.consume(chunk) }
                         AllocatorTuning.releaseFreedMemory()  // the chunk's transient arrays, each chunk
                         if window.x + window.width == w && window.y + window.height < h {
-                            try sink.finishedChunkRow(
-                                SegmentProgress(
-                                    key: key, slice: slice,
-                                    rows: window.y + window.height, pixels: pixels, confusion: matrix?.counts))
+                            let progress = image.tally.progress(key: key, slice: slice, rows: window.y + window.height)
+                            for c in consumers { try c.finishedChunkRow(progress) }
                         }
                     })
-                if let stage, wholeSlices {
-                    let image = try source.window(PixelWindow(x: 0, y: 0, width: w, height: h), slice: slice)
-                    found.append(stage.objects(mask: sliceMask, probability: sliceProb, image: image))
-                    (sliceMask, sliceProb) = ([], [])
-                }
-                try sink.finishSlice(slice)
+                for c in consumers { try c.finishSlice(slice) }
                 if slice + 1 < source.slices {
-                    try sink.finishedChunkRow(
-                        SegmentProgress(
-                            key: key, slice: slice + 1, rows: 0, pixels: pixels,
-                            confusion: matrix?.counts))
+                    let progress = image.tally.progress(key: key, slice: slice + 1, rows: 0)
+                    for c in consumers { try c.finishedChunkRow(progress) }
                 }
             }
-            try sink.finish()
+            for c in consumers { try c.finish() }
             var result = ImageResult(
-                width: w, height: h, pixels: pixels, matrix: matrix,
+                width: w, height: h, pixels: image.tally.pixels, matrix: image.tally.matrix,
                 resumedFromRow: saved.map { $0.slice * h + $0.rows })
-            if stage != nil {
-                let objects = try writeInstances(
-                    relative: relative, source: source, whole: wholeSlices ? found : nil, truth: truth,
-                    truthDecoder: decoder)
+            if let objects = image.objects?.result {
                 result.objects = objects.counts
                 result.objectMetrics = objects.metrics
             }
             return result
         } catch {
-            sink.discard()
+            for c in image.all { c.discard() }
             throw error
         }
     }
 
-    /// The predicted class per pixel of a chunk's logits [classes][pixels] and, when asked, the softmax
-    /// probabilities x 65535 per class.
-    static func labels(_ logits: UnsafeBufferPointer<Float>, classes: Int, pixels m: Int, prob wantsProb: Bool)
-        -> ([UInt16], [[UInt16]])
-    {
-        var labels = [UInt16](repeating: 0, count: m)
-        var prob = wantsProb ? [[UInt16]](repeating: [UInt16](repeating: 0, count: m), count: classes) : []
-        var scores = [Float](repeating: 0, count: classes)
-        for i in 0..<m {
-            var best = 0
-            for c in 0..<classes {
-                scores[c] = logits[c * m + i]
-                if scores[c] > scores[best] { best = c }
-            }
-            labels[i] = UInt16(best)
-            if wantsProb {
-                var total: Float = 0
-                for c in 0..<classes {
-                    scores[c] = Foundation.exp(scores[c] - logits[best * m + i])
-                    total += scores[c]
-                }
-                for c in 0..<classes { prob[c][i] = UInt16((scores[c] / total * 65535).rounded()) }
-            }
+    /// The consumers of one image, in the order they finish: the pixel tally, the output files, the objects
+    /// (after the mask is in place), the overlay (last, with the objects' outlines).
+    struct ImageConsumers {
+        let tally: PixelTally
+        let sink: any SegmentSink
+        let objects: InstanceConsumer?
+        let overlay: OverlayRenderer?
+        var all: [any ChunkConsumer] {
+            let later: [(any ChunkConsumer)?] = [objects, overlay]
+            return [tally, sink] + later.compactMap { $0 }
         }
-        return (labels, prob)
+    }
+
+    func consumers(for source: PixelSource, relative: String, key: String) throws -> ImageConsumers {
+        let classes = self.classes, w = source.width, h = source.height
+        let tiff = outputFormat(for: relative) == .tiff
+        let wantsOverlay = options.outputs.contains(.overlay)
+        var t = targets(relative)
+        t.outputs.remove(.overlay)
+        let sink: any SegmentSink =
+            tiff
+            ? try TIFFSegmentSink(
+                targets: t, width: w, height: h, slices: source.slices, classes: classes,
+                classNames: loaded.info.classNames, palette: paletteColors, key: key)
+            : try WholeImageSink(
+                targets: t, width: w, height: h, slices: source.slices, classes: classes, palette: paletteColors,
+                file: source.file, overlay: wantsOverlay)
+        do {
+            let truth = try truthMasks?.source(for: relative, width: w, height: h, slices: source.slices)
+            let saved = sink.resumed
+            let matrix =
+                truth == nil || options.truth == .objects
+                ? nil
+                : saved?.confusion.flatMap { ConfusionMatrix(classes: classes, counts: $0) }
+                    ?? ConfusionMatrix(classes: classes)
+            let tally = PixelTally(
+                classes: classes, truth: truth, decoder: truthDecoder, matrix: matrix, resumed: saved)
+            let objects = try instanceStage.map { stage in
+                try InstanceConsumer(
+                    stage: stage, tiff: tiff, resumed: saved != nil, source: source, truth: truth,
+                    truthDecoder: truthDecoder, url: instancesURL(relative: relative),
+                    tableURL: objectsURL(relative: relative), maskURL: outputURL(.mask, relative: relative),
+                    probabilityURL: watershedProbabilityURL(relative: relative),
+                    probabilityIsScratch: !options.outputs.contains(.prob)
+                        && t.prob == [watershedProbabilityURL(relative: relative)],
+                    score: { [self] ids, classes, truth in
+                        score(ids: ids, classes: classes, truth: truth, width: w, height: h)
+                    })
+            }
+            let overlay =
+                wantsOverlay
+                ? try OverlayRenderer(
+                    url: outputURL(.overlay, relative: relative), tiff: tiff, source: source, palette: paletteColors,
+                    chunk: options.chunk, maskURL: outputURL(.mask, relative: relative), objects: objects) : nil
+            return ImageConsumers(tally: tally, sink: sink, objects: objects, overlay: overlay)
+        } catch {
+            sink.discard()
+            throw error
+        }
     }
 
     /// The report's numbers of an image whose outputs an earlier run completed, from its saved mask (read chunk

@@ -2,38 +2,18 @@ import Foundation
 import TesseraData
 import TesseraEngine
 
-/// One chunk of an image's segmentation, as the sinks take it.
-struct SegmentChunk {
-    let window: PixelWindow
-    /// Predicted class per pixel of the window, row-major.
-    let labels: [UInt16]
-    /// Probability x 65535 per class (when asked), each row-major over the window.
-    let prob: [[UInt16]]
-    /// Logits [classes][h][w] of the window.
-    let logits: UnsafeBufferPointer<Float>
-    /// The window's input pixels, when an overlay is asked.
-    let image: Image?
-}
-
-/// Where the chunks of one image's segmentation go: files written as chunks arrive (TIFF), or whole-image arrays
-/// written at the end (PNG).
-protocol SegmentSink: AnyObject {
+/// The files of an image's mask, colour mask, probabilities and logits, written as chunks arrive (TIFF) or whole
+/// at the end (PNG): one type per file format. The overlay is its own consumer (`OverlayRenderer`), rendered last.
+protocol SegmentSink: ChunkConsumer {
     /// Where a resumed image goes on from (nil: from the start).
     var resumed: SegmentProgress? { get }
-    func write(_ chunk: SegmentChunk, slice: Int) throws
-    /// Every chunk above `progress.rows` of slice `progress.slice` is written: make them durable and resumable.
-    func finishedChunkRow(_ progress: SegmentProgress) throws
-    func finishSlice(_ slice: Int) throws
-    /// Puts the outputs in place under their final names.
-    func finish() throws
-    /// Removes what an image that failed left behind.
-    func discard()
 }
 
 /// The files of each requested output of one image.
 struct SegmentTargets {
+    /// The outputs the sink writes (never the overlay).
     var outputs: Set<SegmentOutput>
-    var mask: URL, color: URL, overlay: URL, logits: URL
+    var mask: URL, color: URL, logits: URL
     /// One file per class (PNG) or one multi-page file (TIFF, `prob[0]`).
     var prob: [URL]
 }
@@ -48,12 +28,13 @@ final class WholeImageSink: SegmentSink {
     var labels: [UInt16]
     var prob: [[UInt16]]
     var logits: [Float]
-    var rgb: [UInt8]
     var resumed: SegmentProgress? { nil }
 
-    init(targets: SegmentTargets, width: Int, height: Int, slices: Int, classes: Int, palette: [[Int]], file: String)
-        throws
-    {
+    /// `overlay`: the overlay is asked for too (its consumer keeps 5 bytes a pixel, counted in the budget here).
+    init(
+        targets: SegmentTargets, width: Int, height: Int, slices: Int, classes: Int, palette: [[Int]], file: String,
+        overlay: Bool
+    ) throws {
         guard slices == 1 else {
             throw ImageError(
                 file: file, reason: "\(slices) slices do not fit one PNG per output: use --output-format tiff")
@@ -61,7 +42,7 @@ final class WholeImageSink: SegmentSink {
         let o = targets.outputs
         let perPixel =
             2 + (o.contains(.prob) ? 2 * classes : 0) + (o.contains(.logits) ? 4 * classes : 0)
-            + (o.contains(.overlay) ? 6 : 0) + (o.contains(.color) ? 1 : 0)
+            + (o.contains(.color) ? 1 : 0) + (overlay ? 5 : 0)
         let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: perPixel)
         guard !overflow, bytes <= ModelInput.memoryBudget else {
             throw ImageError(
@@ -78,33 +59,23 @@ final class WholeImageSink: SegmentSink {
         labels = [UInt16](repeating: 0, count: n)
         prob = o.contains(.prob) ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: classes) : []
         logits = o.contains(.logits) ? [Float](repeating: 0, count: classes * n) : []
-        rgb = o.contains(.overlay) ? [UInt8](repeating: 0, count: n * 3) : []
     }
 
-    func write(_ chunk: SegmentChunk, slice: Int) throws {
+    var needs: ChunkNeeds { targets.outputs.contains(.prob) ? .probability : [] }
+
+    func consume(_ chunk: SegmentChunk) throws {
         let w = chunk.window, m = w.width * w.height, n = width * height
         for y in 0..<w.height {
             let to = (w.y + y) * width + w.x, from = y * w.width
             for x in 0..<w.width { labels[to + x] = chunk.labels[from + x] }
-            for c in prob.indices { for x in 0..<w.width { prob[c][to + x] = chunk.prob[c][from + x] } }
+            for c in prob.indices { for x in 0..<w.width { prob[c][to + x] = chunk.probability[c][from + x] } }
             if !logits.isEmpty {
                 for c in 0..<classes {
                     for x in 0..<w.width { logits[c * n + to + x] = chunk.logits[c * m + from + x] }
                 }
             }
         }
-        if !rgb.isEmpty, let image = chunk.image {
-            let part = Overlay.rgb(of: image)
-            for y in 0..<w.height {
-                let to = ((w.y + y) * width + w.x) * 3
-                for k in 0..<(w.width * 3) { rgb[to + k] = part[y * w.width * 3 + k] }
-            }
-        }
     }
-
-    func finishedChunkRow(_ progress: SegmentProgress) throws {}
-    func finishSlice(_ slice: Int) throws {}
-    func discard() {}
 
     func finish() throws {
         let w = width, h = height
@@ -124,11 +95,7 @@ final class WholeImageSink: SegmentSink {
                 try ImageCodec.write(
                     Image(width: w, height: h, channels: 1, samples: .uint8(labels.map { UInt8(min($0, 255)) })),
                     to: targets.color, palette: Array(colors))
-            case .overlay:
-                try ensureFolder(targets.overlay)
-                let image = Image(width: w, height: h, channels: 3, samples: .uint8(rgb))
-                try ImageCodec.write(
-                    Overlay.render(image: image, labels: labels, colors: palette), to: targets.overlay, quality: 90)
+            case .overlay: continue  // the overlay's own consumer
             case .prob:
                 for (c, url) in targets.prob.enumerated() where c < prob.count {
                     try ensureFolder(url)

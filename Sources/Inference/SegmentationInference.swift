@@ -75,16 +75,13 @@ public enum SegmentationInference {
         predicted: [Int], logits: Tensor, truth: [Int32], objectTruth: Bool, width w: Int, height h: Int,
         settings: InstanceSettings
     ) -> [String: Double] {
-        let classes = logits.shape[1], n = w * h, p = logits.pointer
-        let probability = { (c: Int) -> [Float] in
-            (0..<n).map { i in
-                var top = -Float.infinity
-                for k in 0..<classes { top = max(top, p[k * n + i]) }
-                var total: Float = 0
-                for k in 0..<classes { total += Foundation.exp(p[k * n + i] - top) }
-                return Foundation.exp(p[c * n + i] - top) / total
-            }
-        }
+        let classes = logits.shape[1], n = w * h
+        // The probabilities `segment` gives the watershed (`ClassProbabilities`), so both find the same objects.
+        let probabilities = ClassProbabilities.labels(
+            UnsafeBufferPointer(start: logits.pointer, count: classes * n), classes: classes, pixels: n,
+            probability: settings.method == .watershed
+        ).probability
+        let probability = { (c: Int) -> [Float] in ClassProbabilities.fractions(probabilities[c]) }
         let found = Instances(
             mask: predicted.map { UInt16(clamping: $0) }, width: w, height: h, settings: settings,
             probability: probability)

@@ -39,12 +39,26 @@ final class TIFFSegmentSink: SegmentSink {
     private(set) var resumed: SegmentProgress?
     private var mask: (Part, TIFFWriter)?
     private var color: (Part, TIFFWriter)?
-    private var overlay: (Part, TIFFWriter)?
     private var prob: [(Part, TIFFWriter)] = []
     private var logits: [(Part, TIFFWriter)] = []
-    private var all: [(Part, TIFFWriter)] { [mask, color, overlay].compactMap { $0 } + prob + logits }
+    private var all: [(Part, TIFFWriter)] { [mask, color].compactMap { $0 } + prob + logits }
 
     static let tile = 256
+
+    /// The layout of every streamed output page: 256-pixel tiles, deflate, the predictor for 16-bit samples.
+    static func layout(width: Int, height: Int, channels: Int, bits: Int) -> TIFFLayout {
+        var l = TIFFLayout(width: width, height: height, channels: channels, bitDepth: bits)
+        l.tile = tile
+        l.compression = .deflate
+        l.predictor = bits == 16
+        return l
+    }
+
+    /// Whether an image's pages of 8-bit RGB (or, with logits, 32-bit floats) pass classic TIFF's 4 GiB.
+    static func needsBigTIFF(width: Int, height: Int, slices: Int, logits: Bool) -> Bool {
+        TIFFLayout(width: width, height: height * slices, channels: 3, bitDepth: 8).needsBigTIFF
+            || (logits && TIFFLayout(width: width, height: height * slices, channels: 1, bitDepth: 32).needsBigTIFF)
+    }
 
     init(
         targets: SegmentTargets, width: Int, height: Int, slices: Int, classes: Int, classNames: [String],
@@ -56,17 +70,10 @@ final class TIFFSegmentSink: SegmentSink {
         self.palette = palette
         progressFile = Self.hidden(targets.mask, "progress")
         func layout(_ channels: Int, _ bits: Int) -> TIFFLayout {
-            var l = TIFFLayout(width: width, height: height, channels: channels, bitDepth: bits)
-            l.tile = Self.tile
-            l.compression = .deflate
-            l.predictor = bits == 16
-            return l
+            Self.layout(width: width, height: height, channels: channels, bits: bits)
         }
         let o = targets.outputs
-        big =
-            TIFFLayout(width: width, height: height * slices, channels: 3, bitDepth: 8).needsBigTIFF
-            || (o.contains(.logits)
-                && TIFFLayout(width: width, height: height * slices, channels: 1, bitDepth: 32).needsBigTIFF)
+        big = Self.needsBigTIFF(width: width, height: height, slices: slices, logits: o.contains(.logits))
         var parts: [(SegmentOutput, Part)] = []
         /// One file of `kind` (`final` set) or, for per-class pages, one file per class gathered at the end.
         func add(_ kind: SegmentOutput, _ url: URL, channels: Int, bits: Int, perClass description: String? = nil) {
@@ -85,7 +92,6 @@ final class TIFFSegmentSink: SegmentSink {
         }
         add(.mask, targets.mask, channels: 1, bits: classes <= 256 ? 8 : 16)
         add(.color, targets.color, channels: 3, bits: 8)
-        add(.overlay, targets.overlay, channels: 3, bits: 8)
         if let url = targets.prob.first {
             add(.prob, url, channels: 1, bits: 16, perClass: "probability x 65535 of class")
         }
@@ -102,7 +108,7 @@ final class TIFFSegmentSink: SegmentSink {
             switch kind {
             case .mask: mask = (part, writer)
             case .color: color = (part, writer)
-            case .overlay: overlay = (part, writer)
+            case .overlay: break
             case .prob: prob.append((part, writer))
             case .logits: logits.append((part, writer))
             }
@@ -145,7 +151,9 @@ final class TIFFSegmentSink: SegmentSink {
         }
     }
 
-    func write(_ chunk: SegmentChunk, slice: Int) throws {
+    var needs: ChunkNeeds { prob.isEmpty ? [] : .probability }
+
+    func consume(_ chunk: SegmentChunk) throws {
         let w = chunk.window, m = w.width * w.height
         if let (_, writer) = mask {
             let samples: Image.Samples = classes <= 256 ? .uint8(chunk.labels.map { UInt8($0) }) : .uint16(chunk.labels)
@@ -160,12 +168,10 @@ final class TIFFSegmentSink: SegmentSink {
             try writer.writeTiles(
                 Image(width: w.width, height: w.height, channels: 3, samples: .uint8(rgb)), x: w.x, y: w.y)
         }
-        if let (_, writer) = overlay, let image = chunk.image {
-            try writer.writeTiles(Overlay.render(image: image, labels: chunk.labels, colors: palette), x: w.x, y: w.y)
-        }
         for (c, (_, writer)) in prob.enumerated() {
             try writer.writeTiles(
-                Image(width: w.width, height: w.height, channels: 1, samples: .uint16(chunk.prob[c])), x: w.x, y: w.y)
+                Image(width: w.width, height: w.height, channels: 1, samples: .uint16(chunk.probability[c])), x: w.x,
+                y: w.y)
         }
         for (c, (_, writer)) in logits.enumerated() {
             let plane = Array(chunk.logits[(c * m)..<((c + 1) * m)])

@@ -87,19 +87,22 @@ struct RandScores {
             n += 1
         }
         let total = Double(n)
-        func squares(_ counts: Dictionary<some Hashable, Int>.Values) -> Double {
+        func squares(_ counts: [Int]) -> Double {
             counts.reduce(0) { $0 + (Double($1) / total) * (Double($1) / total) }
         }
-        func entropy(_ counts: Dictionary<some Hashable, Int>.Values) -> Double {
+        func entropy(_ counts: [Int]) -> Double {
             counts.reduce(0) {
                 let p = Double($1) / total; return $0 - p * Foundation.log(p)
             }
         }
-        let sp = squares(pairs.values), st = squares(t.values), ss = squares(s.values)
+        // Sums in the order of the ids, not of the dictionaries' hashing (random per process), so the same
+        // images give the same scores to the last bit from run to run.
+        func ordered<K: Comparable>(_ d: [K: Int]) -> [Int] { d.keys.sorted().map { d[$0] ?? 0 } }
+        let sp = squares(ordered(pairs)), st = squares(ordered(t)), ss = squares(ordered(s))
         error = 1 - sp / (0.5 * st + 0.5 * ss)
-        let hp = entropy(pairs.values)
-        split = max(0, hp - entropy(t.values))
-        merge = max(0, hp - entropy(s.values))
+        let hp = entropy(ordered(pairs))
+        split = max(0, hp - entropy(ordered(t)))
+        merge = max(0, hp - entropy(ordered(s)))
     }
 
     /// The prediction with its 0 pixels given the largest non-zero id in their 3x3 neighbourhood, layer by layer

@@ -138,7 +138,8 @@ final class CommandTests: XCTestCase {
             XCTAssertEqual(logits.shape, Array(expected.shape.dropFirst()), name)
             let scale = expected.scalars.map(abs).max() ?? 1
             let worst = zip(logits.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(name): max |difference| \(worst), logits of scale \(scale)")
+            XCTAssertLessThanOrEqual(
+                worst / scale, 1e-4, "\(name): max |difference| \(worst), logits of scale \(scale)")
             // The mask is the logits' argmax.
             let mask = try ImageCodec.decode(out.appendingPathComponent("\(name).png"))
             XCTAssertEqual([mask.width, mask.height], [w, h])
@@ -148,7 +149,8 @@ final class CommandTests: XCTestCase {
                 let best = (0..<classes).max { e[$0 * h * w + p] < e[$1 * h * w + p] } ?? 0
                 if mask.sample(x: p % w, y: p / w, channel: 0) != best { disagree += 1 }
             }
-            XCTAssertLessThanOrEqual(disagree, h * w / 1000, "\(name): \(disagree) mask pixels differ from PyTorch's argmax")
+            XCTAssertLessThanOrEqual(
+                disagree, h * w / 1000, "\(name): \(disagree) mask pixels differ from PyTorch's argmax")
         }
         // Weights for another architecture: refused, nothing written.
         let weights = torch.appendingPathComponent("smp_unet_resnet18.smp.safetensors")

@@ -57,7 +57,9 @@ final class AugmentationTests: XCTestCase {
         var g = RandomGenerator(seed: 1)
         VerticalFlip(probability: 1).apply(&s, &g)
         XCTAssertEqual([s.width, s.height], [w, h])
-        for y in 0..<h { for x in 0..<w { XCTAssertEqual(label(s, x, y), label(base, x, h - 1 - y), "flip (\(x),\(y))") } }
+        for y in 0..<h {
+            for x in 0..<w { XCTAssertEqual(label(s, x, y), label(base, x, h - 1 - y), "flip (\(x),\(y))") }
+        }
         assertJoint(s)
         // The three turns, each identified by where the source's top-left pixel lands; every pixel checked.
         var seen = Set<String>()

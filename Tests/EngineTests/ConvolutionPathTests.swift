@@ -93,20 +93,28 @@ final class ConvolutionPathTests: XCTestCase {
     ) {
         let (_, routes) = ConvRoute.taken {
             ConvRoute.forcing(route) {
-                check(inChannels: inChannels, outChannels: outChannels, height: height, width: width, file: file, line: line)
+                check(
+                    inChannels: inChannels, outChannels: outChannels, height: height, width: width, file: file,
+                    line: line)
             }
         }
         XCTAssertTrue(routes.contains(route), "\(route) did not run: \(routes)", file: file, line: line)
     }
 
     /// Many output channels, narrow image: row-band packed product with transposed packing.
-    func testPackedWeightGradientNarrow() { check(.rowBandPacked, inChannels: 3, outChannels: 72, height: 10, width: 13) }
+    func testPackedWeightGradientNarrow() {
+        check(.rowBandPacked, inChannels: 3, outChannels: 72, height: 10, width: 13)
+    }
 
     /// Many output channels, wide image: row-band packed product over several bands and column chunks.
-    func testPackedWeightGradientWide() { check(.rowBandPacked, inChannels: 50, outChannels: 64, height: 5, width: 130) }
+    func testPackedWeightGradientWide() {
+        check(.rowBandPacked, inChannels: 50, outChannels: 64, height: 5, width: 130)
+    }
 
     /// Few output channels, wide image: the row-reduction (dot) kernel; forward through the padded-row buffer.
-    func testReductionKernelWeightGradient() { check(.rowBandDot, inChannels: 2, outChannels: 8, height: 4, width: 100) }
+    func testReductionKernelWeightGradient() {
+        check(.rowBandDot, inChannels: 2, outChannels: 8, height: 4, width: 100)
+    }
 
     /// Wide image with a partial last panel per row: forward and input gradient write the output directly.
     func testDirectWriteRows() { check(.rowBand, inChannels: 5, outChannels: 11, height: 6, width: 150) }
