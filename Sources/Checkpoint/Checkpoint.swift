@@ -6,9 +6,8 @@ import TesseraNN
 
 /// What a checkpoint says about its model beyond the weights: architecture, classes, normalisation, progress.
 public struct CheckpointInfo: Codable, Equatable, Sendable {
-    public var arch: String
-    public var unet: UNetConfig?
-    public var resnetUNet: ResNetUNetConfig?
+    /// The network this checkpoint holds (in the metadata as `arch` with `unet` or `resnetUNet`).
+    public var network: NetworkSpec
     public var classNames: [String]
     /// RGB per class, for colour masks and overlays.
     public var classColors: [[Int]]
@@ -26,9 +25,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         normalizationMean: [Float], normalizationStd: [Float], crop: Int, step: Int = 0, epoch: Int = 0,
         metrics: [String: Double] = [:]
     ) {
-        arch = network.arch
-        unet = network.unet
-        resnetUNet = network.resnetUNet
+        self.network = network
         self.classNames = classNames
         self.classColors = classColors
         self.maskKind = maskKind
@@ -40,8 +37,50 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         self.metrics = metrics
     }
 
-    /// The network this checkpoint holds.
-    public var network: NetworkSpec { NetworkSpec(arch: arch, unet: unet, resnetUNet: resnetUNet) }
+    public var arch: String { network.arch }
+
+    enum CodingKeys: String, CodingKey {
+        case arch, unet, resnetUNet, classNames, classColors, maskKind, normalizationMean, normalizationStd, crop
+        case step, epoch, metrics
+    }
+
+    /// Reads the metadata every checkpoint has had: `arch` names the network, `unet` or `resnetUNet` configures it.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let arch = try c.decode(String.self, forKey: .arch)
+        do {
+            network = try NetworkSpec(
+                arch: arch, unet: try c.decodeIfPresent(UNetConfig.self, forKey: .unet),
+                resnetUNet: try c.decodeIfPresent(ResNetUNetConfig.self, forKey: .resnetUNet))
+        } catch let error as NetworkSpecError {
+            throw DecodingError.dataCorruptedError(forKey: .arch, in: c, debugDescription: error.reason)
+        }
+        classNames = try c.decode([String].self, forKey: .classNames)
+        classColors = try c.decode([[Int]].self, forKey: .classColors)
+        maskKind = try c.decode(String.self, forKey: .maskKind)
+        normalizationMean = try c.decode([Float].self, forKey: .normalizationMean)
+        normalizationStd = try c.decode([Float].self, forKey: .normalizationStd)
+        crop = try c.decode(Int.self, forKey: .crop)
+        step = try c.decode(Int.self, forKey: .step)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        metrics = try c.decode([String: Double].self, forKey: .metrics)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(network.arch, forKey: .arch)
+        try c.encodeIfPresent(network.unet, forKey: .unet)
+        try c.encodeIfPresent(network.resnetUNet, forKey: .resnetUNet)
+        try c.encode(classNames, forKey: .classNames)
+        try c.encode(classColors, forKey: .classColors)
+        try c.encode(maskKind, forKey: .maskKind)
+        try c.encode(normalizationMean, forKey: .normalizationMean)
+        try c.encode(normalizationStd, forKey: .normalizationStd)
+        try c.encode(crop, forKey: .crop)
+        try c.encode(step, forKey: .step)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(metrics, forKey: .metrics)
+    }
 
     public var classes: Int { network.classes }
 

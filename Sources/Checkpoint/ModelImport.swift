@@ -34,32 +34,18 @@ public struct ModelImport {
 
     /// The network the weights are for.
     public func network() throws -> NetworkSpec {
-        func fail(_ reason: String) -> ModelImportError { ModelImportError(file: nil, reason: reason) }
-        guard NetworkLimits.inChannels.contains(inChannels) else {
-            throw fail("--in-channels must be \(NetworkLimits.inChannels), is \(inChannels)")
+        var unet = UNetOptions()
+        unet.depth = unetDepth
+        unet.width = unetWidth
+        unet.batchNorm = unetBatchNorm
+        unet.upsampling = upsampling
+        unet.padding = padding
+        do {
+            return try NetworkSpec.make(
+                architecture, inChannels: inChannels, classes: classes, unet: unet, decoderChannels: decoderChannels)
+        } catch let error as NetworkSpecError {
+            throw ModelImportError(file: nil, reason: error.reason)
         }
-        guard NetworkLimits.classes.contains(classes) else {
-            throw fail("--classes must be \(NetworkLimits.classes), is \(classes)")
-        }
-        guard let encoder = architecture.resnetEncoder else {
-            guard NetworkLimits.unetDepth.contains(unetDepth), NetworkLimits.unetWidth.contains(unetWidth) else {
-                throw fail("U-Net depth must be \(NetworkLimits.unetDepth) and width \(NetworkLimits.unetWidth)")
-            }
-            return NetworkSpec(
-                unet: UNetConfig(
-                    inChannels: inChannels, classes: classes, depth: unetDepth,
-                    width: unetWidth, batchNorm: unetBatchNorm, upsampling: upsampling,
-                    padding: padding))
-        }
-        guard decoderChannels.count == 5, decoderChannels.allSatisfy({ NetworkLimits.decoderChannels.contains($0) })
-        else {
-            throw fail(
-                "--decoder-channels takes five values 1-4096 (smp's default 256,128,64,32,16), has \(decoderChannels)")
-        }
-        return NetworkSpec(
-            resnetUNet: ResNetUNetConfig(
-                encoder: encoder, inChannels: inChannels, classes: classes,
-                decoderChannels: decoderChannels))
     }
 
     /// The checkpoint's metadata; every field checked as a checkpoint read from disk is.
@@ -83,40 +69,20 @@ public struct ModelImport {
         var generator = RandomGenerator(seed: 0)
         let model = try info.network.build(generator: &generator)
         let file = try SafeTensorsFile(contentsOf: weights)
-        func ignored(_ name: String) -> Bool { name.hasSuffix("num_batches_tracked") }
-        let own = model.stateDict().filter { !ignored($0.name) }
-        let fileNames = Set(file.names.filter { !ignored($0) })
-        let shapes = Dictionary(file.entries.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-        let missing = own.map(\.name).filter { !fileNames.contains($0) }
-        let unexpected = fileNames.subtracting(own.map(\.name)).sorted()
-        let misshaped = own.compactMap { entry -> String? in
-            guard let shape = shapes[entry.name], shape != entry.tensor.shape else { return nil }
-            return "\(entry.name) (file \(shape), model \(entry.tensor.shape))"
-        }
-        var problems: [String] = []
-        func list(_ what: String, _ names: [String]) {
-            guard !names.isEmpty else { return }
-            let shown = names.prefix(20).joined(separator: ", ")
-            problems.append("\(names.count) \(what): \(shown)" + (names.count > 20 ? ", ..." : ""))
-        }
-        list("missing", missing)
-        list("unexpected", unexpected)
-        list("mis-shaped", misshaped)
-        guard problems.isEmpty else {
+        var state: [String: Tensor] = [:]
+        for name in file.names { state[name] = try file.tensor(name) }
+        let report = try model.load(state, strict: false).ignoringCounters()
+        guard report.isClean else {
             throw ModelImportError(
                 file: weights.path,
-                reason: "does not fit \(info.arch) with \(inChannels) input "
-                    + "channel(s) and \(classes) classes: " + problems.joined(separator: "; "))
+                reason:
+                    "does not fit \(info.arch) with \(inChannels) input channel(s) and \(classes) classes: \(report)")
         }
-        var state: [String: Tensor] = [:]
-        for entry in own {
-            let tensor = try file.tensor(entry.name)
+        for (name, tensor) in state.sorted(by: { $0.key < $1.key }) {
             if let bad = tensor.scalars.first(where: { !$0.isFinite }) {
-                throw ModelImportError(file: weights.path, reason: "\(entry.name) holds \(bad) (non-finite weights)")
+                throw ModelImportError(file: weights.path, reason: "\(name) holds \(bad) (non-finite weights)")
             }
-            state[entry.name] = tensor
         }
-        _ = try model.load(state, strict: false)
         try Checkpoint.write(model: model, optimizer: nil, info: info, training: nil, to: out)
     }
 }

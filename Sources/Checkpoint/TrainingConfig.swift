@@ -83,21 +83,24 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// The network this configuration trains, for `channels` input channels and `classes` classes.
     public func network(channels: Int, classes: Int) throws -> NetworkSpec {
-        guard let encoder = model.resnetEncoder else {
+        if model.resnetEncoder == nil {
             guard encoderWeights == nil else {
                 throw TrainingError(reason: "--encoder-weights needs a resnetN-unet model")
             }
             try validateModel()
-            return NetworkSpec(
-                unet: UNetConfig(
-                    inChannels: channels, classes: classes, depth: depth, width: width,
-                    batchNorm: batchNorm, dropout: Float(dropout ?? 0),
-                    upsampling: upsampling ?? .transposed, padding: padding ?? .same))
+        } else {
+            guard dropout == nil, upsampling == nil, padding == nil else {
+                throw TrainingError(reason: "dropout, up-sampling and padding options apply to the plain unet only")
+            }
         }
-        guard dropout == nil, upsampling == nil, padding == nil else {
-            throw TrainingError(reason: "dropout, up-sampling and padding options apply to the plain unet only")
-        }
-        return NetworkSpec(resnetUNet: ResNetUNetConfig(encoder: encoder, inChannels: channels, classes: classes))
+        var unet = UNetOptions()
+        unet.depth = depth
+        unet.width = width
+        unet.batchNorm = batchNorm
+        unet.dropout = dropout ?? 0
+        unet.upsampling = upsampling ?? .transposed
+        unet.padding = padding ?? .same
+        return try NetworkSpec.make(model, inChannels: channels, classes: classes, unet: unet)
     }
 
     /// Total steps for `batchesPerEpoch`.

@@ -3,25 +3,81 @@ import TesseraEngine
 import TesseraNN
 
 /// Which segmentation network a run or checkpoint holds: `unet`, or `resnetN-unet` (N = 18, 34, 50, 101, 152).
-public struct NetworkSpec: Codable, Equatable, Sendable {
-    public var arch: String
-    public var unet: UNetConfig?
-    public var resnetUNet: ResNetUNetConfig?
+public enum NetworkSpec: Equatable, Sendable {
+    /// The plain U-Net (Ronneberger et al. 2015) with Tessera's options.
+    case unet(UNetConfig)
+    /// segmentation_models_pytorch's `Unet(encoder_name="resnetN")`.
+    case resnetUNet(ResNetUNetConfig)
 
-    public init(arch: String, unet: UNetConfig?, resnetUNet: ResNetUNetConfig?) {
-        self.arch = arch
-        self.unet = unet
-        self.resnetUNet = resnetUNet
+    public init(unet: UNetConfig) { self = .unet(unet) }
+    public init(resnetUNet: ResNetUNetConfig) { self = .resnetUNet(resnetUNet) }
+
+    /// The description a checkpoint's metadata spells (`arch` and the configuration of that architecture), so
+    /// every checkpoint written before this type was an enum loads unchanged; a name that is unknown or has no
+    /// configuration is refused with the names there are.
+    public init(arch: String, unet: UNetConfig?, resnetUNet: ResNetUNetConfig?) throws {
+        if arch == "unet", let unet {
+            self = .unet(unet)
+        } else if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder {
+            self = .resnetUNet(r)
+        } else {
+            throw NetworkSpecError(
+                reason:
+                    "unknown architecture '\(arch)' or no configuration for it (\(NetworkSpec.names.joined(separator: ", ")))"
+            )
+        }
     }
 
-    public init(unet: UNetConfig) {
-        arch = "unet"
-        self.unet = unet
+    /// The one builder of a network from user settings (`tessera train`, a pipeline's `model` section, `tessera
+    /// import`): every value checked against `NetworkLimits` and the architecture, before anything is allocated.
+    /// `unet` holds the plain U-Net's options; `decoderChannels` smp's (nil: its default).
+    public static func make(
+        _ architecture: Architecture, inChannels: Int, classes: Int, unet options: UNetOptions = UNetOptions(),
+        decoderChannels: [Int]? = nil
+    ) throws -> NetworkSpec {
+        func fail(_ reason: String) -> NetworkSpecError { NetworkSpecError(reason: reason) }
+        guard NetworkLimits.inChannels.contains(inChannels) else {
+            throw fail("input channels must be \(NetworkLimits.inChannels), is \(inChannels)")
+        }
+        guard NetworkLimits.classes.contains(classes) else {
+            throw fail("classes must be \(NetworkLimits.classes), is \(classes)")
+        }
+        guard let encoder = architecture.resnetEncoder else {
+            guard NetworkLimits.unetDepth.contains(options.depth), NetworkLimits.unetWidth.contains(options.width)
+            else {
+                throw fail("U-Net depth must be \(NetworkLimits.unetDepth) and width \(NetworkLimits.unetWidth)")
+            }
+            guard (0..<1).contains(options.dropout) else { throw fail("dropout must be in [0, 1)") }
+            return .unet(
+                UNetConfig(
+                    inChannels: inChannels, classes: classes, depth: options.depth, width: options.width,
+                    batchNorm: options.batchNorm, dropout: Float(options.dropout), upsampling: options.upsampling,
+                    padding: options.padding))
+        }
+        let decoder = decoderChannels ?? ResNetUNetConfig.defaultDecoderChannels
+        guard decoder.count == 5, decoder.allSatisfy({ NetworkLimits.decoderChannels.contains($0) }) else {
+            throw fail("decoder channels take five values 1-4096 (smp's default 256,128,64,32,16), has \(decoder)")
+        }
+        return .resnetUNet(
+            ResNetUNetConfig(encoder: encoder, inChannels: inChannels, classes: classes, decoderChannels: decoder))
     }
 
-    public init(resnetUNet: ResNetUNetConfig) {
-        arch = "resnet\(resnetUNet.encoder)-unet"
-        self.resnetUNet = resnetUNet
+    /// The checkpoint metadata's name: `unet` or `resnetN-unet`.
+    public var arch: String {
+        switch self {
+        case .unet: return "unet"
+        case .resnetUNet(let r): return "resnet\(r.encoder)-unet"
+        }
+    }
+
+    public var unet: UNetConfig? {
+        if case .unet(let u) = self { return u }
+        return nil
+    }
+
+    public var resnetUNet: ResNetUNetConfig? {
+        if case .resnetUNet(let r) = self { return r }
+        return nil
     }
 
     /// The architectures `--model` accepts.
@@ -37,25 +93,45 @@ public struct NetworkSpec: Codable, Equatable, Sendable {
         return n
     }
 
-    public var classes: Int { unet?.classes ?? resnetUNet?.classes ?? 0 }
-    public var inChannels: Int { unet?.inChannels ?? resnetUNet?.inChannels ?? 0 }
+    public var classes: Int {
+        switch self {
+        case .unet(let u): return u.classes
+        case .resnetUNet(let r): return r.classes
+        }
+    }
 
-    /// Throws unless the name is known and its configuration is present.
+    public var inChannels: Int {
+        switch self {
+        case .unet(let u): return u.inChannels
+        case .resnetUNet(let r): return r.inChannels
+        }
+    }
+
+    /// Throws unless a ResNet encoder's depth is one torchvision has (a decoded file may say anything).
     public func validate() throws {
-        if arch == "unet", unet != nil { return }
-        if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder { return }
-        throw NetworkSpecError(
-            reason:
-                "unknown architecture '\(arch)' or no configuration for it (\(NetworkSpec.names.joined(separator: ", ")))"
-        )
+        if case .resnetUNet(let r) = self, ResNetConfig.blocks[r.encoder] == nil || r.decoderChannels.count != 5 {
+            throw NetworkSpecError(reason: "no ResNet encoder of depth \(r.encoder) with five decoder blocks")
+        }
     }
 
     /// The network with fresh weights from `generator`.
     public func build(generator: inout RandomGenerator) throws -> any SegmentationNetwork {
         try validate()
-        if let unet, arch == "unet" { return UNet(unet, generator: &generator) }
-        return ResNetUNet(resnetUNet!, generator: &generator)
+        switch self {
+        case .unet(let u): return UNet(u, generator: &generator)
+        case .resnetUNet(let r): return ResNetUNet(r, generator: &generator)
+        }
     }
+}
+
+/// The plain U-Net's options as a user gives them (`tessera train`, `tessera import --arch unet`).
+public struct UNetOptions: Equatable, Sendable {
+    public var depth = 4, width = 32
+    public var batchNorm = true
+    public var dropout = 0.0
+    public var upsampling = UNetConfig.Upsampling.transposed
+    public var padding = UNetConfig.ConvPadding.same
+    public init() {}
 }
 
 /// A network description that names no buildable architecture.

@@ -10,9 +10,11 @@ public struct ResNetUNetConfig: Codable, Equatable, Sendable {
     public var classes: Int
     /// Output channels of the five decoder blocks, deepest first (smp's default).
     public var decoderChannels: [Int]
+    /// smp's `decoder_channels` default.
+    public static let defaultDecoderChannels = [256, 128, 64, 32, 16]
 
     public init(
-        encoder: Int = 34, inChannels: Int = 3, classes: Int = 2, decoderChannels: [Int] = [256, 128, 64, 32, 16]
+        encoder: Int = 34, inChannels: Int = 3, classes: Int = 2, decoderChannels: [Int] = defaultDecoderChannels
     ) {
         precondition(ResNetConfig.blocks[encoder] != nil, "ResNet encoder depth must be 18, 34, 50, 101 or 152")
         precondition(decoderChannels.count == 5, "a ResNet U-Net has five decoder blocks")

@@ -97,33 +97,80 @@ open class Module {
         for hook in forwardHooks { hook(self, input, output) }
     }
 
-    /// Copies values from `state` into this module's tensors by key.
-    /// - Returns: keys missing from `state` and keys of `state` this module does not have.
+    /// Copies values from `state` into this module's tensors by key, and reports the keys that do not fit: missing
+    /// from `state`, in `state` but not in the module, and of another shape. Strict (the default), any of them
+    /// (but a missing `num_batches_tracked`, as torch's BatchNorm allows) throws the report before a tensor is
+    /// changed; otherwise the fitting keys are copied and the report returned.
     @discardableResult
-    public func load(_ state: [String: Tensor], strict: Bool = true) throws -> (missing: [String], unexpected: [String])
-    {
+    public func load(_ state: [String: Tensor], strict: Bool = true) throws -> LoadReport {
         let own = stateDict()
-        var missing: [String] = []
+        var report = LoadReport()
+        var fitting: [(Tensor, Tensor)] = []
         for (name, t) in own {
-            guard let v = state[name] else { missing.append(name); continue }
-            guard v.count == t.count, v.shape == t.shape || v.count == 1 && t.count == 1 else {
-                throw ModuleLoadError(reason: "'\(name)' has shape \(v.shape) in the file but \(t.shape) in the model")
+            guard let v = state[name] else {
+                report.missing.append(name)
+                continue
             }
-            t.assign(v.shape == t.shape ? v : v.reshaped(t.shape))
+            guard v.count == t.count, v.shape == t.shape || v.count == 1 && t.count == 1 else {
+                report.misshaped.append(LoadReport.Misshaped(name: name, file: v.shape, model: t.shape))
+                continue
+            }
+            fitting.append((t, v))
         }
         let ownNames = Set(own.map(\.name))
-        let unexpected = state.keys.filter { !ownNames.contains($0) }.sorted()
-        // As torch's BatchNorm, a state without `num_batches_tracked` (older checkpoints, torchvision exports) loads.
-        let required = missing.filter { !$0.hasSuffix("num_batches_tracked") }
-        if strict && (!required.isEmpty || !unexpected.isEmpty) {
-            throw ModuleLoadError(reason: "missing keys \(missing), unexpected keys \(unexpected)")
+        report.unexpected = state.keys.filter { !ownNames.contains($0) }.sorted()
+        if strict && !report.ignoringCounters(missingOnly: true).isClean { throw ModuleLoadError(report: report) }
+        for (t, v) in fitting { t.assign(v.shape == t.shape ? v : v.reshaped(t.shape)) }
+        return report
+    }
+}
+
+/// How a state dict fits a module (`Module.load`): keys missing from it, unexpected in it, and of another shape.
+public struct LoadReport: Equatable, Sendable, CustomStringConvertible {
+    public struct Misshaped: Equatable, Sendable {
+        public let name: String
+        public let file: [Int], model: [Int]
+        public init(name: String, file: [Int], model: [Int]) {
+            self.name = name
+            self.file = file
+            self.model = model
         }
-        return (missing, unexpected)
+    }
+    public var missing: [String] = []
+    public var unexpected: [String] = []
+    public var misshaped: [Misshaped] = []
+
+    public init() {}
+
+    public var isClean: Bool { missing.isEmpty && unexpected.isEmpty && misshaped.isEmpty }
+
+    /// The report without PyTorch's batch-norm counters (`num_batches_tracked`), which carry no weights: missing
+    /// ones only, or (for an import) unexpected ones too.
+    public func ignoringCounters(missingOnly: Bool = false) -> LoadReport {
+        var r = self
+        let counter = { (name: String) in name.hasSuffix("num_batches_tracked") }
+        r.missing.removeAll(where: counter)
+        if !missingOnly { r.unexpected.removeAll(where: counter) }
+        return r
+    }
+
+    /// `N missing: a, b, ...; N unexpected: ...; N mis-shaped: x (file [..], model [..])`, at most 20 names a list.
+    public var description: String {
+        var parts: [String] = []
+        func list(_ what: String, _ names: [String]) {
+            guard !names.isEmpty else { return }
+            let shown = names.prefix(20).joined(separator: ", ")
+            parts.append("\(names.count) \(what): \(shown)" + (names.count > 20 ? ", ..." : ""))
+        }
+        list("missing", missing)
+        list("unexpected", unexpected)
+        list("mis-shaped", misshaped.map { "\($0.name) (file \($0.file), model \($0.model))" })
+        return parts.joined(separator: "; ")
     }
 }
 
 /// A checkpoint does not fit a module.
 public struct ModuleLoadError: Error, CustomStringConvertible {
-    public let reason: String
-    public var description: String { reason }
+    public let report: LoadReport
+    public var description: String { "the weights do not fit the model: \(report)" }
 }

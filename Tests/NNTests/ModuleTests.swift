@@ -35,7 +35,15 @@ final class ModuleTests: XCTestCase {
         ])
         XCTAssertEqual(m.a.weight.scalars, [4, 5, 6])
         XCTAssertEqual(m.a.runningMean.scalars, [1, 1, 1])
-        XCTAssertThrowsError(try m.load(["layer1.weight": Tensor.zeros([4])], strict: false))
+        // A mis-shaped key is reported (and not copied) without strict, thrown with it, and nothing changes.
+        let report = try m.load(["layer1.weight": Tensor.zeros([4]), "extra": Tensor.zeros([1])], strict: false)
+        XCTAssertEqual(report.misshaped, [LoadReport.Misshaped(name: "layer1.weight", file: [4], model: [3])])
+        XCTAssertEqual(report.unexpected, ["extra"])
+        XCTAssertEqual(report.missing, ["bn1.weight", "layer1.running_mean", "bn1.running_mean"])
+        XCTAssertEqual(m.a.weight.scalars, [4, 5, 6])
+        XCTAssertThrowsError(try m.load(["layer1.weight": Tensor.zeros([4])])) {
+            XCTAssertTrue("\($0)".contains("1 mis-shaped: layer1.weight (file [4], model [3])"), "\($0)")
+        }
         XCTAssertThrowsError(try m.load(["nope": Tensor.zeros([1])]))
         m.eval()
         XCTAssertFalse(m.a.isTraining)
