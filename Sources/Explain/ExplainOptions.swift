@@ -20,7 +20,7 @@ public enum ExplainOutput: String, Codable, CaseIterable, Sendable {
 }
 
 /// Settings of an explain run. Each is declared once, with its range, in `ExplainOptions.table`.
-public struct ExplainOptions: Sendable {
+public struct ExplainOptions: Sendable, BatchPolicy {
     public var method = CAMMethod.gradcam
     /// Dotted module path; nil: the model's last convolutional stage.
     public var layer: String?

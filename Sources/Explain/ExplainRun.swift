@@ -83,15 +83,7 @@ public final class ExplainRun {
     }
 
     var settings: BatchSettings {
-        var s = BatchSettings(out: outDirectory)
-        s.console = console
-        s.recursive = options.recursive
-        s.shard = options.shard
-        s.overwrite = options.overwrite
-        s.strict = options.strict
-        s.provenance = provenance
-        s.recomputeStale = options.recomputeStale
-        return s
+        BatchSettings(out: outDirectory, policy: options, provenance: provenance, console: console)
     }
 
     /// Output file of `kind` for an input at `relative` path.

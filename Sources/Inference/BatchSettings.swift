@@ -23,6 +23,18 @@ public struct BatchSettings: Sendable {
 
     public init(out: URL) { self.out = out }
 
+    /// The settings of a run whose options carry the batch policy (`segment`, `explain`).
+    public init(out: URL, policy: some BatchPolicy, provenance: OutputProvenance, console: Console) {
+        self.out = out
+        recursive = policy.recursive
+        shard = policy.shard
+        overwrite = policy.overwrite
+        strict = policy.strict
+        recomputeStale = policy.recomputeStale
+        self.provenance = provenance
+        self.console = console
+    }
+
     /// Report file stem: `report`, or `report-<i>-of-<n>` for a shard (shards share one output folder).
     public var reportStem: String { shard.map { "report-\($0.index)-of-\($0.count)" } ?? "report" }
 }
@@ -32,4 +44,13 @@ public struct BatchError: Error, CustomStringConvertible {
     public let reason: String
     public init(reason: String) { self.reason = reason }
     public var description: String { reason }
+}
+
+/// The batch policy a stage's options carry: folders, shard, what to redo, when to stop.
+public protocol BatchPolicy {
+    var recursive: Bool { get }
+    var shard: Shard? { get }
+    var overwrite: Bool { get }
+    var strict: Bool { get }
+    var recomputeStale: Bool { get }
 }

@@ -4,7 +4,7 @@ import TesseraObjects
 import TesseraSettings
 
 /// Settings of a segmentation run. Each is declared once, with its range, in `SegmentOptions.table`.
-public struct SegmentOptions: Sendable {
+public struct SegmentOptions: Sendable, BatchPolicy {
     /// What is written per input; always includes the label mask, which completeness and the report read back.
     public var outputs: Set<SegmentOutput> = [.mask] {
         didSet { outputs.insert(.mask) }

@@ -159,15 +159,7 @@ public final class SegmentRun {
     }
 
     var settings: BatchSettings {
-        var s = BatchSettings(out: outDirectory)
-        s.console = console
-        s.recursive = options.recursive
-        s.shard = options.shard
-        s.overwrite = options.overwrite
-        s.strict = options.strict
-        s.provenance = provenance
-        s.recomputeStale = options.recomputeStale
-        return s
+        BatchSettings(out: outDirectory, policy: options, provenance: provenance, console: console)
     }
 
     /// Segments `inputs` (files and folders) and writes the reports.
