@@ -7,9 +7,9 @@ import PackageDescription
 // alone); CImageCodecs (libpng/libjpeg/libtiff shims) and Objects -> Data (codecs, datasets, augmentation, loader,
 // border weights); CMPI (Open MPI at run time) -> Distributed (the processes of a data-parallel job).
 // Settings (option tables: one declaration per option, read by the command line, the pipeline schema and each
-// stage's validate()) sits beside them, on nothing. Above them the user's verbs: Console (progress, logging) and Checkpoint (model files and their training recipe)
-// -> Inference (tiled inference, the batch runner, segment, outputs, evaluation) -> Training (trainer, metrics log)
-// and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
+// stage's validate()) sits beside them, on nothing. Above them the user's verbs: Console (progress, logging) and
+// Checkpoint (model files, on the model layers alone) -> Inference (tiled inference, the batch runner, segment,
+// outputs, evaluation) -> Training (the recipe `TrainingConfig`, the trainer, metrics log) and Explain (Grad-CAM family) -> Run (YAML pipelines, report); Bench (benchmarks) beside them; CLI (the commands,
 // run in-process by CLITests) -> tessera (the executable: one line).
 let package = Package(
     name: "Tessera",
@@ -53,8 +53,7 @@ let package = Package(
             path: "Sources/Console"),
         .target(
             name: "TesseraCheckpoint",
-            dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraSettings"],
-            path: "Sources/Checkpoint"),
+            dependencies: ["TesseraEngine", "TesseraNN", "TesseraModels"], path: "Sources/Checkpoint"),
         .target(
             name: "TesseraInference",
             dependencies: [
@@ -66,7 +65,7 @@ let package = Package(
         .target(
             name: "TesseraTraining",
             dependencies: [
-                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraConsole",
+                "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraSettings", "TesseraConsole",
                 "TesseraCheckpoint", "TesseraInference", "TesseraDistributed"
             ],
             path: "Sources/Training"),

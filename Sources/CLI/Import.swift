@@ -30,11 +30,11 @@ struct Import: ParsableCommand {
         help: "Normalisation std per channel, comma-separated (default: ImageNet's for 3 channels, 0.25 otherwise).",
         transform: CommaSeparated.numbers)
     var std: [Float]?
-    @Option(help: "Default inference tile in pixels.") var crop = TrainingConfig.defaults.crop
+    @Option(help: "Default inference tile in pixels.") var crop = CheckpointInfo.defaultCrop
     @Option(help: "smp's decoder_channels (resnetN-unet).", transform: CommaSeparated.numbers) var decoderChannels:
         [Int]?
-    @Option(help: "U-Net depth (unet).") var depth = TrainingConfig.defaults.depth
-    @Option(help: "U-Net width (unet).") var width = TrainingConfig.defaults.width
+    @Option(help: "U-Net depth (unet).") var depth = UNetOptions().depth
+    @Option(help: "U-Net width (unet).") var width = UNetOptions().width
     @Option(help: "The checkpoint to write.") var out: String
 
     func run() throws {

@@ -1,5 +1,4 @@
 import Foundation
-import TesseraData
 import TesseraEngine
 import TesseraModels
 import TesseraNN
@@ -11,11 +10,15 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var classNames: [String]
     /// RGB per class, for colour masks and overlays.
     public var classColors: [[Int]]
+    /// How the training masks encode classes, by Data's `MaskKind` names (`binary`, `label`, `palette`); checked
+    /// where a truth-mask decoder is made from it (Inference's `CheckpointInfo.maskKind(file:)`).
     public var maskKind: String
     public var normalizationMean: [Float]
     public var normalizationStd: [Float]
     /// Training crop, the default inference tile.
     public var crop: Int
+    /// The crop `tessera train` starts from, and so the tile of an imported model unless told.
+    public static let defaultCrop = 256
     public var step: Int
     public var epoch: Int
     public var metrics: [String: Double]
@@ -95,7 +98,6 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         guard (1...65536).contains(crop) else { throw fail("crop", "must be 1-65536, is \(crop)") }
         guard step >= 0 else { throw fail("step", "must be >= 0, is \(step)") }
         guard epoch >= 0 else { throw fail("epoch", "must be >= 0, is \(epoch)") }
-        guard MaskKind(name: maskKind) != nil else { throw fail("maskKind", "unknown mask kind '\(maskKind)'") }
         guard normalizationMean.count == channels, normalizationMean.allSatisfy(\.isFinite) else {
             throw fail(
                 "normalizationMean",
@@ -146,11 +148,13 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
 }
 
 /// Reads and writes model checkpoints: safetensors with the model's PyTorch-style keys, the optimizer state under
-/// `optimizer.`, and `CheckpointInfo` (plus the training configuration) as JSON metadata. Files appear atomically.
+/// `optimizer.`, and `CheckpointInfo` (plus the training recipe) as JSON metadata. Files appear atomically.
 public enum Checkpoint {
+    /// - Parameter recipe: the training configuration as a JSON object (the trainer's `TrainingConfig`), kept as the
+    ///   `training` metadata so a checkpoint tells how it was made. Checkpoint keeps it as text: it knows models and
+    ///   their files, not data sets or augmentation.
     public static func write(
-        model: Module, optimizer: Optimizer?, info: CheckpointInfo, training: TrainingConfig?,
-        to url: URL
+        model: Module, optimizer: Optimizer?, info: CheckpointInfo, recipe: String? = nil, to url: URL
     ) throws {
         var tensors = model.stateDict()
         if let optimizer { tensors += optimizer.state().map { ("optimizer.\($0.name)", $0.tensor) } }
@@ -158,7 +162,7 @@ public enum Checkpoint {
             "format": "tessera-checkpoint-1", "arch": info.arch, "tessera_version": TesseraVersion.current,
             "info": String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         ]
-        if let training { metadata["training"] = String(decoding: try JSONEncoder().encode(training), as: UTF8.self) }
+        if let recipe { metadata["training"] = recipe }
         try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
     }
 
@@ -166,7 +170,8 @@ public enum Checkpoint {
     public struct Contents {
         public let weights: [String: Tensor]
         public let info: CheckpointInfo
-        public let training: TrainingConfig?
+        /// The training recipe (JSON object text) when the checkpoint was trained by Tessera.
+        public let recipe: String?
         public let optimizerState: [String: Tensor]
     }
 
@@ -174,26 +179,25 @@ public enum Checkpoint {
     public struct Loaded {
         public let model: any SegmentationNetwork
         public let info: CheckpointInfo
-        public let training: TrainingConfig?
+        public let recipe: String?
         public let optimizerState: [String: Tensor]
     }
 
     /// Reads and validates a checkpoint: every metadata field (`CheckpointInfo.validate`), the training
-    /// configuration when present, and every weight finite. Errors name the file and the field.
+    /// recipe a JSON object when present, and every weight finite. Errors name the file and the field.
     public static func read(_ url: URL) throws -> Contents {
         let file = try SafeTensorsFile(contentsOf: url)
-        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
+        func fail(_ reason: String) -> FileError { FileError(file: url.path, reason: reason) }
         guard let text = file.metadata["info"] else { throw fail("not a Tessera checkpoint (no 'info' metadata)") }
         let info: CheckpointInfo
         do { info = try JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)) } catch {
             throw fail("info: cannot be read: \(DecodingProblem(error))")
         }
         do { try info.validate() } catch { throw fail("\(error)") }
-        var training: TrainingConfig?
-        if let text = file.metadata["training"] {
-            do { training = try JSONDecoder().decode(TrainingConfig.self, from: Data(text.utf8)) } catch {
-                throw fail("training: cannot be read: \(DecodingProblem(error))")
-            }
+        let recipe = file.metadata["training"]
+        if let recipe {
+            let object = try? JSONSerialization.jsonObject(with: Data(recipe.utf8))
+            guard object is [String: Any] else { throw fail("training: not a JSON object") }
         }
         var weights: [String: Tensor] = [:], optimizer: [String: Tensor] = [:]
         for name in file.names {
@@ -207,7 +211,7 @@ public enum Checkpoint {
                 weights[name] = tensor
             }
         }
-        return Contents(weights: weights, info: info, training: training, optimizerState: optimizer)
+        return Contents(weights: weights, info: info, recipe: recipe, optimizerState: optimizer)
     }
 
     public static func load(_ url: URL) throws -> Loaded {
@@ -215,11 +219,11 @@ public enum Checkpoint {
         var g = RandomGenerator(seed: 0)
         let model: any SegmentationNetwork
         do { model = try contents.info.network.build(generator: &g) } catch {
-            throw SafeTensorsError(file: url.path, reason: "\(error)")
+            throw FileError(file: url.path, reason: "\(error)")
         }
-        do { try model.load(contents.weights) } catch { throw SafeTensorsError(file: url.path, reason: "\(error)") }
+        do { try model.load(contents.weights) } catch { throw FileError(file: url.path, reason: "\(error)") }
         return Loaded(
-            model: model, info: contents.info, training: contents.training, optimizerState: contents.optimizerState)
+            model: model, info: contents.info, recipe: contents.recipe, optimizerState: contents.optimizerState)
     }
 }
 

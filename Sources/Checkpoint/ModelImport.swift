@@ -1,5 +1,4 @@
 import Foundation
-import TesseraData
 import TesseraEngine
 import TesseraModels
 import TesseraNN
@@ -15,8 +14,8 @@ public struct ModelImport {
     /// smp's `decoder_channels` (ResNet U-Net only; smp's default).
     public var decoderChannels = [256, 128, 64, 32, 16]
     /// Tessera U-Net options (plain U-Net only), by default those `tessera train` uses.
-    public var unetDepth = TrainingConfig.defaults.depth, unetWidth = TrainingConfig.defaults.width
-    public var unetBatchNorm = TrainingConfig.defaults.batchNorm
+    public var unetDepth = UNetOptions().depth, unetWidth = UNetOptions().width
+    public var unetBatchNorm = UNetOptions().batchNorm
     public var upsampling = UNetConfig.Upsampling.transposed, padding = UNetConfig.ConvPadding.same
     /// Class names (default `class0`, `class1`, ...).
     public var classNames: [String]?
@@ -24,7 +23,7 @@ public struct ModelImport {
     /// three channels, as smp's encoders expect; 0.5 / 0.25 otherwise).
     public var mean: [Float]?, std: [Float]?
     /// Default inference tile (the training crop's default).
-    public var crop = TrainingConfig.defaults.crop
+    public var crop = CheckpointInfo.defaultCrop
 
     public init(architecture: Architecture, inChannels: Int, classes: Int) {
         self.architecture = architecture
@@ -50,11 +49,11 @@ public struct ModelImport {
 
     /// The checkpoint's metadata; every field checked as a checkpoint read from disk is.
     public func info() throws -> CheckpointInfo {
-        let defaults = IntensityNormalization.pretrainedDefaults(channels: inChannels)
+        let defaults = PretrainedNormalization.meanStd(channels: inChannels)
         let info = CheckpointInfo(
             network: try network(),
             classNames: classNames ?? (0..<classes).map { "class\($0)" },
-            classColors: CheckpointInfo.vocColors(classes), maskKind: MaskEncoding.label.rawValue,
+            classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
             normalizationMean: mean ?? defaults.mean, normalizationStd: std ?? defaults.std,
             crop: crop)
         do { try info.validate() } catch { throw ModelImportError(file: nil, reason: "\(error)") }
@@ -83,7 +82,7 @@ public struct ModelImport {
                 throw ModelImportError(file: weights.path, reason: "\(name) holds \(bad) (non-finite weights)")
             }
         }
-        try Checkpoint.write(model: model, optimizer: nil, info: info, training: nil, to: out)
+        try Checkpoint.write(model: model, optimizer: nil, info: info, to: out)
     }
 }
 

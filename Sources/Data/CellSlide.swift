@@ -11,7 +11,7 @@ public enum CellSlide {
     @discardableResult
     public static func write(to url: URL, width: Int, height: Int, bitDepth: Int = 16, seed: UInt64 = 0) throws -> Int {
         guard width > 0, height > 0, width <= 1 << 20, height <= 1 << 20, bitDepth == 8 || bitDepth == 16 else {
-            throw ImageError(file: url.path, reason: "a slide is 1-1048576 pixels a side, 8 or 16-bit")
+            throw FileError(file: url.path, reason: "a slide is 1-1048576 pixels a side, 8 or 16-bit")
         }
         var layout = TIFFLayout(width: width, height: height, channels: 1, bitDepth: bitDepth)
         layout.tile = field

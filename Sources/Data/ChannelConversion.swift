@@ -1,4 +1,5 @@
 import Foundation
+import TesseraEngine
 
 /// The one conversion every command uses to bring a decoded image to the channel count a model takes, so a
 /// folder that mixes layouts (a scanner's RGB export among gray microscope files, an RGBA screenshot, a palette
@@ -19,7 +20,7 @@ public extension Image {
     static func colorChannels(of channels: Int) -> Int { channels == 2 || channels == 4 ? channels - 1 : channels }
 
     /// The image with `wanted` channels (see `ChannelConversion` above).
-    /// - Throws: an `ImageError` naming `file` and both channel counts when no conversion makes sense
+    /// - Throws: an `FileError` naming `file` and both channel counts when no conversion makes sense
     ///   (a 2-channel image for a 3-channel model, a 5-channel model).
     func converted(toChannels wanted: Int, file: String) throws -> Image {
         if channels == wanted { return self }
@@ -37,7 +38,7 @@ public extension Image {
                 for c in 0..<3 { dst[c] = src[0] }
             }
         default:
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "the image has \(channels) channels (\(layoutName)) and the model "
                     + "takes \(wanted); there is no conversion between them")
@@ -104,7 +105,7 @@ public extension Image {
     /// - Throws: for layouts other than gray, gray+alpha, RGB and RGBA.
     func rgba8(file: String) throws -> Image {
         guard (1...4).contains(channels) else {
-            throw ImageError(file: file, reason: "a \(channels)-channel image has no RGBA form")
+            throw FileError(file: file, reason: "a \(channels)-channel image has no RGBA form")
         }
         let n = width * height, color = colorChannels == 3, alpha = channels == 2 || channels == 4
         var out = [UInt8](repeating: 255, count: n * 4)

@@ -41,17 +41,6 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Why an image could not be read or written: the file and the reason.
-public struct ImageError: Error, CustomStringConvertible, Equatable {
-    public let file: String
-    public let reason: String
-    public init(file: String, reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-    public var description: String { "\(file): \(reason)" }
-}
-
 /// What a file's header says, read without decoding pixels.
 public struct ImageInfo: Equatable, Sendable {
     public let format: ImageFormat
@@ -137,7 +126,7 @@ public enum ImageCodec {
         do {
             return try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw ImageError(file: url.path, reason: "cannot read: \((error as NSError).localizedDescription)")
+            throw FileError(file: url.path, reason: "cannot read: \((error as NSError).localizedDescription)")
         }
     }
 
@@ -149,7 +138,7 @@ public enum ImageCodec {
     /// Header facts of an in-memory file; `file` names it in errors.
     public static func info(of data: Data, file: String, tiffPages: TIFFPages = .auto) throws -> ImageInfo {
         guard let format = ImageFormat.sniff(data) else {
-            throw ImageError(file: file, reason: "not a PNG, JPEG or TIFF file")
+            throw FileError(file: file, reason: "not a PNG, JPEG or TIFF file")
         }
         if format == .tiff {
             let tiff = try TIFFFile(data: data, file: file)
@@ -164,7 +153,7 @@ public enum ImageCodec {
                 ? tc_png_info(p, buf.count, &raw, &err, err.count)
                 : tc_jpeg_info(p, buf.count, &raw, &err, err.count)
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard rc == 0 else { throw FileError(file: file, reason: String(nulTerminated: err)) }
         return ImageInfo(
             format: format, width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels),
             bitDepth: Int(raw.source_bit_depth), interlaced: raw.interlaced != 0,
@@ -179,14 +168,14 @@ public enum ImageCodec {
     /// Decodes an in-memory PNG or JPEG; `file` names it in errors.
     public static func decode(_ data: Data, file: String, options: Options = Options()) throws -> Image {
         guard let format = ImageFormat.sniff(data) else {
-            throw ImageError(file: file, reason: "not a PNG, JPEG or TIFF file")
+            throw FileError(file: file, reason: "not a PNG, JPEG or TIFF file")
         }
         if format == .tiff { return try decodeTIFF(data, file: file, options: options) }
         let window = options.rows.map { r in
             (max(0, min(r.lowerBound, Int(UInt32.max))), max(0, min(r.upperBound, Int(UInt32.max))))
         }
         if let window, window.0 >= window.1 {
-            throw ImageError(file: file, reason: "empty row window \(options.rows!)")
+            throw FileError(file: file, reason: "empty row window \(options.rows!)")
         }
         var opt = tc_decode_options(
             max_pixels: UInt64(max(0, options.maxPixels)),
@@ -195,7 +184,7 @@ public enum ImageCodec {
             row_begin: UInt32(window?.0 ?? 0), row_end: UInt32(window?.1 ?? 0),
             raw_orientation: options.applyOrientation ? 0 : 1, libpng_rows: options.libpngRows ? 1 : 0)
         if options.paletteIndices && format != .png {
-            throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
+            throw FileError(file: file, reason: "palette masks must be indexed PNG, this is JPEG")
         }
         var out = tc_image()
         var err = [CChar](repeating: 0, count: 512)
@@ -205,7 +194,7 @@ public enum ImageCodec {
                 ? tc_png_decode(p, buf.count, &opt, &out, &err, err.count)
                 : tc_jpeg_decode(p, buf.count, &opt, &out, &err, err.count)
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard rc == 0 else { throw FileError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out.pixels) }
         let w = Int(out.info.width), h = Int(out.row_count), c = Int(out.info.channels)
         let n = w * h * c
@@ -222,7 +211,7 @@ public enum ImageCodec {
         if options.applyOrientation { image = image.oriented(Int(out.info.orientation)) }
         if let window, window.0 > 0 || window.1 < image.height {
             guard window.0 < image.height else {
-                throw ImageError(
+                throw FileError(
                     file: file, reason: "row window \(options.rows!) is outside the image's \(image.height) rows")
             }
             image = image.cropped(x: 0, y: window.0, width: image.width, height: min(window.1, image.height) - window.0)
@@ -240,11 +229,11 @@ public enum ImageCodec {
             guard image.channels == 1, image.bitDepth == 8, !palette.isEmpty, palette.count <= 256,
                 palette.allSatisfy({ $0.count == 3 })
             else {
-                throw ImageError(
+                throw FileError(
                     file: file, reason: "an indexed PNG needs 8-bit single-channel indices and 1-256 RGB colours")
             }
             if case .uint8(let v) = image.samples, let bad = v.first(where: { Int($0) >= palette.count }) {
-                throw ImageError(file: file, reason: "index \(bad) is outside the \(palette.count)-colour palette")
+                throw FileError(file: file, reason: "index \(bad) is outside the \(palette.count)-colour palette")
             }
             flatPalette = palette.flatMap { $0 }
         }
@@ -259,7 +248,7 @@ public enum ImageCodec {
                 }
             }
         case .float32:
-            throw ImageError(file: file, reason: "PNG has no float samples; write float images as TIFF")
+            throw FileError(file: file, reason: "PNG has no float samples; write float images as TIFF")
         case .uint16(let v):
             rc = v.withUnsafeBytes { px in
                 tc_png_encode(
@@ -267,7 +256,7 @@ public enum ImageCodec {
                     nil, 0, &out, &size, &err, err.count)
             }
         }
-        guard rc == 0, let out else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard rc == 0, let out else { throw FileError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out) }
         return Data(bytes: out, count: size)
     }
@@ -275,7 +264,7 @@ public enum ImageCodec {
     /// Baseline JPEG bytes of an 8-bit gray or RGB image (RGBA drops its alpha).
     public static func encodeJPEG(_ image: Image, quality: Int = 90, file: String = "<memory>") throws -> Data {
         guard case .uint8(var v) = image.samples else {
-            throw ImageError(file: file, reason: "JPEG needs 8-bit samples; convert 16-bit images first")
+            throw FileError(file: file, reason: "JPEG needs 8-bit samples; convert 16-bit images first")
         }
         var channels = image.channels
         if channels == 4 || channels == 2 {
@@ -291,7 +280,7 @@ public enum ImageCodec {
                 px.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels), Int32(quality),
                 &out, &size, &err, err.count)
         }
-        guard rc == 0, let out else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard rc == 0, let out else { throw FileError(file: file, reason: String(nulTerminated: err)) }
         defer { tc_free(out) }
         return Data(bytes: out, count: size)
     }
@@ -308,21 +297,17 @@ public enum ImageCodec {
         case .png: data = try encodePNG(image, palette: palette, file: url.path)
         case .jpeg: data = try encodeJPEG(image, quality: quality, file: url.path)
         case .tiff:
-            do {
-                return try TIFFWriter.write([image], to: url)
-            } catch let e as FileWriteError {
-                throw ImageError(file: url.path, reason: e.reason)
-            }
+            return try TIFFWriter.write([image], to: url)
         case nil:
-            throw ImageError(
+            throw FileError(
                 file: url.path, reason: "unknown image extension '.\(url.pathExtension)' (use .png, .jpg, .tif)")
         }
         do {
             try AtomicFile.write(data, to: url)
-        } catch let e as FileWriteError {
-            throw ImageError(file: url.path, reason: e.reason)
+        } catch let e as FileError {
+            throw e
         } catch {
-            throw ImageError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
+            throw FileError(file: url.path, reason: "cannot write: \((error as NSError).localizedDescription)")
         }
     }
 
@@ -330,14 +315,14 @@ public enum ImageCodec {
     /// size is checked against `maxPixels` and `maxBytes` before any row is decoded.
     static func decodeTIFF(_ data: Data, file: String, options: Options) throws -> Image {
         if options.paletteIndices {
-            throw ImageError(file: file, reason: "palette masks must be indexed PNG, this is TIFF")
+            throw FileError(file: file, reason: "palette masks must be indexed PNG, this is TIFF")
         }
         let tiff = try TIFFFile(data: data, file: file)
         let stack = try TIFFStack(tiff, pages: options.tiffPages)
         let (pixels, o1) = stack.width.multipliedReportingOverflow(by: stack.height)
         let (bytes, o2) = pixels.multipliedReportingOverflow(by: stack.channels * max(1, stack.bitDepth / 8))
         guard !o1, !o2, pixels <= options.maxPixels, bytes <= options.maxBytes else {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "a \(stack.width)x\(stack.height) image of \(stack.channels) channels is over the "
                     + "\(options.maxPixels)-pixel / \(options.maxBytes >> 20) MiB limit for whole-image decoding")
@@ -346,7 +331,7 @@ public enum ImageCodec {
         if let r = options.rows {
             rows = max(0, r.lowerBound)..<min(stack.height, r.upperBound)
             guard !rows.isEmpty else {
-                throw ImageError(file: file, reason: "row window \(r) is outside the image's \(stack.height) rows")
+                throw FileError(file: file, reason: "row window \(r) is outside the image's \(stack.height) rows")
             }
         }
         var image = try stack.rows(rows, slice: 0, of: tiff)

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraEngine
 
 /// An image read window by window: a decoded PNG or JPEG held in memory, or a TIFF whose slices are read from the
 /// file as windows are asked for (tiles or strips decoded on demand), so a whole-slide image is never in memory.
@@ -48,13 +49,13 @@ public final class PixelSource: @unchecked Sendable {
             defer { try? handle.close() }
             head = try handle.read(upToCount: 8) ?? Data()
         } catch {
-            throw ImageError(file: url.path, reason: "cannot read: \((error as NSError).localizedDescription)")
+            throw FileError(file: url.path, reason: "cannot read: \((error as NSError).localizedDescription)")
         }
         if ImageFormat.sniff(head) == .tiff {
             let tiff = try TIFFFile(url: url)
             let stack = try TIFFStack(tiff, pages: tiffPages)
             guard stack.width <= PixelSource.maxSide, stack.height <= PixelSource.maxSide else {
-                throw ImageError(
+                throw FileError(
                     file: url.path,
                     reason: "a \(stack.width)x\(stack.height) image is over \(PixelSource.maxSide) pixels a side")
             }
@@ -86,13 +87,13 @@ public final class PixelSource: @unchecked Sendable {
     /// The pixels of `window` (inside the image) of slice `slice`.
     public func window(_ window: PixelWindow, slice: Int = 0) throws -> Image {
         guard (0..<slices).contains(slice) else {
-            throw ImageError(file: file, reason: "slice \(slice + 1) is past the file's \(slices)")
+            throw FileError(file: file, reason: "slice \(slice + 1) is past the file's \(slices)")
         }
         switch storage {
         case .image(let image):
             guard window.x >= 0, window.y >= 0, window.width > 0, window.height > 0,
                 window.x + window.width <= width, window.y + window.height <= height
-            else { throw ImageError(file: file, reason: "window \(window) is outside the \(width)x\(height) image") }
+            else { throw FileError(file: file, reason: "window \(window) is outside the \(width)x\(height) image") }
             return image.cropped(x: window.x, y: window.y, width: window.width, height: window.height)
         case .tiff(let tiff, let stack):
             return try stack.window(window, slice: slice, of: tiff)

@@ -60,7 +60,7 @@ public struct SegmentationDataset: Sendable {
     public var channels: Int?
 
     /// Pairs every image in `images` with the mask of the same stem in `masks`.
-    /// - Throws: an `ImageError` naming the image whose mask is missing, or an empty folder.
+    /// - Throws: an `FileError` naming the image whose mask is missing, or an empty folder.
     public init(images: URL, masks: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
         func listing(_ dir: URL) throws -> [URL] {
             do {
@@ -68,26 +68,26 @@ public struct SegmentationDataset: Sendable {
                     .filter { ImageFormat.fileExtensions.contains($0.pathExtension.lowercased()) }
                     .sorted { $0.lastPathComponent < $1.lastPathComponent }
             } catch {
-                throw ImageError(
+                throw FileError(
                     file: dir.path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
             }
         }
         let imageFiles = try listing(images)
         guard !imageFiles.isEmpty else {
-            throw ImageError(file: images.path, reason: "no PNG or JPEG images in folder")
+            throw FileError(file: images.path, reason: "no PNG or JPEG images in folder")
         }
         var maskByStem: [String: URL] = [:]
         for m in try listing(masks) {
             let stem = m.deletingPathExtension().lastPathComponent
             if let other = maskByStem[stem] {
-                throw ImageError(file: m.path, reason: "two masks share the stem '\(stem)' (also \(other.path))")
+                throw FileError(file: m.path, reason: "two masks share the stem '\(stem)' (also \(other.path))")
             }
             maskByStem[stem] = m
         }
         pairs = try imageFiles.map { image in
             let stem = image.deletingPathExtension().lastPathComponent
             guard let mask = maskByStem[stem] else {
-                throw ImageError(file: image.path, reason: "no mask named '\(stem).*' in \(masks.path)")
+                throw FileError(file: image.path, reason: "no mask named '\(stem).*' in \(masks.path)")
             }
             return SamplePair(image: image, mask: mask)
         }
@@ -99,7 +99,7 @@ public struct SegmentationDataset: Sendable {
     public init(listFile: URL, maskKind: MaskKind = .label, classes: Int? = nil) throws {
         let text: String
         do { text = try String(contentsOf: listFile, encoding: .utf8) } catch {
-            throw ImageError(
+            throw FileError(
                 file: listFile.path, reason: "cannot read list file: \((error as NSError).localizedDescription)")
         }
         let base = listFile.deletingLastPathComponent()
@@ -109,7 +109,7 @@ public struct SegmentationDataset: Sendable {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
             if fields.isEmpty { continue }
             guard fields.count == 2 else {
-                throw ImageError(
+                throw FileError(
                     file: listFile.path, reason: "line \(number + 1): expected 'IMAGE MASK', got '\(line)'")
             }
             let resolve = { (s: Substring) in
@@ -117,7 +117,7 @@ public struct SegmentationDataset: Sendable {
             }
             found.append(SamplePair(image: resolve(fields[0]), mask: resolve(fields[1])))
         }
-        guard !found.isEmpty else { throw ImageError(file: listFile.path, reason: "list file names no pairs") }
+        guard !found.isEmpty else { throw FileError(file: listFile.path, reason: "list file names no pairs") }
         pairs = found
         self.maskKind = maskKind
         self.classes = classes
@@ -159,7 +159,7 @@ public struct SegmentationDataset: Sendable {
     }
 
     /// Decodes pair `index`: the image and its class ids.
-    /// - Throws: an `ImageError` naming the image and the mask when they disagree in size or a class id is out
+    /// - Throws: an `FileError` naming the image and the mask when they disagree in size or a class id is out
     ///   of range, or naming the file that cannot be decoded.
     public func load(_ index: Int, options: ImageCodec.Options = ImageCodec.Options()) throws -> LabelledSample {
         try load(index, options: options) { _, _ in nil }
@@ -179,11 +179,11 @@ public struct SegmentationDataset: Sendable {
         let maskSize: (width: Int, height: Int)
         do {
             maskSize = try ImageCodec.info(of: maskData, file: pair.mask.path).uprightSize(true)
-        } catch let e as ImageError {
-            throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
+        } catch let e as FileError {
+            throw FileError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
         }
         guard maskSize == imageSize else {
-            throw ImageError(
+            throw FileError(
                 file: pair.mask.path,
                 reason: "mask is \(maskSize.width)x\(maskSize.height) but its image "
                     + "\(pair.image.path) is \(imageSize.width)x\(imageSize.height)")
@@ -193,7 +193,7 @@ public struct SegmentationDataset: Sendable {
             !(win.x >= 0 && win.y >= 0 && win.width > 0 && win.height > 0 && win.x + win.width <= imageSize.width
                 && win.y + win.height <= imageSize.height)
         {
-            throw ImageError(
+            throw FileError(
                 file: pair.image.path,
                 reason: "window \(win) is outside the \(imageSize.width)x\(imageSize.height) image")
         }
@@ -210,8 +210,8 @@ public struct SegmentationDataset: Sendable {
         do {
             let mask = windowed(try ImageCodec.decode(maskData, file: pair.mask.path, options: maskOptions))
             ids = try decoder.labels(from: mask, file: pair.mask.path, origin: (win?.x ?? 0, win?.y ?? 0))
-        } catch let e as ImageError {
-            throw ImageError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
+        } catch let e as FileError {
+            throw FileError(file: e.file, reason: "\(e.reason) (mask of \(pair.image.path))")
         }
         return LabelledSample(pair: pair, image: image, labels: ids)
     }
@@ -274,12 +274,12 @@ public struct MaskDecoder: Sendable {
             }
         }
         if case .float32 = mask.samples {
-            throw ImageError(file: file, reason: "a mask must have integer samples, this one has 32-bit floats")
+            throw FileError(file: file, reason: "a mask must have integer samples, this one has 32-bit floats")
         }
         switch kind {
         case .label, .palette:
             guard mask.channels <= 2 else {
-                throw ImageError(
+                throw FileError(
                     file: file,
                     reason:
                         "a \(kind == .label ? "label" : "palette") mask must be single-channel, this one has \(mask.channels) channels"
@@ -291,13 +291,13 @@ public struct MaskDecoder: Sendable {
             firstChannel { $0 &* 2 >= top ? 1 : 0 }
         case .colors(let map):
             guard mask.channels >= 3, case .uint8(let v) = mask.samples else {
-                throw ImageError(file: file, reason: "a colour mask must be 8-bit RGB")
+                throw FileError(file: file, reason: "a colour mask must be 8-bit RGB")
             }
             let ch = mask.channels
             for p in 0..<n {
                 let rgb = MaskKind.RGB(v[p * ch], v[p * ch + 1], v[p * ch + 2])
                 guard let id = map[rgb] else {
-                    throw ImageError(
+                    throw FileError(
                         file: file,
                         reason: "colour (\(rgb.r), \(rgb.g), \(rgb.b)) at pixel "
                             + "\(position(p)) is not in the colour map")
@@ -306,7 +306,7 @@ public struct MaskDecoder: Sendable {
             }
         }
         if let classes, let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "class id \(ids[bad]) at pixel \(position(bad)) "
                     + "is outside the \(classes) declared classes")

@@ -3,14 +3,6 @@ import TesseraEngine
 
 /// How image intensities (already scaled to [0, 1]) are normalised before batching.
 public enum IntensityNormalization: Sendable, Equatable {
-    /// Mean and std per channel of ImageNet-pretrained models (torchvision, smp encoders) for three channels, on
-    /// samples scaled to [0, 1]; 0.5 / 0.25 for other channel counts.
-    public static func pretrainedDefaults(channels: Int) -> (mean: [Float], std: [Float]) {
-        channels == 3
-            ? ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-            : ([Float](repeating: 0.5, count: channels), [Float](repeating: 0.25, count: channels))
-    }
-
     case none
     /// Each image to [0, 1] by its own minimum and maximum.
     case minMax
@@ -139,7 +131,7 @@ public final class SegmentationLoader: @unchecked Sendable {
         let first = samples[0]
         for (s, name) in zip(samples, names)
         where s.width != first.width || s.height != first.height || s.channels != first.channels {
-            throw ImageError(
+            throw FileError(
                 file: name,
                 reason: "sample is \(s.width)x\(s.height)x\(s.channels) but the batch is "
                     + "\(first.width)x\(first.height)x\(first.channels); crop or resize to a common size")

@@ -43,7 +43,7 @@ public final class TIFFFile {
         data = nil
         var err = [CChar](repeating: 0, count: 512)
         guard let h = tc_tiff_open(url.path, UInt64(max(0, maxBlockBytes)), &err, err.count) else {
-            throw ImageError(file: url.path, reason: String(nulTerminated: err))
+            throw FileError(file: url.path, reason: String(nulTerminated: err))
         }
         handle = h
         (isBigTIFF, pageCount) = try TIFFFile.summary(h, file: url.path)
@@ -59,7 +59,7 @@ public final class TIFFFile {
                 buf.bindMemory(to: UInt8.self).baseAddress, buf.count, UInt64(max(0, maxBlockBytes)), &err,
                 err.count)
         }
-        guard let h else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard let h else { throw FileError(file: file, reason: String(nulTerminated: err)) }
         handle = h
         (isBigTIFF, pageCount) = try TIFFFile.summary(h, file: file)
     }
@@ -75,7 +75,7 @@ public final class TIFFFile {
         guard tc_tiff_page_info(h, 0, &info, nil, &err, err.count) == 0 else {
             var ignored = [CChar](repeating: 0, count: 8)
             _ = tc_tiff_close(h, &ignored, ignored.count)
-            throw ImageError(file: file, reason: "page 1: " + String(nulTerminated: err))
+            throw FileError(file: file, reason: "page 1: " + String(nulTerminated: err))
         }
         return (info.big != 0, Int(info.pages))
     }
@@ -83,13 +83,13 @@ public final class TIFFFile {
     /// Facts of page `index` (0-based).
     public func page(_ index: Int) throws -> Page {
         guard (0..<pageCount).contains(index) else {
-            throw ImageError(file: file, reason: "page \(index + 1) is past the file's \(pageCount) pages")
+            throw FileError(file: file, reason: "page \(index + 1) is past the file's \(pageCount) pages")
         }
         var info = tc_tiff_info()
         var text: UnsafePointer<CChar>?
         var err = [CChar](repeating: 0, count: 512)
         guard tc_tiff_page_info(handle, UInt32(index), &info, &text, &err, err.count) == 0 else {
-            throw ImageError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err))
+            throw FileError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err))
         }
         return Page(
             width: Int(info.width), height: Int(info.height), channels: Int(info.channels),
@@ -110,7 +110,7 @@ public final class TIFFFile {
         guard window.x >= 0, window.y >= 0, window.width > 0, window.height > 0, window.x + window.width <= p.width,
             window.y + window.height <= p.height
         else {
-            throw ImageError(
+            throw FileError(
                 file: file, reason: "window \(window) is outside page \(index + 1)'s \(p.width)x\(p.height) pixels")
         }
         let n = window.width * window.height * p.channels
@@ -142,7 +142,7 @@ public final class TIFFFile {
                     c = n
                 })
         }
-        guard rc == 0 else { throw ImageError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err)) }
+        guard rc == 0 else { throw FileError(file: file, reason: "page \(index + 1): " + String(nulTerminated: err)) }
         return Image(width: window.width, height: window.height, channels: p.channels, samples: samples)
     }
 

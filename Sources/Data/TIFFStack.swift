@@ -1,4 +1,5 @@
 import Foundation
+import TesseraEngine
 
 /// How the pages of a multi-page TIFF become images.
 public enum TIFFPages: String, CaseIterable, Codable, Sendable {
@@ -36,7 +37,7 @@ public struct TIFFStack: Sendable {
             {
                 same.append(p)
             } else if mode == .slices {
-                throw ImageError(
+                throw FileError(
                     file: file.file,
                     reason: "page \(p + 1) is \(page.width)x\(page.height), \(page.channels) channels, "
                         + "\(page.bitDepth)-bit; page 1 is \(first.width)x\(first.height), \(first.channels), "
@@ -53,7 +54,7 @@ public struct TIFFStack: Sendable {
             channelNames = []
         case (.auto, let ome?):
             guard let order = ome.slices(pagesPerChannel: first.channels, pages: file.pageCount) else {
-                throw ImageError(
+                throw FileError(
                     file: file.file,
                     reason: "the OME-TIFF metadata (\(ome.sizeC) channels, \(ome.sizeZ) z, \(ome.sizeT) t, "
                         + "\(ome.order)) does not match its \(file.pageCount) pages")

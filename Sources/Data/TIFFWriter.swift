@@ -79,7 +79,7 @@ public final class TIFFWriter {
         file = url.path
         var err = [CChar](repeating: 0, count: 512)
         guard let h = tc_tiff_create(url.path, bigTIFF ? 1 : 0, &err, err.count) else {
-            throw ImageError(file: file, reason: String(nulTerminated: err))
+            throw FileError(file: file, reason: String(nulTerminated: err))
         }
         handle = h
     }
@@ -92,7 +92,7 @@ public final class TIFFWriter {
         guard
             let h = tc_tiff_resume(
                 url.path, &raw, UInt32(clamping: pagesDone), UInt32(clamping: rowsDone), &err, err.count)
-        else { throw ImageError(file: file, reason: "cannot resume: " + String(nulTerminated: err)) }
+        else { throw FileError(file: file, reason: "cannot resume: " + String(nulTerminated: err)) }
         handle = h
         self.layout = layout
     }
@@ -105,11 +105,11 @@ public final class TIFFWriter {
     }
 
     private func check(_ rc: Int32, _ err: [CChar]) throws {
-        guard rc == 0 else { throw ImageError(file: file, reason: String(nulTerminated: err)) }
+        guard rc == 0 else { throw FileError(file: file, reason: String(nulTerminated: err)) }
     }
 
     private func open() throws -> OpaquePointer {
-        guard let handle else { throw ImageError(file: file, reason: "the file is already closed") }
+        guard let handle else { throw FileError(file: file, reason: "the file is already closed") }
         return handle
     }
 
@@ -125,7 +125,7 @@ public final class TIFFWriter {
         guard let layout, image.width == layout.width, image.channels == layout.channels,
             image.bitDepth == max(8, layout.bitDepth)
         else {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "rows of \(image.width) pixels, \(image.channels) channels, \(image.bitDepth) bits do not "
                     + "fit the page")
@@ -146,7 +146,7 @@ public final class TIFFWriter {
     /// the tile edge, and so are the image's sides unless it reaches the page's right or bottom edge.
     public func writeTiles(_ image: Image, x: Int, y: Int) throws {
         guard let layout, image.channels == layout.channels, image.bitDepth == max(8, layout.bitDepth) else {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "a region of \(image.channels) channels, \(image.bitDepth) bits does not fit the page")
         }
@@ -169,7 +169,7 @@ public final class TIFFWriter {
     /// (`TIFFLayout.unsigned32`), as `writeTiles(_:x:y:)` places an image.
     public func writeTiles(labels: [UInt32], width: Int, height: Int, x: Int, y: Int) throws {
         guard let layout, layout.bitDepth == 32, layout.unsigned32, layout.channels == 1, labels.count == width * height
-        else { throw ImageError(file: file, reason: "32-bit labels do not fit the page") }
+        else { throw FileError(file: file, reason: "32-bit labels do not fit the page") }
         var err = [CChar](repeating: 0, count: 512)
         let h = try open()
         let rc = labels.withUnsafeBytes {

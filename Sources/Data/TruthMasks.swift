@@ -1,4 +1,5 @@
 import Foundation
+import TesseraEngine
 
 /// Ground-truth masks found by an input's relative path under a folder (any image extension).
 public struct TruthMasks: Sendable {
@@ -19,7 +20,7 @@ public struct TruthMasks: Sendable {
         let extensions = lower + lower.map { $0.uppercased() }
         let candidates = extensions.map { root.appendingPathComponent(stem + "." + $0) }
         guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw ImageError(
+            throw FileError(
                 file: root.appendingPathComponent(stem).path, reason: "no mask for \(relative) in \(root.path)")
         }
         return url
@@ -31,7 +32,7 @@ public struct TruthMasks: Sendable {
         let url = try Self.file(for: relative, under: root)
         let mask = try PixelSource(url: url) { try ImageCodec.decode($0) }
         guard mask.width == width, mask.height == height, mask.slices == slices else {
-            throw ImageError(
+            throw FileError(
                 file: url.path,
                 reason: "mask is \(mask.width)x\(mask.height) (\(mask.slices) slices) but the image is "
                     + "\(width)x\(height) (\(slices))")
@@ -44,7 +45,7 @@ public struct TruthMasks: Sendable {
         let url = try Self.file(for: relative, under: root)
         let (w, h, ids) = try MaskDecoder(kind: kind, classes: classes).labels(of: url)
         guard w == width && h == height else {
-            throw ImageError(file: url.path, reason: "mask is \(w)x\(h) but the image is \(width)x\(height)")
+            throw FileError(file: url.path, reason: "mask is \(w)x\(h) but the image is \(width)x\(height)")
         }
         return ids
     }

@@ -4,17 +4,6 @@ import Foundation
     import Glibc
 #endif
 
-/// Why a file could not be written in place.
-public struct FileWriteError: Error, CustomStringConvertible, Equatable {
-    public let file: String
-    public let reason: String
-    public init(file: String, reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-    public var description: String { "\(file): \(reason)" }
-}
-
 /// Writes files so that readers only ever see a whole file, the old or the new one, and a crash or power loss
 /// never leaves a half-written file under the final name:
 /// 1. the bytes go to an unnamed file in the target folder (Linux `O_TMPFILE`: it has no name, so a process
@@ -44,8 +33,8 @@ public enum AtomicFile {
 
     public static func write(_ data: Data, to url: URL) throws {
         let dir = url.deletingLastPathComponent()
-        func fail(_ what: String, _ code: Int32 = errno) -> FileWriteError {
-            FileWriteError(file: url.path, reason: "\(what): \(String(cString: strerror(code)))")
+        func fail(_ what: String, _ code: Int32 = errno) -> FileError {
+            FileError(file: url.path, reason: "\(what): \(String(cString: strerror(code)))")
         }
         let tmp = dir.appendingPathComponent(temporaryName(for: url.lastPathComponent))
         var fd = open(dir.path, oTmpFile | O_WRONLY | O_CLOEXEC, 0o644)
@@ -101,16 +90,16 @@ public enum AtomicFile {
     public static func commit(_ temporary: URL, to url: URL) throws {
         let fd = open(temporary.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw FileWriteError(
+            throw FileError(
                 file: url.path, reason: "cannot open the written file: \(String(cString: strerror(errno)))")
         }
         let synced = fsync(fd) == 0
         close(fd)
         guard synced else {
-            throw FileWriteError(file: url.path, reason: "cannot flush to disk: \(String(cString: strerror(errno)))")
+            throw FileError(file: url.path, reason: "cannot flush to disk: \(String(cString: strerror(errno)))")
         }
         guard rename(temporary.path, url.path) == 0 else {
-            throw FileWriteError(
+            throw FileError(
                 file: url.path, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
         }
         syncDirectory(url.deletingLastPathComponent())

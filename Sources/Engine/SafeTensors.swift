@@ -1,16 +1,5 @@
 import Foundation
 
-/// Why a safetensors file could not be read or written.
-public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
-    public let file: String
-    public let reason: String
-    public var description: String { "\(file): \(reason)" }
-    public init(file: String, reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-}
-
 /// Element types a safetensors file may declare.
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
@@ -52,14 +41,14 @@ public struct SafeTensorsFile {
         do {
             bytes = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw SafeTensorsError(file: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw FileError(file: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
         try self.init(data: bytes, file: url.path)
     }
 
     /// Parses and validates an in-memory file; `file` names it in errors.
     public init(data: Data, file: String) throws {
-        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: file, reason: reason) }
+        func fail(_ reason: String) -> FileError { FileError(file: file, reason: reason) }
         self.file = file
         self.data = data
         guard data.count >= 8 else { throw fail("file is \(data.count) bytes, shorter than the 8-byte header length") }
@@ -150,7 +139,7 @@ public struct SafeTensorsFile {
 
     /// The tensor `name` converted to Float32.
     public func tensor(_ name: String) throws -> Tensor {
-        guard let e = entry(name) else { throw SafeTensorsError(file: file, reason: "no tensor named '\(name)'") }
+        guard let e = entry(name) else { throw FileError(file: file, reason: "no tensor named '\(name)'") }
         let out = Tensor(zeros: e.shape, zeroed: false)
         let n = out.count, dst = out.pointer
         data.withUnsafeBytes { raw in

@@ -35,7 +35,7 @@ public struct ExplainModel {
                 classColors: info.palette,
                 maskKind: info.maskKind)
         }
-        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(file: url.path, reason: reason) }
+        func fail(_ reason: String) -> FileError { FileError(file: url.path, reason: reason) }
         var shapes: [String: [Int]] = [:]
         for entry in file.entries { shapes[entry.name] = entry.shape }
         guard let config = ResNetConfig.inferred(fromShapes: shapes), config.classes > 0 else {
@@ -52,7 +52,7 @@ public struct ExplainModel {
         }
         let names = file.metadata["classes"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
         let c = config.inChannels
-        let defaults = IntensityNormalization.pretrainedDefaults(channels: c)
+        let defaults = PretrainedNormalization.meanStd(channels: c)
         let m = mean ?? floats("mean") ?? defaults.mean
         let s = std ?? floats("std") ?? defaults.std
         guard m.count == c, m.allSatisfy(\.isFinite) else { throw fail("mean: needs \(c) finite values, has \(m)") }

@@ -142,7 +142,7 @@ public final class ExplainRun {
     func explain(_ image: Image, relative: String) throws -> ExplainRecord {
         let w = image.width, h = image.height
         guard w * h <= options.maxPixels else {
-            throw ImageError(
+            throw FileError(
                 file: relative,
                 reason: "image is \(w)x\(h); explain runs a whole image at once and takes "
                     + "at most \(options.maxPixels) pixels (--max-pixels)")
@@ -234,7 +234,7 @@ public final class ExplainRun {
         var region = [Float](repeating: 0, count: oh * ow)
         if let box = options.box {
             guard box.x + box.width <= w, box.y + box.height <= h else {
-                throw ImageError(
+                throw FileError(
                     file: relative,
                     reason: "the box \(box.x),\(box.y),\(box.width),\(box.height) reaches outside the \(w)x\(h) image")
             }
@@ -253,7 +253,7 @@ public final class ExplainRun {
                     var o = ImageCodec.Options(); o.gray = true; return o
                 }())
             guard mask.width == w && mask.height == h else {
-                throw ImageError(
+                throw FileError(
                     file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)"
                 )
             }
@@ -285,7 +285,7 @@ public final class ExplainRun {
         if let maskURL = try regionMaskURL(for: relative) {
             let mask = try ImageCodec.decode(maskURL)
             guard mask.width == w && mask.height == h else {
-                throw ImageError(
+                throw FileError(
                     file: maskURL.path, reason: "target mask is \(mask.width)x\(mask.height) but the image is \(w)x\(h)"
                 )
             }
@@ -308,7 +308,7 @@ public final class ExplainRun {
             }
         }
         guard region.contains(where: { $0 != 0 }) else {
-            throw ImageError(
+            throw FileError(
                 file: relative, reason: "no object \(id) in \(source) (it has \(ids.max() ?? 0))")
         }
         return region
@@ -319,7 +319,7 @@ public final class ExplainRun {
         guard let m = options.targetMask else { return nil }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: m.path, isDirectory: &isFolder) else {
-            throw ImageError(file: m.path, reason: "no such target mask")
+            throw FileError(file: m.path, reason: "no such target mask")
         }
         return isFolder.boolValue ? try TruthMasks.file(for: relative, under: m) : m
     }

@@ -36,9 +36,7 @@ public enum Evaluation {
         let instances = options.objects.settings, truth = options.objects.truth
         let loaded = try Checkpoint.load(checkpoint)
         let info = loaded.info
-        guard let kind = MaskKind(name: info.maskKind) else {
-            throw TrainingError(reason: "\(checkpoint.path): unknown mask kind '\(info.maskKind)' in the checkpoint")
-        }
+        let kind = try info.maskKind(file: checkpoint)
         let objectTruth = truth == .objects
         var dataset = try SegmentationDataset(
             images: images, masks: masks, maskKind: objectTruth ? .label : kind,

@@ -47,7 +47,7 @@ public struct ImageBatchRunner<Record: BatchRecord> {
             var record: Record
             do {
                 if let problem = SafeName.problem(relativePath: entry.relativePath) {
-                    throw ImageError(file: entry.url.path, reason: "the file name \(problem)")
+                    throw FileError(file: entry.url.path, reason: "the file name \(problem)")
                 }
                 if let image {
                     record = try process(image.get(), entry)

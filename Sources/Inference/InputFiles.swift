@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraEngine
 
 #if canImport(Glibc)
     import Glibc
@@ -20,14 +21,14 @@ public struct InputFiles {
     /// - Parameters:
     ///   - extensions: lower-case extensions taken from folders (files named directly are always taken).
     ///   - recursive: descend into sub-folders.
-    /// - Throws: an `ImageError` for a path that does not exist.
+    /// - Throws: an `FileError` for a path that does not exist.
     public init(_ paths: [String], extensions: Set<String>, recursive: Bool) throws {
         var found: [Entry] = []
         let fm = FileManager.default
         for path in paths.flatMap({ fm.fileExists(atPath: $0) ? [$0] : InputFiles.glob($0) ?? [$0] }) {
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ImageError(file: path, reason: "no such file or folder")
+                throw FileError(file: path, reason: "no such file or folder")
             }
             let url = URL(fileURLWithPath: path)
             guard isDirectory.boolValue else {
@@ -38,14 +39,14 @@ public struct InputFiles {
             var files: [URL] = []
             if recursive {
                 guard let walker = fm.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey]) else {
-                    throw ImageError(file: path, reason: "cannot list folder")
+                    throw FileError(file: path, reason: "cannot list folder")
                 }
                 for case let f as URL in walker { files.append(f) }
             } else {
                 do {
                     files = try fm.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
                 } catch {
-                    throw ImageError(
+                    throw FileError(
                         file: path, reason: "cannot list folder: \((error as NSError).localizedDescription)")
                 }
             }

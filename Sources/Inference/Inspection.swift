@@ -65,7 +65,7 @@ public struct Inspection {
 
     static func firstBytes(of url: URL, count: Int) throws -> Data {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw ImageError(file: url.path, reason: "cannot open (missing or unreadable)")
+            throw FileError(file: url.path, reason: "cannot open (missing or unreadable)")
         }
         defer { try? handle.close() }
         return handle.readData(ofLength: count)
@@ -73,8 +73,7 @@ public struct Inspection {
 
     /// The reason alone when the error already names the file.
     static func reason(_ error: Error) -> String {
-        if let e = error as? ImageError { return e.reason }
-        if let e = error as? SafeTensorsError { return e.reason }
+        if let e = error as? FileError { return e.reason }
         return "\(error)"
     }
 

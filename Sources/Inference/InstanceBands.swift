@@ -30,7 +30,7 @@ extension InstanceStage {
         var idOfSeed: [Int: UInt32] = [:]
         var blocks: [PixelWindow] = []
         guard FileManager.default.createFile(atPath: spill.path, contents: nil) else {
-            throw ImageError(file: spill.path, reason: "cannot create the scratch file")
+            throw FileError(file: spill.path, reason: "cannot create the scratch file")
         }
         let out = try FileHandle(forWritingTo: spill)
         defer { try? out.close() }
@@ -76,7 +76,7 @@ extension InstanceStage {
         let input = try FileHandle(forReadingFrom: spill)
         defer { try? input.close() }
         guard FileManager.default.createFile(atPath: resolved.path, contents: nil) else {
-            throw ImageError(file: resolved.path, reason: "cannot create the scratch file")
+            throw FileError(file: resolved.path, reason: "cannot create the scratch file")
         }
         let provisional = try FileHandle(forWritingTo: resolved)
         defer { try? provisional.close() }
@@ -100,7 +100,7 @@ extension InstanceStage {
     /// The next `count` labels of a scratch file.
     static func readLabels(_ input: FileHandle, count: Int, file: URL) throws -> [UInt32] {
         let data = try input.read(upToCount: count * 4) ?? Data()
-        guard data.count == count * 4 else { throw ImageError(file: file.path, reason: "the scratch file is short") }
+        guard data.count == count * 4 else { throw FileError(file: file.path, reason: "the scratch file is short") }
         return data.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
     }
 

@@ -114,7 +114,7 @@ final class InstanceConsumer: ChunkConsumer {
             }
         case .streamed:
             if labellerSlice != chunk.slice { try startSlice(chunk.slice) }
-            guard let image = chunk.image else { throw ImageError(file: source.file, reason: "no input pixels") }
+            guard let image = chunk.image else { throw FileError(file: source.file, reason: "no input pixels") }
             var ids: [UInt32] = []
             labeller?.label(
                 keys: chunk.labels.map { UInt32($0) }, x: w.x, y: w.y, width: w.width, height: w.height,
@@ -139,7 +139,7 @@ final class InstanceConsumer: ChunkConsumer {
         } else {
             try? spill?.close()
             guard FileManager.default.createFile(atPath: scratch.path, contents: nil) else {
-                throw ImageError(file: scratch.path, reason: "cannot create the scratch file")
+                throw FileError(file: scratch.path, reason: "cannot create the scratch file")
             }
             spill = try FileHandle(forWritingTo: scratch)
         }
@@ -189,7 +189,7 @@ final class InstanceConsumer: ChunkConsumer {
                 table: table, blocks: bands)
         } else {
             guard found.objects.count <= Int(UInt16.max), let ids = found.ids else {
-                throw ImageError(
+                throw FileError(
                     file: source.file,
                     reason: "\(found.objects.count) objects do not fit a 16-bit PNG label image: use "
                         + "--output-format tiff (32-bit labels)")

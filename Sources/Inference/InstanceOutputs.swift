@@ -29,7 +29,7 @@ struct InstanceStage {
             let (bytes, overflow) = width.multipliedReportingOverflow(
                 by: (256 + 2 * Self.halo) * Self.wholeBytesPerPixel)
             guard !overflow, bytes <= ModelInput.memoryBudget else {
-                throw ImageError(
+                throw FileError(
                     file: file,
                     reason:
                         "the watershed's bands of a \(width)-pixel-wide image pass the \(ModelInput.memoryBudget >> 30) "
@@ -39,7 +39,7 @@ struct InstanceStage {
         guard needsWholeSlice(tiff: tiff) else { return }
         let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: Self.wholeBytesPerPixel)
         guard !overflow, bytes <= ModelInput.memoryBudget else {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "--max-hole, and --instances watershed with PNG outputs, need a whole \(width)x\(height) "
                     + "slice in memory (over the \(ModelInput.memoryBudget >> 30) GiB budget); with --output-format "
@@ -75,7 +75,7 @@ struct InstanceStage {
         var out: FileHandle?
         if let spill {
             guard FileManager.default.createFile(atPath: spill.path, contents: nil) else {
-                throw ImageError(file: spill.path, reason: "cannot create the scratch file")
+                throw FileError(file: spill.path, reason: "cannot create the scratch file")
             }
             out = try FileHandle(forWritingTo: spill)
         }
@@ -138,7 +138,7 @@ struct InstanceStage {
                 block = try Self.readLabels(input, count: n, file: spill)
                 table?.resolve(&block)
             } else {
-                throw ImageError(file: writer.file, reason: "no object ids to write")
+                throw FileError(file: writer.file, reason: "no object ids to write")
             }
             if layout.unsigned32 {
                 try writer.writeTiles(
@@ -195,7 +195,7 @@ struct InstanceStage {
         var lines = text.split(separator: "\n")
         guard let header = lines.first?.split(separator: ","), let column = header.firstIndex(of: "class"),
             let idColumn = header.firstIndex(of: "id")
-        else { throw ImageError(file: url.path, reason: "not an objects table (no id and class columns)") }
+        else { throw FileError(file: url.path, reason: "not an objects table (no id and class columns)") }
         let sliceColumn = header.firstIndex(of: "slice")
         lines.removeFirst()
         var slices: [[Int]] = [[]]
@@ -203,12 +203,12 @@ struct InstanceStage {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == header.count, let id = Int(fields[idColumn]), id >= 1,
                 let c = classNames.firstIndex(of: fields[column])
-            else { throw ImageError(file: url.path, reason: "malformed row '\(line.prefix(80))'") }
+            else { throw FileError(file: url.path, reason: "malformed row '\(line.prefix(80))'") }
             let s = sliceColumn.flatMap { Int(fields[$0]) }.map { $0 - 1 } ?? 0
-            guard (0..<65536).contains(s) else { throw ImageError(file: url.path, reason: "slice out of range") }
+            guard (0..<65536).contains(s) else { throw FileError(file: url.path, reason: "slice out of range") }
             while slices.count <= s { slices.append([]) }
             guard id == slices[s].count + 1 else {
-                throw ImageError(file: url.path, reason: "object ids are not 1, 2, ... in order")
+                throw FileError(file: url.path, reason: "object ids are not 1, 2, ... in order")
             }
             slices[s].append(c)
         }

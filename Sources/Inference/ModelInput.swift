@@ -18,7 +18,7 @@ public enum ModelInput {
         let perPixel = (info.channels + wanted) * sampleBytes + 4 * wanted + extra
         let (bytes, overflow) = (info.width * info.height).multipliedReportingOverflow(by: perPixel)
         guard !overflow, bytes <= memoryBudget else {
-            throw ImageError(
+            throw FileError(
                 file: url.path,
                 reason: String(
                     format: "a %dx%d image needs %.1f GiB on its way through the model "

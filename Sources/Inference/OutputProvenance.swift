@@ -31,7 +31,7 @@ public struct OutputProvenance: Codable, Equatable, Sendable {
     /// The SHA-256 of a file's contents, read 4 MiB at a time.
     public static func sha256(of url: URL) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw SafeTensorsError(file: url.path, reason: "cannot read the model file")
+            throw FileError(file: url.path, reason: "cannot read the model file")
         }
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -64,7 +64,7 @@ public struct OutputProvenance: Codable, Equatable, Sendable {
         let url = folder.appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         do { return try JSONDecoder().decode(OutputProvenance.self, from: Data(contentsOf: url)) } catch {
-            throw TrainingError(reason: "\(url.path): unreadable output record: \(error)")
+            throw FileError(file: url.path, reason: "unreadable output record: \(error)")
         }
     }
 

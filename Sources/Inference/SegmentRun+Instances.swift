@@ -68,7 +68,7 @@ extension SegmentRun {
     var truthDecoder: MaskDecoder {
         options.truth == .objects
             ? MaskDecoder(kind: .label)
-            : MaskDecoder(kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+            : MaskDecoder(kind: maskKind, classes: classes)
     }
 
     /// The report's object numbers of an image whose outputs an earlier run completed: counts from its objects
@@ -81,7 +81,7 @@ extension SegmentRun {
             let url = instancesURL(relative: relative)
             let saved = try PixelSource(url: url) { try ImageCodec.decode($0) }
             guard saved.width == truth.width, saved.height == truth.height, saved.slices == truth.slices else {
-                throw ImageError(
+                throw FileError(
                     file: url.path,
                     reason: "the label image is \(saved.width)x\(saved.height) (\(saved.slices) slices), its truth "
                         + "mask \(truth.width)x\(truth.height) (\(truth.slices))")
@@ -93,7 +93,7 @@ extension SegmentRun {
                     UInt32(clamping: image.sample(x: $0 % saved.width, y: $0 / saved.width, channel: 0))
                 }
                 guard s < classes.count, ids.allSatisfy({ Int($0) <= classes[s].count }) else {
-                    throw ImageError(file: url.path, reason: "ids do not match its objects table")
+                    throw FileError(file: url.path, reason: "ids do not match its objects table")
                 }
                 let labels = try truthDecoder.labels(from: try truth.window(full, slice: s), file: truth.file)
                 scores.append(

@@ -64,6 +64,8 @@ public struct SegmentRecord: BatchRecord {
 /// `report.json`.
 public final class SegmentRun {
     public let loaded: Checkpoint.Loaded
+    /// The decoding of the model's truth masks (`--masks`), from the checkpoint.
+    let maskKind: MaskKind
     public let options: SegmentOptions
     public let outDirectory: URL
     /// The model file and settings the outputs are made with (`provenance.json`).
@@ -74,6 +76,7 @@ public final class SegmentRun {
     public init(checkpoint: URL, options: SegmentOptions, out: URL) throws {
         try options.validate()
         loaded = try Checkpoint.load(checkpoint)
+        maskKind = try loaded.info.maskKind(file: checkpoint)
         self.options = options
         outDirectory = out
         provenance = try OutputProvenance(
@@ -213,7 +216,7 @@ public final class SegmentRun {
 
     var truthMasks: TruthMasks? {
         guard let root = options.masks else { return nil }
-        return TruthMasks(root: root, kind: MaskKind(name: loaded.info.maskKind) ?? .label, classes: classes)
+        return TruthMasks(root: root, kind: maskKind, classes: classes)
     }
 
     /// What one image gave: its size, pixels per predicted class (over every slice) and, with truth masks, the

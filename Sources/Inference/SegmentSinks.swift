@@ -36,7 +36,7 @@ final class WholeImageSink: SegmentSink {
         overlay: Bool
     ) throws {
         guard slices == 1 else {
-            throw ImageError(
+            throw FileError(
                 file: file, reason: "\(slices) slices do not fit one PNG per output: use --output-format tiff")
         }
         let o = targets.outputs
@@ -45,7 +45,7 @@ final class WholeImageSink: SegmentSink {
             + (o.contains(.color) ? 1 : 0) + (overlay ? 5 : 0)
         let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: perPixel)
         guard !overflow, bytes <= ModelInput.memoryBudget else {
-            throw ImageError(
+            throw FileError(
                 file: file,
                 reason: "PNG outputs of a \(width)x\(height) image need the whole image in memory (over the "
                     + "\(ModelInput.memoryBudget >> 30) GiB budget): use --output-format tiff, which streams")

@@ -5,6 +5,7 @@ import TesseraExplain
 import TesseraInference
 import TesseraModels
 import TesseraNN
+import TesseraTraining
 import Yams
 
 /// A declared pipeline (`pipelines/*.yaml`): ingest + model + train (one `TrainingConfig`, the type behind

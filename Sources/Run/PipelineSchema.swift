@@ -7,6 +7,7 @@ import TesseraModels
 import TesseraNN
 import TesseraObjects
 import TesseraSettings
+import TesseraTraining
 import Yams
 
 /// The pipeline file's keys by section, each with its type and where it lands. Keys are `tessera train` /

@@ -41,7 +41,7 @@ public final class TrainRun {
     public static func savedConfig(in runDirectory: URL) throws -> TrainingConfig {
         let url = TrainingRunFolder(runDirectory).config
         do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(contentsOf: url)) } catch {
-            throw TrainingError(reason: "\(url.path): cannot read the run's configuration: \(error)")
+            throw FileError(file: url.path, reason: "cannot read the run's configuration: \(error)")
         }
     }
 
@@ -85,6 +85,8 @@ public final class TrainRun {
         let resuming = FileManager.default.fileExists(atPath: last.path)
         if resuming { try TrainRun.checkSameConfiguration(cfg, in: runDirectory) }
         if parallel.isLead { try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config) }
+        // The recipe every checkpoint of the run carries (its `training` metadata).
+        let recipe = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
 
         if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
             throw TrainingError(
@@ -252,13 +254,13 @@ public final class TrainRun {
                         bestMetrics = metrics
                         sinceBest = 0
                         if parallel.isLead {
-                            try Checkpoint.write(model: model, optimizer: nil, info: info, training: cfg, to: bestURL)
+                            try Checkpoint.write(model: model, optimizer: nil, info: info, recipe: recipe, to: bestURL)
                         }
                     } else {
                         sinceBest += 1
                     }
                     if parallel.isLead {
-                        try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+                        try Checkpoint.write(model: model, optimizer: optimizer, info: info, recipe: recipe, to: last)
                     }
                     savedStep = step
                     progress.report(
@@ -278,7 +280,7 @@ public final class TrainRun {
             info.step = step
             info.epoch = (step + perEpoch - 1) / perEpoch
             if parallel.isLead {
-                try Checkpoint.write(model: model, optimizer: optimizer, info: info, training: cfg, to: last)
+                try Checkpoint.write(model: model, optimizer: optimizer, info: info, recipe: recipe, to: last)
             }
         }
         progress.finish()

@@ -6,6 +6,7 @@ import TesseraExplain
 import TesseraInference
 import TesseraRun
 import TesseraSettings
+import TesseraTraining
 import TestSupport
 import XCTest
 

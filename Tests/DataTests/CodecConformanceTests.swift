@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraEngine
 import TestSupport
 import XCTest
 
@@ -9,7 +10,7 @@ final class CodecConformanceTests: XCTestCase {
 
     func loadJSONArray(_ url: URL) throws -> [Int] {
         let any = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
-        guard let list = any as? [NSNumber] else { throw ImageError(file: url.path, reason: "not a flat JSON array") }
+        guard let list = any as? [NSNumber] else { throw FileError(file: url.path, reason: "not a flat JSON array") }
         return list.map(\.intValue)
     }
 
@@ -42,7 +43,7 @@ final class CodecConformanceTests: XCTestCase {
             if name.hasPrefix("x") {
                 XCTAssertThrowsError(try ImageCodec.decode(url), "\(name) should be rejected") { error in
                     XCTAssertTrue("\(error)".contains(url.path), "error does not name the file: \(error)")
-                    XCTAssertGreaterThan((error as? ImageError)?.reason.count ?? 0, 3)
+                    XCTAssertGreaterThan((error as? FileError)?.reason.count ?? 0, 3)
                 }
                 rejected += 1
                 continue
@@ -83,7 +84,7 @@ final class CodecConformanceTests: XCTestCase {
             i += 1
         }
         guard fields.count == 4, fields[0] == "P6", let w = Int(fields[1]), let h = Int(fields[2]) else {
-            throw ImageError(file: url.path, reason: "not a P6 PPM")
+            throw FileError(file: url.path, reason: "not a P6 PPM")
         }
         return (w, h, Array(data[i..<(i + w * h * 3)]))
     }

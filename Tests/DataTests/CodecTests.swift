@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraEngine
 import XCTest
 
 /// Round trips, limits and malformed input that need no shared data.
@@ -114,7 +115,7 @@ final class CodecTests: XCTestCase {
                 } else {
                     for _ in 0..<(1 + next(6)) { bytes[8 + next(bytes.count - 8)] = UInt8(next(256)) }
                 }
-                do { _ = try ImageCodec.decode(Data(bytes), file: "fuzz") } catch is ImageError { failures += 1 }
+                do { _ = try ImageCodec.decode(Data(bytes), file: "fuzz") } catch is FileError { failures += 1 }
             }
         }
         XCTAssertGreaterThan(failures, 100)

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraEngine
 import TestSupport
 import XCTest
 
@@ -60,7 +61,7 @@ final class TIFFCorruptFileTests: XCTestCase {
                         return try file.rows(0..<(try file.page(0).height), page: 0)
                     }()
                 XCTFail("\(what) (\(path)): decoded a \(image.width)x\(image.height) image", line: line)
-            } catch let e as ImageError {
+            } catch let e as FileError {
                 XCTAssertEqual(e.file, url.path, "\(what)", line: line)
                 XCTAssertFalse(e.reason.isEmpty, "\(what)", line: line)
             } catch {
@@ -101,7 +102,7 @@ final class TIFFCorruptFileTests: XCTestCase {
     }
 
     /// Thousands of mutated files (bytes overwritten, runs zeroed, the file cut) across layouts and codecs: each
-    /// decodes or fails with an ImageError naming it; none crashes or asks for an outsized buffer.
+    /// decodes or fails with an FileError naming it; none crashes or asks for an outsized buffer.
     func testMutatedFilesNeverCrash() throws {
         let folder = try TemporaryFolder()
         var layouts: [TIFFLayout] = []
@@ -142,7 +143,7 @@ final class TIFFCorruptFileTests: XCTestCase {
                 do {
                     _ = try ImageCodec.decode(d, file: "mutant.tif")
                     decoded += 1
-                } catch let e as ImageError {
+                } catch let e as FileError {
                     XCTAssertEqual(e.file, "mutant.tif")
                     refused += 1
                 }

@@ -17,7 +17,7 @@ final class SafeTensorsTests: XCTestCase {
         do {
             _ = try SafeTensorsFile(data: data, file: "bad.safetensors")
             return nil
-        } catch let e as SafeTensorsError {
+        } catch let e as FileError {
             XCTAssertEqual(e.file, "bad.safetensors")
             return e.reason
         } catch {
@@ -131,7 +131,7 @@ final class SafeTensorsTests: XCTestCase {
                 let f = try SafeTensorsFile(data: Data(bytes), file: "fuzz")
                 for name in f.names { _ = try f.tensor(name) }
                 parsed += 1
-            } catch is SafeTensorsError {
+            } catch is FileError {
                 rejected += 1
             }
         }

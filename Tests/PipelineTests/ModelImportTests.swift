@@ -51,7 +51,7 @@ final class ModelImportTests: XCTestCase {
             let out = temporary.appendingPathComponent(name + ".tessera.safetensors")
             try importJob(smp).run(weights: folder.appendingPathComponent(smp.weights), out: out)
             let loaded = try Checkpoint.load(out)
-            XCTAssertNil(loaded.training)
+            XCTAssertNil(loaded.recipe)
             XCTAssertEqual(try SafeTensorsFile(contentsOf: out).metadata["tessera_version"], TesseraVersion.current)
             XCTAssertEqual(loaded.info.classNames, (0..<smp.classes).map { "class\($0)" })
             let reference = try SafeTensorsFile(contentsOf: folder.appendingPathComponent(smp.reference))

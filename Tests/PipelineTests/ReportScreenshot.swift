@@ -1,5 +1,6 @@
 import Foundation
 import TesseraData
+import TesseraEngine
 import XCTest
 
 /// Renders a page in headless Chromium (Debian's chromium-headless-shell, installed by `make test`) to a PNG.
@@ -38,7 +39,7 @@ enum ReportScreenshot {
         if process.isRunning { process.terminate() }
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         guard FileManager.default.fileExists(atPath: png.path) else {
-            throw ImageError(file: png.path, reason: "no screenshot; browser said: \(text.suffix(500))")
+            throw FileError(file: png.path, reason: "no screenshot; browser said: \(text.suffix(500))")
         }
         return try ImageCodec.decode(png)
     }

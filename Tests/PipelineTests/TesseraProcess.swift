@@ -90,7 +90,7 @@ struct TesseraProcess {
             classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
             normalizationMean: [Float](repeating: 0.5, count: channels),
             normalizationStd: [Float](repeating: 0.25, count: channels), crop: 32)
-        try Checkpoint.write(model: model, optimizer: nil, info: info, training: nil, to: url)
+        try Checkpoint.write(model: model, optimizer: nil, info: info, to: url)
     }
 
     /// Every file under `folder`, relative, sorted.

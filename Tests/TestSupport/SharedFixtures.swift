@@ -54,7 +54,7 @@ public struct FixtureCase {
         guard let text = file.metadata["cases"], let data = text.data(using: .utf8),
             let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]]
         else {
-            throw SafeTensorsError(file: file.file, reason: "metadata 'cases' is not a JSON list")
+            throw FileError(file: file.file, reason: "metadata 'cases' is not a JSON list")
         }
         return list.compactMap { c in
             guard let name = c["name"] as? String else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
 import TesseraModels
@@ -20,9 +21,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var channels: Int?
     /// `unet` or `resnetN-unet` (N = 18, 34, 50, 101, 152).
     public var model: Architecture = .unet
-    public var depth: Int = 4
-    public var width: Int = 32
-    public var batchNorm: Bool = true
+    public var depth: Int = UNetOptions().depth
+    public var width: Int = UNetOptions().width
+    public var batchNorm: Bool = UNetOptions().batchNorm
     /// U-Net options (nil: the defaults, no dropout, transposed up-sampling, same padding).
     public var dropout: Double?
     public var upsampling: UNetConfig.Upsampling?
@@ -33,7 +34,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var steps: Int?
     public var epochs: Int?
     public var batch: Int = 4
-    public var crop: Int = 256
+    public var crop: Int = CheckpointInfo.defaultCrop
     public var learningRate: Double = 1e-3
     public var optimizer: OptimizerKind = .adam
     public var momentum: Double = 0.9
