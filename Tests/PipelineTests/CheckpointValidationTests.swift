@@ -77,7 +77,8 @@ final class CheckpointValidationTests: XCTestCase {
             ("step-negative", "info.step", try mutated("step-negative") { $0["step"] = -1 }),
             ("epoch-negative", "info.epoch", try mutated("epoch-negative") { $0["epoch"] = -3 }),
             ("depth-range", "unet.depth", try mutated("depth-range", info: unet { $0["depth"] = 99 })),
-            ("training-unreadable", "training", try mutated("training-unreadable", training: "{\"images\": 5}")),
+            ("training-unreadable", "training", try mutated("training-unreadable", training: "{\"images\": ")),
+            ("training-not-object", "training", try mutated("training-not-object", training: "[1, 2]")),
             (
                 "nan-weights", "non-finite",
                 try mutated(
@@ -106,6 +107,17 @@ final class CheckpointValidationTests: XCTestCase {
                 XCTAssertEqual(TesseraProcess.files(under: dir), before, "\(c.name) \(command): files were written")
             }
         }
+        // The mask kind is a name Checkpoint keeps as text; segment, which makes a truth-mask decoder from it, refuses
+        // a name no decoder knows before writing anything.
+        let maskKind = try mutated("mask-kind") { $0["maskKind"] = "jpeg-ish" }
+        let before = TesseraProcess.files(under: dir)
+        let r = try TesseraProcess.run([
+            "segment", dir.appendingPathComponent("in").path, "--model", maskKind.path, "--out",
+            dir.appendingPathComponent("out-mask-kind").path
+        ])
+        XCTAssertTrue(r.exited && r.status != 0, "mask-kind: \(r.stderr.prefix(400))")
+        XCTAssertTrue(r.stderr.contains("info.maskKind") && r.stderr.contains(maskKind.path), "\(r.stderr.prefix(400))")
+        XCTAssertEqual(TesseraProcess.files(under: dir), before, "mask-kind: files were written")
         // The unmutated checkpoint is accepted (the checks can pass).
         XCTAssertNoThrow(try Checkpoint.read(try mutated("unchanged")))
     }
