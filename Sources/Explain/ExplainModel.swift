@@ -2,6 +2,7 @@ import Foundation
 import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
+import TesseraInference
 import TesseraModels
 import TesseraNN
 
@@ -16,7 +17,8 @@ public struct ExplainModel {
     public let mean: [Float], std: [Float]
     /// The colour of each class, for segmentation outlines.
     public let classColors: [[Int]]
-    public let maskKind: String
+    /// How its truth masks encode classes (`--masks`): the checkpoint's, label ids for a classifier.
+    public let maskKind: MaskKind
 
     public var classes: Int { classNames.count }
 
@@ -33,7 +35,7 @@ public struct ExplainModel {
                 classNames: info.classNames, mean: mean ?? info.normalizationMean,
                 std: std ?? info.normalizationStd,
                 classColors: info.palette,
-                maskKind: info.maskKind)
+                maskKind: try info.maskKind(file: url))
         }
         func fail(_ reason: String) -> FileError { FileError(file: url.path, reason: reason) }
         var shapes: [String: [Int]] = [:]
@@ -70,7 +72,7 @@ public struct ExplainModel {
         }
         return ExplainModel(
             module: model, segmenter: nil, inChannels: c, classNames: classNames, mean: m, std: s,
-            classColors: CheckpointInfo.vocColors(config.classes), maskKind: "label")
+            classColors: CheckpointInfo.vocColors(config.classes), maskKind: .label)
     }
 
     /// The layer explained when none is named: the last convolutional stage (ResNet `layer4`, the last decoder

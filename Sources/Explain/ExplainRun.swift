@@ -179,7 +179,7 @@ public final class ExplainRun {
         (record.peakX, record.peakY) = (peak.x, peak.y)
         if let root = options.masks {
             let truth = try TruthMasks(
-                root: root, kind: MaskKind(name: model.maskKind) ?? .label, classes: model.classes
+                root: root, kind: model.maskKind, classes: model.classes
             )
             .labels(for: relative, width: w, height: h)
             let band = Self.dilated(truth.map { Int($0) == target.classIndex }, width: w, height: h, by: options.band)

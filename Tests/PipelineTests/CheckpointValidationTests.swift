@@ -107,17 +107,21 @@ final class CheckpointValidationTests: XCTestCase {
                 XCTAssertEqual(TesseraProcess.files(under: dir), before, "\(c.name) \(command): files were written")
             }
         }
-        // The mask kind is a name Checkpoint keeps as text; segment, which makes a truth-mask decoder from it, refuses
-        // a name no decoder knows before writing anything.
+        // The mask kind is a name Checkpoint keeps as text; segment and explain, which make truth-mask decoders
+        // from it, refuse a name no decoder knows before writing anything.
         let maskKind = try mutated("mask-kind") { $0["maskKind"] = "jpeg-ish" }
-        let before = TesseraProcess.files(under: dir)
-        let r = try TesseraProcess.run([
-            "segment", dir.appendingPathComponent("in").path, "--model", maskKind.path, "--out",
-            dir.appendingPathComponent("out-mask-kind").path
-        ])
-        XCTAssertTrue(r.exited && r.status != 0, "mask-kind: \(r.stderr.prefix(400))")
-        XCTAssertTrue(r.stderr.contains("info.maskKind") && r.stderr.contains(maskKind.path), "\(r.stderr.prefix(400))")
-        XCTAssertEqual(TesseraProcess.files(under: dir), before, "mask-kind: files were written")
+        for command in ["segment", "explain"] {
+            let before = TesseraProcess.files(under: dir)
+            let r = try TesseraProcess.run([
+                command, dir.appendingPathComponent("in").path, "--model", maskKind.path, "--out",
+                dir.appendingPathComponent("out-mask-kind-\(command)").path
+            ])
+            XCTAssertTrue(r.exited && r.status != 0, "mask-kind \(command): \(r.stderr.prefix(400))")
+            XCTAssertTrue(
+                r.stderr.contains("info.maskKind") && r.stderr.contains(maskKind.path),
+                "\(command): \(r.stderr.prefix(400))")
+            XCTAssertEqual(TesseraProcess.files(under: dir), before, "mask-kind \(command): files were written")
+        }
         // The unmutated checkpoint is accepted (the checks can pass).
         XCTAssertNoThrow(try Checkpoint.read(try mutated("unchanged")))
     }
