@@ -95,20 +95,9 @@ final class CommandTests: XCTestCase {
     /// commands as a user runs them: the logits `segment` writes equal PyTorch's reference logits (1e-4 of their
     /// scale) on the reference input (written as a float TIFF, normalisation 0 / 1, one window over the image).
     func testEveryImportedSmpModelSegmentsToPyTorchsLogits() throws {
-        let torch = try SharedFixtures.require(SharedFixtures.torchFolder)
-        let cases = try FileManager.default.contentsOfDirectory(atPath: torch.path).filter { $0.hasSuffix(".smp.json") }
-            .sorted()
-        XCTAssertFalse(cases.isEmpty, "no *.smp.json case in \(torch.path)")
-        struct SmpCase: Decodable {
-            let encoder_name: String
-            let in_channels: Int
-            let classes: Int
-            let decoder_channels: [Int]
-            let weights: String
-            let reference: String
-        }
-        for name in cases {
-            let smp = try JSONDecoder().decode(SmpCase.self, from: Data(contentsOf: torch.appendingPathComponent(name)))
+        let (cases, torch) = try SmpCase.all()
+        for smp in cases {
+            let name = smp.name
             let model = folder.appendingPathComponent("\(name).safetensors")
             let c = smp.in_channels
             try run(

@@ -8,28 +8,10 @@ import XCTest
 /// `tessera import`: segmentation_models_pytorch state dicts, saved as PyTorch users save them, become checkpoints
 /// that give PyTorch's logits; weights that do not fit are refused with every offending key named.
 final class ModelImportTests: XCTestCase {
-    struct SmpCase: Decodable {
-        let encoder_name: String
-        let in_channels: Int
-        let classes: Int
-        let decoder_channels: [Int]
-        let weights: String
-        let reference: String
-    }
-
+    /// Every smp case found, with its name and the fixture folder.
     func smpCases() throws -> [(name: String, smp: SmpCase, folder: URL)] {
-        let folder = try SharedFixtures.require(SharedFixtures.torchFolder)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
-            $0.hasSuffix(".smp.json")
-        }.sorted()
-        XCTAssertFalse(names.isEmpty, "no *.smp.json case in \(folder.path)")
-        return try names.map { name in
-            (
-                name,
-                try JSONDecoder().decode(SmpCase.self, from: Data(contentsOf: folder.appendingPathComponent(name))),
-                folder
-            )
-        }
+        let (cases, folder) = try SmpCase.all()
+        return cases.map { ($0.name, $0, folder) }
     }
 
     func importJob(_ smp: SmpCase) throws -> ModelImport {
