@@ -43,7 +43,7 @@ public struct ModelImport {
             return try NetworkSpec.make(
                 architecture, inChannels: inChannels, classes: classes, unet: unet, decoderChannels: decoderChannels)
         } catch let error as NetworkSpecError {
-            throw ModelImportError(file: nil, reason: error.reason)
+            throw ModelImportError(reason: error.reason)
         }
     }
 
@@ -56,7 +56,7 @@ public struct ModelImport {
             classColors: CheckpointInfo.vocColors(classes), maskKind: "label",
             normalizationMean: mean ?? defaults.mean, normalizationStd: std ?? defaults.std,
             crop: crop)
-        do { try info.validate() } catch { throw ModelImportError(file: nil, reason: "\(error)") }
+        do { try info.validate() } catch { throw ModelImportError(reason: "\(error)") }
         return info
     }
 
@@ -72,23 +72,23 @@ public struct ModelImport {
         for name in file.names { state[name] = try file.tensor(name) }
         let report = try model.load(state, strict: false).ignoringCounters()
         guard report.isClean else {
-            throw ModelImportError(
+            throw FileError(
                 file: weights.path,
                 reason:
                     "does not fit \(info.arch) with \(inChannels) input channel(s) and \(classes) classes: \(report)")
         }
         for (name, tensor) in state.sorted(by: { $0.key < $1.key }) {
             if let bad = tensor.scalars.first(where: { !$0.isFinite }) {
-                throw ModelImportError(file: weights.path, reason: "\(name) holds \(bad) (non-finite weights)")
+                throw FileError(file: weights.path, reason: "\(name) holds \(bad) (non-finite weights)")
             }
         }
         try Checkpoint.write(model: model, optimizer: nil, info: info, to: out)
     }
 }
 
-/// Weights that cannot become a checkpoint, and why.
+/// Import settings that describe no valid checkpoint (the architecture, classes, normalisation), and why; a weights
+/// file that does not fit them is a `FileError` naming it.
 public struct ModelImportError: Error, CustomStringConvertible {
-    public let file: String?
     public let reason: String
-    public var description: String { (file.map { "\($0): " } ?? "") + reason }
+    public var description: String { reason }
 }

@@ -114,8 +114,9 @@ public struct ImageBatchRunner<Record: BatchRecord> {
                 recorded.map { "were made with something else: " + current.changes(from: $0).joined(separator: ", ") }
                 ?? "have no record of the model and settings that made them (\(OutputProvenance.fileName))"
             guard settings.overwrite || settings.recomputeStale else {
-                throw BatchError(
-                    reason: "\(settings.out.path): the outputs of \(made.count) input(s) \(why); "
+                throw FileError(
+                    file: settings.out.path,
+                    reason: "the outputs of \(made.count) input(s) \(why); "
                         + "--overwrite recomputes them, or choose another --out")
             }
             settings.console.logger.notice(
