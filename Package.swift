@@ -123,7 +123,9 @@ let package = Package(
                 "TesseraEngine", "TesseraNN", "TesseraModels", "TesseraData", "TesseraCheckpoint",
                 "TesseraInference", "TesseraTraining", "TesseraExplain", "TesseraRun", "TesseraObjects",
                 "TesseraSettings", "TesseraConsole", "TestSupport"
-            ])
+            ],
+            // Reference tensors the tests read by path, and the script that makes them.
+            exclude: ["Fixtures"])
     ],
     swiftLanguageModes: [.v6]
 )

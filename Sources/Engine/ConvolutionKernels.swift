@@ -102,6 +102,10 @@ enum ConvolutionKernels {
             ($0 == .rowBand && band != nil) || ($0 == .winograd && winograd != nil)
         }
         guard g.groups == 1, !candidates.isEmpty else { return false }
+        // A forced route this split product cannot take: the concatenated path, which can, takes it instead.
+        if let forced = ConvRoute.forced ?? ConvPlanCache.shared.forcedByEnvironment, !candidates.contains(forced) {
+            return false
+        }
         let key =
             planKey(
                 .product, g, channels: c, rows: m, sourceSize: g.input, columns: g.output,

@@ -11,6 +11,20 @@ public enum CAMMethod: String, CaseIterable, Codable, Sendable {
     case gradcamPlusPlus = "gradcam++"
     /// Jiang et al. 2021: every position weighted by its own positive gradient.
     case layercam
+    /// Draelos and Carin 2020: the element-wise product of gradient and activation summed over channels (Grad-CAM
+    /// without the spatial average, so the map is the gradient's own contribution at each position).
+    case hirescam
+    /// Fu et al. 2020: channel weights sum(gradient x activation) / (sum(activation) + 1e-7).
+    case xgradcam
+    /// Muhammad and Yilmaz 2020: the activations' first principal component (no gradient, no class); its sign
+    /// chosen so the larger magnitude is positive (Seg-Eigen-CAM's correction of SVD's arbitrary sign).
+    case eigencam
+    /// Wang et al. 2020: channel weights = softmax over channels of the target's score on the input multiplied by
+    /// each channel's map (upsampled, align-corners bilinear, min-max scaled); one forward pass per channel.
+    case scorecam
+    /// Desai and Ramaswamy 2020: channel weights = the target's relative drop when the channel is zeroed at the
+    /// layer; one forward pass per channel.
+    case ablationcam
     /// Zeiler and Fergus 2014: the drop of the target when a patch of the input is blanked (needs no gradients).
     case occlusion
 }
@@ -49,7 +63,7 @@ public enum CAMTarget {
 
 /// An attribution map for one input.
 public struct CAMResult {
-    /// Channel weights (Grad-CAM, Grad-CAM++); empty for Layer-CAM and occlusion.
+    /// Channel weights (Grad-CAM, Grad-CAM++, XGrad-CAM, Score-CAM, Ablation-CAM); empty for the others.
     public var weights: [Float]
     /// The map at the layer's resolution after the ReLU, [h, w] (occlusion: the input's resolution, before it).
     public var cam: Tensor
@@ -68,8 +82,8 @@ public struct CAMError: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// Class-activation maps of a model for one input [1, C, H, W]: Grad-CAM, Grad-CAM++, Layer-CAM at a layer
-/// given by its dotted path, or occlusion sensitivity.
+/// Class-activation maps of a model for one input [1, C, H, W] at a layer given by its dotted path (the CAM
+/// family, as pytorch-grad-cam defines each), or occlusion sensitivity.
 public struct GradCAM {
     public var method: CAMMethod
     /// Dotted module path (`layer4`, `decoder.3`); unused by occlusion.
@@ -93,9 +107,16 @@ public struct GradCAM {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
-        if method == .occlusion { return try occlusion(model: model, input: input, target: target, crop: crop) }
-        let (activation, gradient, score) = try activationAndGradient(model: model, input: input, target: target)
-        let (weights, cam) = Self.combine(method: method, activation: activation, gradient: gradient)
+        let weights: [Float], cam: Tensor, score: Float
+        switch method {
+        case .occlusion: return try occlusion(model: model, input: input, target: target, crop: crop)
+        case .eigencam, .scorecam, .ablationcam:
+            (weights, cam, score) = try gradientFree(model: model, input: input, target: target)
+        case .gradcam, .gradcamPlusPlus, .layercam, .hirescam, .xgradcam:
+            let (activation, gradient, value) = try activationAndGradient(model: model, input: input, target: target)
+            (weights, cam) = Self.combine(method: method, activation: activation, gradient: gradient)
+            score = value
+        }
         let (heatmap, isZero) = Self.heatmap(cam, inputHeight: input.shape[2], inputWidth: input.shape[3], crop: crop)
         return CAMResult(
             weights: weights, cam: cam, heatmap: heatmap, width: crop.width, height: crop.height,
@@ -111,6 +132,7 @@ public struct GradCAM {
         module.forwardHooks.append { _, _, output in
             output.retainGrad()
             captured = output
+            return nil
         }
         let parameters = model.parameters
         let flags = parameters.map(\.requiresGrad)
@@ -169,17 +191,27 @@ public struct GradCAM {
                     s += max(d, 0) * alpha
                 }
                 weights[k] = s
+            case .xgradcam:
+                var activationSum: Float = 0
+                for i in 0..<plane { activationSum += av[base + i] }
+                var s: Float = 0
+                for i in 0..<plane { s += gv[base + i] * av[base + i] / (activationSum + 1e-7) }
+                weights[k] = s
             case .layercam:
                 for i in 0..<plane { map[i] += max(gv[base + i], 0) * av[base + i] }
-            case .occlusion:
-                preconditionFailure("occlusion has no layer map")
+            case .hirescam:
+                for i in 0..<plane { map[i] += gv[base + i] * av[base + i] }
+            case .occlusion, .eigencam, .scorecam, .ablationcam:
+                preconditionFailure("\(method.rawValue) is not made from one gradient")
             }
-            if method != .layercam {
+            if method != .layercam && method != .hirescam {
                 let wk = weights[k]
                 for i in 0..<plane { map[i] += wk * av[base + i] }
             }
         }
-        return (method == .layercam ? [] : weights, Tensor(map.map { max($0, 0) }, shape: [h, w]))
+        return (
+            method == .layercam || method == .hirescam ? [] : weights, Tensor(map.map { max($0, 0) }, shape: [h, w])
+        )
     }
 
     /// The map upsampled to the input, the `crop` part, min-max scaled: (m - min) / (max - min + 1e-7).

@@ -141,7 +141,6 @@ public final class ResNetUNetDecoderBlock: Module {
     func forward(_ x: Tensor, skip: Tensor?) -> Tensor {
         let up = Functional.resizeNearest(x, size: [2 * x.shape[2], 2 * x.shape[3]])
         let y = conv2(skip.map { conv1(concatenating: [up, $0]) } ?? conv1(up))
-        runForwardHooks(input: x, output: y)
-        return y
+        return runForwardHooks(input: x, output: y)
     }
 }

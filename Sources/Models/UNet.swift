@@ -207,7 +207,6 @@ public final class UNetUpBlock: Module {
     func forward(_ x: Tensor, skip: Tensor) -> Tensor {
         let u = up(x)
         let y = conv(concatenating: [u, skip.centreCropped(to: [u.shape[2], u.shape[3]])])
-        runForwardHooks(input: x, output: y)
-        return y
+        return runForwardHooks(input: x, output: y)
     }
 }

@@ -8,8 +8,10 @@ open class Module {
     private var parameterSlots: [(name: String, tensor: Tensor)] = []
     private var bufferSlots: [(name: String, tensor: Tensor)] = []
     private var childSlots: [(name: String, module: Module)] = []
-    /// Called with (module, input, output) after every forward pass.
-    public var forwardHooks: [(Module, Tensor, Tensor) -> Void] = []
+    /// Called with (module, input, output) after every forward pass, in order; a hook that returns a tensor
+    /// replaces the output for the hooks after it and for the caller (PyTorch's `register_forward_hook`, whose
+    /// hook may return a modified output): how Ablation-CAM zeroes a channel at a layer.
+    public var forwardHooks: [(Module, Tensor, Tensor) -> Tensor?] = []
 
     public init() {}
 
@@ -87,14 +89,15 @@ open class Module {
 
     /// Runs `forward` and the forward hooks.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = forward(x)
-        runForwardHooks(input: x, output: y)
-        return y
+        runForwardHooks(input: x, output: forward(x))
     }
 
-    /// Calls the forward hooks; modules with multi-input forwards call it themselves.
-    public func runForwardHooks(input: Tensor, output: Tensor) {
-        for hook in forwardHooks { hook(self, input, output) }
+    /// Calls the forward hooks and returns the output they leave; modules with multi-input forwards call it
+    /// themselves.
+    public func runForwardHooks(input: Tensor, output: Tensor) -> Tensor {
+        var y = output
+        for hook in forwardHooks { y = hook(self, input, y) ?? y }
+        return y
     }
 
     /// Copies values from `state` into this module's tensors by key, and reports the keys that do not fit: missing

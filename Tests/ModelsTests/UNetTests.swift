@@ -86,6 +86,7 @@ final class ActivationGradientTests: XCTestCase {
         last.forwardHooks.append { _, _, output in
             output.retainGrad()
             captured = output
+            return nil
         }
         let x = Tensor.randn([1, 1, 8, 8], generator: &g)
         x.requiresGrad = true
