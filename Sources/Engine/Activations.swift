@@ -4,7 +4,10 @@ import Foundation
 extension Functional {
     public static func relu(_ x: Tensor) -> Tensor {
         let out = Elementwise.map(x, ReluOp())
-        return Tensor.record(out, [x]) { g in [Elementwise.zip(g, out, ReluGradOp())] }
+        return Tensor.record(out, [x]) { g in
+            let through = Elementwise.zip(g, out, ReluGradOp())
+            return [GuidedReLU.isOn ? Elementwise.map(through, ReluOp()) : through]
+        }
     }
 
     public static func leakyRelu(_ x: Tensor, negativeSlope: Float = 0.01) -> Tensor {

@@ -100,8 +100,11 @@ extension Functional {
         let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
         return Tensor.record(out, inputs) { g in
             let src = xc.pointer
-            // Through the fused ReLU the upstream gradient counts only where the output is positive.
-            let gc = g.contiguous()
+            // Through the fused ReLU the upstream gradient counts only where the output is positive; guided, only
+            // its positive part does (masked here, so the kernels see no ReLU).
+            let guided = relu && GuidedReLU.isOn
+            let gc = guided ? Elementwise.map(Elementwise.zip(g, out, ReluGradOp()), ReluOp()) : g.contiguous()
+            let masking = relu && !guided
             let yp = out.pointer
             let gp = gc.pointer
             var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
@@ -114,7 +117,7 @@ extension Functional {
                             for bi in 0..<n {
                                 let at = (bi * c + ch) * inner
                                 var la: Float = 0, lb: Float = 0
-                                tk_gradient_moments(gp + at, src + at, relu ? yp + at : nil, inner, mu, &la, &lb)
+                                tk_gradient_moments(gp + at, src + at, masking ? yp + at : nil, inner, mu, &la, &lb)
                                 a += Double(la); b += Double(lb)
                             }
                             sg[ch] = Float(a)
@@ -145,7 +148,7 @@ extension Functional {
                             k: training ? w * invStd[ch] / Float(m) : w * invStd[ch], count: Float(m),
                             mean: mean[ch], inv_std: invStd[ch], sum_g: totalG[ch], sum_gx: totalGX[ch],
                             training: training ? 1 : 0)
-                        tk_batchnorm_input_grad(gp + at, src + at, relu ? yp + at : nil, inner, &constants, rp + at)
+                        tk_batchnorm_input_grad(gp + at, src + at, masking ? yp + at : nil, inner, &constants, rp + at)
                     }
                 }
                 gx = r

@@ -25,6 +25,10 @@ public enum CAMMethod: String, CaseIterable, Codable, Sendable {
     /// Desai and Ramaswamy 2020: channel weights = the target's relative drop when the channel is zeroed at the
     /// layer; one forward pass per channel.
     case ablationcam
+    /// Selvaraju et al. 2017, section 3.2: guided backpropagation's input gradient (Springenberg et al. 2015)
+    /// times the Grad-CAM heatmap, per input channel: Grad-CAM's place with the fine detail of the gradient. The
+    /// heatmap is each pixel's largest magnitude over the channels; `CAMResult.guided` keeps the channels.
+    case guidedGradcam = "guided-gradcam"
     /// Zeiler and Fergus 2014: the drop of the target when a patch of the input is blanked (needs no gradients).
     case occlusion
 }
@@ -74,6 +78,8 @@ public struct CAMResult {
     public var score: Float
     /// True when the map is zero everywhere: the heatmap is then all zeros (never NaN).
     public var isZero: Bool
+    /// Guided Grad-CAM's map per input channel over `crop`, [C][height][width] (nil for the other methods).
+    public var guided: [Float]? = nil
 }
 
 /// A failure to explain: unknown layer, a layer that did not run, a target outside the output.
@@ -112,15 +118,20 @@ public struct GradCAM {
         case .occlusion: return try occlusion(model: model, input: input, target: target, crop: crop)
         case .eigencam, .scorecam, .ablationcam:
             (weights, cam, score) = try gradientFree(model: model, input: input, target: target)
-        case .gradcam, .gradcamPlusPlus, .layercam, .hirescam, .xgradcam:
+        case .gradcam, .gradcamPlusPlus, .layercam, .hirescam, .xgradcam, .guidedGradcam:
             let (activation, gradient, value) = try activationAndGradient(model: model, input: input, target: target)
-            (weights, cam) = Self.combine(method: method, activation: activation, gradient: gradient)
+            (weights, cam) = Self.combine(
+                method: method == .guidedGradcam ? .gradcam : method, activation: activation, gradient: gradient)
             score = value
         }
         let (heatmap, isZero) = Self.heatmap(cam, inputHeight: input.shape[2], inputWidth: input.shape[3], crop: crop)
-        return CAMResult(
+        var result = CAMResult(
             weights: weights, cam: cam, heatmap: heatmap, width: crop.width, height: crop.height,
             score: score, isZero: isZero)
+        if method == .guidedGradcam {
+            result.guide(by: Self.guidedGradient(model: model, input: input, target: target), input: input, crop: crop)
+        }
+        return result
     }
 
     /// The layer's output for `input` and the gradient of the target with respect to it (parameters frozen, so
@@ -201,7 +212,7 @@ public struct GradCAM {
                 for i in 0..<plane { map[i] += max(gv[base + i], 0) * av[base + i] }
             case .hirescam:
                 for i in 0..<plane { map[i] += gv[base + i] * av[base + i] }
-            case .occlusion, .eigencam, .scorecam, .ablationcam:
+            case .occlusion, .eigencam, .scorecam, .ablationcam, .guidedGradcam:
                 preconditionFailure("\(method.rawValue) is not made from one gradient")
             }
             if method != .layercam && method != .hirescam {

@@ -44,5 +44,26 @@ final class CAMParityTests: XCTestCase {
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 10, "heatmaps checked")
+
+        // Guided Grad-CAM: the guided-backpropagation gradient and its product with the layer4 heatmap, each within
+        // 1e-4 of its largest magnitude (plain backpropagation's gradient would not be).
+        let guided = try GradCAM(method: .guidedGradcam, layer: "layer4").explain(
+            model: model, input: input, target: .classLogit(classIndex))
+        let gradient = try reference.tensor("guided.gradient")
+        let mine = GradCAM.guidedGradient(model: model, input: input, target: .classLogit(classIndex))
+        for (name, actual, expected) in [
+            ("guided.gradient", mine, gradient.scalars),
+            (
+                "guided-gradcam.layer4.product", guided.guided ?? [],
+                try reference.tensor("guided-gradcam.layer4.product").scalars
+            )
+        ] {
+            XCTAssertEqual(actual.count, expected.count, name)
+            let scale = expected.map(abs).max() ?? 0
+            XCTAssertGreaterThan(scale, 0, "\(name): the reference is empty")
+            let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? .infinity
+            print("\(name): max |Tessera - pytorch-grad-cam| = \(worst) (scale \(scale))")
+            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, name)
+        }
     }
 }

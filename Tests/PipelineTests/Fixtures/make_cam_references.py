@@ -12,7 +12,8 @@ The model is torchvision's ResNet-18 (10 classes) with the shared fixture's weig
 seeded 1x3x112x112 normal sample; the target the predicted class (ClassifierOutputTarget; with a negative
 logit, Ablation-CAM's relative drops flip sign and its map is zero, which would check nothing). For each method and layer the file
 holds `METHOD.LAYER.heatmap` (pytorch-grad-cam's output: the ReLU'd map min-max scaled and resized to the input
-with cv2). Eigen-CAM is computed with the package's `get_2d_projection_with_sign_correction` (SVD's sign is
+with cv2), and `guided.gradient` / `guided-gradcam.layer4.product` (GuidedBackpropReLUModel's input gradient,
+and that times the layer4 Grad-CAM heatmap, channel-first). Eigen-CAM is computed with the package's `get_2d_projection_with_sign_correction` (SVD's sign is
 arbitrary; the corrected sign is the one Tessera uses).
 """
 import argparse
@@ -58,6 +59,13 @@ def main():
             cam = cls(model=model, target_layers=[getattr(model, layer)])
             heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(target)])[0]
             tensors[f"{name}.{layer}.heatmap"] = torch.from_numpy(heat).float().contiguous()
+    # Guided Grad-CAM as the package's example makes it: GuidedBackpropReLUModel's input gradient (H x W x C) times
+    # the layer4 Grad-CAM heatmap, stored channel-first.
+    gb = pytorch_grad_cam.GuidedBackpropReLUModel(model=model, device="cpu")(x.clone(), target_category=target)
+    heat = tensors["gradcam.layer4.heatmap"].numpy()
+    tensors["guided.gradient"] = torch.from_numpy(gb.transpose(2, 0, 1).copy()).float().contiguous()
+    tensors["guided-gradcam.layer4.product"] = torch.from_numpy(
+        (gb * heat[:, :, None]).transpose(2, 0, 1).copy()).float().contiguous()
     meta = {
         "class": str(target),
         "versions": json.dumps({"torch": torch.__version__, "grad-cam": importlib.metadata.version("grad-cam")}),
