@@ -12,16 +12,12 @@ final class GradNode {
 
 /// Whether operations record history (thread-local, on by default).
 public enum GradMode {
-    private static let key: pthread_key_t = {
-        var k = pthread_key_t()
-        pthread_key_create(&k, nil)
-        return k
-    }()
+    private static let off = ThreadFlag()
 
     /// True unless inside `withNoGrad`.
     public static var isEnabled: Bool {
-        get { pthread_getspecific(key) == nil }
-        set { pthread_setspecific(key, newValue ? nil : UnsafeRawPointer(bitPattern: 1)) }
+        get { !off.isSet }
+        set { off.set(!newValue) }
     }
 }
 
