@@ -45,26 +45,28 @@ public struct Faithfulness {
         let substrate = metric == .deletion ? [Float](repeating: 0, count: original.count) : Self.blurred(input)
         var current = metric == .deletion ? original : substrate
         let finish = metric == .deletion ? substrate : original
-        var states = [[Float]]()
-        states.reserveCapacity(count + 1)
-        states.append(current)
+        // States are made and scored `batch` at a time: holding all `count + 1` perturbed inputs at once would
+        // cost a hundred copies of the input.
+        var probabilities = [Double](), pending = [Float]()
+        probabilities.reserveCapacity(count + 1)
+        pending.reserveCapacity(batch * original.count)
+        func score() {
+            guard !pending.isEmpty else { return }
+            let n = pending.count / original.count
+            probabilities += withNoGrad { target.probabilities(model(Tensor(pending, shape: [n, c, h, w]))) }
+            pending.removeAll(keepingCapacity: true)
+        }
+        pending += current
         for s in 0..<count {
             for i in order[(s * perStep)..<min((s + 1) * perStep, order.count)] {
                 let y = crop.y + i / crop.width, x = crop.x + i % crop.width
                 guard y >= 0 && y < h && x >= 0 && x < w else { continue }
                 for ch in 0..<c { current[(ch * h + y) * w + x] = finish[(ch * h + y) * w + x] }
             }
-            states.append(current)
+            if pending.count == batch * original.count { score() }
+            pending += current
         }
-        var probabilities = [Double]()
-        probabilities.reserveCapacity(states.count)
-        withNoGrad {
-            for start in Swift.stride(from: 0, to: states.count, by: batch) {
-                let group = states[start..<min(start + batch, states.count)]
-                let x = Tensor(Array(group.joined()), shape: [group.count, c, h, w])
-                probabilities += target.probabilities(model(x))
-            }
-        }
+        score()
         return probabilities
     }
 

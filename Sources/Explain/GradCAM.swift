@@ -145,23 +145,29 @@ public struct GradCAM {
             captured = output
             return nil
         }
+        defer { module.forwardHooks = savedHooks }
+        return try Self.withFrozenParameters(of: model) {
+            let x = Tensor(input.scalars, shape: input.shape, requiresGrad: true)
+            let value = target.values(model(x)).sum()
+            guard let activation = captured, activation.rank == 4 else {
+                throw CAMError(reason: "layer '\(layer)' gave no [N, C, H, W] output in the forward pass")
+            }
+            value.backward()
+            guard let gradient = activation.grad else {
+                throw CAMError(reason: "the target does not depend on layer '\(layer)'")
+            }
+            return (activation, gradient, value.scalars[0])
+        }
+    }
+
+    /// Runs `body` with `model`'s parameters not requiring gradients (so a backward pass computes and leaves no
+    /// weight gradient), restoring each one's flag afterwards.
+    static func withFrozenParameters<T>(of model: Module, _ body: () throws -> T) rethrows -> T {
         let parameters = model.parameters
         let flags = parameters.map(\.requiresGrad)
         parameters.forEach { $0.requiresGrad = false }
-        defer {
-            module.forwardHooks = savedHooks
-            for (p, f) in zip(parameters, flags) { p.requiresGrad = f }
-        }
-        let x = Tensor(input.scalars, shape: input.shape, requiresGrad: true)
-        let value = target.values(model(x)).sum()
-        guard let activation = captured, activation.rank == 4 else {
-            throw CAMError(reason: "layer '\(layer)' gave no [N, C, H, W] output in the forward pass")
-        }
-        value.backward()
-        guard let gradient = activation.grad else {
-            throw CAMError(reason: "the target does not depend on layer '\(layer)'")
-        }
-        return (activation, gradient, value.scalars[0])
+        defer { for (p, f) in zip(parameters, flags) { p.requiresGrad = f } }
+        return try body()
     }
 
     /// The module `layer` names in `model`; the error lists the model's layers two levels deep.

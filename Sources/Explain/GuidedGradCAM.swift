@@ -7,14 +7,12 @@ extension GradCAM {
     /// The target's gradient with respect to the input [1, C, H, W] with guided ReLUs (parameters frozen), as
     /// pytorch-grad-cam's `GuidedBackpropReLUModel` computes it.
     public static func guidedGradient(model: Module, input: Tensor, target: CAMTarget) -> [Float] {
-        let parameters = model.parameters
-        let flags = parameters.map(\.requiresGrad)
-        parameters.forEach { $0.requiresGrad = false }
-        defer { for (p, f) in zip(parameters, flags) { p.requiresGrad = f } }
-        let x = Tensor(input.scalars, shape: input.shape, requiresGrad: true)
-        let value = target.values(model(x)).sum()
-        withGuidedReLU { value.backward() }
-        return x.grad?.scalars ?? [Float](repeating: 0, count: input.count)
+        withFrozenParameters(of: model) {
+            let x = Tensor(input.scalars, shape: input.shape, requiresGrad: true)
+            let value = target.values(model(x)).sum()
+            withGuidedReLU { value.backward() }
+            return x.grad?.scalars ?? [Float](repeating: 0, count: input.count)
+        }
     }
 }
 
