@@ -40,6 +40,8 @@ struct Explain: ParsableCommand {
     @Option(help: table.argumentHelp("masks")) var masks: String?
     @Option(help: table.argumentHelp("object")) var object: Int?
     @Option(help: table.argumentHelp("band")) var band = defaults.band
+    @Option(help: table.argumentHelp("metrics"), transform: CommaSeparated.choices) var metrics = defaults.metrics
+    @Option(help: table.argumentHelp("compare"), transform: CommaSeparated.choices) var compare = defaults.compare
     @Option(help: table.argumentHelp("max_pixels")) var maxPixels = defaults.maxPixels
     @Option(help: table.argumentHelp("mean"), transform: CommaSeparated.numbers) var mean: [Float]?
     @Option(help: table.argumentHelp("std"), transform: CommaSeparated.numbers) var std: [Float]?
@@ -68,6 +70,7 @@ struct Explain: ParsableCommand {
         o.masks = masks.map { URL(fileURLWithPath: $0) }
         o.mean = mean
         o.std = std
+        (o.metrics, o.compare) = (metrics, compare)
         (o.recursive, o.shard, o.overwrite, o.strict) = (recursive, shard, overwrite, strict)
         return o
     }
@@ -75,21 +78,52 @@ struct Explain: ParsableCommand {
     func validate() throws { try Self.table.usage { try options.validate() } }
 
     func run() throws {
+        if !compare.isEmpty { return try runComparison() }
         let run = try ExplainRun(model: URL(fileURLWithPath: model), options: options, out: URL(fileURLWithPath: out))
         run.console = output.console
         let summary = try run.run(inputs: inputs)
         let outcome = BatchOutcome(summary.records, seconds: summary.seconds)
         var result = outcome.json(out: out)
         if let mass = summary.meanMassInTruth { result["mean_mass_in_truth_band"] = mass }
+        let scores = summary.meanScores(), random = summary.meanScores(random: true)
+        if !scores.isEmpty { result["mean_faithfulness"] = scores }
+        if !random.isEmpty { result["mean_random_faithfulness"] = random }
         try output.result(result) {
             print(outcome.line(verb: "explained"))
             if let mass = summary.meanMassInTruth {
                 print(String(format: "  mean share of the map on the truth band: %.4f", mass))
+            }
+            for m in FaithfulnessMetric.allCases {
+                guard let v = scores[m.rawValue] else { continue }
+                print(
+                    String(format: "  mean %@: %.4f", m.rawValue, v)
+                        + (random[m.rawValue].map { String(format: " (random map %.4f)", $0) } ?? ""))
             }
             print("  outputs in \(out)")
         }
         if summary.failed > 0 {
             throw output.fail("\(summary.failed) of \(summary.records.count) images could not be explained")
         }
+    }
+
+    /// `--compare`: every method on the same inputs, and the table of methods by faithfulness.
+    func runComparison() throws {
+        let comparison = try ExplainComparison(
+            model: URL(fileURLWithPath: model), options: options, out: URL(fileURLWithPath: out))
+        comparison.console = output.console
+        let summary = try comparison.run(inputs: inputs)
+        let result: [String: Any] = [
+            "out": out, "compare": "\(out)/compare.csv", "failed": summary.failed,
+            "rows": summary.rows.map { r -> [String: Any] in
+                [
+                    "method": r.method, "images": r.images, "scores": r.scores,
+                    "seconds_per_image": r.secondsPerImage ?? NSNull()
+                ]
+            }
+        ]
+        try output.result(result) {
+            print("  outputs in \(out)/METHOD/, table in \(out)/compare.csv")
+        }
+        if summary.failed > 0 { throw output.fail("\(summary.failed) explanations failed") }
     }
 }

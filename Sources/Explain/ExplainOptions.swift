@@ -48,6 +48,11 @@ public struct ExplainOptions: Sendable, BatchPolicy {
     /// Ground-truth masks: the report gives the share of the map on the explained class's pixels plus `band`.
     public var masks: URL?
     public var band = 2
+    /// Faithfulness scores per image, each beside the same score of a random map (none by default: they cost a
+    /// hundred or more forward passes per image).
+    public var metrics: Set<FaithfulnessMetric> = []
+    /// Methods run on the same inputs and ranked by faithfulness (`ExplainComparison`); empty: `method` alone.
+    public var compare: Set<CAMMethod> = []
     /// Largest image explained in one pass (the whole image goes through forward and backward at once).
     public var maxPixels = 4 << 20
     public var mean: [Float]?
@@ -104,6 +109,14 @@ public struct ExplainOptions: Sendable, BatchPolicy {
                     "masks", \.masks,
                     help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels."),
                 .integer("band", \.band, 0...4096, help: "Band around the true pixels counted with them, in pixels."),
+                .choices(
+                    "metrics", \.metrics, allowsEmpty: true,
+                    help: "Faithfulness scores in the report, each beside a random map's, comma-separated."),
+                .choices(
+                    "compare", \.compare, allowsEmpty: true,
+                    help:
+                        "Run these methods (instead of --method) on the same inputs, each in OUT/METHOD/, and rank them by faithfulness in OUT/compare.csv."
+                ),
                 .integer(
                     "max_pixels", \.maxPixels, 1...(1 << 32),
                     help: "Largest image explained (pixels); larger ones are reported as failed."),

@@ -28,6 +28,11 @@ public struct ExplainRecord: BatchRecord {
     /// image that area is (what a uniform map would score).
     public var massInTruth: Double?
     public var truthArea: Double?
+    /// Seconds the map took (the method alone; `seconds` also counts decoding, faithfulness and writing).
+    public var mapSeconds: Double?
+    /// Faithfulness scores of the map (`--metrics`), by metric name, and the same scores of a random map.
+    public var faithfulness: [String: Double]?
+    public var randomFaithfulness: [String: Double]?
     public var error: String?
 
     public init(path: String, status: BatchStatus) {
@@ -40,6 +45,7 @@ public struct ExplainRecord: BatchRecord {
         case path, status, width, height, seconds, layer, score, error
         case classIndex = "class", className = "class_name", regionPixels = "region_pixels", peakX = "peak_x"
         case peakY = "peak_y", zeroMap = "zero_map", massInTruth = "mass_in_truth", truthArea = "truth_area"
+        case mapSeconds = "map_seconds", faithfulness, randomFaithfulness = "random_faithfulness"
     }
 }
 
@@ -79,7 +85,7 @@ public final class ExplainRun {
                 "overlay_format": options.overlayFormat.rawValue, "patch": text(options.patch),
                 "stride": text(options.stride),
                 "mean": text(options.mean), "std": text(options.std)
-            ])
+            ].merging(options.metrics.isEmpty ? [:] : ["metrics": Self.names(options.metrics)]) { a, _ in a })
     }
 
     var settings: BatchSettings {
@@ -97,10 +103,25 @@ public final class ExplainRun {
         }
     }
 
+    /// The faithfulness scores of an input (`--metrics`), kept so a resumed run reports them without recomputing.
+    func scoresURL(relative: String) -> URL {
+        outDirectory.appendingPathComponent("faithfulness/" + (relative as NSString).deletingPathExtension + ".json")
+    }
+
     /// Every file the requested outputs make for one input.
     func outputFiles(relative: String) -> [URL] {
         options.outputs.sorted { $0.rawValue < $1.rawValue }.map { outputURL($0, relative: relative) }
+            + (options.metrics.isEmpty ? [] : [scoresURL(relative: relative)])
     }
+
+    /// Names of a closed set in declaration order, comma-separated.
+    static func names<E: CaseIterable & RawRepresentable & Hashable>(_ set: Set<E>) -> String
+    where E.RawValue == String {
+        E.allCases.filter { set.contains($0) }.map(\.rawValue).joined(separator: ",")
+    }
+
+    /// Whether records carry a random map's scores too (an `ExplainComparison` scores the random map once).
+    var scoresRandomMap = true
 
     /// The summary of a run.
     public struct Summary {
@@ -109,6 +130,19 @@ public final class ExplainRun {
         public var failed: Int { BatchCounts(records).failed }
         /// Mean mass on the truth band over the images that have it.
         public var meanMassInTruth: Double? { Summary.meanMass(records) }
+
+        /// Each faithfulness score's mean over the images that have it (of the random map with `random`).
+        public func meanScores(random: Bool = false) -> [String: Double] { Summary.meanScores(records, random: random) }
+
+        static func meanScores(_ records: [ExplainRecord], random: Bool) -> [String: Double] {
+            var sums = [String: (Double, Int)]()
+            for r in records {
+                for (k, v) in (random ? r.randomFaithfulness : r.faithfulness) ?? [:] {
+                    sums[k] = ((sums[k]?.0 ?? 0) + v, (sums[k]?.1 ?? 0) + 1)
+                }
+            }
+            return sums.mapValues { $0.0 / Double($0.1) }
+        }
 
         static func meanMass(_ records: [ExplainRecord]) -> Double? {
             let v = records.compactMap(\.massInTruth)
@@ -128,12 +162,21 @@ public final class ExplainRun {
                 var record = ExplainRecord(path: entry.relativePath, status: .existing)
                 // The input's header gives the size whatever the outputs are (a raw `.npy` has no image header).
                 (record.width, record.height) = try ImageCodec.info(of: entry.url).uprightSize(true)
+                if !options.metrics.isEmpty { try readScores(into: &record) }
                 return record
             },
             report: writeReports)
         let summary = Summary(records: records, seconds: seconds)
         if let m = summary.meanMassInTruth {
             console.logger.info("\(String(format: "mean share of the map on the truth band: %.4f", m))")
+        }
+        let scores = summary.meanScores(), random = summary.meanScores(random: true)
+        for m in FaithfulnessMetric.allCases where scores[m.rawValue] != nil {
+            let line = String(
+                format: "mean %@: %.4f (random map: %@; %@ is better)", m.rawValue, scores[m.rawValue] ?? 0,
+                random[m.rawValue].map { String(format: "%.4f", $0) } ?? "not scored",
+                m.higherIsBetter ? "higher" : "lower")
+            console.logger.info("\(line)")
         }
         return summary
     }
@@ -165,7 +208,9 @@ public final class ExplainRun {
                 ?? Int(withNoGrad { model.module(input) }.argmax(axis: 1).scalars[0])
             target = .classLogit(c)
         }
+        let started = Date()
         let result = try cam.explain(model: model.module, input: input, target: target, crop: crop)
+        record.mapSeconds = Date().timeIntervalSince(started)
         record.classIndex = target.classIndex
         record.className = model.classNames[target.classIndex]
         record.score = Double(result.score)
@@ -188,8 +233,64 @@ public final class ExplainRun {
             record.massInTruth = total > 0 ? Double(inside / total) : 0
             record.truthArea = Double(band.filter { $0 }.count) / Double(w * h)
         }
+        if !options.metrics.isEmpty {
+            try score(result.heatmap, record: &record, input: input, crop: crop, target: target)
+        }
         try write(result.heatmap, image: image, relative: relative)
         return record
+    }
+
+    /// The requested faithfulness scores of `map`, and of a random map (seeded by the input's path), written to
+    /// the input's scores file.
+    func score(_ map: [Float], record: inout ExplainRecord, input: Tensor, crop: PixelWindow, target: CAMTarget)
+        throws
+    {
+        var f = Faithfulness()
+        // About a million input pixels per forward pass (16 at 256 x 256, 4 at 512 x 512).
+        f.batch = max(1, min(16, (1 << 20) / max(1, input.shape[2] * input.shape[3])))
+        let seed = Self.seed(record.path)
+        f.road.seed = seed
+        let metrics = FaithfulnessMetric.allCases.filter(options.metrics.contains)
+        func scores(_ m: [Float]) -> [String: Double] {
+            Dictionary(
+                uniqueKeysWithValues: metrics.map {
+                    ($0.rawValue, f.score($0, map: m, crop: crop, model: model.module, input: input, target: target))
+                })
+        }
+        record.faithfulness = scores(map)
+        if scoresRandomMap {
+            var g = RandomGenerator(seed: seed ^ 0x5EED)
+            record.randomFaithfulness = scores(map.map { _ in g.nextFloat() })
+        }
+        let saved = SavedScores(
+            mapSeconds: record.mapSeconds, faithfulness: record.faithfulness,
+            randomFaithfulness: record.randomFaithfulness)
+        let url = scoresURL(relative: record.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONEncoder.pretty.encode(saved), to: url)
+    }
+
+    /// The scores file's content.
+    struct SavedScores: Codable {
+        var mapSeconds: Double?
+        var faithfulness: [String: Double]?
+        var randomFaithfulness: [String: Double]?
+    }
+
+    /// An existing input's scores, read back for the report.
+    func readScores(into record: inout ExplainRecord) throws {
+        let url = scoresURL(relative: record.path)
+        guard let saved = try? JSONDecoder().decode(SavedScores.self, from: Data(contentsOf: url)) else {
+            throw FileError(file: url.path, reason: "unreadable faithfulness scores (delete it to recompute)")
+        }
+        record.mapSeconds = saved.mapSeconds
+        record.faithfulness = saved.faithfulness
+        record.randomFaithfulness = saved.randomFaithfulness
+    }
+
+    /// A seed from an input's relative path (FNV-1a), the same on every run and machine.
+    static func seed(_ path: String) -> UInt64 {
+        path.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 
     /// The input window, the image inside it, and the region target of a segmenter. The whole image runs in one
@@ -385,23 +486,34 @@ public final class ExplainRun {
             ("score", { f($0.score) }), ("region_pixels", { $0.regionPixels.map(String.init) ?? "" }),
             ("peak_x", { f($0.peakX, "%.1f") }), ("peak_y", { f($0.peakY, "%.1f") }),
             ("zero_map", { $0.zeroMap ? "1" : "0" }),
-            ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) })
+            ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) }),
+            ("map_seconds", { f($0.mapSeconds, "%.4f") })
         ]
+        let metrics = FaithfulnessMetric.allCases.filter(options.metrics.contains).map(\.rawValue)
+        let scored: [(name: String, value: (ExplainRecord) -> String)] =
+            metrics.map { m in (m, { f($0.faithfulness?[m]) }) }
+            + (scoresRandomMap ? metrics.map { m in ("random_" + m, { f($0.randomFaithfulness?[m]) }) } : [])
         struct Run: Encodable {
             let method: String
             let layer: String?
             let classes: [String]
             let meanMassInTruth: Double?
+            let meanFaithfulness: [String: Double]?
+            let meanRandomFaithfulness: [String: Double]?
 
             enum CodingKeys: String, CodingKey {
                 case method, layer, classes
-                case meanMassInTruth = "mean_mass_in_truth"
+                case meanMassInTruth = "mean_mass_in_truth", meanFaithfulness = "mean_faithfulness"
+                case meanRandomFaithfulness = "mean_random_faithfulness"
             }
         }
         let run = Run(
             method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
-            classes: model.classNames, meanMassInTruth: Summary.meanMass(records))
-        try BatchReport(columns: columns).write(
+            classes: model.classNames, meanMassInTruth: Summary.meanMass(records),
+            meanFaithfulness: options.metrics.isEmpty ? nil : Summary.meanScores(records, random: false),
+            meanRandomFaithfulness: options.metrics.isEmpty || !scoresRandomMap
+                ? nil : Summary.meanScores(records, random: true))
+        try BatchReport(columns: columns + scored).write(
             records, seconds: seconds, extra: run, to: outDirectory,
             stem: settings.reportStem)
     }

@@ -12,6 +12,18 @@ public enum FaithfulnessMetric: String, Codable, CaseIterable, Sendable {
     /// RISE's insertion: from a blurred input (Gaussian, sigma 5, 11 taps, as RISE), the most attributed pixels
     /// put back first; the area under the probability curve. Higher is more faithful.
     case insertion
+    /// ROAD (Rong et al. 2022, pytorch-grad-cam's `ROADCombined`): the most and the least attributed pixels at nine
+    /// percentiles imputed from their surroundings (noisy linear imputation); (LeRF change - MoRF change) / 2 of
+    /// the target's probability. Higher is more faithful.
+    case road
+
+    /// Lower is better for deletion; higher for insertion and ROAD.
+    public var higherIsBetter: Bool { self != .deletion }
+}
+
+/// RISE's two causal metrics, whose curves `Faithfulness` draws.
+public enum CausalMetric: Sendable {
+    case deletion, insertion
 }
 
 /// Deletion and insertion curves of one map (Petsiuk et al. 2018, RISE's `CausalMetric`): pixels of `crop` in
@@ -23,11 +35,28 @@ public struct Faithfulness {
     /// Perturbed inputs per forward pass.
     public var batch = 16
 
+    /// ROAD's settings.
+    public var road = ROAD()
+
     public init(steps: Int = 100) { self.steps = max(1, steps) }
+
+    /// The score `metric` gives `map`: deletion or insertion AUC, or ROAD's combined score.
+    public func score(
+        _ metric: FaithfulnessMetric, map: [Float], crop: PixelWindow, model: Module, input: Tensor,
+        target: CAMTarget
+    ) -> Double {
+        var road = road
+        road.batch = batch
+        switch metric {
+        case .deletion: return auc(.deletion, map: map, crop: crop, model: model, input: input, target: target)
+        case .insertion: return auc(.insertion, map: map, crop: crop, model: model, input: input, target: target)
+        case .road: return road.score(map: map, crop: crop, model: model, input: input, target: target)
+        }
+    }
 
     /// The area under `metric`'s curve for `map` (crop-sized, row-major) over `input` [1, C, H, W].
     public func auc(
-        _ metric: FaithfulnessMetric, map: [Float], crop: PixelWindow, model: Module, input: Tensor,
+        _ metric: CausalMetric, map: [Float], crop: PixelWindow, model: Module, input: Tensor,
         target: CAMTarget
     ) -> Double {
         Self.area(curve(metric, map: map, crop: crop, model: model, input: input, target: target))
@@ -35,7 +64,7 @@ public struct Faithfulness {
 
     /// The target's probability before the first step and after each.
     public func curve(
-        _ metric: FaithfulnessMetric, map: [Float], crop: PixelWindow, model: Module, input: Tensor,
+        _ metric: CausalMetric, map: [Float], crop: PixelWindow, model: Module, input: Tensor,
         target: CAMTarget
     ) -> [Double] {
         let c = input.shape[1], h = input.shape[2], w = input.shape[3]

@@ -33,7 +33,11 @@ public final class PipelineRun {
         public var training: TrainRun.Summary?
         public var segment: SegmentRun.Summary?
         public var explain: ExplainRun.Summary?
-        public var failures: Int { (segment?.failed ?? 0) + (explain?.failed ?? 0) + (training?.skipped.count ?? 0) }
+        /// The explain stage's table of methods when it compares several (`compare`).
+        public var comparison: ExplainComparison.Summary?
+        public var failures: Int {
+            (segment?.failed ?? 0) + (explain?.failed ?? 0) + (comparison?.failed ?? 0) + (training?.skipped.count ?? 0)
+        }
     }
 
     /// The run folder's files and stage folders, named once.
@@ -78,7 +82,17 @@ public final class PipelineRun {
                 return try run.run(inputs: stage.inputs)
             }
         }
-        if let stage = config.explain {
+        if let stage = config.explain, !stage.options.compare.isEmpty {
+            summary.comparison = try timed("explain") {
+                var options = stage.options
+                options.recomputeStale = true
+                let comparison = try ExplainComparison(
+                    model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
+                    options: options, out: explainDirectory)
+                comparison.console = console
+                return try comparison.run(inputs: stage.inputs)
+            }
+        } else if let stage = config.explain {
             summary.explain = try timed("explain") {
                 var options = stage.options
                 options.recomputeStale = true

@@ -2,6 +2,7 @@ import Foundation
 import TesseraCheckpoint
 import TesseraData
 import TesseraEngine
+import TesseraExplain
 import TesseraInference
 import TesseraTraining
 
@@ -54,8 +55,17 @@ public struct RunReport {
                             format(r.massInTruth)
                         ]
                     })
+            if let m = metricsNames(e.records) {
+                let scores = e.meanScores(), random = e.meanScores(random: true)
+                body +=
+                    "<h3>Faithfulness (mean over images)</h3>\n"
+                    + table(
+                        ["map"] + m,
+                        [["method"] + m.map { format(scores[$0]) }, ["random map"] + m.map { format(random[$0]) }])
+            }
             body += gallery("Grad-CAM overlays", folder: run.explainDirectory.appendingPathComponent("overlay"))
         }
+        if let c = summary.comparison { body += comparison(c) }
         let config =
             (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -86,6 +96,34 @@ public struct RunReport {
             </style></head><body>
             \(body)</body></html>
             """
+    }
+
+    /// The faithfulness metrics the records carry, in declaration order (nil: none).
+    func metricsNames(_ records: [ExplainRecord]) -> [String]? {
+        let present = Set(records.flatMap { ($0.faithfulness ?? [:]).keys })
+        let names = FaithfulnessMetric.allCases.map(\.rawValue).filter(present.contains)
+        return names.isEmpty ? nil : names
+    }
+
+    /// The explain stage's table of methods by faithfulness and one gallery of overlays per method.
+    func comparison(_ c: ExplainComparison.Summary) -> String {
+        let names = FaithfulnessMetric.allCases.filter { m in c.rows.contains { $0.scores[m.rawValue] != nil } }
+        var out = "<h2>Explanations compared</h2>\n<p>Mean over images; "
+        out += names.map { "\($0.rawValue): \($0.higherIsBetter ? "higher" : "lower") is better" }
+            .joined(separator: ", ")
+        out += ". The random map is the baseline a method must beat.</p>\n"
+        out += table(
+            ["method", "images"] + names.map(\.rawValue) + ["s per image"],
+            c.rows.map { r in
+                [escape(r.method), String(r.images)] + names.map { format(r.scores[$0.rawValue]) }
+                    + [format(r.secondsPerImage)]
+            })
+        for (method, _) in c.runs {
+            out += gallery(
+                "\(method.rawValue) overlays",
+                folder: run.explainDirectory.appendingPathComponent(method.rawValue + "/overlay"))
+        }
+        return out
     }
 
     func timings() -> String {

@@ -80,14 +80,16 @@ extension OptionSpec {
             show: { $0[keyPath: path].map { "\($0.rawValue)" } })
     }
 
-    /// Cases of a closed set, comma-separated.
+    /// Cases of a closed set, comma-separated; with `allowsEmpty`, none is a value too (an opt-in list such as
+    /// `--metrics`, whose default is nothing).
     public static func choices<E: CaseIterable & RawRepresentable & Hashable>(
-        _ key: String, _ path: WritableKeyPath<Options, Set<E>>, flag: String? = nil, help: String
+        _ key: String, _ path: WritableKeyPath<Options, Set<E>>, flag: String? = nil, allowsEmpty: Bool = false,
+        help: String
     ) -> Self where E.RawValue: LosslessStringConvertible {
         Self(
             key, flag: flag, kind: .choices(Parse.names(E.self)), help: help,
             read: { $0[keyPath: path] = Set(try Parse.list($1).map { try Parse.choice($0, E.self) }) },
-            check: { $0[keyPath: path].isEmpty ? "names nothing" : nil },
+            check: { !allowsEmpty && $0[keyPath: path].isEmpty ? "names nothing" : nil },
             show: { o in
                 E.allCases.filter { o[keyPath: path].contains($0) }.map { "\($0.rawValue)" }.joined(separator: ",")
             })
