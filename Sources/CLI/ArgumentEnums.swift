@@ -19,6 +19,7 @@ extension TiledInference.Blend: ExpressibleByArgument {}
 extension OverlayFormat: ExpressibleByArgument {}
 extension CAMMethod: ExpressibleByArgument {}
 extension CAMMapFormat: ExpressibleByArgument {}
+extension LIMEFill: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}
 extension SegmentOutput: ExpressibleByArgument {}
 extension ExplainOutput: ExpressibleByArgument {}

@@ -37,6 +37,12 @@ struct Explain: ParsableCommand {
     @Option(help: table.argumentHelp("overlay_format")) var overlayFormat = defaults.overlayFormat
     @Option(help: table.argumentHelp("patch")) var patch: Int?
     @Option(help: table.argumentHelp("stride")) var stride: Int?
+    @Option(help: table.argumentHelp("segments")) var segments = defaults.segments
+    @Option(help: table.argumentHelp("compactness")) var compactness = defaults.compactness
+    @Option(help: table.argumentHelp("fill")) var fill = defaults.fill
+    @Option(help: table.argumentHelp("samples")) var samples = defaults.samples
+    @Option(help: table.argumentHelp("seed")) var seed = defaults.seed
+    @Option(help: table.argumentHelp("top_k")) var topK = defaults.topK
     @Option(help: table.argumentHelp("masks")) var masks: String?
     @Option(help: table.argumentHelp("object")) var object: Int?
     @Option(help: table.argumentHelp("band")) var band = defaults.band
@@ -71,6 +77,9 @@ struct Explain: ParsableCommand {
         o.mean = mean
         o.std = std
         (o.metrics, o.compare) = (metrics, compare)
+        (o.segments, o.compactness, o.fill, o.samples, o.seed, o.topK) = (
+            segments, compactness, fill, samples, seed, topK
+        )
         (o.recursive, o.shard, o.overwrite, o.strict) = (recursive, shard, overwrite, strict)
         return o
     }

@@ -45,6 +45,14 @@ public struct ExplainOptions: Sendable, BatchPolicy {
     /// Occlusion patch and step (pixels).
     public var patch: Int?
     public var stride: Int?
+    /// LIME: superpixels asked of SLIC and their compactness, how hidden ones are filled, perturbed copies, the
+    /// seed of which are hidden (with the input's path), and how many of the best superpixels the report lists.
+    public var segments = 100
+    public var compactness = 10.0
+    public var fill = LIMEFill.mean
+    public var samples = 1000
+    public var seed = 0
+    public var topK = 5
     /// Ground-truth masks: the report gives the share of the map on the explained class's pixels plus `band`.
     public var masks: URL?
     public var band = 2
@@ -105,6 +113,18 @@ public struct ExplainOptions: Sendable, BatchPolicy {
                     help: "Occlusion patch edge in pixels (default: an eighth of the shorter side)."
                 ),
                 .integer("stride", \.stride, 1...65536, help: "Occlusion step in pixels (default: half the patch)."),
+                .integer("segments", \.segments, 1...10000, help: "LIME: superpixels asked of SLIC."),
+                .number(
+                    "compactness", \.compactness, .openBelow(0, 1000),
+                    help: "LIME: SLIC's compactness (higher: squarer superpixels; on CIELAB, 10 is SLIC's default)."
+                ),
+                .choice("fill", \.fill, help: "LIME: what a hidden superpixel shows."),
+                .integer(
+                    "samples", \.samples, 2...100_000, help: "LIME: perturbed copies scored (lime's default 1000)."),
+                .integer(
+                    "seed", \.seed, 0...Int(UInt32.max),
+                    help: "LIME: seed of the perturbations (with the input's path)."),
+                .integer("top_k", \.topK, 1...10000, help: "LIME: superpixels listed in the report, best first."),
                 .path(
                     "masks", \.masks,
                     help: "Ground-truth masks (same relative paths): report the map's share on the class's pixels."),

@@ -33,7 +33,17 @@ public struct ExplainRecord: BatchRecord {
     /// Faithfulness scores of the map (`--metrics`), by metric name, and the same scores of a random map.
     public var faithfulness: [String: Double]?
     public var randomFaithfulness: [String: Double]?
+    /// LIME: the image's superpixels, the surrogate's weighted R^2, and the best superpixels with their weights.
+    public var superpixels: Int?
+    public var surrogateR2: Double?
+    public var topSuperpixels: [Superpixel]?
     public var error: String?
+
+    /// A superpixel of LIME's map: its id in `superpixels/` and its weight.
+    public struct Superpixel: Codable, Sendable, Equatable {
+        public var id: Int
+        public var weight: Double
+    }
 
     public init(path: String, status: BatchStatus) {
         self.path = path
@@ -46,6 +56,7 @@ public struct ExplainRecord: BatchRecord {
         case classIndex = "class", className = "class_name", regionPixels = "region_pixels", peakX = "peak_x"
         case peakY = "peak_y", zeroMap = "zero_map", massInTruth = "mass_in_truth", truthArea = "truth_area"
         case mapSeconds = "map_seconds", faithfulness, randomFaithfulness = "random_faithfulness"
+        case superpixels, surrogateR2 = "surrogate_r2", topSuperpixels = "top_superpixels"
     }
 }
 
@@ -69,7 +80,7 @@ public final class ExplainRun {
         cam = GradCAM(
             method: options.method, layer: options.layer ?? model.defaultLayer, patch: options.patch,
             stride: options.stride)
-        if options.method != .occlusion { _ = try cam.layerModule(in: model.module) }
+        if options.method.usesLayer { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
         func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
         provenance = try OutputProvenance(
@@ -85,7 +96,8 @@ public final class ExplainRun {
                 "overlay_format": options.overlayFormat.rawValue, "patch": text(options.patch),
                 "stride": text(options.stride),
                 "mean": text(options.mean), "std": text(options.std)
-            ].merging(options.metrics.isEmpty ? [:] : ["metrics": Self.names(options.metrics)]) { a, _ in a })
+            ].merging(options.metrics.isEmpty ? [:] : ["metrics": Self.names(options.metrics)]) { a, _ in a }
+                .merging(options.method == .lime ? Self.limeSettings(options) : [:]) { a, _ in a })
     }
 
     var settings: BatchSettings {
@@ -112,6 +124,20 @@ public final class ExplainRun {
     func outputFiles(relative: String) -> [URL] {
         options.outputs.sorted { $0.rawValue < $1.rawValue }.map { outputURL($0, relative: relative) }
             + (options.metrics.isEmpty ? [] : [scoresURL(relative: relative)])
+            + (options.method == .lime ? [superpixelsURL(relative: relative)] : [])
+    }
+
+    /// The settings LIME's outputs depend on.
+    static func limeSettings(_ o: ExplainOptions) -> [String: String] {
+        [
+            "segments": "\(o.segments)", "compactness": "\(o.compactness)", "fill": o.fill.rawValue,
+            "samples": "\(o.samples)", "seed": "\(o.seed)"
+        ]
+    }
+
+    /// LIME's superpixels of an input: a 16-bit label image (ids as the report's `top_superpixels` give them).
+    func superpixelsURL(relative: String) -> URL {
+        outDirectory.appendingPathComponent("superpixels/" + (relative as NSString).deletingPathExtension + ".png")
     }
 
     /// Names of a closed set in declaration order, comma-separated.
@@ -192,7 +218,7 @@ public final class ExplainRun {
         }
         var record = ExplainRecord(path: relative, status: .done)
         (record.width, record.height) = (w, h)
-        record.layer = options.method == .occlusion ? nil : cam.layer
+        record.layer = options.method.usesLayer ? cam.layer : nil
         let planes = ModelInput.planes(of: image, mean: model.mean, std: model.std)
         let input: Tensor, crop: PixelWindow, target: CAMTarget
         if let network = model.segmenter {
@@ -209,7 +235,13 @@ public final class ExplainRun {
             target = .classLogit(c)
         }
         let started = Date()
-        let result = try cam.explain(model: model.module, input: input, target: target, crop: crop)
+        let result: CAMResult, signed: [Float]
+        if options.method == .lime {
+            (result, signed) = try lime(image, planes: planes, input: input, target: target, record: &record)
+        } else {
+            result = try cam.explain(model: model.module, input: input, target: target, crop: crop)
+            signed = result.heatmap
+        }
         record.mapSeconds = Date().timeIntervalSince(started)
         record.classIndex = target.classIndex
         record.className = model.classNames[target.classIndex]
@@ -234,9 +266,9 @@ public final class ExplainRun {
             record.truthArea = Double(band.filter { $0 }.count) / Double(w * h)
         }
         if !options.metrics.isEmpty {
-            try score(result.heatmap, record: &record, input: input, crop: crop, target: target)
+            try score(signed, record: &record, input: input, crop: crop, target: target)
         }
-        try write(result.heatmap, image: image, relative: relative)
+        try write(result.heatmap, raw: signed, image: image, relative: relative)
         return record
     }
 
@@ -425,7 +457,48 @@ public final class ExplainRun {
         return isFolder.boolValue ? try TruthMasks.file(for: relative, under: m) : m
     }
 
-    func write(_ heat: [Float], image: Image, relative: String) throws {
+    /// LIME's map of one image: the surrogate's weight of each pixel's superpixel (signed, for `.npy` and the
+    /// scores), its positive part scaled to [0, 1] for the heatmap; the superpixels written to `superpixels/`.
+    func lime(_ image: Image, planes: [Float], input: Tensor, target: CAMTarget, record: inout ExplainRecord)
+        throws -> (CAMResult, [Float])
+    {
+        let w = image.width, h = image.height, c = image.channels
+        var lime = LIME(
+            segments: options.segments, compactness: options.compactness, samples: options.samples,
+            fill: options.fill, seed: Self.seed(record.path) ^ UInt64(options.seed))
+        lime.batch = max(1, min(16, (1 << 20) / max(1, input.shape[2] * input.shape[3])))
+        let window: ([Float]) -> Tensor
+        if let network = model.segmenter {
+            window = { TiledInference.wholeImageWindow($0, width: w, height: h, channels: c, model: network).0 }
+        } else {
+            window = { Tensor($0, shape: [1, c, h, w]) }
+        }
+        let wasTraining = model.module.isTraining
+        model.module.eval()
+        defer { model.module.train(wasTraining) }
+        let r = lime.explain(
+            planes: planes, pixels: AugmentationSample.planes(of: image), channels: c, width: w, height: h,
+            model: model.module, target: target, window: window)
+        record.superpixels = r.surrogate.weights.count
+        record.surrogateR2 = r.surrogate.r2
+        record.topSuperpixels = r.surrogate.weights.indices.sorted {
+            r.surrogate.weights[$0] != r.surrogate.weights[$1]
+                ? r.surrogate.weights[$0] > r.surrogate.weights[$1] : $0 < $1
+        }
+        .prefix(options.topK).map { ExplainRecord.Superpixel(id: $0, weight: r.surrogate.weights[$0]) }
+        let url = superpixelsURL(relative: record.path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try ImageCodec.write(
+            Image(width: w, height: h, channels: 1, samples: .uint16(r.labels.map { UInt16(clamping: $0) })), to: url)
+        let top = r.map.max() ?? 0
+        let heat = top > 0 ? r.map.map { max(0, $0) / top } : [Float](repeating: 0, count: r.map.count)
+        let result = CAMResult(
+            weights: r.surrogate.weights.map(Float.init), cam: Tensor(r.map, shape: [h, w]), heatmap: heat, width: w,
+            height: h, score: Float(r.score), isZero: top <= 0)
+        return (result, r.map)
+    }
+
+    func write(_ heat: [Float], raw: [Float], image: Image, relative: String) throws {
         let w = image.width, h = image.height
         for kind in options.outputs.sorted(by: { $0.rawValue < $1.rawValue }) {
             let url = outputURL(kind, relative: relative)
@@ -438,7 +511,7 @@ public final class ExplainRun {
                     Overlay.heatmap(heat, over: image, colormap: options.colormap, alpha: options.alpha),
                     to: url, quality: 90)
             case .raw where options.rawFormat == .npy:
-                try AtomicFile.write(NPYFile.encode(heat, shape: [h, w]), to: url)
+                try AtomicFile.write(NPYFile.encode(raw, shape: [h, w]), to: url)
             case .raw:
                 let samples = heat.map { UInt16(max(0, min(1, $0)) * 65535 + 0.5) }
                 try ImageCodec.write(Image(width: w, height: h, channels: 1, samples: .uint16(samples)), to: url)
@@ -489,6 +562,19 @@ public final class ExplainRun {
             ("mass_in_truth", { f($0.massInTruth) }), ("truth_area", { f($0.truthArea) }),
             ("map_seconds", { f($0.mapSeconds, "%.4f") })
         ]
+        let lime: [(name: String, value: (ExplainRecord) -> String)] =
+            options.method != .lime
+            ? []
+            : [
+                ("superpixels", { $0.superpixels.map(String.init) ?? "" }), ("surrogate_r2", { f($0.surrogateR2) }),
+                (
+                    "top_superpixels",
+                    { r in
+                        (r.topSuperpixels ?? []).map { "\($0.id):" + String(format: "%.6g", $0.weight) }.joined(
+                            separator: " ")
+                    }
+                )
+            ]
         let metrics = FaithfulnessMetric.allCases.filter(options.metrics.contains).map(\.rawValue)
         let scored: [(name: String, value: (ExplainRecord) -> String)] =
             metrics.map { m in (m, { f($0.faithfulness?[m]) }) }
@@ -508,12 +594,12 @@ public final class ExplainRun {
             }
         }
         let run = Run(
-            method: options.method.rawValue, layer: options.method == .occlusion ? nil : cam.layer,
+            method: options.method.rawValue, layer: options.method.usesLayer ? cam.layer : nil,
             classes: model.classNames, meanMassInTruth: Summary.meanMass(records),
             meanFaithfulness: options.metrics.isEmpty ? nil : Summary.meanScores(records, random: false),
             meanRandomFaithfulness: options.metrics.isEmpty || !scoresRandomMap
                 ? nil : Summary.meanScores(records, random: true))
-        try BatchReport(columns: columns + scored).write(
+        try BatchReport(columns: columns + lime + scored).write(
             records, seconds: seconds, extra: run, to: outDirectory,
             stem: settings.reportStem)
     }

@@ -31,6 +31,12 @@ public enum CAMMethod: String, CaseIterable, Codable, Sendable {
     case guidedGradcam = "guided-gradcam"
     /// Zeiler and Fergus 2014: the drop of the target when a patch of the input is blanked (needs no gradients).
     case occlusion
+    /// Ribeiro et al. 2016: a weighted linear surrogate of the target fitted on copies of the image with random
+    /// superpixels hidden (`LIME`); the map is each superpixel's coefficient (model-agnostic, no layer).
+    case lime
+
+    /// Whether the method reads a layer's activations (`--layer`); occlusion and LIME only see the input.
+    public var usesLayer: Bool { self != .occlusion && self != .lime }
 }
 
 /// What is explained: a classifier's class logit, or the sum of a segmenter's class-c logits over a region.
@@ -116,6 +122,8 @@ public struct GradCAM {
         let weights: [Float], cam: Tensor, score: Float
         switch method {
         case .occlusion: return try occlusion(model: model, input: input, target: target, crop: crop)
+        case .lime:
+            throw CAMError(reason: "LIME works on the image's superpixels, not on one input tensor: use LIME.explain")
         case .eigencam, .scorecam, .ablationcam:
             (weights, cam, score) = try gradientFree(model: model, input: input, target: target)
         case .gradcam, .gradcamPlusPlus, .layercam, .hirescam, .xgradcam, .guidedGradcam:
@@ -218,7 +226,7 @@ public struct GradCAM {
                 for i in 0..<plane { map[i] += max(gv[base + i], 0) * av[base + i] }
             case .hirescam:
                 for i in 0..<plane { map[i] += gv[base + i] * av[base + i] }
-            case .occlusion, .eigencam, .scorecam, .ablationcam, .guidedGradcam:
+            case .occlusion, .eigencam, .scorecam, .ablationcam, .guidedGradcam, .lime:
                 preconditionFailure("\(method.rawValue) is not made from one gradient")
             }
             if method != .layercam && method != .hirescam {
