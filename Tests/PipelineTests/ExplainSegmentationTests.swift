@@ -126,4 +126,39 @@ final class ExplainSegmentationTests: XCTestCase {
         XCTAssertLessThan(cornerShare(whole), 0.2)
         for i in stride(from: 0, to: whole.count, by: 101) { XCTAssertEqual(boxed[i], whole[i], accuracy: 1e-3) }
     }
+
+    /// `--compare` with `--metrics`: each method's folder, the table with the random map's row, and a rerun that
+    /// finds every image done and reports the same scores (read back, not recomputed).
+    func testComparisonRanksMethodsBesideARandomMapAndResumes() throws {
+        let checkpoint = try ISBICheckpoint.trained.get()
+        let image = ISBICheckpoint.folder.appendingPathComponent("images/slice05.png")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var options = ExplainOptions()
+        options.compare = [.gradcam, .eigencam]
+        options.metrics = [.deletion]
+        options.targetClass = "0"
+        options.outputs = [.heatmap]
+        let comparison = try ExplainComparison(model: checkpoint, options: options, out: out)
+        comparison.console = .quiet
+        let first = try comparison.run(inputs: [image.path])
+        XCTAssertEqual(first.failed, 0)
+        XCTAssertEqual(Set(first.rows.map(\.method)), ["gradcam", "eigencam", "random"])
+        XCTAssertEqual(first.rows.map(\.images), [1, 1, 1])
+        let deletion = first.rows.map { $0.scores["deletion"] ?? .nan }
+        XCTAssertEqual(deletion, deletion.sorted(), "rows best first (deletion: lower is better)")
+        print(
+            "ISBI test model, slice05, deletion: "
+                + first.rows.map { "\($0.method) \($0.scores["deletion"] ?? .nan)" }.joined(separator: ", "))
+        for method in ["gradcam", "eigencam"] {
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: out.appendingPathComponent("\(method)/heatmap/slice05.png").path)
+            )
+        }
+        let csv = try String(contentsOf: out.appendingPathComponent("compare.csv"), encoding: .utf8)
+        XCTAssertTrue(csv.hasPrefix("method,images,failed,deletion,seconds_per_image\n"), csv)
+        let again = try comparison.run(inputs: [image.path])
+        XCTAssertEqual(again.runs.flatMap { $0.summary.records.map(\.status) }, [.existing, .existing])
+        XCTAssertEqual(again.rows.map(\.scores), first.rows.map(\.scores))
+    }
 }
