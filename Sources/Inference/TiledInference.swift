@@ -124,7 +124,33 @@ public struct TiledInference: Sendable {
         model.eval()
         defer { model.train(wasTraining) }
         let py = plan(size: height, model: model), px = plan(size: width, model: model)
-        let classes = model.classes
+        try run(
+            planes: model.classes, rows: py, columns: px, width: width, height: height, channels: channels,
+            chunk: chunk, firstChunkRow: firstChunkRow, read: read,
+            tiles: { predict(model, $0, channels: channels, height: py.inputSize, width: px.inputSize) }, emit: emit)
+    }
+
+    /// The rows and columns of tiles over a `width` x `height` image for `model`.
+    public func plans(width: Int, height: Int, model: any SegmentationNetwork) -> (rows: AxisPlan, columns: AxisPlan) {
+        (plan(size: height, model: model), plan(size: width, model: model))
+    }
+
+    /// The blend weight of each output pixel of a tile, [rows][columns] (the product of the axes' weights).
+    public func tileWeights(rows: AxisPlan, columns: AxisPlan) -> [Float] {
+        let wy = weights(rows.outputSize), wx = weights(columns.outputSize)
+        return wy.flatMap { y in wx.map { y * $0 } }
+    }
+
+    /// Blended results of any tile function: `tiles` maps a batch of input windows (planar, [channels][rows.
+    /// inputSize][columns.inputSize]) to `planes` planes per window over the tile's output ([planes][rows.
+    /// outputSize][columns.outputSize]); chunks, order, blending and memory as the model's run above (which is this
+    /// with the network's logits). An attribution map over tiles is blended with this same machinery.
+    public func run(
+        planes classes: Int, rows py: AxisPlan, columns px: AxisPlan, width: Int, height: Int, channels: Int,
+        chunk: Int = .max, firstChunkRow: Int = 0, read: (PixelWindow) throws -> [Float],
+        tiles predict: ([[Float]]) throws -> [[Float]],
+        emit: (PixelWindow, UnsafeBufferPointer<Float>) throws -> Void
+    ) rethrows {
         let wy = weights(py.outputSize), wx = weights(px.outputSize)
         let chunkHeight = min(max(1, chunk), height), chunkWidth = min(max(1, chunk), width)
         let batch = max(1, self.batch ?? min(16, (1 << 18) / (py.inputSize * px.inputSize)))
@@ -176,8 +202,7 @@ public struct TiledInference: Sendable {
                                         channels: channels, x0: px.inputStart[gx], y0: py.inputStart[ky],
                                         width: px.inputSize, height: py.inputSize)
                                 }
-                                let out = predict(
-                                    model, windows, channels: channels, height: py.inputSize, width: px.inputSize)
+                                let out = try predict(windows)
                                 for (gx, logits) in zip(group, out) {
                                     computed[gx] = TileLogits(first: 0, width: px.outputSize, values: logits)
                                 }
