@@ -243,6 +243,14 @@ public struct GradCAM {
     /// A map of the same size as the input is used as it is; a smaller one is stretched over the input (same
     /// padding, as pytorch-grad-cam), or, for networks with valid convolutions, over the centred part it covers.
     static func heatmap(_ cam: Tensor, inputHeight: Int, inputWidth: Int, crop: PixelWindow) -> ([Float], Bool) {
+        let out = upsampled(cam, inputHeight: inputHeight, inputWidth: inputWidth, crop: crop)
+        let lo = out.min() ?? 0, hi = out.max() ?? 0
+        if !(hi > 0) || !hi.isFinite { return ([Float](repeating: 0, count: out.count), true) }
+        return (out.map { ($0 - lo) / (hi - lo + 1e-7) }, false)
+    }
+
+    /// The map [h, w] upsampled bilinearly to the input (align_corners false) and cropped to `crop`, unscaled.
+    static func upsampled(_ cam: Tensor, inputHeight: Int, inputWidth: Int, crop: PixelWindow) -> [Float] {
         let h = cam.shape[0], w = cam.shape[1]
         func extent(_ m: Int, _ n: Int) -> Int {
             let scale = 1 << max(0, Int((log2(Double(n) / Double(m))).rounded()))
@@ -263,9 +271,7 @@ public struct GradCAM {
                 if sx >= 0 && sx < ew { out[y * crop.width + x] = up[sy * ew + sx] }
             }
         }
-        let lo = out.min() ?? 0, hi = out.max() ?? 0
-        if !(hi > 0) || !hi.isFinite { return ([Float](repeating: 0, count: out.count), true) }
-        return (out.map { ($0 - lo) / (hi - lo + 1e-7) }, false)
+        return out
     }
 
     /// Occlusion sensitivity: each pixel's mean drop of the target over the patches (filled with 0, the

@@ -81,7 +81,7 @@ public struct TiledInference: Sendable {
 
     /// Blend weights along one output axis of `length` (nnU-Net: gaussian with sigma = length / 8, peak 1, zeros
     /// raised to the smallest positive value).
-    func weights(_ length: Int) -> [Float] {
+    public func weights(_ length: Int) -> [Float] {
         guard blend == .gaussian else { return [Float](repeating: 1, count: length) }
         let c = Double(length - 1) / 2, sigma = Double(length) / 8
         let w = (0..<length).map { Float(Foundation.exp(-(Double($0) - c) * (Double($0) - c) / (2 * sigma * sigma))) }
@@ -127,7 +127,9 @@ public struct TiledInference: Sendable {
         try run(
             planes: model.classes, rows: py, columns: px, width: width, height: height, channels: channels,
             chunk: chunk, firstChunkRow: firstChunkRow, read: read,
-            tiles: { predict(model, $0, channels: channels, height: py.inputSize, width: px.inputSize) }, emit: emit)
+            tiles: { _, _, windows in
+                predict(model, windows, channels: channels, height: py.inputSize, width: px.inputSize)
+            }, emit: emit)
     }
 
     /// The rows and columns of tiles over a `width` x `height` image for `model`.
@@ -141,14 +143,14 @@ public struct TiledInference: Sendable {
         return wy.flatMap { y in wx.map { y * $0 } }
     }
 
-    /// Blended results of any tile function: `tiles` maps a batch of input windows (planar, [channels][rows.
-    /// inputSize][columns.inputSize]) to `planes` planes per window over the tile's output ([planes][rows.
-    /// outputSize][columns.outputSize]); chunks, order, blending and memory as the model's run above (which is this
+    /// Blended results of any tile function: `tiles(row, columns, windows)` maps a batch of input windows (tile
+    /// row `row`, tile columns `columns`; planar, [channels][rows.inputSize][columns.inputSize]) to `planes`
+    /// planes per window over the tile's output ([planes][rows.outputSize][columns.outputSize]); chunks, order, blending and memory as the model's run above (which is this
     /// with the network's logits). An attribution map over tiles is blended with this same machinery.
     public func run(
         planes classes: Int, rows py: AxisPlan, columns px: AxisPlan, width: Int, height: Int, channels: Int,
         chunk: Int = .max, firstChunkRow: Int = 0, read: (PixelWindow) throws -> [Float],
-        tiles predict: ([[Float]]) throws -> [[Float]],
+        tiles predict: (Int, [Int], [[Float]]) throws -> [[Float]],
         emit: (PixelWindow, UnsafeBufferPointer<Float>) throws -> Void
     ) rethrows {
         let wy = weights(py.outputSize), wx = weights(px.outputSize)
@@ -202,7 +204,7 @@ public struct TiledInference: Sendable {
                                         channels: channels, x0: px.inputStart[gx], y0: py.inputStart[ky],
                                         width: px.inputSize, height: py.inputSize)
                                 }
-                                let out = try predict(windows)
+                                let out = try predict(ky, Array(group), windows)
                                 for (gx, logits) in zip(group, out) {
                                     computed[gx] = TileLogits(first: 0, width: px.outputSize, values: logits)
                                 }
@@ -296,8 +298,9 @@ public struct TiledInference: Sendable {
 
 /// Reads windows of planar images with mirrored borders (reflection without repeating the edge, continued
 /// periodically for windows far outside the image).
-enum MirrorWindow {
-    static func index(_ i: Int, _ n: Int) -> Int {
+public enum MirrorWindow {
+    /// The image index that index `i` of an axis of `n` pixels mirrors to.
+    public static func index(_ i: Int, _ n: Int) -> Int {
         guard n > 1 else { return 0 }
         let period = 2 * (n - 1)
         let j = ((i % period) + period) % period
@@ -307,7 +310,7 @@ enum MirrorWindow {
     /// The `w` x `h` window at (x0, y0) of a planar image, mirrored where it leaves the image, from `planes` that
     /// hold only `region` of the `imageWidth` x `imageHeight` image (every mirrored index the window reads must
     /// fall inside it).
-    static func extract(
+    public static func extract(
         _ planes: [Float], region: PixelWindow, imageWidth: Int, imageHeight: Int, channels: Int, x0: Int, y0: Int,
         width w: Int, height h: Int
     ) -> [Float] {
