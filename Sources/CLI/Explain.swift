@@ -37,6 +37,8 @@ struct Explain: ParsableCommand {
     @Option(help: table.argumentHelp("overlay_format")) var overlayFormat = defaults.overlayFormat
     @Option(help: table.argumentHelp("patch")) var patch: Int?
     @Option(help: table.argumentHelp("stride")) var stride: Int?
+    @Option(help: table.argumentHelp("tile")) var tile: Int?
+    @Option(help: table.argumentHelp("overlap")) var overlap = defaults.overlap
     @Option(help: table.argumentHelp("segments")) var segments = defaults.segments
     @Option(help: table.argumentHelp("compactness")) var compactness = defaults.compactness
     @Option(help: table.argumentHelp("fill")) var fill = defaults.fill
@@ -76,7 +78,7 @@ struct Explain: ParsableCommand {
         o.masks = masks.map { URL(fileURLWithPath: $0) }
         o.mean = mean
         o.std = std
-        (o.metrics, o.compare) = (metrics, compare)
+        (o.metrics, o.compare, o.tile, o.overlap) = (metrics, compare, tile, overlap)
         (o.segments, o.compactness, o.fill, o.samples, o.seed, o.topK) = (
             segments, compactness, fill, samples, seed, topK
         )

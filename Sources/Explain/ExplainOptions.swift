@@ -45,6 +45,10 @@ public struct ExplainOptions: Sendable, BatchPolicy {
     /// Occlusion patch and step (pixels).
     public var patch: Int?
     public var stride: Int?
+    /// Explain a segmenter by tiles of this edge (`TiledCAM`: images of any size, outputs streamed as tiled
+    /// TIFFs); nil: the whole image at once.
+    public var tile: Int?
+    public var overlap = 0.5
     /// LIME: superpixels asked of SLIC and their compactness, how hidden ones are filled, perturbed copies, the
     /// seed of which are hidden (with the input's path), and how many of the best superpixels the report lists.
     public var segments = 100
@@ -113,6 +117,12 @@ public struct ExplainOptions: Sendable, BatchPolicy {
                     help: "Occlusion patch edge in pixels (default: an eighth of the shorter side)."
                 ),
                 .integer("stride", \.stride, 1...65536, help: "Occlusion step in pixels (default: half the patch)."),
+                .integer(
+                    "tile", \.tile, 16...65536,
+                    help:
+                        "Explain by tiles of this edge, for images of any size (whole slides; outputs are tiled TIFFs; needs --class)."
+                ).requiring("class"),
+                .number("overlap", \.overlap, .openAbove(0, 1), help: "Fraction of a tile shared with its neighbour."),
                 .integer("segments", \.segments, 1...10000, help: "LIME: superpixels asked of SLIC."),
                 .number(
                     "compactness", \.compactness, .openBelow(0, 1000),
@@ -183,5 +193,21 @@ public struct ExplainOptions: Sendable, BatchPolicy {
     public func validate() throws {
         try Self.table.validate(self)
         if object != nil && box != nil { throw OptionError(option: "object", reason: "and box: give one, not both") }
+        if tile != nil {
+            guard TiledCAM.methods.contains(method) else {
+                throw OptionError(
+                    option: "tile",
+                    reason: "runs \(TiledCAM.methods.map(\.rawValue).joined(separator: ", ")), not \(method.rawValue)")
+            }
+            guard targetClass != nil else {
+                throw OptionError(option: "tile", reason: "needs --class (the class explained over the whole image)")
+            }
+            guard targetMask == nil && object == nil && masks == nil && metrics.isEmpty && compare.isEmpty else {
+                throw OptionError(
+                    option: "tile",
+                    reason: "takes a --box or the predicted pixels as the target region, not "
+                        + "--target-mask, --object, --masks, --metrics or --compare")
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ import TesseraInference
 import TesseraModels
 import TesseraNN
 import TesseraObjects
+import TesseraSettings
 
 /// One image's line in the explain report.
 public struct ExplainRecord: BatchRecord {
@@ -82,6 +83,9 @@ public final class ExplainRun {
             stride: options.stride)
         if options.method.usesLayer { _ = try cam.layerModule(in: model.module) }
         if let c = options.targetClass { _ = try model.classIndex(c) }
+        if options.tile != nil && model.segmenter == nil {
+            throw OptionError(option: "tile", reason: "explains segmentation models by tiles; this is a classifier")
+        }
         func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
         provenance = try OutputProvenance(
             command: "explain", model: url,
@@ -97,7 +101,8 @@ public final class ExplainRun {
                 "stride": text(options.stride),
                 "mean": text(options.mean), "std": text(options.std)
             ].merging(options.metrics.isEmpty ? [:] : ["metrics": Self.names(options.metrics)]) { a, _ in a }
-                .merging(options.method == .lime ? Self.limeSettings(options) : [:]) { a, _ in a })
+                .merging(options.method == .lime ? Self.limeSettings(options) : [:]) { a, _ in a }
+                .merging(options.tile.map { ["tile": "\($0)", "overlap": "\(options.overlap)"] } ?? [:]) { a, _ in a })
     }
 
     var settings: BatchSettings {
@@ -107,6 +112,10 @@ public final class ExplainRun {
     /// Output file of `kind` for an input at `relative` path.
     public func outputURL(_ kind: ExplainOutput, relative: String) -> URL {
         let stem = (relative as NSString).deletingPathExtension
+        if options.tile != nil {
+            // Tiled explanations stream into tiled TIFFs (heatmap and overlay RGB, raw float32 in [0, 1]).
+            return outDirectory.appendingPathComponent("\(kind.rawValue)/" + stem + ".tif")
+        }
         switch kind {
         case .heatmap: return outDirectory.appendingPathComponent("heatmap/" + stem + ".png")
         case .overlay:
@@ -180,17 +189,27 @@ public final class ExplainRun {
     public func run(inputs: [String]) throws -> Summary {
         let channels = model.inChannels
         let runner = ImageBatchRunner<ExplainRecord>(settings: settings)
+        func existing(_ entry: InputFiles.Entry) throws -> ExplainRecord {
+            var record = ExplainRecord(path: entry.relativePath, status: .existing)
+            // The input's header gives the size whatever the outputs are (a raw `.npy` has no image header).
+            (record.width, record.height) = try ImageCodec.info(of: entry.url).uprightSize(true)
+            if !options.metrics.isEmpty { try readScores(into: &record) }
+            return record
+        }
+        if options.tile != nil {
+            let (records, seconds) = try runner.run(
+                inputs: inputs,
+                decode: { url in try PixelSource(url: url) { try ModelInput.decode($0, channels: channels) } },
+                outputs: outputFiles(relative:),
+                process: { source, entry in try explainTiled(source, relative: entry.relativePath) },
+                existing: existing, report: writeReports)
+            return Summary(records: records, seconds: seconds)
+        }
         let (records, seconds) = try runner.run(
             inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
             outputs: outputFiles(relative:),
             process: { image, entry in try explain(image, relative: entry.relativePath) },
-            existing: { entry in
-                var record = ExplainRecord(path: entry.relativePath, status: .existing)
-                // The input's header gives the size whatever the outputs are (a raw `.npy` has no image header).
-                (record.width, record.height) = try ImageCodec.info(of: entry.url).uprightSize(true)
-                if !options.metrics.isEmpty { try readScores(into: &record) }
-                return record
-            },
+            existing: existing,
             report: writeReports)
         let summary = Summary(records: records, seconds: seconds)
         if let m = summary.meanMassInTruth {

@@ -104,6 +104,57 @@ final class TiledCAMTests: XCTestCase {
     }
 }
 
+extension TiledCAMTests {
+    /// `explain --tile`: tiled TIFF outputs, the raw map equal to the whole-image run's where one tile covers the
+    /// image, and a run over many tiles that follows it.
+    func testTiledExplainWritesTIFFsEqualToTheWholeImageRun() throws {
+        let checkpoint = try ISBICheckpoint.trained.get()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-tiled-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let image = try ImageCodec.decode(ISBICheckpoint.folder.appendingPathComponent("images/slice05.png"))
+        let input = root.appendingPathComponent("part.png")
+        try ImageCodec.write(image.cropped(x: 40, y: 60, width: 300, height: 260), to: input)
+        func run(_ tile: Int?) throws -> [Float] {
+            var o = ExplainOptions()
+            o.targetClass = "1"
+            o.tile = tile
+            o.outputs = tile == nil ? [.raw] : [.raw, .heatmap, .overlay]
+            o.rawFormat = .npy
+            let run = try ExplainRun(model: checkpoint, options: o, out: root.appendingPathComponent("out\(tile ?? 0)"))
+            run.console = .quiet
+            let record = try XCTUnwrap(run.run(inputs: [input.path]).records.first)
+            XCTAssertEqual(record.status, .done, record.error ?? "")
+            let url = run.outputURL(.raw, relative: "part.png")
+            if tile == nil {
+                let data = try Data(contentsOf: url)
+                return data.suffix(300 * 260 * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            }
+            XCTAssertEqual(url.pathExtension, "tif")
+            for kind in [ExplainOutput.heatmap, .overlay] {
+                let info = try ImageCodec.info(of: run.outputURL(kind, relative: "part.png"))
+                XCTAssertEqual([info.width, info.height, info.channels], [300, 260, 3])
+            }
+            let raw = try TIFFFile(url: url).window(PixelWindow(x: 0, y: 0, width: 300, height: 260), page: 0)
+            guard case .float32(let values) = raw.samples else {
+                XCTFail("raw map is not float32")
+                return []
+            }
+            return values
+        }
+        let whole = try run(nil), one = try run(4096), many = try run(64)
+        XCTAssertLessThan(zip(whole, one).map { abs($0 - $1) }.max() ?? 1, 1e-5)
+        let mean = many.reduce(0, +) / Float(many.count), wm = whole.reduce(0, +) / Float(whole.count)
+        var sxy: Float = 0, sxx: Float = 0, syy: Float = 0
+        for i in whole.indices {
+            sxy += (whole[i] - wm) * (many[i] - mean)
+            sxx += (whole[i] - wm) * (whole[i] - wm)
+            syy += (many[i] - mean) * (many[i] - mean)
+        }
+        XCTAssertGreaterThan(sxy / (sxx * syy).squareRoot(), 0.9)
+    }
+}
+
 /// A window of planar one-channel planes (the test's `read`).
 enum MirrorWindowTestRead {
     static func crop(_ planes: [Float], width: Int, height: Int, _ w: PixelWindow) -> [Float] {
