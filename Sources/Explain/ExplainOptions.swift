@@ -120,8 +120,8 @@ public struct ExplainOptions: Sendable, BatchPolicy {
                 .integer(
                     "tile", \.tile, 16...65536,
                     help:
-                        "Explain by tiles of this edge, for images of any size (whole slides; outputs are tiled TIFFs; needs --class)."
-                ).requiring("class"),
+                        "Explain by tiles of this edge, for images of any size (whole slides; outputs are tiled TIFFs; default class: the first after background)."
+                ),
                 .number("overlap", \.overlap, .openAbove(0, 1), help: "Fraction of a tile shared with its neighbour."),
                 .integer("segments", \.segments, 1...10000, help: "LIME: superpixels asked of SLIC."),
                 .number(
@@ -198,9 +198,6 @@ public struct ExplainOptions: Sendable, BatchPolicy {
                 throw OptionError(
                     option: "tile",
                     reason: "runs \(TiledCAM.methods.map(\.rawValue).joined(separator: ", ")), not \(method.rawValue)")
-            }
-            guard targetClass != nil else {
-                throw OptionError(option: "tile", reason: "needs --class (the class explained over the whole image)")
             }
             guard targetMask == nil && object == nil && masks == nil && metrics.isEmpty && compare.isEmpty else {
                 throw OptionError(

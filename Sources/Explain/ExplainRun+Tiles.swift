@@ -12,14 +12,15 @@ extension ExplainRun {
 
     /// Explains one image read window by window.
     func explainTiled(_ source: PixelSource, relative: String) throws -> ExplainRecord {
-        guard let network = model.segmenter, let tile = options.tile, let name = options.targetClass else {
+        guard let network = model.segmenter, let tile = options.tile else {
             throw FileError(file: relative, reason: "--tile explains segmentation models only")
         }
         let w = source.width, h = source.height, channels = model.inChannels
         var record = ExplainRecord(path: relative, status: .done)
         (record.width, record.height) = (w, h)
         record.layer = options.method.usesLayer ? cam.layer : nil
-        let classIndex = try model.classIndex(name)
+        // Without --class: the first class after background (finding the most predicted one would take a pass).
+        let classIndex = try options.targetClass.map(model.classIndex) ?? (model.classes > 1 ? 1 : 0)
         record.classIndex = classIndex
         record.className = model.classNames[classIndex]
         let region: TiledCAM.Region
