@@ -146,26 +146,33 @@ public struct GradCAM {
     /// no weight gradient is computed or left behind).
     func activationAndGradient(model: Module, input: Tensor, target: CAMTarget) throws -> (Tensor, Tensor, Float) {
         let module = try layerModule(in: model)
-        var captured: Tensor?
-        let savedHooks = module.forwardHooks
-        module.forwardHooks.append { _, _, output in
-            output.retainGrad()
-            captured = output
-            return nil
-        }
-        defer { module.forwardHooks = savedHooks }
         return try Self.withFrozenParameters(of: model) {
             let x = Tensor(input.scalars, shape: input.shape, requiresGrad: true)
-            let value = target.values(model(x)).sum()
-            guard let activation = captured, activation.rank == 4 else {
-                throw CAMError(reason: "layer '\(layer)' gave no [N, C, H, W] output in the forward pass")
-            }
+            let (activation, value) = try capturing(module, retainingGrad: true) { target.values(model(x)).sum() }
             value.backward()
             guard let gradient = activation.grad else {
                 throw CAMError(reason: "the target does not depend on layer '\(layer)'")
             }
             return (activation, gradient, value.scalars[0])
         }
+    }
+
+    /// Runs `body` with a forward hook on `module` and returns the module's [N, C, H, W] output beside `body`'s
+    /// result (with its gradient kept by a backward pass when `retainingGrad`); the module's hooks are restored.
+    func capturing<R>(_ module: Module, retainingGrad: Bool = false, _ body: () throws -> R) throws -> (Tensor, R) {
+        var captured: Tensor?
+        let saved = module.forwardHooks
+        module.forwardHooks.append { _, _, output in
+            if retainingGrad { output.retainGrad() }
+            captured = output
+            return nil
+        }
+        defer { module.forwardHooks = saved }
+        let result = try body()
+        guard let activation = captured, activation.rank == 4 else {
+            throw CAMError(reason: "layer '\(layer)' gave no [N, C, H, W] output in the forward pass")
+        }
+        return (activation, result)
     }
 
     /// Runs `body` with `model`'s parameters not requiring gradients (so a backward pass computes and leaves no

@@ -39,17 +39,7 @@ extension GradCAM {
 
     /// The layer's output [1, C, h, w] for `input`, and the target's value.
     func capture(_ module: Module, model: Module, input: Tensor, target: CAMTarget) throws -> (Tensor, Float) {
-        var captured: Tensor?
-        let saved = module.forwardHooks
-        module.forwardHooks.append { _, _, output in
-            captured = output
-            return nil
-        }
-        defer { module.forwardHooks = saved }
-        let score = target.values(model(input)).scalars[0]
-        guard let activation = captured, activation.rank == 4 else {
-            throw CAMError(reason: "layer '\(layer)' gave no [N, C, H, W] output in the forward pass")
-        }
+        let (activation, score) = try capturing(module) { target.values(model(input)).scalars[0] }
         return (activation.contiguous(), score)
     }
 

@@ -245,18 +245,6 @@ public struct TiledCAM {
 
     /// The layer's output for `input` (no history).
     func activation(_ input: Tensor, network: any SegmentationNetwork) throws -> Tensor {
-        let module = try cam.layerModule(in: network)
-        var captured: Tensor?
-        let saved = module.forwardHooks
-        module.forwardHooks.append { _, _, output in
-            captured = output
-            return nil
-        }
-        defer { module.forwardHooks = saved }
-        _ = withNoGrad { network(input) }
-        guard let a = captured, a.rank == 4 else {
-            throw CAMError(reason: "layer '\(cam.layer)' gave no [N, C, H, W] output in the forward pass")
-        }
-        return a
+        try cam.capturing(cam.layerModule(in: network)) { _ = withNoGrad { network(input) } }.0
     }
 }

@@ -76,36 +76,35 @@ public final class PipelineRun {
                 var options = stage.options
                 options.recomputeStale = true
                 let run = try SegmentRun(
-                    checkpoint: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                    options: options, out: segmentDirectory)
+                    checkpoint: checkpoint(named: stage.model), options: options, out: segmentDirectory)
                 run.console = console
                 return try run.run(inputs: stage.inputs)
             }
         }
-        if let stage = config.explain, !stage.options.compare.isEmpty {
-            summary.comparison = try timed("explain") {
+        if let stage = config.explain {
+            try timed("explain") {
                 var options = stage.options
                 options.recomputeStale = true
-                let comparison = try ExplainComparison(
-                    model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                    options: options, out: explainDirectory)
-                comparison.console = console
-                return try comparison.run(inputs: stage.inputs)
-            }
-        } else if let stage = config.explain {
-            summary.explain = try timed("explain") {
-                var options = stage.options
-                options.recomputeStale = true
-                let run = try ExplainRun(
-                    model: stage.model.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint,
-                    options: options, out: explainDirectory)
-                run.console = console
-                return try run.run(inputs: stage.inputs)
+                let model = checkpoint(named: stage.model)
+                if options.compare.isEmpty {
+                    let run = try ExplainRun(model: model, options: options, out: explainDirectory)
+                    run.console = console
+                    summary.explain = try run.run(inputs: stage.inputs)
+                } else {
+                    let comparison = try ExplainComparison(model: model, options: options, out: explainDirectory)
+                    comparison.console = console
+                    summary.comparison = try comparison.run(inputs: stage.inputs)
+                }
             }
         }
         if config.report {
             try RunReport(run: self, summary: summary).write(to: reportFile)
         }
         return summary
+    }
+
+    /// The checkpoint a stage names, or the one this run trained.
+    func checkpoint(named path: String?) -> URL {
+        path.map { URL(fileURLWithPath: $0) } ?? trainedCheckpoint
     }
 }

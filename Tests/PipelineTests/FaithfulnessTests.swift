@@ -27,6 +27,21 @@ final class FaithfulnessTests: XCTestCase {
             let inBox = (x * mask).sum(axes: [1, 2, 3]).scalars.map { 4 * $0 / count }
             return Tensor((0..<n).flatMap { [Float(1), inBox[$0]] }, shape: [n, 2])
         }
+
+        /// Normal noise of magnitude >= 0.5 with the checkerboard's signs (so the box's logit is large), and the
+        /// generator to draw further values from.
+        static func input(size: Int, seed: UInt64) -> ([Float], RandomGenerator) {
+            var g = RandomGenerator(seed: seed)
+            let noise = Tensor.randn([1, 1, size, size], generator: &g).scalars
+            return (noise.indices.map { i in (abs(noise[i]) + 0.5) * ((i % size + i / size) % 2 == 0 ? 1 : -1) }, g)
+        }
+
+        /// The true attribution: 1 inside `box`, 0 elsewhere.
+        static func truth(size: Int, box: PixelWindow) -> [Float] {
+            var truth = [Float](repeating: 0, count: size * size)
+            for y in box.y..<(box.y + box.height) { for x in box.x..<(box.x + box.width) { truth[y * size + x] = 1 } }
+            return truth
+        }
     }
 
     /// RISE's `CausalMetric.single_run`, transcribed: n = ceil(HW / step) steps, the score before each step and
@@ -51,13 +66,11 @@ final class FaithfulnessTests: XCTestCase {
     func testScoresEqualADirectImplementationAndRankTheTrueMapFirst() throws {
         let size = 24, box = PixelWindow(x: 5, y: 7, width: 6, height: 4)
         let model = BoxClassifier(size: size, box: box)
-        var g = RandomGenerator(seed: 1)
-        let noise = Tensor.randn([1, 1, size, size], generator: &g).scalars
-        let input = noise.indices.map { i in (abs(noise[i]) + 0.5) * ((i % size + i / size) % 2 == 0 ? 1 : -1) }
+        let (input, generator) = BoxClassifier.input(size: size, seed: 1)
+        var g = generator
         let x = Tensor(input, shape: [1, 1, size, size])
         let crop = PixelWindow(x: 0, y: 0, width: size, height: size)
-        var truth = [Float](repeating: 0, count: size * size)
-        for y in box.y..<(box.y + box.height) { for xx in box.x..<(box.x + box.width) { truth[y * size + xx] = 1 } }
+        let truth = BoxClassifier.truth(size: size, box: box)
         let random = (0..<(size * size)).map { _ in Float(g.nextInt(1000)) }
         let f = Faithfulness(steps: 50)
         let blurred = f.curve(.insertion, map: truth, crop: crop, model: model, input: x, target: .classLogit(1))[0]

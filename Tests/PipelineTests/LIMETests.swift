@@ -71,9 +71,7 @@ final class LIMETests: XCTestCase {
     func testLIMERanksTheSuperpixelsTheModelUsesFirst() {
         let size = 48, box = PixelWindow(x: 14, y: 20, width: 12, height: 10)
         let model = FaithfulnessTests.BoxClassifier(size: size, box: box)
-        var g = RandomGenerator(seed: 2)
-        let noise = Tensor.randn([1, 1, size, size], generator: &g).scalars
-        let planes = noise.indices.map { i in (abs(noise[i]) + 0.5) * ((i % size + i / size) % 2 == 0 ? 1 : -1) }
+        let planes = FaithfulnessTests.BoxClassifier.input(size: size, seed: 2).0
         let pixels = planes.map { max(0, min(1, ($0 + 3) / 6)) }
         for fill in LIMEFill.allCases {
             var lime = LIME(segments: 36, samples: 300, fill: fill, seed: 1)

@@ -123,13 +123,11 @@ final class ROADTests: XCTestCase {
     func testTheTrueMapScoresAboveARandomOne() {
         let size = 24, box = PixelWindow(x: 5, y: 7, width: 6, height: 4)
         let model = FaithfulnessTests.BoxClassifier(size: size, box: box)
-        var g = RandomGenerator(seed: 1)
-        let noise = Tensor.randn([1, 1, size, size], generator: &g).scalars
-        let input = noise.indices.map { i in (abs(noise[i]) + 0.5) * ((i % size + i / size) % 2 == 0 ? 1 : -1) }
+        let (input, generator) = FaithfulnessTests.BoxClassifier.input(size: size, seed: 1)
+        var g = generator
         let x = Tensor(input, shape: [1, 1, size, size])
         let crop = PixelWindow(x: 0, y: 0, width: size, height: size)
-        var truth = [Float](repeating: 0, count: size * size)
-        for y in box.y..<(box.y + box.height) { for xx in box.x..<(box.x + box.width) { truth[y * size + xx] = 1 } }
+        var truth = FaithfulnessTests.BoxClassifier.truth(size: size, box: box)
         for i in truth.indices { truth[i] += Float(i) * 1e-5 }
         let random = (0..<(size * size)).map { _ in g.nextFloat() }
         let road = ROAD()
