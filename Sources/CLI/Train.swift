@@ -36,6 +36,7 @@ struct Train: ParsableCommand {
     @Option(help: table.argumentHelp("classes")) var classes: Int?
     @Option(help: table.argumentHelp("class_names"), transform: CommaSeparated.strings) var classNames: [String]?
     @Option(help: table.argumentHelp("val_names"), transform: CommaSeparated.strings) var valNames: [String] = []
+    @Option(help: table.argumentHelp("test_names"), transform: CommaSeparated.strings) var testNames: [String]?
     @Option(
         help:
             "Stop this invocation after N steps with a checkpoint (continue with --resume RUN_DIR), e.g. to fit a job's time limit."
@@ -80,6 +81,7 @@ struct Train: ParsableCommand {
         c.channels = channels
         c.classNames = classNames
         c.validationNames = valNames
+        c.testNames = testNames
         c.dropout = dropout; c.upsampling = upsampling; c.padding = padding; c.encoderWeights = encoderWeights
         c.steps = steps; c.epochs = epochs; c.batch = batch; c.crop = crop; c.learningRate = lr
         c.optimizer = optimizer; c.weightDecay = weightDecay; c.momentum = momentum; c.nesterov = nesterov

@@ -88,7 +88,7 @@ final class InstanceConsumer: ChunkConsumer {
 
     var needs: ChunkNeeds {
         switch mode {
-        case .whole: return stage.settings.method == .watershed ? .probability : []
+        case .whole: return stage.settings.method.usesProbability ? .probability : []
         case .streamed: return .image
         case .readBack: return []
         }

@@ -18,9 +18,11 @@ struct InstanceStage {
     /// What the stage keeps per pixel when a slice is whole in memory: mask, ids, the watershed's maps.
     static let wholeBytesPerPixel = 48
 
-    /// Whether a slice must be whole in memory: for hole filling, and for the watershed of PNG outputs (TIFF
-    /// outputs stream it in bands, `watershedBands`).
-    func needsWholeSlice(tiff: Bool) -> Bool { settings.maxHole > 0 || (settings.method == .watershed && !tiff) }
+    /// Whether a slice must be whole in memory: for hole filling, the membrane method's flood of the whole image,
+    /// and the watershed of PNG outputs (TIFF outputs stream it in bands, `watershedBands`).
+    func needsWholeSlice(tiff: Bool) -> Bool {
+        settings.maxHole > 0 || settings.method == .membrane || (settings.method == .watershed && !tiff)
+    }
 
     /// Refuses, before any work, an image the settings cannot handle within the memory budget.
     func check(width: Int, height: Int, tiff: Bool, file: String) throws {
@@ -41,7 +43,7 @@ struct InstanceStage {
         guard !overflow, bytes <= ModelInput.memoryBudget else {
             throw FileError(
                 file: file,
-                reason: "--max-hole, and --instances watershed with PNG outputs, need a whole \(width)x\(height) "
+                reason: "--max-hole, --instances membrane, and watershed with PNG outputs, need a whole \(width)x\(height) "
                     + "slice in memory (over the \(ModelInput.memoryBudget >> 30) GiB budget); with --output-format "
                     + "tiff the watershed and connected components stream at any size")
         }

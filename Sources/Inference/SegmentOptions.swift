@@ -171,9 +171,11 @@ public struct ObjectOptions: Sendable, Equatable {
             .number(
                 "seed_depth", \.seedDepth, .openBelow(0, 1e6),
                 help:
-                    "How far a peak must rise above the pass to a higher one to seed its own object (pixels for distance, probability for probability seeds; default 2 or 0.1)."
+                    "How far a peak must rise above the pass to a higher one to seed its own object (pixels for distance, probability for probability and membrane seeds; default 2 or 0.1)."
             ),
-            .integer("min_size", \.minSize, 0...limit, help: "Drop objects of fewer pixels."),
+            .integer(
+                "min_size", \.minSize, 0...limit,
+                help: "Drop objects of fewer pixels (membrane: of fewer cell pixels; theirs join a neighbouring cell)."),
             .integer(
                 "max_hole", \.maxHole, 0...limit, help: "Fill holes of at most this many pixels inside objects first."),
             .flag("exclude_border", \.excludeBorder, help: "Drop objects that touch the image border.")
@@ -181,7 +183,9 @@ public struct ObjectOptions: Sendable, Equatable {
         return [
             .choice(
                 "instances", \.method,
-                help: "Objects of each mask: connected components of each class, or a watershed for touching ones.")
+                help:
+                    "Objects of each mask: connected components of each class, a watershed for touching ones, or cells flooded over a membrane map (class 0 the membrane: EM)."
+            )
         ] + rules.map { $0.lifted(\ObjectOptions.rules).requiring("instances") } + [
             .choice(
                 "truth", \.truth,

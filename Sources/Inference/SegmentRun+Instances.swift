@@ -50,6 +50,7 @@ extension SegmentRun {
         var text = "\(s.method.rawValue),connectivity=\(s.connectivity.rawValue),min_size=\(s.minSize)"
         text += ",max_hole=\(s.maxHole),exclude_border=\(s.excludeBorder)"
         if s.method == .watershed { text += ",seeds=\(s.seeds.rawValue),seed_depth=\(s.depth)" }
+        if s.method == .membrane { text += ",seed_depth=\(s.depth)" }
         return ["instances": text]
     }
 

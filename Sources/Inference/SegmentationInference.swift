@@ -79,7 +79,7 @@ public enum SegmentationInference {
         // The probabilities `segment` gives the watershed (`ClassProbabilities`), so both find the same objects.
         let probabilities = ClassProbabilities.labels(
             UnsafeBufferPointer(start: logits.pointer, count: classes * n), classes: classes, pixels: n,
-            probability: settings.method == .watershed
+            probability: settings.method.usesProbability
         ).probability
         let probability = { (c: Int) -> [Float] in ClassProbabilities.fractions(probabilities[c]) }
         let found = Instances(

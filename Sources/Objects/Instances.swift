@@ -4,6 +4,15 @@ public enum InstanceMethod: String, Sendable, CaseIterable, Codable {
     case components
     /// Connected regions of each class split by a seeded watershed (touching objects of one class).
     case watershed
+    /// Cells of a boundary map (class 0 the membrane, as ISBI's EM masks): seeds at the peaks of the cell
+    /// probability (1 - the membrane's; h-maxima of depth `seed_depth`), then the whole image, membrane included,
+    /// flooded from them by decreasing cell probability; objects with fewer than `min_size` cell pixels
+    /// (probability > 0.5) give their pixels to their neighbours. A gap in a membrane that the probability still dips across does not merge two cells,
+    /// and every pixel ends in a cell, so no boundary is left to thin.
+    case membrane
+
+    /// Whether the method reads the model's class probabilities.
+    public var usesProbability: Bool { self != .components }
 }
 
 /// Settings of `segment --instances` (and of how truth masks become objects for the object metrics).
@@ -25,7 +34,7 @@ public struct InstanceSettings: Equatable, Sendable, Codable {
 
     public init() {}
 
-    public var depth: Double { seedDepth ?? (seeds == .distance ? 2 : 0.1) }
+    public var depth: Double { seedDepth ?? (method == .watershed && seeds == .distance ? 2 : 0.1) }
 
     /// Whether an object stays in a `width` x `height` image.
     public func keeps(_ object: ObjectMeasurement, width: Int, height: Int) -> Bool {
@@ -87,7 +96,49 @@ public struct Instances: Sendable {
                 o.objectClass = Int(classOf[o.objectClass])
                 return o
             }
+        case .membrane:
+            let cell = probability.map { p in p(0).map { 1 - $0 } } ?? keys.map { $0 == 0 ? 0 : 1 }
+            let labels = Self.membraneCells(
+                cell: cell, width: w, height: h, settings: settings, keepsMembrane: probability == nil)
+            let found = ConnectedComponents(
+                keys: labels, width: w, height: h, connectivity: settings.connectivity, intensity: intensity,
+                keep: keep)
+            ids = found.ids
+            // An object's class: the mask's at its first (raster order) pixel of a cell class; 1 if it has none.
+            var classOf = [Int](repeating: 0, count: found.objects.count + 1)
+            for (i, id) in found.ids.enumerated() where id != 0 && classOf[Int(id)] == 0 && keys[i] != 0 {
+                classOf[Int(id)] = Int(keys[i])
+            }
+            objects = found.objects.enumerated().map { k, object in
+                var o = object
+                o.objectClass = max(1, classOf[k + 1])
+                return o
+            }
         }
+    }
+
+    /// The membrane method's cell label per pixel. Without probabilities (`keepsMembrane`: a truth mask) the
+    /// membrane pixels stay 0 and the seeds are the cells' connected regions.
+    static func membraneCells(
+        cell: [Float], width w: Int, height h: Int, settings: InstanceSettings, keepsMembrane: Bool
+    ) -> [UInt32] {
+        let all = keepsMembrane ? cell.map { $0 > 0 ? UInt32(1) : 0 } : [UInt32](repeating: 1, count: w * h)
+        var seeds = Watershed.seeds(
+            keys: all, seedMap: cell, width: w, height: h, depth: Float(settings.depth),
+            connectivity: settings.connectivity)
+        var labels = Watershed.flood(
+            keys: all, surface: cell, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
+        guard settings.minSize > 0 else { return labels }
+        // Small cells (counting the pixels the model calls cell, not the membrane they flooded) are dropped as
+        // seeds and the image flooded again, so their pixels join a neighbour.
+        var area = [Int](repeating: 0, count: Int(labels.max() ?? 0) + 1)
+        for (l, p) in zip(labels, cell) where p > 0.5 { area[Int(l)] += 1 }
+        let kept = seeds.filter { area[Int(labels[$0])] >= settings.minSize }
+        guard kept.count < seeds.count, !kept.isEmpty else { return labels }
+        seeds = kept
+        labels = Watershed.flood(
+            keys: all, surface: cell, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
+        return labels
     }
 
     /// Gives class `c` to the regions of other classes it encloses that have at most `maxHole` pixels (holes

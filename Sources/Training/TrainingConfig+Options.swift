@@ -29,6 +29,9 @@ extension TrainingConfig {
             .texts(
                 "val_names", \.validationNames,
                 help: "Validation file stems (default: chosen by the seed and --val-split)."),
+            .texts(
+                "test_names", \.testNames,
+                help: "File stems kept out of training and validation (a test set for segment and eval)."),
             .integer("crop", \.crop, 8...8192, help: "Random crop size."),
             .flag("flips", \.flips, help: "Flips and rot90."),
             .flag("elastic", \.elastic, help: "Elastic deformation (U-Net paper).")

@@ -54,6 +54,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var validationFraction: Double = 0.2
     /// Validation file stems; chosen by `seed` and `validationFraction` when empty.
     public var validationNames: [String] = []
+    /// File stems kept out of training and validation alike (a test set, scored by `segment`/`eval` only).
+    public var testNames: [String]?
     public var seed: UInt64 = 0
     /// Validate (and checkpoint) every this many steps; 0 = every epoch, or every few epochs so that at least 50
     /// steps pass between validations.

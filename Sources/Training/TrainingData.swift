@@ -36,7 +36,14 @@ struct TrainingData {
         guard resolvedClasses >= 2 else {
             throw TrainingError(reason: "the masks hold a single class; nothing to learn")
         }
-        let dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
+        var dataset = try SegmentationDataset(images: images, masks: masks, maskKind: kind, classes: resolvedClasses)
+        if let test = config.testNames, !test.isEmpty {
+            let names = Set(dataset.pairs.map(\.name))
+            if let missing = test.first(where: { !names.contains($0) }) {
+                throw TrainingError(reason: "test_names: no image named '\(missing)' in \(images)")
+            }
+            dataset = dataset.split(validationNames: Set(test)).train
+        }
         var split =
             config.validationNames.isEmpty
             ? dataset.split(validationFraction: config.validationFraction, seed: config.seed)

@@ -99,6 +99,48 @@ final class InstancesTests: XCTestCase {
         settings.connectivity = .four
         XCTAssertEqual(Instances(mask: mask, width: 5, height: 4, settings: settings).objects.count, 5)
     }
+
+    /// Two cells left and right of a vertical membrane (x = 20..22) with a gap at rows 14..17, where the membrane
+    /// probability only falls to 0.4: at the argmax the cells are one region; the membrane method floods from one
+    /// seed per cell, so it finds two, cut along the membrane, with every pixel in a cell. A 3-pixel speck of cell
+    /// probability inside the membrane seeds nothing once `min_size` is 10.
+    func testMembraneMethodKeepsCellsApartAcrossAGapAndLeavesNoBoundary() {
+        let w = 40, h = 30
+        var membrane = [Float](repeating: 0.02, count: w * h)
+        for y in 0..<h {
+            for x in 20...22 { membrane[y * w + x] = (14...17).contains(y) ? 0.4 : 0.97 }
+            for x in 0..<w where y == 0 || y == h - 1 { membrane[y * w + x] = 0.97 }
+        }
+        let mask = membrane.map { UInt16($0 > 0.5 ? 0 : 1) }
+        var settings = InstanceSettings()
+        settings.connectivity = .four
+        XCTAssertEqual(Instances(mask: mask, width: w, height: h, settings: settings).objects.count, 1)
+        settings.method = .membrane
+        let cells = Instances(
+            mask: mask, width: w, height: h, settings: settings, probability: { _ in membrane })
+        XCTAssertEqual(cells.objects.count, 2)
+        XCTAssertFalse(cells.ids.contains(0), "every pixel belongs to a cell")
+        XCTAssertEqual(cells.objects.map(\.objectClass), [1, 1])
+        for y in 0..<h {
+            XCTAssertEqual(cells.ids[y * w + 5], cells.ids[5], "row \(y)")
+            XCTAssertEqual(cells.ids[y * w + 35], cells.ids[35], "row \(y)")
+        }
+        XCTAssertNotEqual(cells.ids[5], cells.ids[35])
+        // A speck of cell inside the membrane: its own cell unless min_size drops it into a neighbour.
+        var speckled = membrane
+        for y in 6...8 { speckled[y * w + 21] = 0.05 }
+        XCTAssertEqual(
+            Instances(mask: mask, width: w, height: h, settings: settings, probability: { _ in speckled }).objects
+                .count, 3)
+        settings.minSize = 10
+        let cleaned = Instances(mask: mask, width: w, height: h, settings: settings, probability: { _ in speckled })
+        XCTAssertEqual(cleaned.objects.count, 2)
+        XCTAssertFalse(cleaned.ids.contains(0))
+        // A truth mask (no probabilities): the cells' regions, membrane left 0.
+        let truth = Instances(mask: mask, width: w, height: h, settings: settings)
+        XCTAssertEqual(truth.objects.count, 1)
+        XCTAssertTrue(truth.ids.contains(0))
+    }
 }
 
 final class SegmentationAgreementTests: XCTestCase {

@@ -155,6 +155,24 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try trainer("s", longer).run().steps, 8)
     }
 
+    /// `test_names` keeps pairs out of training and validation: the validation split is drawn from the rest, a run
+    /// whose other names leave no training pair is refused, and a name that matches no image is an error.
+    func testTestNamesAreKeptOutOfTrainingAndValidation() throws {
+        var c = config()
+        c.testNames = ["s0", "s1", "s2"]
+        _ = try trainer("t", c).run()
+        let saved = try TrainRun.savedConfig(in: root.appendingPathComponent("t"))
+        XCTAssertEqual(saved.validationNames.count, 1, "0.34 of the 3 pairs left")
+        XCTAssertTrue(Set(saved.validationNames).isDisjoint(with: c.testNames ?? []))
+        c.validationNames = ["s3", "s4", "s5"]
+        XCTAssertThrowsError(try trainer("u", c).run()) {
+            XCTAssertTrue("\($0)".contains("no training pairs left"), "\($0)")
+        }
+        c.validationNames = []
+        c.testNames = ["s0", "slice99"]
+        XCTAssertThrowsError(try trainer("v", c).run()) { XCTAssertTrue("\($0)".contains("'slice99'"), "\($0)") }
+    }
+
     func testEvalReportsTheValidationMetricsOfTheCheckpoint() throws {
         var c = config()
         c.steps = 30
