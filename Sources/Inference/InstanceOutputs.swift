@@ -43,8 +43,8 @@ struct InstanceStage {
         guard !overflow, bytes <= ModelInput.memoryBudget else {
             throw FileError(
                 file: file,
-                reason: "--max-hole, --instances membrane, and watershed with PNG outputs, need a whole \(width)x\(height) "
-                    + "slice in memory (over the \(ModelInput.memoryBudget >> 30) GiB budget); with --output-format "
+                reason: "--max-hole, --instances membrane, and watershed with PNG outputs, need a whole "
+                    + "\(width)x\(height) slice in memory (over the \(ModelInput.memoryBudget >> 30) GiB budget); with --output-format "
                     + "tiff the watershed and connected components stream at any size")
         }
     }
