@@ -65,6 +65,7 @@ struct Train: ParsableCommand {
     @Option(help: table.argumentHelp("patience")) var patience: Int?
     @Flag(inversion: .prefixedNo, help: table.argumentHelp("flips")) var flips = defaults.flips
     @Flag(help: table.argumentHelp("elastic")) var elastic = defaults.elastic
+    @Flag(help: table.argumentHelp("intensity")) var intensity = defaults.usesIntensity
     @Flag(help: "Under an MPI launcher: batch-norm statistics over every rank's samples (SyncBatchNorm).")
     var syncBn = false
     @Flag(inversion: .prefixedNo, help: table.argumentHelp("batch_norm")) var batchNorm = defaults.batchNorm
@@ -89,7 +90,8 @@ struct Train: ParsableCommand {
         c.schedule = LearningRateSchedule(schedule, warmupSteps: warmup)
         c.loss = loss; c.usesBorderWeights = borderWeights; c.clipNorm = clipNorm;
         c.validationFraction = valSplit; c.validateEvery = valEvery
-        c.bestMetric = bestMetric; c.patience = patience; c.flips = flips; c.elastic = elastic; c.seed = seed
+        c.bestMetric = bestMetric; c.patience = patience; c.seed = seed
+        c.flips = flips; c.elastic = elastic; c.usesIntensity = intensity
         c.batchNorm = batchNorm
         return c
     }

@@ -34,7 +34,10 @@ extension TrainingConfig {
                 help: "File stems kept out of training and validation (a test set for segment and eval)."),
             .integer("crop", \.crop, 8...8192, help: "Random crop size."),
             .flag("flips", \.flips, help: "Flips and rot90."),
-            .flag("elastic", \.elastic, help: "Elastic deformation (U-Net paper).")
+            .flag("elastic", \.elastic, help: "Elastic deformation (U-Net paper)."),
+            .flag(
+                "intensity", \.usesIntensity,
+                help: "Brightness (+-0.1), contrast (0.8-1.2) and gamma (0.7-1.5) jitter, each half the time.")
         ]
         let model: [OptionSpec<TrainingConfig>] = [
             .choice(
@@ -82,6 +85,12 @@ extension TrainingConfig {
             stage: "train",
             ingest.map { $0.inSection("ingest") } + model.map { $0.inSection("model") }
                 + train.map { $0.inSection("train") })
+    }
+
+    /// `intensity` as a flag (absent from older run folders' configurations).
+    public var usesIntensity: Bool {
+        get { intensity == true }
+        set { intensity = newValue ? true : nil }
     }
 
     /// `borderWeights` as a flag.

@@ -51,6 +51,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Horizontal/vertical flips and rot90 after the crop.
     public var flips: Bool = true
     public var elastic: Bool = false
+    /// Brightness, contrast and gamma jitter of the image (nnU-Net's intensity augmentation; masks untouched).
+    public var intensity: Bool?
     public var validationFraction: Double = 0.2
     /// Validation file stems; chosen by `seed` and `validationFraction` when empty.
     public var validationNames: [String] = []
@@ -117,6 +119,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         var steps: [any Augmentation] = [RandomCrop(size: crop)]
         if flips { steps += [HorizontalFlip(), VerticalFlip(), Rotate90()] }
         if elastic { steps.append(ElasticDeformation(gridPoints: 3, sigma: 10, probability: 0.5)) }
+        if intensity == true { steps += [Brightness(), Contrast(), Gamma()] }
         return AugmentationPipeline(steps)
     }
 
