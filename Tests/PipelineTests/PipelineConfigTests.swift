@@ -36,8 +36,9 @@ final class PipelineConfigTests: XCTestCase {
         // The ISBI recipe's paths need ../shared; its keys are checked either way.
         let isbi = try PipelineReader.read(root.appendingPathComponent("pipelines/isbi2012.yaml"), checkPaths: false)
         XCTAssertEqual(isbi.training?.images, "../shared/data/isbi2012/images")
-        XCTAssertEqual(isbi.training?.validationNames, ["slice05", "slice07", "slice11", "slice19"])
-        XCTAssertEqual(isbi.training?.steps, 400)
+        XCTAssertEqual(isbi.training?.validationNames, ["slice02", "slice09", "slice13", "slice16"])
+        XCTAssertEqual(isbi.training?.testNames, ["slice05", "slice07", "slice11", "slice19"])
+        XCTAssertEqual(isbi.segment?.options.instances?.method.rawValue, "membrane")
         let moved = try PipelineReader.read(
             root.appendingPathComponent("pipelines/isbi2012.yaml"),
             overrides: ["data=/elsewhere/isbi"], checkPaths: false)
