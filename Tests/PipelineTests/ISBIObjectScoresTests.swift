@@ -58,16 +58,18 @@ final class ISBIObjectScoresTests: XCTestCase {
         XCTAssertLessThan(try vi(model.metrics), try vi(trivial))
         XCTAssertGreaterThan(try XCTUnwrap(model.metrics["object_f1_50"]), try XCTUnwrap(trivial["object_f1_50"]))
         XCTAssertEqual(model.pairs, 4)
-        // The membrane method floods the gaps that model leaves: its cells no longer merge, and its Rand error
-        // falls below both the components' and the threshold's.
+        // The membrane method floods the gaps that model leaves, so its cells merge far less (VI merge); on this
+        // weak model it splits more (Rand error 0.27 against the components' 0.22), on the trained recipe models
+        // it lowers the Rand error (0.045 -> 0.027, 0.091 -> 0.017 on the test slices: BENCHMARKS.md).
         var membrane = InstanceSettings()
         membrane.method = .membrane
         let flooded = try Evaluation.run(
             checkpoint: checkpoint, images: folder.file("images"), masks: folder.file("masks"), instances: membrane)
-        let floodedRand = try XCTUnwrap(flooded.metrics["rand_error"])
-        print(String(format: "ISBI held-out rand_error, membrane instances: %.4f", floodedRand))
-        XCTAssertLessThan(floodedRand, try XCTUnwrap(model.metrics["rand_error"]))
-        XCTAssertLessThan(floodedRand, try XCTUnwrap(trivial["rand_error"]))
-        XCTAssertLessThan(try XCTUnwrap(flooded.metrics["vi_merge"]), try XCTUnwrap(model.metrics["vi_merge"]))
+        print(
+            String(
+                format: "ISBI held-out, membrane instances: rand_error %.4f, vi_merge %.4f",
+                flooded.metrics["rand_error"] ?? .nan, flooded.metrics["vi_merge"] ?? .nan))
+        XCTAssertLessThan(
+            try XCTUnwrap(flooded.metrics["vi_merge"]), try XCTUnwrap(model.metrics["vi_merge"]) / 2)
     }
 }
