@@ -7,8 +7,8 @@ public enum InstanceMethod: String, Sendable, CaseIterable, Codable {
     /// Cells of a boundary map (class 0 the membrane, as ISBI's EM masks): seeds at the peaks of the cell
     /// probability (1 - the membrane's; h-maxima of depth `seed_depth`), then the whole image, membrane included,
     /// flooded from them by decreasing cell probability; objects with fewer than `min_size` cell pixels
-    /// (probability > 0.5) give their pixels to their neighbours. A gap in a membrane that the probability still dips across does not merge two cells,
-    /// and every pixel ends in a cell, so no boundary is left to thin.
+    /// (probability > 0.5) give their pixels to their neighbours. A gap in a membrane that the probability still
+    /// dips across does not merge two cells, and every pixel ends in a cell, so no boundary is left to thin.
     case membrane
 
     /// Whether the method reads the model's class probabilities.
@@ -123,22 +123,21 @@ public struct Instances: Sendable {
         cell: [Float], width w: Int, height h: Int, settings: InstanceSettings, keepsMembrane: Bool
     ) -> [UInt32] {
         let all = keepsMembrane ? cell.map { $0 > 0 ? UInt32(1) : 0 } : [UInt32](repeating: 1, count: w * h)
-        var seeds = Watershed.seeds(
+        func flood(_ seeds: [Int]) -> [UInt32] {
+            Watershed.flood(
+                keys: all, surface: cell, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
+        }
+        let seeds = Watershed.seeds(
             keys: all, seedMap: cell, width: w, height: h, depth: Float(settings.depth),
             connectivity: settings.connectivity)
-        var labels = Watershed.flood(
-            keys: all, surface: cell, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
+        let labels = flood(seeds)
         guard settings.minSize > 0 else { return labels }
         // Small cells (counting the pixels the model calls cell, not the membrane they flooded) are dropped as
         // seeds and the image flooded again, so their pixels join a neighbour.
         var area = [Int](repeating: 0, count: Int(labels.max() ?? 0) + 1)
         for (l, p) in zip(labels, cell) where p > 0.5 { area[Int(l)] += 1 }
         let kept = seeds.filter { area[Int(labels[$0])] >= settings.minSize }
-        guard kept.count < seeds.count, !kept.isEmpty else { return labels }
-        seeds = kept
-        labels = Watershed.flood(
-            keys: all, surface: cell, seeds: seeds, width: w, height: h, connectivity: settings.connectivity)
-        return labels
+        return kept.count < seeds.count && !kept.isEmpty ? flood(kept) : labels
     }
 
     /// Gives class `c` to the regions of other classes it encloses that have at most `maxHole` pixels (holes
