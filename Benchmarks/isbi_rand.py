@@ -10,6 +10,11 @@ thinning). With `--instances membrane` there is no 0 left and the two agree. Nee
 pillow (pip install scikit-image pillow in a throw-away virtualenv).
 
     python Benchmarks/isbi_rand.py --masks ../shared/data/isbi2012/masks --instances OUT/instances
+
+`--prob OUT/prob` (from `segment --outputs prob`) adds the challenge's pixel error as its evaluation script
+(Fiji's trainableSegmentation `PixelError`) defines it: 1 - the maximal F-score, over thresholds 0.0-1.0 in steps
+of 0.1, of the pixels the truth marks as cell (> 0) against the cell probability (`*_class1.png`) above the
+threshold. This, not 1 - pixel accuracy, is what the U-Net paper's "pixel error 0.0611" is.
 """
 import argparse
 import json
@@ -29,10 +34,26 @@ def thinned(pred):
     return pred[iy, ix]
 
 
+def pixel_error(cells, prob_path):
+    """1 - max over thresholds of the F-score of cell pixels (trainableSegmentation's PixelError)."""
+    raw = np.array(Image.open(prob_path)).astype(np.float64)
+    prob = raw / (65535.0 if raw.max() > 255 else 255.0)
+    best = 0.0
+    for th in np.arange(0.0, 1.0001, 0.1):
+        predicted = prob > th
+        tp = float(np.sum(predicted & cells))
+        fp = float(np.sum(predicted & ~cells))
+        fn = float(np.sum(~predicted & cells))
+        if tp > 0:
+            best = max(best, 2 * tp / (2 * tp + fp + fn))
+    return 1.0 - best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--masks", required=True)
     ap.add_argument("--instances", required=True)
+    ap.add_argument("--prob", help="segment --outputs prob folder: adds the ISBI pixel error")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -48,6 +69,8 @@ def main():
         inside = truth > 0
         split, merge = variation_of_information(truth[inside], thinned(pred)[inside])
         row["vi_split"], row["vi_merge"] = float(split) * np.log(2), float(merge) * np.log(2)
+        if args.prob:
+            row["pixel_error_isbi"] = pixel_error(truth_mask > 0, pathlib.Path(args.prob) / f"{path.stem}_class1.png")
         rows.append(row)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "image"}
     if args.json:

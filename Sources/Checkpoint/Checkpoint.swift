@@ -43,7 +43,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var arch: String { network.arch }
 
     enum CodingKeys: String, CodingKey {
-        case arch, unet, resnetUNet, classNames, classColors, maskKind, normalizationMean, normalizationStd, crop
+        case arch, unet, resnetUNet, lenet5, resnet, classNames, classColors, maskKind, normalizationMean, normalizationStd, crop
         case step, epoch, metrics
     }
 
@@ -54,7 +54,9 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         do {
             network = try NetworkSpec(
                 arch: arch, unet: try c.decodeIfPresent(UNetConfig.self, forKey: .unet),
-                resnetUNet: try c.decodeIfPresent(ResNetUNetConfig.self, forKey: .resnetUNet))
+                resnetUNet: try c.decodeIfPresent(ResNetUNetConfig.self, forKey: .resnetUNet),
+                lenet5: try c.decodeIfPresent(LeNetConfig.self, forKey: .lenet5),
+                resnet: try c.decodeIfPresent(ResNetConfig.self, forKey: .resnet))
         } catch let error as NetworkSpecError {
             throw DecodingError.dataCorruptedError(forKey: .arch, in: c, debugDescription: error.reason)
         }
@@ -74,6 +76,8 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         try c.encode(network.arch, forKey: .arch)
         try c.encodeIfPresent(network.unet, forKey: .unet)
         try c.encodeIfPresent(network.resnetUNet, forKey: .resnetUNet)
+        try c.encodeIfPresent(network.lenet5, forKey: .lenet5)
+        try c.encodeIfPresent(network.resnet, forKey: .resnet)
         try c.encode(classNames, forKey: .classNames)
         try c.encode(classColors, forKey: .classColors)
         try c.encode(maskKind, forKey: .maskKind)
@@ -87,6 +91,16 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
 
     public var classes: Int { network.classes }
 
+    /// The metadata key that configures the network.
+    var configurationKey: CodingKeys {
+        switch network {
+        case .unet: return .unet
+        case .resnetUNet: return .resnetUNet
+        case .lenet5: return .lenet5
+        case .resnet: return .resnet
+        }
+    }
+
     /// Checks every field against the network it describes, so nothing read from a file reaches a precondition,
     /// an allocation or a path unchecked. Errors name the field as the metadata spells it (`info.crop`).
     public func validate() throws {
@@ -96,6 +110,10 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         do { try network.validate() } catch { throw fail("arch", "\(error)") }
         let classes = self.classes, channels = network.inChannels
         guard (1...65536).contains(crop) else { throw fail("crop", "must be 1-65536, is \(crop)") }
+        if network.lenet5 != nil, crop != LeNet5.inputSize {
+            throw fail("crop", "LeNet-5 takes \(LeNet5.inputSize)x\(LeNet5.inputSize) images, not \(crop)")
+        }
+        if network.resnet != nil, crop < 32 { throw fail("crop", "a ResNet takes images of 32 pixels or more") }
         guard step >= 0 else { throw fail("step", "must be >= 0, is \(step)") }
         guard epoch >= 0 else { throw fail("epoch", "must be >= 0, is \(epoch)") }
         guard normalizationMean.count == channels, normalizationMean.allSatisfy(\.isFinite) else {
@@ -124,7 +142,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         }
         guard metrics.values.allSatisfy({ !$0.isNaN }) else { throw fail("metrics", "holds NaN") }
         do { try network.checkMemory(tile: crop) } catch {
-            throw fail(network.unet != nil ? "unet" : "resnetUNet", "\(error)")
+            throw fail(configurationKey.stringValue, "\(error)")
         }
     }
 
@@ -214,16 +232,46 @@ public enum Checkpoint {
         return Contents(weights: weights, info: info, recipe: recipe, optimizerState: optimizer)
     }
 
+    /// Reads a segmentation checkpoint and builds its network; a classifier's is refused, naming the file.
     public static func load(_ url: URL) throws -> Loaded {
+        let (contents, module) = try build(url)
+        guard let model = module as? any SegmentationNetwork else {
+            throw FileError(
+                file: url.path,
+                reason: "holds a classifier (\(contents.info.arch)), not a segmentation model: use `tessera classify`")
+        }
+        return Loaded(
+            model: model, info: contents.info, recipe: contents.recipe, optimizerState: contents.optimizerState)
+    }
+
+    /// A loaded classifier checkpoint.
+    public struct LoadedClassifier {
+        public let model: any ClassificationNetwork
+        public let info: CheckpointInfo
+        public let recipe: String?
+    }
+
+    /// Reads a classifier checkpoint and builds its network; a segmentation model's is refused, naming the file.
+    public static func loadClassifier(_ url: URL) throws -> LoadedClassifier {
+        let (contents, module) = try build(url)
+        guard let model = module as? any ClassificationNetwork else {
+            throw FileError(
+                file: url.path,
+                reason: "holds a segmentation model (\(contents.info.arch)), not a classifier: use `tessera segment`")
+        }
+        return LoadedClassifier(model: model, info: contents.info, recipe: contents.recipe)
+    }
+
+    /// The checkpoint's contents and its network with the weights loaded, whichever the task.
+    public static func build(_ url: URL) throws -> (Contents, Module) {
         let contents = try read(url)
         var g = RandomGenerator(seed: 0)
-        let model: any SegmentationNetwork
-        do { model = try contents.info.network.build(generator: &g) } catch {
+        let model: Module
+        do { model = try contents.info.network.buildModule(generator: &g) } catch {
             throw FileError(file: url.path, reason: "\(error)")
         }
         do { try model.load(contents.weights) } catch { throw FileError(file: url.path, reason: "\(error)") }
-        return Loaded(
-            model: model, info: contents.info, recipe: contents.recipe, optimizerState: contents.optimizerState)
+        return (contents, model)
     }
 }
 

@@ -66,7 +66,7 @@ public struct ModelImport {
     public func run(weights: URL, out: URL) throws {
         let info = try info()
         var generator = RandomGenerator(seed: 0)
-        let model = try info.network.build(generator: &generator)
+        let model = try info.network.buildModule(generator: &generator)
         let file = try SafeTensorsFile(contentsOf: weights)
         var state: [String: Tensor] = [:]
         for name in file.names { state[name] = try file.tensor(name) }

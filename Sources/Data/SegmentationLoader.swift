@@ -66,8 +66,8 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// This process's share of every batch (data-parallel training): part `index` of `count` equal parts of the
     /// batch's samples, in order; the order and each sample's augmentation stay those of the whole batch.
     public let shard: (index: Int, count: Int)
-    private let failureLog = FailureLog()
-    private let producers = ProducerCount()
+    let failureLog = FailureLog()
+    let producers = ProducerCount()
 
     /// Producer threads of this loader still running (an epoch being prepared, or one whose iterator was dropped
     /// and that has not yet seen the cancellation).
@@ -151,97 +151,11 @@ public final class SegmentationLoader: @unchecked Sendable {
     /// The batches of `epoch` from batch `start` on (to resume mid-epoch), prepared in the background; each is a
     /// batch or the error of a sample in it.
     public func batches(epoch: Int, from start: Int = 0) -> AnyIterator<Result<SegmentationBatch, Error>> {
-        let order = order(epoch: epoch)
-        let count = batchesPerEpoch
-        let queue = PrefetchQueue<Result<SegmentationBatch, Error>>(capacity: prefetch)
-        producers.add(1)
-        let producer = Thread { [self] in
-            defer { producers.add(-1) }
-            for b in min(start, count)..<count {
-                if queue.isCancelled { return }
-                let whole = Array(order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)])
-                let indices = Array(
-                    whole[(whole.count * shard.index / shard.count)..<(whole.count * (shard.index + 1) / shard.count)])
-                let slots = ResultSlots<AugmentationSample>(count: indices.count)
-                let threads = min(workers, indices.count)
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    for j in stride(from: t, to: indices.count, by: threads) {
-                        slots.set(j, Result { try self.sample(indices[j], epoch: epoch) })
-                    }
-                }
-                let names = indices.map { dataset.pairs[$0].image.path }
-                let results = slots.values()
-                let batch: Result<SegmentationBatch, Error>
-                if strict {
-                    batch = Result { try assemble(results.map { try $0.get() }, names: names) }
-                } else {
-                    var kept: [AugmentationSample] = [], keptNames: [String] = [], skipped: [Error] = []
-                    for (r, name) in zip(results, names) {
-                        switch r {
-                        case .success(let s): kept.append(s); keptNames.append(name)
-                        case .failure(let e): skipped.append(e)
-                        }
-                    }
-                    failureLog.append(skipped)
-                    if kept.isEmpty { continue }  // nothing readable in this batch: reported, not delivered
-                    batch = Result {
-                        var b = try assemble(kept, names: keptNames)
-                        b.skipped = skipped
-                        return b
-                    }
-                }
-                queue.put(batch)
-            }
-            queue.finish()
-        }
-        producer.start()
-        let handle = CancelOnRelease(queue)
-        return AnyIterator { handle.queue.take() }
+        produceBatches(self, epoch: epoch, from: start)
     }
+
+    func name(of index: Int) -> String { dataset.pairs[index].image.path }
 }
 
-/// A count shared by the producer threads and the loader.
-// @unchecked: the count is read and written only under `lock`.
-final class ProducerCount: @unchecked Sendable {
-    private var count = 0
-    private let lock = NSLock()
-    var value: Int { lock.withLock { count } }
-    func add(_ delta: Int) { lock.withLock { count += delta } }
-}
-
-/// Results filled in by several threads, one slot each.
-// @unchecked: the slots are read and written only under `lock`.
-final class ResultSlots<Value>: @unchecked Sendable {
-    private var slots: [Result<Value, Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<Value, Error>) {
-        lock.lock()
-        slots[i] = r
-        lock.unlock()
-    }
-    /// Every slot's result (all must have been set).
-    func values() -> [Result<Value, Error>] {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots.map { $0! }
-    }
-}
-
-/// Errors collected from the producer thread, read by the consumer.
-// @unchecked: the errors are read and written only under its lock.
-final class FailureLog: @unchecked Sendable {
-    private var errors: [Error] = []
-    private let lock = NSLock()
-    func append(_ more: [Error]) {
-        guard !more.isEmpty else { return }
-        lock.lock()
-        errors += more
-        lock.unlock()
-    }
-    var all: [Error] {
-        lock.lock()
-        defer { lock.unlock() }
-        return errors
-    }
-}
+extension SegmentationBatch: SkippingBatch {}
+extension SegmentationLoader: BatchAssembling {}

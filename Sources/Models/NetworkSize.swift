@@ -12,6 +12,14 @@ extension NetworkSpec {
     public var parameterCount: Int {
         if let u = unet, arch == "unet" { return Self.parameters(of: u) }
         if let r = resnetUNet { return Self.parameters(of: r) }
+        if let c = lenet5 {
+            return 25 * c.inChannels * 6 + 6 + 25 * 6 * 16 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * c.classes
+                + c.classes
+        }
+        if let r = resnet {
+            let total = Self.parameters(ofEncoder: r) + Double(r.stageChannels[4] + 1) * Double(r.classes)
+            return total >= Double(Int.max / 8) ? Int.max / 8 : Int(total)
+        }
         return 0
     }
 
@@ -19,7 +27,14 @@ extension NetworkSpec {
     public func activationFloats(tile: Int) -> Int {
         let pixels = Double(tile) * Double(tile)
         var floats: Double
-        if let u = unet, arch == "unet" {
+        if let c = lenet5 {
+            return 1024 * (c.inChannels + 12)
+        } else if let r = resnet {
+            // Every stage's output kept for the backward pass (the stem's at stride 2) and the stem's input.
+            floats = zip(r.stageChannels, 1...5).reduce(pixels * Double(r.inChannels)) {
+                $0 + 2 * pixels * Double($1.0) / Double(1 << (2 * $1.1))
+            }
+        } else if let u = unet, arch == "unet" {
             // The skips (width x pixels, halving per level: at most twice the first) and, at the first level, the
             // up-sampled map, the concatenation (twice the width) and two convolution outputs.
             floats = pixels * Double(u.width) * 7 + pixels * Double(u.inChannels + u.classes)
@@ -54,7 +69,7 @@ extension NetworkSpec {
     }
 
     /// Whether the network normalises with batch statistics when it trains.
-    public var usesBatchNorm: Bool { unet.map(\.batchNorm) ?? true }
+    public var usesBatchNorm: Bool { lenet5 == nil && (unet.map(\.batchNorm) ?? true) }
 
     /// Throws unless parameters and the activations of a `tile` x `tile` inference fit `memoryBudget`.
     public func checkMemory(tile: Int) throws {
@@ -86,13 +101,14 @@ extension NetworkSpec {
         return total >= Double(Int.max / 8) ? Int.max / 8 : Int(total)
     }
 
-    static func parameters(of c: ResNetUNetConfig) -> Int {
-        let encoder = ResNetConfig(depth: c.encoder, inChannels: c.inChannels, classes: 0)
-        let counts = ResNetConfig.blocks[c.encoder] ?? []
-        var total = Double(49 * c.inChannels * 64 + 2 * 64)  // stem: 7x7 convolution and batch norm
-        var input = 64.0
+    /// A ResNet's parameters without its `fc`.
+    static func parameters(ofEncoder encoder: ResNetConfig) -> Double {
+        let counts = ResNetConfig.blocks[encoder.depth] ?? []
+        let width = Double(encoder.width)
+        var total = 49 * Double(encoder.inChannels) * width + 2 * width  // stem: 7x7 convolution and batch norm
+        var input = width
         for (stage, blocks) in counts.enumerated() {
-            let planes = Double(64 << stage), out = planes * Double(encoder.expansion)
+            let planes = width * Double(1 << stage), out = planes * Double(encoder.expansion)
             for b in 0..<blocks {
                 let strided = b == 0 && stage > 0
                 if encoder.bottleneck {
@@ -104,6 +120,12 @@ extension NetworkSpec {
                 input = out
             }
         }
+        return total
+    }
+
+    static func parameters(of c: ResNetUNetConfig) -> Int {
+        let encoder = ResNetConfig(depth: c.encoder, inChannels: c.inChannels, classes: 0)
+        var total = parameters(ofEncoder: encoder)
         let channels = encoder.stageChannels.reversed().map(Double.init)
         let inputs = [channels[0]] + c.decoderChannels.dropLast().map(Double.init)
         let skips = Array(channels.dropFirst()) + [0]

@@ -2,12 +2,17 @@ import Foundation
 import TesseraEngine
 import TesseraNN
 
-/// Which segmentation network a run or checkpoint holds: `unet`, or `resnetN-unet` (N = 18, 34, 50, 101, 152).
+/// Which network a run or checkpoint holds: a segmenter (`unet`, `resnetN-unet`) or a classifier (`lenet5`,
+/// `resnetN`), N = 18, 34, 50, 101, 152.
 public enum NetworkSpec: Equatable, Sendable {
     /// The plain U-Net (Ronneberger et al. 2015) with Tessera's options.
     case unet(UNetConfig)
     /// segmentation_models_pytorch's `Unet(encoder_name="resnetN")`.
     case resnetUNet(ResNetUNetConfig)
+    /// LeNet-5 (LeCun et al. 1998) on 32x32 images.
+    case lenet5(LeNetConfig)
+    /// torchvision's `resnetN` classifier.
+    case resnet(ResNetConfig)
 
     public init(unet: UNetConfig) { self = .unet(unet) }
     public init(resnetUNet: ResNetUNetConfig) { self = .resnetUNet(resnetUNet) }
@@ -15,11 +20,18 @@ public enum NetworkSpec: Equatable, Sendable {
     /// The description a checkpoint's metadata spells (`arch` and the configuration of that architecture), so
     /// every checkpoint written before this type was an enum loads unchanged; a name that is unknown or has no
     /// configuration is refused with the names there are.
-    public init(arch: String, unet: UNetConfig?, resnetUNet: ResNetUNetConfig?) throws {
+    public init(
+        arch: String, unet: UNetConfig?, resnetUNet: ResNetUNetConfig?, lenet5: LeNetConfig? = nil,
+        resnet: ResNetConfig? = nil
+    ) throws {
         if arch == "unet", let unet {
             self = .unet(unet)
         } else if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder {
             self = .resnetUNet(r)
+        } else if arch == Architecture.lenet5.rawValue, let lenet5 {
+            self = .lenet5(lenet5)
+        } else if let resnet, arch == "resnet\(resnet.depth)" {
+            self = .resnet(resnet)
         } else {
             throw NetworkSpecError(
                 reason:
@@ -42,6 +54,10 @@ public enum NetworkSpec: Equatable, Sendable {
         guard NetworkLimits.classes.contains(classes) else {
             throw fail("classes must be \(NetworkLimits.classes), is \(classes)")
         }
+        if architecture == .lenet5 { return .lenet5(LeNetConfig(inChannels: inChannels, classes: classes)) }
+        if let depth = architecture.resnetClassifierDepth {
+            return .resnet(ResNetConfig(depth: depth, inChannels: inChannels, classes: classes))
+        }
         guard let encoder = architecture.resnetEncoder else {
             guard NetworkLimits.unetDepth.contains(options.depth), NetworkLimits.unetWidth.contains(options.width)
             else {
@@ -62,12 +78,32 @@ public enum NetworkSpec: Equatable, Sendable {
             ResNetUNetConfig(encoder: encoder, inChannels: inChannels, classes: classes, decoderChannels: decoder))
     }
 
-    /// The checkpoint metadata's name: `unet` or `resnetN-unet`.
+    /// The checkpoint metadata's name: `unet`, `resnetN-unet`, `lenet5` or `resnetN`.
     public var arch: String {
         switch self {
         case .unet: return "unet"
         case .resnetUNet(let r): return "resnet\(r.encoder)-unet"
+        case .lenet5: return Architecture.lenet5.rawValue
+        case .resnet(let r): return "resnet\(r.depth)"
         }
+    }
+
+    /// What the network does with an image.
+    public var task: NetworkTask {
+        switch self {
+        case .unet, .resnetUNet: return .segment
+        case .lenet5, .resnet: return .classify
+        }
+    }
+
+    public var lenet5: LeNetConfig? {
+        if case .lenet5(let c) = self { return c }
+        return nil
+    }
+
+    public var resnet: ResNetConfig? {
+        if case .resnet(let c) = self { return c }
+        return nil
     }
 
     public var unet: UNetConfig? {
@@ -97,6 +133,8 @@ public enum NetworkSpec: Equatable, Sendable {
         switch self {
         case .unet(let u): return u.classes
         case .resnetUNet(let r): return r.classes
+        case .lenet5(let c): return c.classes
+        case .resnet(let c): return c.classes
         }
     }
 
@@ -104,23 +142,53 @@ public enum NetworkSpec: Equatable, Sendable {
         switch self {
         case .unet(let u): return u.inChannels
         case .resnetUNet(let r): return r.inChannels
+        case .lenet5(let c): return c.inChannels
+        case .resnet(let c): return c.inChannels
         }
     }
 
-    /// Throws unless a ResNet encoder's depth is one torchvision has (a decoded file may say anything).
+    /// Throws unless a ResNet's depth is one torchvision has and the channel and class counts are within
+    /// `NetworkLimits` (a decoded file may say anything).
     public func validate() throws {
         if case .resnetUNet(let r) = self, ResNetConfig.blocks[r.encoder] == nil || r.decoderChannels.count != 5 {
             throw NetworkSpecError(reason: "no ResNet encoder of depth \(r.encoder) with five decoder blocks")
         }
+        if task == .classify {
+            guard NetworkLimits.inChannels.contains(inChannels), NetworkLimits.classes.contains(classes) else {
+                throw NetworkSpecError(
+                    reason: "\(arch): input channels must be \(NetworkLimits.inChannels) and classes "
+                        + "\(NetworkLimits.classes), are \(inChannels) and \(classes)")
+            }
+        }
     }
 
-    /// The network with fresh weights from `generator`.
-    public func build(generator: inout RandomGenerator) throws -> any SegmentationNetwork {
+    /// The network with fresh weights from `generator`, whichever its task.
+    public func buildModule(generator: inout RandomGenerator) throws -> Module {
         try validate()
         switch self {
         case .unet(let u): return UNet(u, generator: &generator)
         case .resnetUNet(let r): return ResNetUNet(r, generator: &generator)
+        case .lenet5(let c): return LeNet5(c, generator: &generator)
+        case .resnet(let c): return ResNet(c, generator: &generator)
         }
+    }
+
+    /// The segmentation network with fresh weights; a classifier is refused with what to use instead.
+    public func build(generator: inout RandomGenerator) throws -> any SegmentationNetwork {
+        guard let network = try buildModule(generator: &generator) as? any SegmentationNetwork else {
+            throw NetworkSpecError(
+                reason: "\(arch) is a classifier, not a segmentation model: use `tessera classify` or --task classify")
+        }
+        return network
+    }
+
+    /// The classifier with fresh weights; a segmentation network is refused with what to use instead.
+    public func buildClassifier(generator: inout RandomGenerator) throws -> any ClassificationNetwork {
+        guard let network = try buildModule(generator: &generator) as? any ClassificationNetwork else {
+            throw NetworkSpecError(
+                reason: "\(arch) is a segmentation model, not a classifier: use `tessera segment` or --task segment")
+        }
+        return network
     }
 }
 
@@ -140,7 +208,12 @@ public struct NetworkSpecError: Error, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// The segmentation networks a training run builds (`--model`, a pipeline's `arch`).
+/// What a network does with an image: a mask per image (`segment`) or a class per image (`classify`).
+public enum NetworkTask: String, Codable, CaseIterable, Sendable {
+    case segment, classify
+}
+
+/// The networks a training run builds (`--model`, a pipeline's `arch`): segmenters and classifiers.
 public enum Architecture: String, Codable, CaseIterable, Sendable {
     case unet
     case resnet18UNet = "resnet18-unet"
@@ -148,7 +221,17 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     case resnet50UNet = "resnet50-unet"
     case resnet101UNet = "resnet101-unet"
     case resnet152UNet = "resnet152-unet"
+    case lenet5
+    case resnet18, resnet34, resnet50, resnet101, resnet152
 
     /// The ResNet encoder's depth of a ResNet U-Net, nil for the plain U-Net.
     public var resnetEncoder: Int? { NetworkSpec.resnetEncoder(of: rawValue) }
+
+    /// The depth of a ResNet classifier, nil for any other network.
+    public var resnetClassifierDepth: Int? {
+        guard rawValue.hasPrefix("resnet"), let n = Int(rawValue.dropFirst("resnet".count)) else { return nil }
+        return n
+    }
+
+    public var task: NetworkTask { self == .lenet5 || resnetClassifierDepth != nil ? .classify : .segment }
 }
