@@ -43,7 +43,8 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var arch: String { network.arch }
 
     enum CodingKeys: String, CodingKey {
-        case arch, unet, resnetUNet, lenet5, resnet, classNames, classColors, maskKind, normalizationMean, normalizationStd, crop
+        case arch, unet, resnetUNet, lenet5, resnet, classNames, classColors, maskKind, normalizationMean,
+            normalizationStd, crop
         case step, epoch, metrics
     }
 

@@ -32,7 +32,8 @@ public struct ClassificationDataset: Sendable {
             found = try Self.imageFolder(url)
         } else {
             guard url.pathExtension.lowercased() == "csv" else {
-                throw FileError(file: url.path, reason: "neither a folder of class sub-folders nor a .csv of path,label")
+                throw FileError(
+                    file: url.path, reason: "neither a folder of class sub-folders nor a .csv of path,label")
             }
             found = try Self.csv(url)
         }
@@ -46,7 +47,8 @@ public struct ClassificationDataset: Sendable {
         samples = try found.map { image, name, label in
             guard let id = index[label] else {
                 throw FileError(
-                    file: image.path, reason: "label '\(label)' is not one of the classes \(names.joined(separator: ", "))")
+                    file: image.path,
+                    reason: "label '\(label)' is not one of the classes \(names.joined(separator: ", "))")
             }
             return Sample(image: image, label: id, name: name)
         }
@@ -115,7 +117,8 @@ public struct ClassificationDataset: Sendable {
             guard fields.count == 2, !fields[0].isEmpty, !fields[1].isEmpty else {
                 throw FileError(file: url.path, reason: "line \(number + 1): expected 'path,label', got '\(line)'")
             }
-            let image = fields[0].hasPrefix("/") ? URL(fileURLWithPath: fields[0]) : base.appendingPathComponent(fields[0])
+            let image =
+                fields[0].hasPrefix("/") ? URL(fileURLWithPath: fields[0]) : base.appendingPathComponent(fields[0])
             let name = (fields[0] as NSString).deletingPathExtension
             guard names.insert(name).inserted else {
                 throw FileError(file: url.path, reason: "line \(number + 1): '\(fields[0])' is listed twice")

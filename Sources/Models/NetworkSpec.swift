@@ -28,7 +28,7 @@ public enum NetworkSpec: Equatable, Sendable {
             self = .unet(unet)
         } else if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder {
             self = .resnetUNet(r)
-        } else if arch == Architecture.lenet5.rawValue, let lenet5 {
+        } else if arch == ClassifierArchitecture.lenet5.rawValue, let lenet5 {
             self = .lenet5(lenet5)
         } else if let resnet, arch == "resnet\(resnet.depth)" {
             self = .resnet(resnet)
@@ -54,10 +54,6 @@ public enum NetworkSpec: Equatable, Sendable {
         guard NetworkLimits.classes.contains(classes) else {
             throw fail("classes must be \(NetworkLimits.classes), is \(classes)")
         }
-        if architecture == .lenet5 { return .lenet5(LeNetConfig(inChannels: inChannels, classes: classes)) }
-        if let depth = architecture.resnetClassifierDepth {
-            return .resnet(ResNetConfig(depth: depth, inChannels: inChannels, classes: classes))
-        }
         guard let encoder = architecture.resnetEncoder else {
             guard NetworkLimits.unetDepth.contains(options.depth), NetworkLimits.unetWidth.contains(options.width)
             else {
@@ -78,12 +74,24 @@ public enum NetworkSpec: Equatable, Sendable {
             ResNetUNetConfig(encoder: encoder, inChannels: inChannels, classes: classes, decoderChannels: decoder))
     }
 
+    /// The one builder of a classifier from user settings, channels and classes checked against `NetworkLimits`.
+    public static func make(_ classifier: ClassifierArchitecture, inChannels: Int, classes: Int) throws -> NetworkSpec {
+        let spec: NetworkSpec
+        if let depth = classifier.resnetDepth {
+            spec = .resnet(ResNetConfig(depth: depth, inChannels: inChannels, classes: classes))
+        } else {
+            spec = .lenet5(LeNetConfig(inChannels: inChannels, classes: classes))
+        }
+        try spec.validate()
+        return spec
+    }
+
     /// The checkpoint metadata's name: `unet`, `resnetN-unet`, `lenet5` or `resnetN`.
     public var arch: String {
         switch self {
         case .unet: return "unet"
         case .resnetUNet(let r): return "resnet\(r.encoder)-unet"
-        case .lenet5: return Architecture.lenet5.rawValue
+        case .lenet5: return ClassifierArchitecture.lenet5.rawValue
         case .resnet(let r): return "resnet\(r.depth)"
         }
     }
@@ -213,7 +221,7 @@ public enum NetworkTask: String, Codable, CaseIterable, Sendable {
     case segment, classify
 }
 
-/// The networks a training run builds (`--model`, a pipeline's `arch`): segmenters and classifiers.
+/// The segmentation networks a training run builds (`--model`, a pipeline's `arch`).
 public enum Architecture: String, Codable, CaseIterable, Sendable {
     case unet
     case resnet18UNet = "resnet18-unet"
@@ -221,17 +229,16 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     case resnet50UNet = "resnet50-unet"
     case resnet101UNet = "resnet101-unet"
     case resnet152UNet = "resnet152-unet"
-    case lenet5
-    case resnet18, resnet34, resnet50, resnet101, resnet152
 
     /// The ResNet encoder's depth of a ResNet U-Net, nil for the plain U-Net.
     public var resnetEncoder: Int? { NetworkSpec.resnetEncoder(of: rawValue) }
+}
 
-    /// The depth of a ResNet classifier, nil for any other network.
-    public var resnetClassifierDepth: Int? {
-        guard rawValue.hasPrefix("resnet"), let n = Int(rawValue.dropFirst("resnet".count)) else { return nil }
-        return n
-    }
+/// The classification networks: LeNet-5 and torchvision's ResNets.
+public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
+    case lenet5
+    case resnet18, resnet34, resnet50, resnet101, resnet152
 
-    public var task: NetworkTask { self == .lenet5 || resnetClassifierDepth != nil ? .classify : .segment }
+    /// The ResNet's depth, nil for LeNet-5.
+    public var resnetDepth: Int? { rawValue.hasPrefix("resnet") ? Int(rawValue.dropFirst("resnet".count)) : nil }
 }
