@@ -25,6 +25,22 @@ protocol BatchAssembling: AnyObject, Sendable {
     func assemble(_ samples: [Sample], names: [String]) throws -> Batch
 }
 
+/// The sample indices of `epoch` in batch order: a seeded shuffle of 0..<count (the same for every loader kind, so
+/// a seed means the same order whatever the task), or in order.
+func epochOrder(count: Int, shuffle: Bool, seed: UInt64, epoch: Int) -> [Int] {
+    var order = Array(0..<count)
+    if shuffle {
+        var g = RandomGenerator(seed: seed &+ 0xA5A5 &+ UInt64(epoch) &* 1_000_003)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
+    }
+    return order
+}
+
+/// Batches of `batchSize` in `count` samples: whole ones only when `dropLast`.
+func batchCount(_ count: Int, batchSize: Int, dropLast: Bool) -> Int {
+    dropLast ? count / batchSize : (count + batchSize - 1) / batchSize
+}
+
 /// The batches of `epoch` from batch `start` on, prepared on a background thread (samples decoded by `workers`
 /// threads) at most `prefetch` ahead of the consumer. Strict loaders fail a batch with its first unreadable
 /// sample; lenient ones leave it out, report it in the batch's `skipped` and the loader's failure log, and skip a

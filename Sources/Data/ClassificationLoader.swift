@@ -140,17 +140,10 @@ public final class ClassificationLoader: @unchecked Sendable, BatchAssembling {
     /// Every image left out so far (lenient loaders), oldest first.
     public var failures: [Error] { failureLog.all }
 
-    public var batchesPerEpoch: Int {
-        dropLast ? dataset.samples.count / batchSize : (dataset.samples.count + batchSize - 1) / batchSize
-    }
+    public var batchesPerEpoch: Int { batchCount(dataset.samples.count, batchSize: batchSize, dropLast: dropLast) }
 
     public func order(epoch: Int) -> [Int] {
-        var order = Array(dataset.samples.indices)
-        if shuffle {
-            var g = RandomGenerator(seed: seed &+ 0xA5A5 &+ UInt64(epoch) &* 1_000_003)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
-        }
-        return order
+        epochOrder(count: dataset.samples.count, shuffle: shuffle, seed: seed, epoch: epoch)
     }
 
     /// Sample `index` as normalised planes [C][size][size] and its class id; the view drawn from the seed, the

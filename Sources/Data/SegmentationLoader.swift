@@ -99,18 +99,11 @@ public final class SegmentationLoader: @unchecked Sendable {
 
     /// Dataset indices of `epoch` in batch order.
     public func order(epoch: Int) -> [Int] {
-        var order = Array(dataset.pairs.indices)
-        if shuffle {
-            var g = RandomGenerator(seed: seed &+ 0xA5A5 &+ UInt64(epoch) &* 1_000_003)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(i + 1)) }
-        }
-        return order
+        epochOrder(count: dataset.pairs.count, shuffle: shuffle, seed: seed, epoch: epoch)
     }
 
     /// Number of batches per epoch.
-    public var batchesPerEpoch: Int {
-        dropLast ? dataset.pairs.count / batchSize : (dataset.pairs.count + batchSize - 1) / batchSize
-    }
+    public var batchesPerEpoch: Int { batchCount(dataset.pairs.count, batchSize: batchSize, dropLast: dropLast) }
 
     /// One sample, decoded, augmented (seeded by epoch and index) and normalised.
     public func sample(_ index: Int, epoch: Int) throws -> AugmentationSample {
