@@ -208,9 +208,12 @@ final class StreamingSegmentTests: XCTestCase {
         XCTAssertEqual(
             try ImageCodec.decode(out.appendingPathComponent("slide.tif")),
             try ImageCodec.decode(folder.file("fresh/slide.tif")))
-        XCTAssertEqual(
-            try logits(out.appendingPathComponent("logits/slide.tif")),
-            try logits(folder.file("fresh/logits/slide.tif")))
+        // The killed rows came from another process, whose convolution plans (chosen by timing) may differ from
+        // this one's: logits agree to rounding, masks exactly.
+        let resumedLogits = try logits(out.appendingPathComponent("logits/slide.tif"))
+        let freshLogits = try logits(folder.file("fresh/logits/slide.tif"))
+        XCTAssertEqual(resumedLogits.count, freshLogits.count)
+        XCTAssertLessThanOrEqual(zip(resumedLogits, freshLogits).map { abs($0 - $1) }.max() ?? 0, 1e-4)
         let left = TesseraProcess.files(under: out).filter { $0.contains(".partial") || $0.contains(".progress") }
         XCTAssertEqual(left, [])
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json")))
