@@ -239,7 +239,9 @@ public enum Checkpoint {
         guard let model = module as? any SegmentationNetwork else {
             throw FileError(
                 file: url.path,
-                reason: "holds a classifier (\(contents.info.arch)), not a segmentation model: use `tessera classify`")
+                reason:
+                    "holds a classifier (\(contents.info.arch)), not a segmentation model; the segmentation verbs cannot run it"
+            )
         }
         return Loaded(
             model: model, info: contents.info, recipe: contents.recipe, optimizerState: contents.optimizerState)
@@ -258,7 +260,8 @@ public enum Checkpoint {
         guard let model = module as? any ClassificationNetwork else {
             throw FileError(
                 file: url.path,
-                reason: "holds a segmentation model (\(contents.info.arch)), not a classifier: use `tessera segment`")
+                reason:
+                    "holds a segmentation model (\(contents.info.arch)), not a classifier; `tessera segment` runs it")
         }
         return LoadedClassifier(model: model, info: contents.info, recipe: contents.recipe)
     }

@@ -185,7 +185,7 @@ public enum NetworkSpec: Equatable, Sendable {
     public func build(generator: inout RandomGenerator) throws -> any SegmentationNetwork {
         guard let network = try buildModule(generator: &generator) as? any SegmentationNetwork else {
             throw NetworkSpecError(
-                reason: "\(arch) is a classifier, not a segmentation model: use `tessera classify` or --task classify")
+                reason: "\(arch) is a classifier, not a segmentation model; the segmentation verbs cannot run it")
         }
         return network
     }
@@ -194,7 +194,7 @@ public enum NetworkSpec: Equatable, Sendable {
     public func buildClassifier(generator: inout RandomGenerator) throws -> any ClassificationNetwork {
         guard let network = try buildModule(generator: &generator) as? any ClassificationNetwork else {
             throw NetworkSpecError(
-                reason: "\(arch) is a segmentation model, not a classifier: use `tessera segment` or --task segment")
+                reason: "\(arch) is a segmentation model, not a classifier; `tessera segment` runs it")
         }
         return network
     }
