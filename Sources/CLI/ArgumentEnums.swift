@@ -13,6 +13,7 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension SegmentationLoss: ExpressibleByArgument {}
 extension ValidationMetric: ExpressibleByArgument {}
+extension NetworkTask: ExpressibleByArgument {}
 extension UNetConfig.Upsampling: ExpressibleByArgument {}
 extension UNetConfig.ConvPadding: ExpressibleByArgument {}
 extension TiledInference.Blend: ExpressibleByArgument {}

@@ -10,16 +10,22 @@ struct Samples: ParsableCommand {
     /// `tessera samples generate`: writes the synthetic microscopy set deterministically.
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write synthetic microscopy-like images (cells with nuclei) with 3-class masks.",
+            abstract:
+                "Write synthetic microscopy-like images (cells with nuclei) with 3-class masks, and a shape classification set.",
             discussion: """
                 OUT/train (24 PNG, 128x128), OUT/test (8 JPEG, 128x128) and OUT/large (2 PNG, 512x384), each with \
-                images/ and masks/ (0 background, 1 cell, 2 nucleus). The same seed gives the same files.
+                images/ and masks/ (0 background, 1 cell, 2 nucleus); OUT/shapes/train (800) and OUT/shapes/test \
+                (200), 40x40 gray PNGs in class folders square, disc, triangle, cross. The same seed gives the same \
+                files.
                 """)
         @Option(help: "Output folder.") var out = "samples"
         @Option(help: "Random seed.") var seed: UInt64 = 0
 
         func run() throws {
-            let files = try CellSampleSet.generate(into: URL(fileURLWithPath: out), seed: seed)
+            let root = URL(fileURLWithPath: out)
+            let files =
+                try CellSampleSet.generate(into: root, seed: seed)
+                + ShapeSampleSet.generate(into: root.appendingPathComponent("shapes"), seed: seed)
             let bytes = files.compactMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int }
                 .reduce(0, +)
             print(

@@ -8,11 +8,13 @@ import TesseraEngine
 public struct Tessera: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "tessera",
-        abstract: "Image segmentation toolkit: train U-Nets, batch-segment folders, explain with Grad-CAM.",
+        abstract:
+            "Image segmentation toolkit: train U-Nets and classifiers, batch-segment and classify folders, explain.",
         discussion: "Environment:\n" + EngineEnvironment.helpText,
         version: TesseraVersion.current,
         subcommands: [
-            Run.self, Train.self, Eval.self, Segment.self, Explain.self, Samples.self, Inspect.self, Convert.self,
+            Run.self, Train.self, Eval.self, Segment.self, Classify.self, Explain.self, Samples.self, Inspect.self,
+            Convert.self,
             Import.self, Bench.self
         ]
     )

@@ -13,8 +13,10 @@ import TesseraTraining
 /// `tessera train`: trains a U-Net on image/mask folders into a run folder.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a U-Net on images/ + masks/ folders (paired by file stem).",
+        abstract: "Train a U-Net on images/ + masks/ folders (paired by file stem), or a classifier (--task classify).",
         discussion: """
+            Classification (--task classify --model lenet5|resnetN) reads --images as class sub-folders \
+            (torchvision's ImageFolder: class names the folder names, sorted) or a CSV of path,label. \
             Writes RUN_DIR/config.json, last.safetensors (weights + optimizer state), best.safetensors, \
             metrics.jsonl and metrics.csv. A 0/255 mask maps 0 -> class 0 and 255 -> class 1. With the same seed, \
             data and TESSERA_THREADS a rerun gives bit-identical weights; --resume RUN_DIR continues a stopped run \
@@ -24,6 +26,7 @@ struct Train: ParsableCommand {
     static var table: OptionTable<TrainingConfig> { TrainingConfig.table }
     static let defaults = TrainingConfig.defaults
 
+    @Option(help: table.argumentHelp("task")) var task: NetworkTask?
     @Option(help: table.argumentHelp("images")) var images: String?
     @Option(help: table.argumentHelp("masks")) var masks: String?
     @Option(help: table.argumentHelp("arch")) var model = defaults.model
@@ -33,6 +36,7 @@ struct Train: ParsableCommand {
     @Option(help: table.argumentHelp("upsampling")) var upsampling: UNetConfig.Upsampling?
     @Option(help: table.argumentHelp("padding")) var padding: UNetConfig.ConvPadding?
     @Option(help: table.argumentHelp("encoder_weights")) var encoderWeights: String?
+    @Flag(help: table.argumentHelp("freeze_encoder")) var freezeEncoder = defaults.freezesEncoder
     @Option(help: table.argumentHelp("classes")) var classes: Int?
     @Option(help: table.argumentHelp("class_names"), transform: CommaSeparated.strings) var classNames: [String]?
     @Option(help: table.argumentHelp("val_names"), transform: CommaSeparated.strings) var valNames: [String] = []
@@ -47,7 +51,7 @@ struct Train: ParsableCommand {
     @Option(help: table.argumentHelp("steps")) var steps: Int?
     @Option(help: table.argumentHelp("epochs")) var epochs: Int?
     @Option(help: table.argumentHelp("batch")) var batch = defaults.batch
-    @Option(help: table.argumentHelp("crop")) var crop = defaults.crop
+    @Option(help: table.argumentHelp("crop")) var crop: Int?
     @Option(help: table.argumentHelp("lr")) var lr = defaults.learningRate
     @Option(help: table.argumentHelp("optimizer")) var optimizer = defaults.optimizer
     @Option(help: table.argumentHelp("weight_decay")) var weightDecay = defaults.weightDecay
@@ -57,11 +61,12 @@ struct Train: ParsableCommand {
     @Option(help: table.argumentHelp("schedule")) var schedule = defaults.schedule.kind
     @Option(help: table.argumentHelp("warmup")) var warmup = defaults.schedule.warmupSteps
     @Option(help: table.argumentHelp("loss")) var loss = defaults.loss
+    @Option(help: table.argumentHelp("label_smoothing")) var labelSmoothing: Double?
     @Flag(help: table.argumentHelp("border_weights")) var borderWeights = defaults.usesBorderWeights
     @Option(help: table.argumentHelp("clip_norm")) var clipNorm: Double?
     @Option(help: table.argumentHelp("val_split")) var valSplit = defaults.validationFraction
     @Option(help: table.argumentHelp("val_every")) var valEvery = defaults.validateEvery
-    @Option(help: table.argumentHelp("best_metric")) var bestMetric = defaults.bestMetric
+    @Option(help: table.argumentHelp("best_metric")) var bestMetric: ValidationMetric?
     @Option(help: table.argumentHelp("patience")) var patience: Int?
     @Flag(inversion: .prefixedNo, help: table.argumentHelp("flips")) var flips = defaults.flips
     @Flag(help: table.argumentHelp("elastic")) var elastic = defaults.elastic
@@ -78,6 +83,7 @@ struct Train: ParsableCommand {
     /// The configuration the options ask for.
     func config(images: String, masks: String) -> TrainingConfig {
         var c = TrainingConfig(images: images, masks: masks)
+        c.task = task; c.freezesEncoder = freezeEncoder; c.labelSmoothing = labelSmoothing
         c.model = model; c.depth = depth; c.width = width; c.classes = classes; c.maskKind = maskKind;
         c.channels = channels
         c.classNames = classNames
@@ -98,10 +104,12 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         guard resume == nil else { return }
-        guard let images, let masks, out != nil else {
-            throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
+        guard let images, masks != nil || task == .classify, out != nil else {
+            throw ValidationError(
+                "--images, --masks and --out are required (--images and --out with --task classify; or --resume RUN_DIR)"
+            )
         }
-        try Self.table.usage { try config(images: images, masks: masks).validate() }
+        try Self.table.usage { try config(images: images, masks: masks ?? "").validate() }
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
     }
 
@@ -111,10 +119,10 @@ struct Train: ParsableCommand {
             let dir = URL(fileURLWithPath: resume)
             trainer = TrainRun(config: try TrainRun.savedConfig(in: dir), runDirectory: dir)
         } else {
-            guard let images, let masks, let out else {
-                throw ValidationError("--images, --masks and --out are required (or --resume RUN_DIR)")
+            guard let images, let out else {
+                throw ValidationError("--images and --out are required (or --resume RUN_DIR)")
             }
-            let c = config(images: images, masks: masks)
+            let c = config(images: images, masks: masks ?? "")
             let dir = URL(fileURLWithPath: out)
             if FileManager.default.fileExists(atPath: TrainingRunFolder(dir).last.path) {
                 throw ValidationError(

@@ -18,7 +18,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     /// Training crop, the default inference tile.
     public var crop: Int
     /// The crop `tessera train` starts from, and so the tile of an imported model unless told.
-    public static let defaultCrop = 256
+    public static let defaultCrop = Architecture.unet.defaultInputSize
     public var step: Int
     public var epoch: Int
     public var metrics: [String: Double]

@@ -185,3 +185,19 @@ public final class ClassificationLoader: @unchecked Sendable, BatchAssembling {
         produceBatches(self, epoch: epoch, from: start)
     }
 }
+
+extension Image {
+    /// The image as a classifier sees it at inference: the shorter side resized to `size` and the centre cropped
+    /// (`ClassificationView.centre`), samples as floats in [0, 1] (integers scaled, as `AugmentationSample.planes`).
+    public func classifierView(size: Int) -> Image {
+        var g = RandomGenerator(seed: 0)  // the centre view draws nothing
+        let (x, y, w, h, _) = ClassificationView.centre.window(width: width, height: height, generator: &g)
+        let planes = resampledWindow(
+            AugmentationSample.planes(of: self), width: width, height: height, channels: channels,
+            window: (x, y, w, h), size: size)
+        let n = size * size
+        var interleaved = [Float](repeating: 0, count: n * channels)
+        for c in 0..<channels { for p in 0..<n { interleaved[p * channels + c] = planes[c * n + p] } }
+        return Image(width: size, height: size, channels: channels, samples: .float32(interleaved))
+    }
+}

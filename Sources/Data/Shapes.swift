@@ -55,3 +55,40 @@ public struct ShapeSample: Sendable {
         )
     }
 }
+
+extension ShapeSample.Kind {
+    /// The class folder's name: `square`, `disc`, `triangle`, `cross`.
+    public var name: String { "\(self)" }
+}
+
+/// The `samples/shapes` folder: a classification set in torchvision's ImageFolder layout, `train/<class>/` and
+/// `test/<class>/` of 40x40 gray PNGs (one shape each, random size 13-22 px, position, contrast and noise), written
+/// deterministically from a seed; `tessera train --task classify --model lenet5` learns it.
+public enum ShapeSampleSet {
+    /// (subfolder, images) of each part; the edge of every image.
+    public static let parts: [(name: String, count: Int)] = [("train", 800), ("test", 200)]
+    public static let size = 40
+
+    /// Writes every part under `folder` and returns the files written.
+    @discardableResult
+    public static func generate(into folder: URL, seed: UInt64 = 0) throws -> [URL] {
+        var written: [URL] = []
+        var index = 0
+        for part in parts {
+            for kind in ShapeSample.Kind.allCases {
+                try FileManager.default.createDirectory(
+                    at: folder.appendingPathComponent("\(part.name)/\(kind.name)"), withIntermediateDirectories: true)
+            }
+            for i in 0..<part.count {
+                let sample = ShapeSample(size: size, seed: seed &+ 0x5A5E, index: index)
+                index += 1
+                let gray = sample.pixels.map { UInt8((min(max($0, 0), 1) * 255).rounded()) }
+                let url = folder.appendingPathComponent(
+                    String(format: "%@/%@/%@%03d.png", part.name, sample.kind.name, part.name, i))
+                try ImageCodec.write(Image(width: size, height: size, channels: 1, samples: .uint8(gray)), to: url)
+                written.append(url)
+            }
+        }
+        return written
+    }
+}

@@ -6,8 +6,9 @@ import TesseraInference
 import TesseraModels
 import TesseraNN
 
-/// A model in evaluation mode as `tessera explain` sees it: a Tessera segmentation checkpoint, or a classifier given as a
-/// torchvision-named ResNet state dict in safetensors (optional metadata `mean`, `std`, `classes` as JSON lists).
+/// A model in evaluation mode as `tessera explain` sees it: a Tessera checkpoint (segmenter or classifier), or a
+/// classifier given as a torchvision-named ResNet state dict in safetensors (optional metadata `mean`, `std`,
+/// `classes` as JSON lists).
 public struct ExplainModel {
     public let module: Module
     /// The segmentation network, nil for a classifier.
@@ -19,6 +20,9 @@ public struct ExplainModel {
     public let classColors: [[Int]]
     /// How its truth masks encode classes (`--masks`): the checkpoint's, label ids for a classifier.
     public let maskKind: MaskKind
+    /// The edge a Tessera classifier was trained at: each image is explained as `tessera classify` sees it
+    /// (`Image.classifierView(size:)`); nil: at its own size.
+    public var inputSize: Int?
 
     public var classes: Int { classNames.count }
 
@@ -26,6 +30,20 @@ public struct ExplainModel {
     /// three channels, 0.5 / 0.25 for one).
     public static func load(_ url: URL, mean: [Float]? = nil, std: [Float]? = nil) throws -> ExplainModel {
         let file = try SafeTensorsFile(contentsOf: url)
+        if let text = file.metadata["info"],
+            let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8)),
+            info.network.task == .classify
+        {
+            let loaded = try Checkpoint.loadClassifier(url)
+            loaded.model.eval()
+            let info = loaded.info
+            var model = ExplainModel(
+                module: loaded.model, segmenter: nil, inChannels: loaded.model.inChannels,
+                classNames: info.classNames, mean: mean ?? info.normalizationMean, std: std ?? info.normalizationStd,
+                classColors: info.palette, maskKind: .label)
+            model.inputSize = info.crop
+            return model
+        }
         if file.metadata["info"] != nil {
             let loaded = try Checkpoint.load(url)
             loaded.model.eval()
@@ -80,6 +98,7 @@ public struct ExplainModel {
     public var defaultLayer: String {
         switch module {
         case is ResNet: return "layer4"
+        case is LeNet5: return "conv2"
         case let unet as UNet: return "decoder.\(unet.decoder.count - 1)"
         case is ResNetUNet:
             let blocks = module.namedModules().map(\.name).filter {

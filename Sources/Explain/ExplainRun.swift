@@ -205,8 +205,13 @@ public final class ExplainRun {
                 existing: existing, report: writeReports)
             return Summary(records: records, seconds: seconds)
         }
+        let size = model.inputSize
         let (records, seconds) = try runner.run(
-            inputs: inputs, decode: { try ModelInput.decode($0, channels: channels) },
+            inputs: inputs,
+            decode: { url in
+                let image = try ModelInput.decode(url, channels: channels)
+                return size.map { image.classifierView(size: $0) } ?? image
+            },
             outputs: outputFiles(relative:),
             process: { image, entry in try explain(image, relative: entry.relativePath) },
             existing: existing,

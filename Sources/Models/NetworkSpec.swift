@@ -28,7 +28,7 @@ public enum NetworkSpec: Equatable, Sendable {
             self = .unet(unet)
         } else if let r = resnetUNet, NetworkSpec.resnetEncoder(of: arch) == r.encoder {
             self = .resnetUNet(r)
-        } else if arch == ClassifierArchitecture.lenet5.rawValue, let lenet5 {
+        } else if arch == Architecture.lenet5.rawValue, let lenet5 {
             self = .lenet5(lenet5)
         } else if let resnet, arch == "resnet\(resnet.depth)" {
             self = .resnet(resnet)
@@ -54,6 +54,9 @@ public enum NetworkSpec: Equatable, Sendable {
         guard NetworkLimits.classes.contains(classes) else {
             throw fail("classes must be \(NetworkLimits.classes), is \(classes)")
         }
+        if architecture.task == .classify {
+            return try make(classifier: architecture, inChannels: inChannels, classes: classes)
+        }
         guard let encoder = architecture.resnetEncoder else {
             guard NetworkLimits.unetDepth.contains(options.depth), NetworkLimits.unetWidth.contains(options.width)
             else {
@@ -74,8 +77,8 @@ public enum NetworkSpec: Equatable, Sendable {
             ResNetUNetConfig(encoder: encoder, inChannels: inChannels, classes: classes, decoderChannels: decoder))
     }
 
-    /// The one builder of a classifier from user settings, channels and classes checked against `NetworkLimits`.
-    public static func make(_ classifier: ClassifierArchitecture, inChannels: Int, classes: Int) throws -> NetworkSpec {
+    /// A classifier's description, channels and classes checked against `NetworkLimits`.
+    static func make(classifier: Architecture, inChannels: Int, classes: Int) throws -> NetworkSpec {
         let spec: NetworkSpec
         if let depth = classifier.resnetDepth {
             spec = .resnet(ResNetConfig(depth: depth, inChannels: inChannels, classes: classes))
@@ -91,7 +94,7 @@ public enum NetworkSpec: Equatable, Sendable {
         switch self {
         case .unet: return "unet"
         case .resnetUNet(let r): return "resnet\(r.encoder)-unet"
-        case .lenet5: return ClassifierArchitecture.lenet5.rawValue
+        case .lenet5: return Architecture.lenet5.rawValue
         case .resnet(let r): return "resnet\(r.depth)"
         }
     }
@@ -221,7 +224,8 @@ public enum NetworkTask: String, Codable, CaseIterable, Sendable {
     case segment, classify
 }
 
-/// The segmentation networks a training run builds (`--model`, a pipeline's `arch`).
+/// Every network `--model` (a pipeline's `arch`) names: the segmenters (`unet`, `resnetN-unet`) and the
+/// classifiers (`lenet5`, torchvision's `resnetN`); `task` says which.
 public enum Architecture: String, Codable, CaseIterable, Sendable {
     case unet
     case resnet18UNet = "resnet18-unet"
@@ -229,16 +233,30 @@ public enum Architecture: String, Codable, CaseIterable, Sendable {
     case resnet50UNet = "resnet50-unet"
     case resnet101UNet = "resnet101-unet"
     case resnet152UNet = "resnet152-unet"
-
-    /// The ResNet encoder's depth of a ResNet U-Net, nil for the plain U-Net.
-    public var resnetEncoder: Int? { NetworkSpec.resnetEncoder(of: rawValue) }
-}
-
-/// The classification networks: LeNet-5 and torchvision's ResNets.
-public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
     case lenet5
     case resnet18, resnet34, resnet50, resnet101, resnet152
 
-    /// The ResNet's depth, nil for LeNet-5.
-    public var resnetDepth: Int? { rawValue.hasPrefix("resnet") ? Int(rawValue.dropFirst("resnet".count)) : nil }
+    /// The ResNet encoder's depth of a ResNet U-Net, nil for any other network.
+    public var resnetEncoder: Int? { NetworkSpec.resnetEncoder(of: rawValue) }
+
+    /// The depth of a ResNet classifier, nil for any other network.
+    public var resnetDepth: Int? {
+        guard rawValue.hasPrefix("resnet"), !rawValue.hasSuffix("-unet") else { return nil }
+        return Int(rawValue.dropFirst("resnet".count))
+    }
+
+    /// What the network does with an image.
+    public var task: NetworkTask { self == .lenet5 || resnetDepth != nil ? .classify : .segment }
+
+    /// The architectures of one task, as help and errors list them.
+    public static func names(of task: NetworkTask) -> String {
+        allCases.filter { $0.task == task }.map(\.rawValue).joined(separator: ", ")
+    }
+
+    /// The input size a classifier trains at unless told: LeNet-5's fixed 32, torchvision's 224 for a ResNet;
+    /// a segmenter's training crop.
+    public var defaultInputSize: Int {
+        if self == .lenet5 { return LeNet5.inputSize }
+        return resnetDepth != nil ? 224 : 256
+    }
 }

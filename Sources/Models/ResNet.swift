@@ -167,4 +167,43 @@ public final class ResNet: Module {
         let f = Functional.globalAvgPool2d(features(x).last!)
         return fc(f.reshaped([f.shape[0], f.shape[1]]))
     }
+
+    /// torchvision-named weights (ImageNet's, say) as the start of fine-tuning: every layer but `fc` must fit;
+    /// `fc` is kept from the file only when it has this network's class count (otherwise it stays freshly
+    /// initialised, as a fine-tuning script replaces `model.fc`). A first convolution with other input channels is
+    /// adapted as smp does. Returns whether `fc` came from the file.
+    @discardableResult
+    public func loadPretrained(_ state: [String: Tensor]) throws -> Bool {
+        var own = ResNet.adaptingStem(state, to: config.inChannels)
+        let fcFits = fc.map { own["fc.weight"]?.shape == $0.weight.shape } ?? false
+        if !fcFits { own = own.filter { !$0.key.hasPrefix("fc.") } }
+        let report = try load(own, strict: false).ignoringCounters()
+        let missing = report.missing.filter { !$0.hasPrefix("fc.") }
+        guard missing.isEmpty, report.unexpected.filter({ !$0.hasPrefix("fc.") }).isEmpty, report.misshaped.isEmpty
+        else { throw ModuleLoadError(report: report) }
+        return fcFits
+    }
+
+    /// `state` with `conv1.weight` made to take `inChannels` channels, as smp adapts a pretrained stem: summed
+    /// over the colour channels for one channel, or cycled over them and scaled by old/new for others.
+    public static func adaptingStem(_ state: [String: Tensor], to inChannels: Int) -> [String: Tensor] {
+        guard let w = state["conv1.weight"], w.rank == 4, w.shape[1] != inChannels, w.shape[1] > 0 else { return state }
+        let (o, i, k) = (w.shape[0], w.shape[1], w.shape[2] * w.shape[3])
+        let n = inChannels, src = w.contiguous().scalars
+        var dst = [Float](repeating: 0, count: o * n * k)
+        for a in 0..<o {
+            for c in 0..<n {
+                for q in 0..<k {
+                    if n == 1 {
+                        dst[a * k + q] = (0..<i).reduce(0) { $0 + src[(a * i + $1) * k + q] }
+                    } else {
+                        dst[(a * n + c) * k + q] = src[(a * i + c % i) * k + q] * Float(i) / Float(n)
+                    }
+                }
+            }
+        }
+        var out = state
+        out["conv1.weight"] = Tensor(dst, shape: [o, n, w.shape[2], w.shape[3]])
+        return out
+    }
 }

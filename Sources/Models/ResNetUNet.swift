@@ -94,27 +94,9 @@ public final class ResNetUNet: Module, SegmentationNetwork {
     }
 
     /// Loads ImageNet (or any torchvision-named) ResNet weights into the encoder; `fc.*` is ignored. A first
-    /// convolution with other input channels is adapted as smp does: summed to one channel, or cycled and scaled.
+    /// convolution with other input channels is adapted as smp does (`ResNet.adaptingStem`).
     public func loadEncoder(_ state: [String: Tensor]) throws {
-        var own: [String: Tensor] = [:]
-        for (name, t) in state where !name.hasPrefix("fc.") { own[name] = t }
-        if let w = own["conv1.weight"], w.rank == 4, w.shape[1] != config.inChannels {
-            let (o, i, k) = (w.shape[0], w.shape[1], w.shape[2] * w.shape[3])
-            let n = config.inChannels, src = w.contiguous().scalars
-            var dst = [Float](repeating: 0, count: o * n * k)
-            for a in 0..<o {
-                for c in 0..<n {
-                    for q in 0..<k {
-                        if n == 1 {
-                            dst[a * k + q] = (0..<i).reduce(0) { $0 + src[(a * i + $1) * k + q] }
-                        } else {
-                            dst[(a * n + c) * k + q] = src[(a * i + c % i) * k + q] * Float(i) / Float(n)
-                        }
-                    }
-                }
-            }
-            own["conv1.weight"] = Tensor(dst, shape: [o, n, w.shape[2], w.shape[3]])
-        }
+        let own = ResNet.adaptingStem(state.filter { !$0.key.hasPrefix("fc.") }, to: config.inChannels)
         _ = try encoder.load(own)
     }
 }

@@ -81,11 +81,18 @@ public struct ConfusionMatrix: Equatable, Sendable {
 }
 
 /// The aggregate validation metrics a run can keep its best checkpoint by (`--best-metric`, `best_metric`), named as
-/// `ConfusionMatrix.summary` and `metrics.jsonl` name them.
+/// `ConfusionMatrix.summary`, `ClassificationScores.summary` and `metrics.jsonl` name them.
 public enum ValidationMetric: String, Codable, CaseIterable, Sendable {
     case meanDice = "mean_dice"
     case meanIoU = "mean_iou"
     case pixelAccuracy = "pixel_accuracy"
     case meanPrecision = "mean_precision"
     case meanRecall = "mean_recall"
+    case accuracy
+    case top5Accuracy = "top5_accuracy"
+    case meanF1 = "mean_f1"
+
+    /// Whether a segmentation run reports it (per pixel), and whether a classification run does (per image).
+    public var scoresSegmentation: Bool { ![.accuracy, .top5Accuracy, .meanF1].contains(self) }
+    public var scoresClassification: Bool { ![.meanDice, .meanIoU, .pixelAccuracy].contains(self) }
 }

@@ -175,5 +175,6 @@ public struct LoadReport: Equatable, Sendable, CustomStringConvertible {
 /// A checkpoint does not fit a module.
 public struct ModuleLoadError: Error, CustomStringConvertible {
     public let report: LoadReport
+    public init(report: LoadReport) { self.report = report }
     public var description: String { "the weights do not fit the model: \(report)" }
 }

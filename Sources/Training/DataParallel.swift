@@ -57,6 +57,12 @@ struct DataParallel {
         return try group.sum([flag ? 1 : 0])[0] == Double(group.size)
     }
 
+    /// Every rank's values added up, element by element.
+    func sum(_ values: [Double]) throws -> [Double] {
+        guard isParallel else { return values }
+        return try group.sum(values)
+    }
+
     /// The confusion matrix of every rank's share added up.
     func total(_ matrix: ConfusionMatrix) throws -> ConfusionMatrix {
         guard isParallel else { return matrix }

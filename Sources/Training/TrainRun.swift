@@ -8,7 +8,7 @@ import TesseraInference
 import TesseraModels
 import TesseraNN
 
-/// Trains a U-Net from a `TrainingConfig` into a run folder: `config.json`, `last.safetensors`,
+/// Trains a segmenter or a classifier (its `TrainingTask`) from a `TrainingConfig` into a run folder: `config.json`, `last.safetensors`,
 /// `best.safetensors`, `metrics.jsonl`, `metrics.csv`. A run folder with `last.safetensors` resumes where it
 /// stopped and ends with the same weights as an uninterrupted run (same seed, data and thread count).
 public final class TrainRun {
@@ -65,21 +65,21 @@ public final class TrainRun {
         if parallel.isLead {
             try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         }
-        let data = try TrainingData(config)
+        let task = try config.makeTask(rank: group.rank, of: group.size)
         if parallel.isParallel {
             guard config.batch % group.size == 0 else {
                 throw TrainingError(
                     reason: "the batch (\(config.batch)) must split evenly over the \(group.size) ranks")
             }
-            guard data.train.pairs.count >= config.batch else {
+            guard task.trainingSamples >= config.batch else {
                 throw TrainingError(
-                    reason: "\(data.train.pairs.count) training pairs fill no whole batch of \(config.batch) for "
+                    reason: "\(task.trainingSamples) training samples fill no whole batch of \(config.batch) for "
                         + "\(group.size) ranks: lower --batch")
             }
         }
         var cfg = config
-        cfg.validationNames = data.validation.pairs.map(\.name)
-        cfg.classes = data.classes
+        cfg.validationNames = task.validationNames
+        cfg.classes = task.classes
         let folder = TrainingRunFolder(runDirectory)
         let last = folder.last
         let resuming = FileManager.default.fileExists(atPath: last.path)
@@ -87,50 +87,14 @@ public final class TrainRun {
         if parallel.isLead { try AtomicFile.write(try JSONEncoder.pretty.encode(cfg), to: folder.config) }
         // The recipe every checkpoint of the run carries (its `training` metadata).
         let recipe = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
-
-        if let cw = cfg.classWeights, cw.count != data.classes || cw.contains(where: { !($0 >= 0 && $0.isFinite) }) {
-            throw TrainingError(
-                reason: "class weights: \(cw.count) given for \(data.classes) classes; give one per class, each >= 0")
-        }
-        var generator = RandomGenerator(seed: cfg.seed)
-        let spec = try cfg.network(channels: data.channels, classes: data.classes)
-        do { try spec.checkMemory(tile: cfg.crop) } catch { throw TrainingError(reason: "\(error)") }
-        // Batch norm in training mode needs more than one value per channel at the deepest level.
-        let deepest = spec.deepestFeaturePixels(forInput: cfg.crop)
-        let smallestBatch = min(cfg.batch, data.train.pairs.count)
-        if spec.usesBatchNorm && smallestBatch * deepest <= 1 {
-            throw TrainingError(
-                reason: "batch \(smallestBatch) at crop \(cfg.crop) leaves \(deepest) value(s) per channel at the "
-                    + "network's deepest level; batch norm needs more than one: raise --batch or --crop")
-        }
-        let model = try spec.build(generator: &generator)
-        guard model.outputSize(forInput: cfg.crop) != nil else {
-            let near = model.validInputSizes(near: cfg.crop)
-            throw TrainingError(
-                reason: "crop \(cfg.crop) does not fit this \(spec.arch) (\(cfg.padding ?? .same) padding); "
-                    + "the nearest sizes it takes are \(near.below.map { "\($0) and " } ?? "")\(near.above)")
-        }
-        if let weights = cfg.encoderWeights, let resnetUNet = model as? ResNetUNet {
-            do {
-                let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: weights))
-                try resnetUNet.loadEncoder(
-                    try Dictionary(uniqueKeysWithValues: file.names.map { ($0, try file.tensor($0)) }))
-            } catch { throw TrainingError(reason: "\(weights): cannot load encoder weights: \(error)") }
-        }
-        let optimizer = try cfg.makeOptimizer(model.parameters)
-        let loader = SegmentationLoader(
-            dataset: data.train, batchSize: cfg.batch, augmentation: cfg.augmentation,
-            normalization: .meanStd(mean: data.mean, std: data.std), seed: cfg.seed,
-            dropLast: data.train.pairs.count >= cfg.batch, shard: (group.rank, group.size))
-        let perEpoch = max(1, loader.batchesPerEpoch)
+        let model = task.model
+        let optimizer = try cfg.makeOptimizer(task.trainable)
+        let perEpoch = max(1, task.batchesPerEpoch)
         let total = cfg.totalSteps(batchesPerEpoch: perEpoch)
         // Default: every epoch, but no more often than every 50 steps (a 16-image set has 4-step epochs).
         let validateEvery = cfg.validateEvery > 0 ? cfg.validateEvery : perEpoch * ((50 + perEpoch - 1) / perEpoch)
-        var info = CheckpointInfo(
-            network: spec, classNames: data.classNames,
-            classColors: CheckpointInfo.vocColors(data.classes), maskKind: data.maskKindName,
-            normalizationMean: data.mean, normalizationStd: data.std, crop: cfg.crop, step: 0,
-            epoch: 0, metrics: [:])
+        var info = task.info
+        let bestMetric = cfg.scoredBy.rawValue
         let log = MetricsLog(directory: runDirectory)
         var best = -Double.infinity, bestMetrics: [String: Double] = [:], sinceBest = 0
         var step = 0, bestStep = -1
@@ -141,13 +105,13 @@ public final class TrainRun {
             try optimizer.loadState(saved.optimizerState)
             step = saved.info.step
             if parallel.isLead { try log.truncate(after: step) }
-            (best, bestMetrics, sinceBest) = log.best(metric: cfg.bestMetric.rawValue)
+            (best, bestMetrics, sinceBest) = log.best(metric: bestMetric)
             // best.safetensors may be newer than last.safetensors (killed between the two writes): its own score
             // stands, so no model worse than it replaces it; its step, recomputed, counts as the improvement it was.
             if let saved = try? SafeTensorsFile(contentsOf: bestURL).metadata["info"],
                 let info = try? JSONDecoder().decode(CheckpointInfo.self, from: Data(saved.utf8))
             {
-                let score = info.metrics[cfg.bestMetric.rawValue] ?? -(info.metrics["train_loss"] ?? 0)
+                let score = info.metrics[bestMetric] ?? -(info.metrics["train_loss"] ?? 0)
                 if score > best || info.step > step {
                     (best, bestMetrics, bestStep) = (score, info.metrics, info.step)
                 }
@@ -156,7 +120,7 @@ public final class TrainRun {
         }
         try parallel.broadcast(model.parameters)
         if syncBatchNorm && parallel.isParallel { parallel.synchronizeBatchNorm(in: model) }
-        let buckets = parallel.isParallel ? GradientBuckets(model.parameters, group: group) : nil
+        let buckets = parallel.isParallel ? GradientBuckets(task.trainable, group: group) : nil
         var communicationSeconds = 0.0
         if !parallel.isLead {
             var quiet = ConsoleOptions()
@@ -172,16 +136,15 @@ public final class TrainRun {
         progress.start(total: total, at: step)
         epochs: while step < stopAt {
             let epoch = step / perEpoch
-            for result in loader.batches(epoch: epoch, from: step % perEpoch) {
-                let batch: SegmentationBatch
+            for result in task.batches(epoch: epoch, from: step % perEpoch) {
+                let batch: TrainingBatch
                 switch result {
                 case .success(let b): batch = b
                 case .failure(let e): throw e
                 }
                 skipped += batch.skipped
                 for e in batch.skipped { self.say("skipped: \(e)") }
-                let usable = !(spec.usesBatchNorm && batch.images.shape[0] * deepest <= 1)
-                if !(try parallel.all(usable)) {
+                if !(try parallel.all(task.canTrain(batch))) {
                     // Unreadable samples left one image at a size batch norm cannot train on: reported, not used.
                     skipped.append(
                         TrainingError(reason: "step \(step + 1): one value per channel left after skipped samples"))
@@ -192,11 +155,7 @@ public final class TrainRun {
                 optimizer.learningRate = Float(cfg.schedule.rate(step: step, total: total, base: cfg.learningRate))
                 optimizer.zeroGrad()
                 model.reseedDropout(cfg.seed &+ UInt64(step))
-                let logits = model(batch.images)
-                let labels = batch.labels.centreCropped(to: [logits.shape[2], logits.shape[3]]).contiguous()
-                let loss = cfg.loss(
-                    logits, labels, classWeights: cfg.classWeights?.map { Float($0) },
-                    pixelWeights: cfg.borderWeights == true ? TrainRun.borderWeights(labels) : nil)
+                let loss = task.loss(batch)
                 if let buckets {
                     buckets.reset()
                     var failure: Error?
@@ -209,7 +168,7 @@ public final class TrainRun {
                 } else {
                     loss.backward()
                 }
-                if let clip = cfg.clipNorm { clipGradientNorm(model.parameters, maxNorm: Float(clip)) }
+                if let clip = cfg.clipNorm { clipGradientNorm(task.trainable, maxNorm: Float(clip)) }
                 optimizer.step()
                 let value = try parallel.mean(Double(loss.scalars[0]))
                 guard value.isFinite else {
@@ -222,14 +181,8 @@ public final class TrainRun {
                 step += 1
                 progress.update(step: step, loss: value)
                 if step % validateEvery == 0 || step == total {
-                    // Each rank validates every size-th pair; the counts are added up.
-                    let (share, failures, _) = SegmentationInference.evaluate(
-                        model, on: data.validation.shard(group.rank, of: group.size), classes: data.classes,
-                        mean: data.mean, std: data.std,
-                        inference: TiledInference(tile: cfg.crop))
-                    let matrix = try parallel.total(share)
+                    var (metrics, failures) = try task.validate(parallel)
                     skipped += failures
-                    var metrics = data.validation.pairs.isEmpty ? [:] : matrix.summary
                     metrics["train_loss"] = lossSum / Double(max(1, lossCount))
                     metrics["lr"] = Double(optimizer.learningRate)
                     metrics["step_seconds"] = trainSeconds / Double(max(1, trainSteps))
@@ -245,7 +198,7 @@ public final class TrainRun {
                     info.step = step
                     info.epoch = (step + perEpoch - 1) / perEpoch
                     info.metrics = metrics
-                    let score = metrics[cfg.bestMetric.rawValue] ?? -(metrics["train_loss"] ?? 0)
+                    let score = metrics[bestMetric] ?? -(metrics["train_loss"] ?? 0)
                     // Order for a kill at any instant: the metrics row first (a resumed run drops rows past
                     // last.safetensors and recomputes them), then best, then last (see the resume above).
                     if parallel.isLead { try log.append(step: step, epoch: info.epoch, metrics: metrics) }
@@ -264,10 +217,10 @@ public final class TrainRun {
                     }
                     savedStep = step
                     progress.report(
-                        step: step, metrics: metrics, keys: ["train_loss", "pixel_accuracy", cfg.bestMetric.rawValue])
+                        step: step, metrics: metrics, keys: task.progressKeys + [bestMetric])
                     if let patience = cfg.patience, sinceBest >= patience {
                         self.say(
-                            "early stop at step \(step): \(cfg.bestMetric.rawValue) did not improve for \(patience) validations"
+                            "early stop at step \(step): \(bestMetric) did not improve for \(patience) validations"
                         )
                         break epochs
                     }

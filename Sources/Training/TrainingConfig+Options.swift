@@ -9,8 +9,14 @@ extension TrainingConfig {
     /// stated once: `validate()`, the pipeline schema and the command line's help read it.
     public static var table: OptionTable<TrainingConfig> {
         let ingest: [OptionSpec<TrainingConfig>] = [
-            .path("images", \.images, help: "Folder of images (PNG/JPEG/TIFF)."),
-            .path("masks", \.masks, help: "Folder of masks named like the images."),
+            .path(
+                "images", \.images,
+                help:
+                    "Folder of images (PNG/JPEG/TIFF); for classification, class sub-folders (ImageFolder) or a path,label CSV."
+            ),
+            OptionSpec(
+                "masks", kind: .path, help: "Folder of masks named like the images (segmentation).",
+                read: { $0.masks = try Parse.text($1) }, show: { $0.masks.isEmpty ? nil : $0.masks }),
             .choice(
                 "mask_kind", \.maskKind, help: "Mask encoding (auto: 0/255 masks are binary, others label images)."),
             .integer(
@@ -32,7 +38,11 @@ extension TrainingConfig {
             .texts(
                 "test_names", \.testNames,
                 help: "File stems kept out of training and validation (a test set for segment and eval)."),
-            .integer("crop", \.crop, 8...8192, help: "Random crop size."),
+            .integer(
+                "crop", \.crop, 8...8192,
+                help:
+                    "Random crop (segmentation, default 256) or input edge (classification; default the model's: lenet5 32, resnetN 224)."
+            ),
             .flag("flips", \.flips, help: "Flips and rot90."),
             .flag("elastic", \.elastic, help: "Elastic deformation (U-Net paper)."),
             .flag(
@@ -41,8 +51,13 @@ extension TrainingConfig {
         ]
         let model: [OptionSpec<TrainingConfig>] = [
             .choice(
+                "task", \.task, help: "What the model learns: a mask per image, or a class per image (default segment)."
+            ),
+            .choice(
                 "arch", \.model, flag: "--model",
-                help: "Architecture: the plain U-Net, or a U-Net on a ResNet encoder (smp's Unet)."),
+                help:
+                    "Architecture: the plain U-Net or a U-Net on a ResNet encoder (smp's Unet) to segment; LeNet-5 or a torchvision ResNet to classify."
+            ),
             .integer("depth", \.depth, NetworkLimits.unetDepth, help: "U-Net down-sampling steps."),
             .integer("width", \.width, NetworkLimits.unetWidth, help: "Channels of the first U-Net level."),
             .flag("batch_norm", \.batchNorm, help: "Batch normalisation in the network."),
@@ -53,7 +68,12 @@ extension TrainingConfig {
                 help: "U-Net convolution padding: valid is the paper's (the output is smaller than the crop)."),
             .path(
                 "encoder_weights", \.encoderWeights,
-                help: "torchvision ResNet weights (safetensors) for a resnetN-unet encoder.")
+                help:
+                    "torchvision ResNet weights (safetensors) to start a resnetN-unet encoder or a resnetN classifier from (fc is new when the classes differ)."
+            ),
+            .flag(
+                "freeze_encoder", \.freezesEncoder,
+                help: "Train only what --encoder-weights did not give (the U-Net decoder, the classifier's fc).")
         ]
         let train: [OptionSpec<TrainingConfig>] = [
             .integer("steps", \.steps, 1...100_000_000, help: "Training steps."),
@@ -66,7 +86,10 @@ extension TrainingConfig {
             .number("weight_decay", \.weightDecay, .closed(0, 1), help: "Weight decay."),
             .choice("schedule", \.schedule.kind, help: "Learning-rate schedule."),
             .integer("warmup", \.schedule.warmupSteps, 0...100_000_000, help: "Linear warm-up steps."),
-            .choice("loss", \.loss, help: "Loss."),
+            .choice("loss", \.loss, help: "Loss (segmentation; classification trains cross-entropy)."),
+            .number(
+                "label_smoothing", \.labelSmoothing, .openAbove(0, 1),
+                help: "Cross-entropy label smoothing (classification), as torch's label_smoothing."),
             .numbers(
                 "class_weights", \.classWeights, .closed(0, 1e6),
                 help: "Cross-entropy weight per class, comma-separated (e.g. 3,1)."),
@@ -77,7 +100,9 @@ extension TrainingConfig {
             .integer(
                 "val_every", \.validateEvery, 0...100_000_000,
                 help: "Validate and checkpoint every N steps (default: every epoch, at least 50 steps apart)."),
-            .choice("best_metric", \.bestMetric, help: "Validation metric that picks best.safetensors."),
+            .choice(
+                "best_metric", \.bestMetric,
+                help: "Validation metric that picks best.safetensors (default mean_dice; accuracy to classify)."),
             .integer("patience", \.patience, 1...100_000, help: "Stop after N validations without improvement."),
             .integer("seed", \.seed, 0...Int.max, help: "Random seed.")
         ]
@@ -91,6 +116,12 @@ extension TrainingConfig {
     public var usesIntensity: Bool {
         get { intensity == true }
         set { intensity = newValue ? true : nil }
+    }
+
+    /// `freezeEncoder` as a flag.
+    public var freezesEncoder: Bool {
+        get { freezeEncoder == true }
+        set { freezeEncoder = newValue ? true : nil }
     }
 
     /// `borderWeights` as a flag.

@@ -61,26 +61,30 @@ struct TrainingData {
             classNames = (0..<resolvedClasses).map { "class\($0)" }
         }
         maskKindName = kindName
-        channels = try TrainingData.inputChannels(split.train.pairs + split.validation.pairs, declared: config.channels)
+        channels = try TrainingData.inputChannels(
+            (split.train.pairs + split.validation.pairs).map(\.image), declared: config.channels)
         split.train.channels = channels
         split.validation.channels = channels
         train = split.train
         validation = split.validation
-        (mean, std) = try TrainingData.statistics(train, channels: channels)
+        let train = self.train
+        (mean, std) = try TrainingData.statistics(count: train.pairs.count, channels: channels) {
+            AugmentationSample(try train.load($0)).image
+        }
     }
 
     /// The model's input channels: `declared` (range-checked by `TrainingConfig.validate`), or the colour channels
     /// (alpha not counted) of the first image, which every image must then share: a data set that mixes gray and
     /// colour is more often a mistake than a wish, so converting it is asked for with `--channels`. Read from the
     /// headers, before any pixel is decoded.
-    static func inputChannels(_ pairs: [SamplePair], declared: Int?) throws -> Int {
+    static func inputChannels(_ images: [URL], declared: Int?) throws -> Int {
         if let declared { return declared }
-        let first = try ImageCodec.info(of: pairs[0].image).colorChannels
-        for pair in pairs.dropFirst() {
-            let these = try ImageCodec.info(of: pair.image).colorChannels
+        let first = try ImageCodec.info(of: images[0]).colorChannels
+        for image in images.dropFirst() {
+            let these = try ImageCodec.info(of: image).colorChannels
             guard these == first else {
                 throw TrainingError(
-                    reason: "\(pair.image.path) has \(these) colour channel(s) but \(pairs[0].image.path) "
+                    reason: "\(image.path) has \(these) colour channel(s) but \(images[0].path) "
                         + "has \(first): the data set mixes layouts (--channels \(first) converts every image)")
             }
         }
@@ -88,13 +92,16 @@ struct TrainingData {
     }
 
     /// Per-channel mean and standard deviation of the training images (in [0, 1] units), as the model sees them.
-    static func statistics(_ dataset: SegmentationDataset, channels: Int) throws -> ([Float], [Float]) {
+    /// `planes(i)` gives image i's planes [C][H][W].
+    static func statistics(count images: Int, channels: Int, planes: (Int) throws -> [Float]) throws -> (
+        [Float], [Float]
+    ) {
         var sum = [Double](repeating: 0, count: channels), squares = sum, count = 0.0
-        for i in dataset.pairs.indices {
-            let s = AugmentationSample(try dataset.load(i))
-            let n = s.width * s.height
+        for i in 0..<images {
+            let image = try planes(i)
+            let n = image.count / channels
             for c in 0..<channels {
-                for v in s.image[(c * n)..<((c + 1) * n)] { sum[c] += Double(v); squares[c] += Double(v) * Double(v) }
+                for v in image[(c * n)..<((c + 1) * n)] { sum[c] += Double(v); squares[c] += Double(v) * Double(v) }
             }
             count += Double(n)
         }

@@ -24,7 +24,7 @@ final class ClassifierCheckpointTests: XCTestCase {
     }
 
     func testClassifiersRoundTripWithTheirLogits() throws {
-        let cases: [(ClassifierArchitecture, Int, Int)] = [(.lenet5, 1, 32), (.resnet18, 3, 64), (.resnet50, 3, 32)]
+        let cases: [(Architecture, Int, Int)] = [(.lenet5, 1, 32), (.resnet18, 3, 64), (.resnet50, 3, 32)]
         for (arch, channels, size) in cases {
             let spec = try NetworkSpec.make(arch, inChannels: channels, classes: 5)
             XCTAssertEqual(spec.task, .classify)
@@ -61,7 +61,7 @@ final class ClassifierCheckpointTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.loadClassifier(url)) {
             XCTAssertTrue("\($0)".contains("not a classifier"), "\($0)")
         }
-        let lenet = try NetworkSpec.make(ClassifierArchitecture.lenet5, inChannels: 1, classes: 3)
+        let lenet = try NetworkSpec.make(Architecture.lenet5, inChannels: 1, classes: 3)
         XCTAssertThrowsError(try lenet.build(generator: &g)) { XCTAssertTrue("\($0)".contains("is a classifier")) }
         XCTAssertThrowsError(try info(lenet, crop: 64).validate()) {
             XCTAssertTrue("\($0)".contains("info.crop"), "\($0)")

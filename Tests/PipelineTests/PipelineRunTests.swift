@@ -14,7 +14,9 @@ final class PipelineRunTests: XCTestCase {
         let fresh = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tessera-samples-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: fresh) }
-        let files = try CellSampleSet.generate(into: fresh, seed: 0)
+        let files =
+            try CellSampleSet.generate(into: fresh, seed: 0)
+            + ShapeSampleSet.generate(into: fresh.appendingPathComponent("shapes"), seed: 0)
         var bytes = 0
         for url in files {
             let relative = url.path.replacingOccurrences(of: fresh.path + "/", with: "")
