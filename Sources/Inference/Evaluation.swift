@@ -11,6 +11,8 @@ public enum Evaluation {
         public let pairs: Int
         public let metrics: [String: Double]
         public let failures: [Error]
+        /// Per `--fgsm` epsilon: the metrics of the perturbed images (`mean_dice`, ...).
+        public var attacked: [(epsilon: Double, metrics: [String: Double])] = []
     }
 
     /// Metrics of the checkpoint's predictions, by default through the sliding window `tessera segment` uses
@@ -47,18 +49,41 @@ public enum Evaluation {
             mean: info.normalizationMean, std: info.normalizationStd,
             inference: inference ?? options.window.inference(crop: info.crop), instances: instances,
             objectTruth: objectTruth)
-        return Report(
+        var report = Report(
             pairs: dataset.pairs.count - failures.count,
             metrics: (objectTruth ? [:] : matrix.summary).merging(SegmentationAgreement.mean(objects)) { $1 },
             failures: failures)
+        for epsilon in options.fgsm ?? [] {
+            guard !objectTruth else {
+                throw OptionError(option: "fgsm", reason: "scores class masks, not object truth")
+            }
+            let attack = FGSM(epsilon: epsilon, mean: info.normalizationMean, std: info.normalizationStd)
+            let (matrix, failures, _) = SegmentationInference.evaluate(
+                loaded.model, on: dataset, classes: info.classes,
+                mean: info.normalizationMean, std: info.normalizationStd,
+                inference: inference ?? options.window.inference(crop: info.crop),
+                attack: { sample, i in
+                    try SegmentationInference.attacked(
+                        sample, by: attack, model: loaded.model, file: dataset.pairs[i].image.path)
+                })
+            if let first = failures.first { throw first }
+            report.attacked.append((epsilon, matrix.summary))
+        }
+        return report
     }
 }
 
-/// Settings of `tessera eval`: the sliding window and the object rules `segment` takes, declared once in
-/// `EvalOptions.table`.
+/// Settings of `tessera eval`: the sliding window and the object rules `segment` takes, and the FGSM attack,
+/// declared once in `EvalOptions.table`.
 public struct EvalOptions: Sendable {
     public var window = WindowOptions()
     public var objects = ObjectOptions()
+    /// Epsilons (pixel units, images in [0, 1]) of FGSM attacks to score the model under.
+    public var fgsm: [Double]?
+    /// Folder for the evaluation's files: `metrics.json`, `confusion.csv` (classification) and, with
+    /// `writePerturbed`, the FGSM images under `fgsm-<eps>/`.
+    public var out: URL?
+    public var writePerturbed = false
 
     public init() {}
 
@@ -69,11 +94,28 @@ public struct EvalOptions: Sendable {
         OptionTable(
             stage: "eval",
             (WindowOptions.options.map { $0.lifted(\EvalOptions.window) }
-                + ObjectOptions.options.map { $0.lifted(\EvalOptions.objects) }).map(\.commandLineOnly))
+                + ObjectOptions.options.map { $0.lifted(\EvalOptions.objects) } + [
+                    .numbers(
+                        "fgsm", \.fgsm, .closed(0, 1),
+                        help:
+                            "FGSM epsilons, comma-separated (pixel units, images in [0, 1]): the metrics under each attack."
+                    ),
+                    .path(
+                        "out", \.out,
+                        help:
+                            "Folder for metrics.json, confusion.csv (classification) and the perturbed images (--write-perturbed)."
+                    ),
+                    .flag(
+                        "write_perturbed", \.writePerturbed,
+                        help: "Write the FGSM images of a classifier's inputs to OUT/fgsm-<eps>/ (needs --out).")
+                ]).map(\.commandLineOnly))
     }
 
     public func validate() throws {
         try Self.table.validate(self)
         try objects.validate()
+        if writePerturbed && (out == nil || fgsm == nil) {
+            throw OptionError(option: "write_perturbed", reason: "needs --out and --fgsm")
+        }
     }
 }

@@ -39,10 +39,12 @@ public enum SegmentationInference {
 
     /// The confusion matrix of `model` over every pair of `dataset`; unreadable pairs are returned, not thrown.
     /// With `instances`, also each pair's object scores (`SegmentationAgreement`: predictions and truth made into
-    /// objects, the truth by connected components under the same rules).
+    /// objects, the truth by connected components under the same rules). `attack`, when given, perturbs each
+    /// normalised sample first (`FGSM`); a sample it refuses is a failure.
     public static func evaluate(
         _ model: any SegmentationNetwork, on dataset: SegmentationDataset, classes: Int, mean: [Float],
-        std: [Float], inference: TiledInference, instances: InstanceSettings? = nil, objectTruth: Bool = false
+        std: [Float], inference: TiledInference, instances: InstanceSettings? = nil, objectTruth: Bool = false,
+        attack: ((AugmentationSample, Int) throws -> AugmentationSample)? = nil
     ) -> (matrix: ConfusionMatrix, failures: [Error], objects: [[String: Double]]) {
         let wasTraining = model.isTraining
         model.eval()
@@ -53,7 +55,9 @@ public enum SegmentationInference {
         for i in dataset.pairs.indices {
             do {
                 let sample = AugmentationSample(try dataset.load(i))
-                let logits = Self.logits(model, normalised(sample, mean: mean, std: std), inference: inference)
+                var input = normalised(sample, mean: mean, std: std)
+                if let attack { input = try attack(input, i) }
+                let logits = Self.logits(model, input, inference: inference)
                 let predicted = logits.argmax(axis: 1).scalars.map { Int($0) }
                 if !objectTruth { matrix.add(predictions: predicted, truth: sample.labels.map { Int($0) }) }
                 if let instances {
@@ -94,5 +98,26 @@ public enum SegmentationInference {
             prediction: found.ids, classes: found.objects.map(\.objectClass),
             truthMask: truth.map { UInt16(clamping: max(0, $0)) }, width: w, height: h, settings: settings
         ).metrics
+    }
+
+    /// `sample` (normalised) perturbed by `attack` against its own labels, the whole image in one pass (the
+    /// gradient needs it); an image the network does not take whole is refused, naming its size.
+    public static func attacked(
+        _ sample: AugmentationSample, by attack: FGSM, model: any SegmentationNetwork, file: String
+    ) throws -> AugmentationSample {
+        let w = sample.width, h = sample.height
+        guard model.outputSize(forInput: w) == w, model.outputSize(forInput: h) == h else {
+            throw FileError(
+                file: file,
+                reason: "FGSM runs the whole \(w)x\(h) image through the network at once, and this network "
+                    + "does not take (or keep) that size; crop the images to a size it takes")
+        }
+        var out = sample
+        out.image =
+            attack.perturb(
+                Tensor(sample.image, shape: [1, sample.channels, h, w]),
+                target: Tensor(sample.labels.map(Float.init), shape: [1, h, w]), model: model
+            ).scalars
+        return out
     }
 }
