@@ -60,7 +60,7 @@ struct Run: ParsableCommand {
             print("run \(config.name) finished in \(config.out):")
             for (stage, seconds) in summary.stageSeconds { print(String(format: "  %-8@ %7.1f s", stage, seconds)) }
             if let t = summary.training {
-                let keys = ["pixel_accuracy", "mean_iou", "mean_dice"]
+                let keys = ["pixel_accuracy", "mean_iou", "mean_dice", "accuracy", "mean_f1"]
                 print(
                     "  training: \(t.steps) steps; last validation "
                         + keys.compactMap { k in t.last[k].map { String(format: "%@ %.4f", k, $0) } }.joined(

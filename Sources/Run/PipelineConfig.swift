@@ -9,7 +9,8 @@ import TesseraTraining
 import Yams
 
 /// A declared pipeline (`pipelines/*.yaml`): ingest + model + train (one `TrainingConfig`, the type behind
-/// `tessera train`'s flags), segment (`SegmentOptions`), explain (`ExplainOptions`); every stage optional.
+/// `tessera train`'s flags), segment (`SegmentOptions`), classify (`ClassifyOptions`), eval (a classifier on a
+/// labelled folder, `EvalOptions`' FGSM), explain (`ExplainOptions`); every stage optional.
 public struct PipelineConfig {
     public var name: String
     /// Run folder (default `runs/<name>`).
@@ -19,6 +20,9 @@ public struct PipelineConfig {
     public var training: TrainingConfig?
     public var segment: Stage<SegmentOptions>?
     public var explain: Stage<ExplainOptions>?
+    public var classify: Stage<ClassifyOptions>?
+    /// `inputs` holds the one labelled folder (or CSV) a classifier is scored on.
+    public var evaluate: Stage<EvalOptions>?
     /// Write `report.html` at the end.
     public var report = true
     /// The configuration as read, with overrides applied (for the report and `pipeline.json`).

@@ -35,8 +35,11 @@ public final class PipelineRun {
         public var explain: ExplainRun.Summary?
         /// The explain stage's table of methods when it compares several (`compare`).
         public var comparison: ExplainComparison.Summary?
+        public var classify: [ClassifyRecord]?
+        public var evaluation: ClassificationEvaluation.Report?
         public var failures: Int {
             (segment?.failed ?? 0) + (explain?.failed ?? 0) + (comparison?.failed ?? 0) + (training?.skipped.count ?? 0)
+                + (classify?.filter { $0.status == .failed }.count ?? 0) + (evaluation?.failures.count ?? 0)
         }
     }
 
@@ -44,6 +47,8 @@ public final class PipelineRun {
     public var trainDirectory: URL { runDirectory.appendingPathComponent("train") }
     public var segmentDirectory: URL { runDirectory.appendingPathComponent("segment") }
     public var explainDirectory: URL { runDirectory.appendingPathComponent("explain") }
+    public var classifyDirectory: URL { runDirectory.appendingPathComponent("classify") }
+    public var evalDirectory: URL { runDirectory.appendingPathComponent("eval") }
     public var resolvedConfiguration: URL { runDirectory.appendingPathComponent("pipeline.json") }
     public var reportFile: URL { runDirectory.appendingPathComponent("report.html") }
 
@@ -79,6 +84,37 @@ public final class PipelineRun {
                     checkpoint: checkpoint(named: stage.model), options: options, out: segmentDirectory)
                 run.console = console
                 return try run.run(inputs: stage.inputs)
+            }
+        }
+        if let stage = config.classify {
+            summary.classify = try timed("classify") {
+                var options = stage.options
+                options.recomputeStale = true
+                let run = try ClassifyRun(
+                    checkpoint: checkpoint(named: stage.model), options: options, out: classifyDirectory)
+                run.console = console
+                return try run.run(inputs: stage.inputs).records
+            }
+        }
+        if let stage = config.evaluate {
+            summary.evaluation = try timed("eval") {
+                var options = stage.options
+                options.out = evalDirectory
+                let report = try ClassificationEvaluation.run(
+                    checkpoint: checkpoint(named: stage.model), images: URL(fileURLWithPath: stage.inputs[0]),
+                    options: options)
+                try FileManager.default.createDirectory(at: evalDirectory, withIntermediateDirectories: true)
+                try AtomicFile.write(
+                    Data(report.confusionCSV.utf8), to: evalDirectory.appendingPathComponent("confusion.csv"))
+                var metrics: [String: Any] = report.metrics
+                metrics["fgsm"] = report.attacked.map { ["epsilon": $0.epsilon, "accuracy": $0.scores.accuracy] }
+                try AtomicFile.write(
+                    try JSONSerialization.data(withJSONObject: metrics, options: [.prettyPrinted, .sortedKeys]),
+                    to: evalDirectory.appendingPathComponent("metrics.json"))
+                for e in report.failures { console.logger.error("\(e)") }
+                let accuracy = String(format: "%.4f", report.scores.accuracy)
+                say("eval: \(report.images) images, top-1 accuracy \(accuracy)")
+                return report
             }
         }
         if let stage = config.explain {

@@ -25,12 +25,14 @@ struct PipelineSchema {
     static var sections: [String: [String]] {
         let train = TrainingConfig.table
         return [
-            "": ["name", "out", "data", "report", "ingest", "model", "train", "segment", "explain"],
+            "": ["name", "out", "data", "report", "ingest", "model", "train", "segment", "classify", "eval", "explain"],
             "ingest": train.pipelineKeys(in: "ingest").map(\.key),
             "model": train.pipelineKeys(in: "model").map(\.key),
             "train": train.pipelineKeys(in: "train").map(\.key),
             "segment": stageKeys + SegmentOptions.table.pipelineKeys(in: "segment").map(\.key),
-            "explain": stageKeys + ExplainOptions.table.pipelineKeys(in: "explain").map(\.key)
+            "explain": stageKeys + ExplainOptions.table.pipelineKeys(in: "explain").map(\.key),
+            "classify": stageKeys + ClassifyOptions.table.pipelineKeys(in: "classify").map(\.key),
+            "eval": ["images", "model", "fgsm"]
         ]
     }
 
@@ -114,7 +116,21 @@ struct PipelineSchema {
         }
         if let s = top["segment"] { config.segment = try segment(s, data: data) }
         if let e = top["explain"] { config.explain = try explain(e, data: data) }
+        if let c = top["classify"] {
+            var stage = PipelineConfig.Stage(options: ClassifyOptions())
+            try stageKeys(c, section: "classify", into: &stage, data: data)
+            try read(c, section: "classify", table: ClassifyOptions.table, into: &stage.options, data: data) {
+                try $0.validate()
+            }
+            stage.recursive = stage.options.recursive
+            config.classify = stage
+        }
+        if let e = top["eval"] { config.evaluate = try evaluation(e, data: data) }
         let trains = config.training != nil
+        for (key, model) in [("classify", config.classify?.model), ("eval", config.evaluate?.model)]
+        where top[key] != nil && model == nil && !trains {
+            throw reader.fail(top[key], key, "needs 'model' (a checkpoint) when the pipeline has no train stage")
+        }
         if let s = top["segment"], config.segment?.model == nil, !trains {
             throw reader.fail(s, "segment", "needs 'model' (a checkpoint) when the pipeline has no train stage")
         }
@@ -170,8 +186,8 @@ struct PipelineSchema {
                 model ?? train, "ingest", "a model or train section needs an 'ingest' section with images and masks")
         }
         let keys = Set(try entries(ingest, section: "ingest").map(\.0))
-        guard keys.contains("images"), keys.contains("masks") else {
-            throw reader.fail(ingest, "ingest", "needs 'images' and 'masks'")
+        guard keys.contains("images") else {
+            throw reader.fail(ingest, "ingest", "needs 'images' (and 'masks', unless the model's task is classify)")
         }
         var c = TrainingConfig(images: "", masks: "")
         let table = TrainingConfig.table
@@ -183,6 +199,8 @@ struct PipelineSchema {
             let section = table[e.option].map(table.section(of:)) ?? "train"
             let place = [("ingest", ingest), ("model", model), ("train", train)].first { $0.0 == section }?.1 ?? ingest
             throw reader.fail(place, "\(section).\(e.option)", e.reason)
+        } catch let e as TrainingError {
+            throw reader.fail(model ?? ingest, "ingest", e.reason)
         }
         do { _ = try c.network(channels: 1, classes: max(2, c.classes ?? 2)) } catch {
             throw reader.fail(model ?? ingest, "model", "\(error)")
@@ -225,6 +243,28 @@ struct PipelineSchema {
             try $0.validate()
         }
         stage.recursive = stage.options.recursive
+        return stage
+    }
+
+    /// The `eval` section: `images` (a labelled folder or CSV), `model`, `fgsm` (epsilons).
+    func evaluation(_ node: Node, data: String?) throws -> PipelineConfig.Stage<EvalOptions> {
+        var stage = PipelineConfig.Stage(options: EvalOptions())
+        for (k, v) in try entries(node, section: "eval") {
+            let key = "eval.\(k)"
+            switch k {
+            case "images": stage.inputs = [try path(v, key, data: data)]
+            case "model": stage.model = try path(v, key, data: data)
+            case "fgsm":
+                guard let option = EvalOptions.table["fgsm"] else { continue }
+                do { try option.set(try text(v, key, for: option, data: data), in: &stage.options) } catch let p
+                    as OptionProblem
+                {
+                    throw reader.fail(v, key, p.reason)
+                }
+            default: continue
+            }
+        }
+        guard !stage.inputs.isEmpty else { throw reader.fail(node, "eval", "needs 'images'") }
         return stage
     }
 

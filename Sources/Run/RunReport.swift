@@ -65,6 +65,18 @@ public struct RunReport {
             }
             body += gallery("Grad-CAM overlays", folder: run.explainDirectory.appendingPathComponent("overlay"))
         }
+        if let e = summary.evaluation { body += classification(e) }
+        if let records = summary.classify {
+            let counts = BatchCounts(records)
+            body +=
+                "<h2>Classified images</h2>\n"
+                + table(
+                    ["image", "class", "probability"],
+                    records.prefix(50).map { r in
+                        [escape(r.path), escape(r.top.first?.class ?? r.error ?? ""), format(r.top.first?.probability)]
+                    })
+                + "<p>\(counts.done + counts.existing) of \(counts.images) images classified, \(counts.failed) failed.</p>\n"
+        }
         if let c = summary.comparison { body += comparison(c) }
         let config =
             (try? JSONSerialization.data(withJSONObject: run.config.resolved, options: [.prettyPrinted, .sortedKeys]))
@@ -140,7 +152,9 @@ public struct RunReport {
             "loss", rows: rows, keys: ["train_loss", "val_loss"].filter { k in rows.contains { $0[k] != nil } })
         out += chart(
             "validation metrics", rows: rows,
-            keys: ["pixel_accuracy", "mean_iou", "mean_dice"].filter { k in rows.contains { $0[k] != nil } })
+            keys: ["pixel_accuracy", "mean_iou", "mean_dice", "accuracy", "mean_f1"].filter { k in
+                rows.contains { $0[k] != nil }
+            })
         out += "</div>\n"
         if let last = rows.last {
             out += "<h3>Last validation (step \(Int(last["step"] ?? 0)))</h3>\n" + metricsTable(last)
@@ -228,5 +242,50 @@ public struct RunReport {
     func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+extension RunReport {
+    /// A classifier's evaluation: scores, the confusion matrix drawn as shaded cells (row-normalised), and the
+    /// accuracy under each FGSM epsilon.
+    func classification(_ e: ClassificationEvaluation.Report) -> String {
+        let m = e.metrics, names = e.classNames, n = names.count, counts = e.scores.matrix.counts
+        var html =
+            "<h2>Classification</h2>\n"
+            + table(
+                ["images", "top-1 accuracy", "top-5 accuracy", "mean F1", "ECE", "chance (most frequent class)"],
+                [
+                    [
+                        String(e.images), format(m["top1_accuracy"]), format(m["top5_accuracy"]), format(m["mean_f1"]),
+                        format(m["ece"]),
+                        format(
+                            Double((0..<n).map { t in (0..<n).reduce(0) { $0 + counts[t * n + $1] } }.max() ?? 0)
+                                / Double(max(1, e.images)))
+                    ]
+                ])
+            + table(
+                ["class", "precision", "recall", "F1"],
+                names.enumerated().map { c, name in
+                    [escape(name), format(m["precision_\(c)"]), format(m["recall_\(c)"]), format(m["f1_\(c)"])]
+                })
+        html += "<h3>Confusion matrix (rows: truth, columns: prediction)</h3>\n<table><tr><th></th>"
+        html += names.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+        for t in 0..<n {
+            let row = (0..<n).map { counts[t * n + $0] }, total = max(1, row.reduce(0, +))
+            html += "<tr><th>\(escape(names[t]))</th>"
+            for v in row {
+                let shade = Int((1 - Double(v) / Double(total)) * 255)
+                html += "<td style=\"background: rgb(\(shade), \(shade), 255); text-align: right\">\(v)</td>"
+            }
+            html += "</tr>\n"
+        }
+        html += "</table>\n"
+        if !e.attacked.isEmpty {
+            html +=
+                "<h3>Accuracy under FGSM (pixel units)</h3>\n"
+                + table(
+                    ["epsilon", "top-1 accuracy"], e.attacked.map { [String($0.epsilon), format($0.scores.accuracy)] })
+        }
+        return html
     }
 }
