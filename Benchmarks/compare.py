@@ -18,7 +18,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNET = ["unet-w64-b1-512", "unet-w32-b4-256", "unet-w16-b1-512"]
 RESNET = ["resnet18-b1-224", "resnet18-b8-224", "resnet50-b1-224", "resnet50-b8-224"]
-CASES = UNET + RESNET
+CLASSIFIERS = ["lenet5-b64-32"]
+CASES = UNET + RESNET + CLASSIFIERS
+# Cases timed training as well as forward: the U-Nets, and the classifiers `tessera train --task classify` trains.
+TRAINED = UNET + ["resnet18-b8-224"] + CLASSIFIERS
 
 
 def run_json(cmd, env):
@@ -45,7 +48,7 @@ def compare(args, isa):
     cases = [args.case] if args.case else CASES
     rows = []
     for case in cases:
-        modes = [args.mode] if args.mode else (["forward", "train"] if case in UNET else ["forward"])
+        modes = [args.mode] if args.mode else (["forward", "train"] if case in TRAINED else ["forward"])
         for mode in modes:
             best = {}
             for _ in range(args.rounds):

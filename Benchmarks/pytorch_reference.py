@@ -23,6 +23,7 @@ CASES = {
     "resnet18-b8-224": (18, 8, 224),
     "resnet50-b1-224": (50, 1, 224),
     "resnet50-b8-224": (50, 8, 224),
+    "lenet5-b64-32": (0, 64, 32),
 }
 # Multiply-adds of one 224x224 ResNet forward (torchvision's published counts), as `tessera bench` uses.
 RESNET_MACS = {18: 1.814e9, 50: 4.089e9}
@@ -85,10 +86,31 @@ def forward_flops(width, batch, size, depth=4, in_channels=1, classes=2):
     return total * batch
 
 
+# Multiply-adds of one LeNet-5 forward (conv 6x25x28x28 + 16x150x10x10, fc 400x120 + 120x84 + 84x10).
+LENET_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840
+
+
+class LeNet5(torch.nn.Module):
+    """Tessera's classic LeNet-5: tanh, 2x2 average pooling, 1x32x32 input, 10 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(1, 6, 5), torch.nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = torch.nn.Linear(400, 120), torch.nn.Linear(120, 84), torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.avg_pool2d(torch.tanh(self.conv1(x)), 2)
+        x = F.avg_pool2d(torch.tanh(self.conv2(x)), 2).flatten(1)
+        return self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(x)))))
+
+
 def build(name):
     """The case's model (eval mode), an input batch, a target and the forward pass's FLOPs."""
     width, batch, size = CASES[name]
     torch.manual_seed(0)
+    if name.startswith("lenet5"):
+        model = LeNet5()
+        return model, torch.randn(batch, 1, size, size), torch.randint(0, 10, (batch,)), 2 * LENET_MACS * batch
     if name.startswith("resnet"):
         import torchvision
 

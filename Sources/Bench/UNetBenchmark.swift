@@ -12,8 +12,13 @@ public struct UNetBenchmark {
         public let width: Int, batch: Int, size: Int
         /// ResNet depth (18, 50); 0 for the U-Net.
         public var resNetDepth = 0
-        /// Modes the case runs in by default.
-        public var modes: [String] { resNetDepth > 0 ? ["forward"] : ["forward", "train"] }
+        /// LeNet-5 (classic: tanh, average pooling; 1x32x32, 10 classes) instead of a U-Net.
+        public var lenet = false
+        /// Modes the case runs in by default: the classifiers `tessera train --task classify` trains are timed
+        /// training too.
+        public var modes: [String] {
+            resNetDepth > 0 && name != "resnet18-b8-224" ? ["forward"] : ["forward", "train"]
+        }
     }
 
     /// One measured result, in the JSON schema shared with the PyTorch reference script.
@@ -32,8 +37,12 @@ public struct UNetBenchmark {
         Case(name: "resnet18-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 18),
         Case(name: "resnet18-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 18),
         Case(name: "resnet50-b1-224", width: 64, batch: 1, size: 224, resNetDepth: 50),
-        Case(name: "resnet50-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 50)
+        Case(name: "resnet50-b8-224", width: 64, batch: 8, size: 224, resNetDepth: 50),
+        Case(name: "lenet5-b64-32", width: 0, batch: 64, size: 32, lenet: true)
     ]
+
+    /// Multiply-adds of one LeNet-5 forward: conv 6x25x28x28 + 16x150x10x10, fc 400x120 + 120x84 + 84x10.
+    static let leNetMultiplyAdds = 117_600.0 + 240_000 + 48_000 + 10_080 + 840
 
     /// Multiply-adds of one 224x224 ResNet forward (torchvision's published counts: 1.81 and 4.09 G).
     static let resNetMultiplyAdds: [Int: Double] = [18: 1.814e9, 50: 4.089e9]
@@ -46,7 +55,11 @@ public struct UNetBenchmark {
         let model: Module
         let flops: Double
         let input: Tensor
-        if c.resNetDepth > 0 {
+        if c.lenet {
+            model = LeNet5(classes: 10, generator: &generator)
+            input = Tensor.randn([c.batch, 1, c.size, c.size], generator: &generator)
+            flops = 2 * Self.leNetMultiplyAdds * Double(c.batch)
+        } else if c.resNetDepth > 0 {
             model = ResNet(ResNetConfig(depth: c.resNetDepth, inChannels: 3, classes: 1000), generator: &generator)
             input = Tensor.randn([c.batch, 3, c.size, c.size], generator: &generator)
             flops = 2 * (Self.resNetMultiplyAdds[c.resNetDepth] ?? 0) * Double(c.batch)
@@ -56,7 +69,7 @@ public struct UNetBenchmark {
             input = Tensor.randn([c.batch, 1, c.size, c.size], generator: &generator)
             flops = unet.forwardFlops(batch: c.batch, height: c.size, width: c.size)
         }
-        let target = Tensor(zeros: c.resNetDepth > 0 ? [c.batch] : [c.batch, c.size, c.size])
+        let target = Tensor(zeros: c.resNetDepth > 0 || c.lenet ? [c.batch] : [c.batch, c.size, c.size])
         for i in 0..<target.count { target.pointer[i] = Float(generator.nextInt(2)) }
         var times: [Double] = []
         let body: () -> Void

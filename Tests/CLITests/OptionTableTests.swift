@@ -74,8 +74,14 @@ struct StageTable {
                 commandOnly: ["model", "out", "inputs", "quiet", "json", "log-level"], table: ExplainOptions.table,
                 defaults: ExplainOptions.defaults, run: { _ = try ExplainRun(model: nowhere, options: $0, out: out) }),
             StageTable(
+                command: "classify", required: ["in", "--model", "m", "--out", "o"],
+                commandOnly: ["model", "out", "inputs", "quiet", "json", "log-level"], table: ClassifyOptions.table,
+                defaults: ClassifyOptions.defaults,
+                run: { _ = try ClassifyRun(checkpoint: nowhere, options: $0, out: out) }),
+            StageTable(
                 command: "eval", required: ["--model", "m", "--images", "i", "--masks", "k"],
-                commandOnly: ["model", "images", "masks", "quiet", "json", "log-level"], table: EvalOptions.table,
+                commandOnly: ["model", "task", "images", "masks", "quiet", "json", "log-level"],
+                table: EvalOptions.table,
                 defaults: EvalOptions.defaults,
                 run: {
                     _ = try Evaluation.run(checkpoint: nowhere, images: out, masks: out, options: $0)
@@ -93,7 +99,7 @@ struct StageTable {
         guard let section = entry.section else { return nil }
         let needs = entry.requires.map { "  \($0): components\n" } ?? ""
         switch section {
-        case "segment", "explain":
+        case "segment", "explain", "classify":
             return "\(section):\n  inputs: [in]\n  model: m\n\(needs)  \(entry.key): \(value)\n"
         default:
             let ingest = "ingest:\n  images: i\n  masks: k\n"
