@@ -78,13 +78,8 @@ struct SegmenterTraining: TrainingTask {
     var progressKeys: [String] { ["train_loss", "pixel_accuracy"] }
 
     func batches(epoch: Int, from start: Int) -> AnyIterator<Result<TrainingBatch, Error>> {
-        let batches = loader.batches(epoch: epoch, from: start)
-        return AnyIterator {
-            batches.next().map { $0.map { TrainingBatch(images: $0.images, targets: $0.labels, skipped: $0.skipped) } }
-        }
+        TrainingBatch.stream(loader.batches(epoch: epoch, from: start))
     }
-
-    func canTrain(_ batch: TrainingBatch) -> Bool { !(usesBatchNorm && batch.images.shape[0] * deepest <= 1) }
 
     func loss(_ batch: TrainingBatch) -> Tensor {
         let logits = network(batch.images)

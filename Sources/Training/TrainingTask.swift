@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCheckpoint
+import TesseraData
 import TesseraEngine
 import TesseraNN
 
@@ -22,12 +23,19 @@ protocol TrainingTask {
     var progressKeys: [String] { get }
 
     func batches(epoch: Int, from start: Int) -> AnyIterator<Result<TrainingBatch, Error>>
-    /// Whether `batch` can train the network (batch norm needs more than one value per channel).
-    func canTrain(_ batch: TrainingBatch) -> Bool
+    /// Whether the network normalises with batch statistics, and the values per channel one image leaves at its
+    /// deepest level (batch norm needs more than one in a batch).
+    var usesBatchNorm: Bool { get }
+    var deepest: Int { get }
     /// The forward pass and the loss of `batch`, ready for `backward()`.
     func loss(_ batch: TrainingBatch) -> Tensor
     /// The validation scores of this rank's share, added up over the ranks, and the samples that failed.
     func validate(_ parallel: DataParallel) throws -> (metrics: [String: Double], failures: [Error])
+}
+
+extension TrainingTask {
+    /// Whether `batch` can train the network (batch norm needs more than one value per channel).
+    func canTrain(_ batch: TrainingBatch) -> Bool { !(usesBatchNorm && batch.images.shape[0] * deepest <= 1) }
 }
 
 /// One step's samples, whichever the task: images [N, C, S, S] and their targets (label maps [N, H, W] or class
@@ -36,7 +44,24 @@ struct TrainingBatch {
     let images: Tensor
     let targets: Tensor
     let skipped: [Error]
+
+    /// A loader's batches as training batches.
+    static func stream<B: LabelledBatch>(_ batches: AnyIterator<Result<B, Error>>) -> AnyIterator<Result<Self, Error>> {
+        AnyIterator {
+            batches.next().map { $0.map { TrainingBatch(images: $0.images, targets: $0.labels, skipped: $0.skipped) } }
+        }
+    }
 }
+
+/// A loader's batch: images, their labels (maps or class ids) and the samples left out.
+protocol LabelledBatch {
+    var images: Tensor { get }
+    var labels: Tensor { get }
+    var skipped: [Error] { get }
+}
+
+extension SegmentationBatch: LabelledBatch {}
+extension ClassificationBatch: LabelledBatch {}
 
 extension TrainingConfig {
     /// The task object that trains this configuration on this rank.
