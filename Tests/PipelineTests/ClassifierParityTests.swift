@@ -8,10 +8,13 @@ import XCTest
 
 /// LeNet-5 and ResNet-18 training steps and FGSM against PyTorch (`Fixtures/classifier-references.safetensors`,
 /// made by `Fixtures/make_classifier_references.py` in a throw-away virtualenv; the script's docstring says what
-/// each tensor is).
+/// each tensor is). `TESSERA_CLASSIFIER_REFERENCES` names another file of the same schema (e.g. one made with
+/// `--resnet-width 64`, torchvision's full ResNet-18, too large to commit).
 final class ClassifierParityTests: XCTestCase {
-    let file = SharedFixtures.packageRoot.appendingPathComponent(
-        "Tests/PipelineTests/Fixtures/classifier-references.safetensors")
+    let file =
+        ProcessInfo.processInfo.environment["TESSERA_CLASSIFIER_REFERENCES"].map { URL(fileURLWithPath: $0) }
+        ?? SharedFixtures.packageRoot.appendingPathComponent(
+            "Tests/PipelineTests/Fixtures/classifier-references.safetensors")
 
     /// (2u - 1) * scale, u = ((i * 2654435761 + (t + 1) * 97531) mod 2^32) / 2^32: the script's `formula`.
     static func formula(_ count: Int, tensor t: Int, scale: Double) -> [Float] {
@@ -71,7 +74,9 @@ final class ClassifierParityTests: XCTestCase {
 
     func testResNet18TrainStepMatchesPyTorch() throws {
         var g = RandomGenerator(seed: 0)
-        let model = ResNet(ResNetConfig(depth: 18, inChannels: 3, classes: 4, width: 16), generator: &g)
+        // The base width the fixture was made with (16 committed; 64 is torchvision's own).
+        let width = try SafeTensorsFile(contentsOf: file).tensor("resnet18.grad.conv1.weight").shape[0]
+        let model = ResNet(ResNetConfig(depth: 18, inChannels: 3, classes: 4, width: width), generator: &g)
         try checkTrainStep("resnet18", model, input: [4, 3, 64, 64], classes: 4)
     }
 

@@ -171,11 +171,12 @@ def main():
     p.add_argument("--lenet", required=True)
     p.add_argument("--test", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--resnet-width", type=int, default=16, help="64: torchvision's ResNet-18 itself (45 MB of gradients)")
     args = p.parse_args()
     torch.manual_seed(0)
     out = {}
     train_step("lenet5", LeNet5(1, 4), (8, 1, 32, 32), 4, out)
-    train_step("resnet18", ResNet18(3, 4, 16), (4, 3, 64, 64), 4, out)
+    train_step("resnet18", ResNet18(3, 4, args.resnet_width), (4, 3, 64, 64), 4, out)
     fgsm(args, out)
     save_file(out, args.out, metadata={"torch": torch.__version__})
 
